@@ -1,0 +1,44 @@
+# Every target that needs Python sets up .venv itself when it is missing or stale.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+JOBS   ?= 4
+
+.PHONY: install demo test test-fast lint bench bench-suite fuzz-engine browser-deps clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,fuzz,lint]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Run the whole catalogue against the embedded reference echo server.
+demo: $(STAMP)
+	$(PY) -m conformance run --out reports/demo --jobs $(JOBS)
+
+# All tests: unit, property, differential, end-to-end, short fuzz runs, browser.
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" tests
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check conformance tests
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]' || $(PY) -m pip install --quiet websockets wsproto
+	$(PY) -m conformance.bench.engine
+
+bench-suite: $(STAMP)
+	$(PY) -m conformance.bench.suite
+
+fuzz-engine: $(STAMP)
+	$(PY) -m conformance.fuzz.engine_harness -max_total_time=$${SECONDS_BUDGET:-60}
+
+clean:
+	rm -rf $(VENV) reports/demo build *.egg-info

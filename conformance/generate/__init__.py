@@ -1,0 +1,1 @@
+"""generate layer (see DESIGN.md)."""
