@@ -1,0 +1,583 @@
+"""The reference endpoint after the opening handshake: a sans-IO RFC 6455 connection.
+
+Three verbs, as in the sans-IO libraries it judges: `receive_data(octets)` (b"" for end of
+stream), `events()`, `data_to_send()`. Any chunking of the same octets gives the same events.
+Every check is a rule from `conformance.engine.rules`, declared here next to the code that
+enforces it; a broken rule fails the connection with the close code the RFC calls for and is
+reported as a `Failure` event. `send_frame` and `send_raw` write anything at all, legal or not,
+so that the suite can break rules on purpose without a second implementation.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Connection",
+    "Role",
+    "State",
+    "StateError",
+]
+
+import enum
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from typing import Protocol
+
+from conformance.engine import events as ev
+from conformance.engine.rules import Level, ProtocolError, Rule, rule
+from conformance.errors import ConformanceError
+from conformance.wire.close import close_code_valid, parse_close, serialize_close
+from conformance.wire.frames import (
+    CONTROL_MAX_PAYLOAD,
+    Frame,
+    FrameHeader,
+    Opcode,
+    apply_mask,
+    parse_header,
+    serialize_frame,
+    serialize_header,
+)
+from conformance.wire.utf8 import Utf8Error, Utf8Validator
+
+MUST, SHOULD, INFO = Level.MUST, Level.SHOULD, Level.INFORMATIONAL
+
+# --- RFC 6455 §5.2: base framing --------------------------------------------------------------
+RSV_UNNEGOTIATED = rule(
+    "frame.rsv-unnegotiated", "RFC 6455 §5.2", MUST,
+    "A reserved bit (RSV1-3) is set although no negotiated extension gives it a meaning.",
+    close_code=1002)
+OPCODE_RESERVED = rule(
+    "frame.opcode-reserved", "RFC 6455 §5.2", MUST,
+    "The opcode is one of the reserved values 3-7 or 11-15 and no extension defines it.",
+    close_code=1002)
+LENGTH_MSB = rule(
+    "frame.length-msb", "RFC 6455 §5.2", MUST,
+    "A 64-bit payload length must have its most significant bit clear.", close_code=1002)
+LENGTH_NOT_MINIMAL = rule(
+    "frame.length-not-minimal", "RFC 6455 §5.2", MUST,
+    "The sender must encode the payload length in the shortest of the three forms; a receiver "
+    "may accept a longer form, so for receivers this is informational.", close_code=1002)
+CLIENT_UNMASKED = rule(
+    "frame.client-unmasked", "RFC 6455 §5.1", MUST,
+    "Every frame a client sends is masked; a server fails the connection on an unmasked one.",
+    close_code=1002)
+SERVER_MASKED = rule(
+    "frame.server-masked", "RFC 6455 §5.1", MUST,
+    "A server never masks its frames; a client fails the connection on a masked one.",
+    close_code=1002)
+# --- RFC 6455 §5.4 / §5.5: fragmentation and control frames ------------------------------------
+CONTROL_TOO_LONG = rule(
+    "frame.control-too-long", "RFC 6455 §5.5", MUST,
+    "Control frames (close, ping, pong) carry at most 125 octets of payload.", close_code=1002)
+CONTROL_FRAGMENTED = rule(
+    "frame.control-fragmented", "RFC 6455 §5.5", MUST,
+    "Control frames are never fragmented: their FIN bit is always set.", close_code=1002)
+CONTINUATION_UNEXPECTED = rule(
+    "frame.continuation-unexpected", "RFC 6455 §5.4", MUST,
+    "A continuation frame arrived while no fragmented message was in progress.", close_code=1002)
+DATA_INSIDE_MESSAGE = rule(
+    "frame.data-inside-message", "RFC 6455 §5.4", MUST,
+    "A new text or binary frame arrived before the fragmented message in progress ended; "
+    "only control frames may be interleaved.", close_code=1002)
+MESSAGE_TOO_BIG = rule(
+    "frame.message-too-big", "RFC 6455 §10.4", Level.MAY,
+    "An endpoint may refuse a message larger than it can handle, closing with 1009.",
+    close_code=1009)
+# --- RFC 6455 §8.1: UTF-8 ---------------------------------------------------------------------
+TEXT_INVALID = rule(
+    "utf8.text-invalid", "RFC 6455 §8.1", MUST,
+    "The payload of a text message must be valid UTF-8; otherwise the connection is failed "
+    "with 1007.", close_code=1007)
+FAIL_FAST = rule(
+    "utf8.fail-fast", "RFC 6455 §8.1", SHOULD,
+    "Invalid UTF-8 should be detected at the first octet that cannot be valid, not only when "
+    "the message is complete.", close_code=1007)
+CLOSE_REASON_INVALID = rule(
+    "utf8.close-reason-invalid", "RFC 6455 §5.5.1", MUST,
+    "The reason in a close frame is UTF-8 text; invalid UTF-8 there fails the connection.",
+    close_code=1007)
+# --- RFC 6455 §5.5.1 / §7: closing ------------------------------------------------------------
+CLOSE_ONE_BYTE = rule(
+    "close.payload-one-byte", "RFC 6455 §5.5.1", MUST,
+    "A close payload is empty or starts with a 2-octet code; a single octet is malformed.",
+    close_code=1002)
+CLOSE_CODE_INVALID = rule(
+    "close.code-invalid", "RFC 6455 §7.4.1", MUST,
+    "The close code is not one an endpoint may send (0-999, 1004-1006, 1015, unassigned "
+    "1016-2999, or 5000 and above).", close_code=1002)
+CLOSE_MUST_REPLY = rule(
+    "close.must-reply", "RFC 6455 §5.5.1", MUST,
+    "An endpoint that receives a close frame, and has not sent one, answers with a close frame.")
+NO_FRAMES_AFTER_CLOSE = rule(
+    "close.no-frames-after-close", "RFC 6455 §5.5.1", MUST,
+    "After sending a close frame an endpoint sends no more data frames.")
+SERVER_CLOSES_TCP = rule(
+    "close.server-closes-tcp-first", "RFC 6455 §7.1.1", SHOULD,
+    "After the closing handshake the server should be the first to close the TCP connection.")
+PONG_REPLY = rule(
+    "ping.pong-reply", "RFC 6455 §5.5.2", MUST,
+    "A ping is answered with a pong carrying the same application data, unless a close frame "
+    "was already received.")
+
+_DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024
+_MSB64 = 1 << 63
+
+
+class Role(enum.Enum):
+    CLIENT = "client"
+    SERVER = "server"
+
+
+class State(enum.Enum):
+    CONNECTING = "connecting"
+    OPEN = "open"
+    CLOSING = "closing"  # we sent a close frame and wait for the answer
+    CLOSED = "closed"  # the closing handshake is over, or the connection failed
+
+
+class _Do(enum.Enum):
+    """What happens to the connection; the state table below maps (state, happening) -> state."""
+
+    OPENED = "opened"
+    SEND_CLOSE = "send close"
+    RECEIVE_CLOSE = "receive close"
+    FAIL = "fail"
+    EOF = "end of stream"
+
+
+# RFC 6455 §7: the connection's life as data. A missing pair is an error naming role, state, event.
+_TRANSITIONS: dict[State, dict[_Do, State]] = {
+    State.CONNECTING: {_Do.OPENED: State.OPEN, _Do.FAIL: State.CLOSED, _Do.EOF: State.CLOSED},
+    State.OPEN: {
+        _Do.SEND_CLOSE: State.CLOSING, _Do.RECEIVE_CLOSE: State.CLOSED,
+        _Do.FAIL: State.CLOSED, _Do.EOF: State.CLOSED,
+    },
+    State.CLOSING: {_Do.RECEIVE_CLOSE: State.CLOSED, _Do.FAIL: State.CLOSED, _Do.EOF: State.CLOSED},
+    State.CLOSED: {_Do.EOF: State.CLOSED, _Do.FAIL: State.CLOSED},
+}
+
+
+class StateError(ConformanceError):
+    """The local side asked for something its state forbids (e.g. sending after close)."""
+
+
+class Codec(Protocol):
+    """What the connection needs from a negotiated permessage-deflate (see wire/deflate.py)."""
+
+    def encode(self, data: bytes, fin: bool) -> bytes: ...
+    def decode(self, payload: bytes, fin: bool) -> bytes: ...
+
+
+class Connection:
+    """One end of a WebSocket connection, in the OPEN state unless told otherwise."""
+
+    def __init__(
+        self,
+        role: Role,
+        *,
+        state: State = State.OPEN,
+        deflate: Codec | None = None,
+        max_message: int | None = _DEFAULT_MAX_MESSAGE,
+        extra_opcodes: Mapping[int, str] | None = None,
+        auto_pong: bool = True,
+        message_parts: bool = False,
+        frame_events: bool = False,
+        reject_non_minimal: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.role = role
+        self.state = state
+        self.deflate = deflate
+        self.max_message = max_message
+        self.extra_opcodes = self._check_extra_opcodes(extra_opcodes or {})
+        self.auto_pong = auto_pong
+        self.message_parts = message_parts
+        self.frame_events = frame_events
+        self.reject_non_minimal = reject_non_minimal
+        self._clock = clock
+        self._mask_out = role is Role.CLIENT
+        self._want_mask = role is Role.SERVER
+        self._buf = bytearray()
+        self._header: FrameHeader | None = None  # checked header whose payload is pending
+        self._events: deque[ev.Event] = deque()
+        self._out: list[bytes] = []
+        self._at = 0.0
+        # the message being received
+        self._msg_opcode: Opcode | None = None
+        self._msg_parts: list[bytes] = []
+        self._msg_text: list[str] = []
+        self._msg_size = 0
+        self._msg_compressed = False
+        self._utf8: Utf8Validator | None = None
+        # the message being sent
+        self._out_opcode: Opcode | None = None
+        self._out_compressed = False
+        self.close_sent: tuple[int | None, str] | None = None
+        self.close_received: ev.CloseReceived | None = None
+        self.failure: ProtocolError | None = None
+        self.eof_received = False
+
+    # -- public: receiving ------------------------------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Feed octets from the peer; b"" (or no octets) means the peer closed its side."""
+        self._at = self._clock()
+        if not data:
+            self.eof_received = True
+            self._move(_Do.EOF)
+            return
+        if self.state is State.CLOSED or self.close_received is not None:
+            if self.close_received is not None and self.failure is None:
+                self._violation(NO_FRAMES_AFTER_CLOSE, f"{len(data)} octets after the close frame")
+            return
+        self._buf += data
+        try:
+            self._parse()
+        except ProtocolError as exc:
+            self._fail(exc)
+
+    def events(self) -> Iterator[ev.Event]:
+        """Drain the events produced so far."""
+        q = self._events
+        while q:
+            yield q.popleft()
+
+    def next_event(self) -> ev.Event | None:
+        return self._events.popleft() if self._events else None
+
+    def data_to_send(self) -> bytes:
+        """Octets to write to the peer, in order; empty when there is nothing."""
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    @property
+    def should_close_transport(self) -> bool:
+        """True when the TCP connection should now be closed (a server closes it first, §7.1.1)."""
+        return self.state is State.CLOSED
+
+    # -- public: sending --------------------------------------------------------------------
+
+    def send_data(self, data: bytes | str, final: bool = True) -> None:
+        """Send (part of) a message: str as text, bytes as binary; `final=False` to fragment."""
+        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        self._send_part(payload, isinstance(data, str), final=final)
+
+    def send_message(self, data: bytes | str, *, fragment: int = 0) -> None:
+        """A whole message, split into frames of `fragment` octets of input when > 0."""
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        if fragment <= 0 or len(payload) <= fragment:
+            self.send_data(data)
+            return
+        text = isinstance(data, str)
+        for i in range(0, len(payload), fragment):
+            part = payload[i : i + fragment]
+            self._send_part(part, text, final=i + fragment >= len(payload))
+
+    def ping(self, data: bytes = b"") -> None:
+        self._require_open("send a ping")
+        self._emit_frame(Opcode.PING, bytes(data))
+
+    def pong(self, data: bytes = b"") -> None:
+        self._require_open("send a pong")
+        self._emit_frame(Opcode.PONG, bytes(data))
+
+    def close(self, code: int | None = 1000, reason: str = "") -> None:
+        """Start (or answer) the closing handshake."""
+        if self.close_sent is not None or self.state is State.CLOSED:
+            raise StateError(f"{self.role.value}: close already sent (state {self.state.value})")
+        self._emit_frame(Opcode.CLOSE, serialize_close(code, reason))
+        self.close_sent = (code, reason)
+        self._move(_Do.SEND_CLOSE if self.close_received is None else _Do.RECEIVE_CLOSE)
+
+    def send_frame(
+        self,
+        frame: Frame,
+        *,
+        mask: bytes | bool | None = None,
+        length_form: int | None = None,
+        declared_length: int | None = None,
+    ) -> None:
+        """Write `frame` exactly as given, whatever the rules say (for test traffic).
+
+        `mask` None masks as the role requires; True draws a key; bytes give it; False: none.
+        """
+        use = self._mask_out if mask is None else mask
+        self._out.append(serialize_frame(
+            frame, mask=use, length_form=length_form, declared_length=declared_length))
+
+    def send_raw(self, data: bytes) -> None:
+        """Write octets as they are."""
+        self._out.append(bytes(data))
+
+    # -- internals: parsing -----------------------------------------------------------------
+
+    def _parse(self) -> None:
+        buf = self._buf
+        n = len(buf)
+        pos = 0
+        while pos < n:
+            header = self._header
+            if header is None:
+                header = parse_header(buf, pos)
+                if header is None:
+                    break
+                self._check_header(header)
+                self._header = header
+            start = pos + header.header_len
+            end = start + header.length
+            if end > n:
+                break
+            payload = bytes(buf[start:end]) if header.mask is None else apply_mask(
+                memoryview(buf)[start:end], header.mask)
+            self._header = None
+            pos = end
+            if self.frame_events:
+                self._frame_event(header, payload, buf, pos)
+            self._on_frame(header, payload)
+            if self.state is State.CLOSED or self.close_received is not None:
+                if pos < n and self.failure is None:
+                    self._violation(NO_FRAMES_AFTER_CLOSE, f"{n - pos} octets after the close frame")
+                pos = n
+                break
+        if pos:
+            del buf[:pos]
+
+    def _check_header(self, h: FrameHeader) -> None:
+        """Every rule that the header alone decides, before waiting for the payload."""
+        op = h.opcode
+        if h.length >= _MSB64:
+            raise ProtocolError(LENGTH_MSB, f"declared length {h.length:#x}")
+        if h.opcode.is_control:
+            if h.length > CONTROL_MAX_PAYLOAD:
+                raise ProtocolError(CONTROL_TOO_LONG, f"{op.name} frame with {h.length} octets")
+            if not h.fin:
+                raise ProtocolError(CONTROL_FRAGMENTED, f"{op.name} frame with FIN clear")
+        if (h.mask is None) == self._want_mask:
+            raise ProtocolError(CLIENT_UNMASKED if self._want_mask else SERVER_MASKED,
+                                f"{op.name} frame, mask key {h.mask!r}")
+        if op.is_reserved and op not in self.extra_opcodes:
+            raise ProtocolError(OPCODE_RESERVED, f"opcode {int(op)}")
+        self._check_rsv(h)
+        self._check_sequence(h)
+        if not h.minimal_length:
+            if self.reject_non_minimal:
+                raise ProtocolError(LENGTH_NOT_MINIMAL,
+                                    f"length {h.length} in the {h.length_form}-bit form")
+            self._violation(LENGTH_NOT_MINIMAL, f"length {h.length} in the {h.length_form}-bit form")
+        if self.max_message is not None and not op.is_control:
+            size = (self._msg_size if op is Opcode.CONT else 0) + h.length
+            if size > self.max_message:
+                raise ProtocolError(MESSAGE_TOO_BIG,
+                                    f"message of at least {size} octets, limit {self.max_message}")
+
+    def _check_rsv(self, h: FrameHeader) -> None:
+        if h.rsv2 or h.rsv3 or (h.rsv1 and self.deflate is None):
+            bits = "".join(str(int(b)) for b in (h.rsv1, h.rsv2, h.rsv3))
+            raise ProtocolError(RSV_UNNEGOTIATED, f"RSV bits {bits} on {h.opcode.name}")
+        if h.rsv1:
+            if h.opcode.is_control:
+                raise ProtocolError(_deflate_rule("deflate.rsv1-control"), f"RSV1 on {h.opcode.name}")
+            if h.opcode is Opcode.CONT:
+                raise ProtocolError(_deflate_rule("deflate.rsv1-continuation"),
+                                    "RSV1 on a continuation frame")
+
+    def _check_sequence(self, h: FrameHeader) -> None:
+        op = h.opcode
+        if op.is_control:
+            return
+        if op is Opcode.CONT:
+            if self._msg_opcode is None:
+                raise ProtocolError(CONTINUATION_UNEXPECTED, "no fragmented message in progress")
+        elif self._msg_opcode is not None:
+            raise ProtocolError(DATA_INSIDE_MESSAGE,
+                                f"{op.name} frame inside a fragmented {self._msg_opcode.name} message")
+
+    def _on_frame(self, h: FrameHeader, payload: bytes) -> None:
+        op = h.opcode
+        if op.is_control:
+            self._on_control(op, payload)
+        elif op is Opcode.CONT:
+            self._on_data(self._msg_opcode or op, payload, h.fin, first=False)
+        else:
+            self._msg_compressed = h.rsv1
+            self._on_data(op, payload, h.fin, first=True)
+
+    def _on_data(self, op: Opcode, payload: bytes, fin: bool, *, first: bool) -> None:
+        if self._msg_compressed and self.deflate is not None:
+            payload = self._inflate(payload, fin)
+        if fin and first and not self.message_parts:  # the common case: a one-frame message
+            self._deliver_whole(op, payload)
+            return
+        if first:
+            self._msg_opcode = op
+            self._utf8 = Utf8Validator() if op is Opcode.TEXT else None
+        if self._utf8 is not None:
+            try:
+                self._msg_text.append(self._utf8.feed(payload, fin))
+            except Utf8Error as exc:
+                self._reset_message()
+                raise ProtocolError(TEXT_INVALID, str(exc)) from None
+        self._msg_size += len(payload)
+        if self.message_parts:
+            self._events.append(ev.MessagePart(op, payload, fin, self._at))
+        else:
+            self._msg_parts.append(payload)
+        if fin:
+            self._finish_message(op)
+
+    def _deliver_whole(self, op: Opcode, payload: bytes) -> None:
+        text = None
+        if op is Opcode.TEXT:
+            try:
+                text = payload.decode("utf-8")
+            except UnicodeDecodeError:
+                pos = _utf8_position(payload)
+                raise ProtocolError(TEXT_INVALID, f"invalid UTF-8 at octet {pos}") from None
+        self._events.append(ev.Message(op, payload, text, self._msg_compressed, self._at))
+        self._msg_compressed = False
+
+    def _finish_message(self, op: Opcode) -> None:
+        if not self.message_parts:
+            data = b"".join(self._msg_parts)
+            text = "".join(self._msg_text) if op is Opcode.TEXT else None
+            self._events.append(ev.Message(op, data, text, self._msg_compressed, self._at))
+        self._reset_message()
+
+    def _reset_message(self) -> None:
+        self._msg_opcode = None
+        self._msg_parts = []
+        self._msg_text = []
+        self._msg_size = 0
+        self._msg_compressed = False
+        self._utf8 = None
+
+    def _inflate(self, payload: bytes, fin: bool) -> bytes:
+        assert self.deflate is not None
+        try:
+            return self.deflate.decode(payload, fin)
+        except ProtocolError:
+            raise
+        except ConformanceError as exc:
+            name = type(exc).__name__
+            r = MESSAGE_TOO_BIG if "TooBig" in name else _deflate_rule("deflate.invalid-data")
+            raise ProtocolError(r, str(exc)) from None
+
+    def _on_control(self, op: Opcode, payload: bytes) -> None:
+        if op is Opcode.PING:
+            self._events.append(ev.Ping(payload, self._at))
+            if self.auto_pong and self.state is State.OPEN:
+                self._emit_frame(Opcode.PONG, payload)
+        elif op is Opcode.PONG:
+            self._events.append(ev.Pong(payload, self._at))
+        elif op is Opcode.CLOSE:
+            self._on_close(payload)
+        else:
+            self._events.append(ev.ControlFrame(op, payload, self._at))
+
+    def _on_close(self, payload: bytes) -> None:
+        code, raw_reason = parse_close(payload)
+        if len(payload) == 1:
+            raise ProtocolError(CLOSE_ONE_BYTE, f"close payload {payload.hex()}")
+        if code is not None and not close_code_valid(code):
+            raise ProtocolError(CLOSE_CODE_INVALID, f"close code {code}")
+        try:
+            reason = raw_reason.decode("utf-8")
+        except UnicodeDecodeError:
+            pos = _utf8_position(raw_reason)
+            raise ProtocolError(CLOSE_REASON_INVALID, f"invalid UTF-8 at octet {pos} of the reason") from None
+        event = ev.CloseReceived(code, reason, self._at)
+        self.close_received = event
+        self._events.append(event)
+        if self.close_sent is None:
+            # §5.5.1: answer with a close frame, echoing the code (no code -> empty payload).
+            self.close(code, "")
+        else:
+            self._move(_Do.RECEIVE_CLOSE)
+
+    # -- internals: sending and state --------------------------------------------------------
+
+    def _send_part(self, part: bytes, text: bool, *, final: bool) -> None:
+        """One fragment; text is cut on octet boundaries (a code point may be split, §5.6)."""
+        self._require_open("send data")
+        if self._out_opcode is None:
+            opcode = Opcode.TEXT if text else Opcode.BINARY
+            rsv1 = self.deflate is not None
+            self._out_compressed = rsv1
+        else:
+            opcode, rsv1 = Opcode.CONT, False
+        if self._out_compressed and self.deflate is not None:
+            part = self.deflate.encode(part, final)
+        self._emit_frame(opcode, part, fin=final, rsv1=rsv1)
+        self._out_opcode = None if final else opcode
+
+    def _emit_frame(self, opcode: Opcode, payload: bytes, *, fin: bool = True,
+                    rsv1: bool = False) -> None:
+        key = _random_mask() if self._mask_out else None
+        head = serialize_header(opcode=opcode, length=len(payload), fin=fin, rsv1=rsv1, mask=key)
+        self._out.append(head)
+        self._out.append(apply_mask(payload, key) if key is not None else payload)
+
+    def _require_open(self, what: str) -> None:
+        if self.state is not State.OPEN or self.close_sent is not None:
+            raise StateError(f"{self.role.value}: cannot {what} in state {self.state.value}")
+
+    def _move(self, happening: _Do) -> None:
+        table = _TRANSITIONS[self.state]
+        if happening not in table:
+            raise StateError(
+                f"{self.role.value}: {happening.value} is not possible in state {self.state.value}")
+        self.state = table[happening]
+
+    def _fail(self, exc: ProtocolError) -> None:
+        """Fail the connection (§7.1.7): report, send a close frame if none was sent, stop reading."""
+        self.failure = exc
+        self._buf.clear()
+        self._header = None
+        self._events.append(ev.Failure(exc.rule, exc.detail, exc.close_code, self._at))
+        if self.close_sent is None and exc.close_code is not None and self.state is not State.CLOSED:
+            self._emit_frame(Opcode.CLOSE, serialize_close(exc.close_code, ""))
+            self.close_sent = (exc.close_code, "")
+        self._move(_Do.FAIL)
+
+    def _violation(self, r: Rule, detail: str) -> None:
+        self._events.append(ev.Violation(r, detail, self._at))
+
+    def _frame_event(self, h: FrameHeader, payload: bytes, buf: bytearray, pos: int) -> None:
+        nxt = parse_header(buf, pos)
+        last = nxt is None or pos + nxt.header_len + nxt.length > len(buf)
+        frame = Frame(h.opcode, payload, h.fin, h.rsv1, h.rsv2, h.rsv3)
+        self._events.append(ev.FrameReceived(frame, h, last, len(buf) - pos, self._at))
+
+    @staticmethod
+    def _check_extra_opcodes(extra: Mapping[int, str]) -> dict[Opcode, str]:
+        """Opcodes an application registers: 3-7 (data, like noio_ws) or 11-15 (control)."""
+        out: dict[Opcode, str] = {}
+        for num, name in extra.items():
+            op = Opcode(num)
+            if not op.is_reserved:
+                raise ValueError(f"opcode {num} is not reserved; only 3-7 and 11-15 can be added")
+            out[op] = name
+        return out
+
+
+def _utf8_position(raw: bytes) -> int:
+    try:
+        Utf8Validator().feed(raw, True)
+    except Utf8Error as exc:
+        return exc.position
+    return len(raw)  # pragma: no cover
+
+
+def _deflate_rule(rule_id: str) -> Rule:
+    """Rules declared by engine/deflate.py, imported late: framing does not need deflate loaded."""
+    from conformance.engine import deflate as _  # noqa: F401  (declares the deflate rules)
+    from conformance.engine.rules import RULES
+
+    return RULES[rule_id]
+
+
+def _random_mask() -> bytes:
+    import os
+
+    return os.urandom(4)

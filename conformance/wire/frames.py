@@ -1,0 +1,263 @@
+"""Frames on the wire (RFC 6455 §5.2): opcodes, the header codec, masking.
+
+This module decodes and encodes; it does not judge. Any octets decode into a header (reserved
+opcodes and bits included); whether the frame is allowed is the engine's question.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CONTROL_MAX_PAYLOAD",
+    "Frame",
+    "FrameHeader",
+    "Opcode",
+    "apply_mask",
+    "parse_header",
+    "serialize_frame",
+    "serialize_header",
+]
+
+import dataclasses
+import enum
+import os
+
+import numpy as np
+
+# RFC 6455 §5.2: header bits of the first octet.
+FIN = 0x80
+RSV1 = 0x40
+RSV2 = 0x20
+RSV3 = 0x10
+OPCODE_MASK = 0x0F
+# RFC 6455 §5.2: second octet: MASK bit and 7-bit length; 126 and 127 announce longer forms.
+MASK_BIT = 0x80
+LEN7_MAX = 125
+LEN16_MARK = 126
+LEN64_MARK = 127
+# RFC 6455 §5.5: control frames carry at most 125 octets.
+CONTROL_MAX_PAYLOAD = 125
+
+
+class Opcode(enum.IntEnum):
+    """All sixteen opcodes of RFC 6455 §5.2 / §11.8; the reserved ones keep their number."""
+
+    CONT = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    RESERVED_3 = 0x3
+    RESERVED_4 = 0x4
+    RESERVED_5 = 0x5
+    RESERVED_6 = 0x6
+    RESERVED_7 = 0x7
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+    RESERVED_B = 0xB
+    RESERVED_C = 0xC
+    RESERVED_D = 0xD
+    RESERVED_E = 0xE
+    RESERVED_F = 0xF
+
+    @property
+    def is_control(self) -> bool:
+        """Opcodes 8-15 are control frames (RFC 6455 §5.5)."""
+        return self >= 0x8
+
+    @property
+    def is_reserved(self) -> bool:
+        return self in _RESERVED
+
+    @classmethod
+    def from_name(cls, name: str | int) -> Opcode:
+        """`text`, `continuation`, `ping` ... or a number 0-15."""
+        if isinstance(name, int):
+            return cls(name)
+        key = name.strip().lower()
+        if key.isdigit():
+            return cls(int(key))
+        try:
+            return _NAMES[key]
+        except KeyError:
+            raise ValueError(f"unknown opcode {name!r}") from None
+
+
+_RESERVED = frozenset(range(3, 8)) | frozenset(range(0xB, 0x10))
+_NAMES = {
+    "continuation": Opcode.CONT, "cont": Opcode.CONT, "text": Opcode.TEXT,
+    "binary": Opcode.BINARY, "close": Opcode.CLOSE, "ping": Opcode.PING, "pong": Opcode.PONG,
+}
+_OPCODES = tuple(Opcode(i) for i in range(16))
+
+
+@dataclasses.dataclass(slots=True)
+class Frame:
+    """One frame as the application sees it: opcode, payload (unmasked) and the flag bits."""
+
+    opcode: Opcode
+    data: bytes = b""
+    fin: bool = True
+    rsv1: bool = False
+    rsv2: bool = False
+    rsv3: bool = False
+
+    @property
+    def rsv(self) -> tuple[bool, bool, bool]:
+        return (self.rsv1, self.rsv2, self.rsv3)
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class FrameHeader:
+    """A decoded header: every field as sent, plus where the payload starts."""
+
+    fin: bool
+    rsv1: bool
+    rsv2: bool
+    rsv3: bool
+    opcode: Opcode
+    mask: bytes | None  # the 4-octet masking key, None when the MASK bit is clear
+    length: int  # the declared payload length
+    header_len: int  # octets of header, masking key included
+    length_form: int  # 7, 16 or 64: which length encoding was used
+
+    @property
+    def minimal_length(self) -> bool:
+        """RFC 6455 §5.2: the length must use the shortest form that holds it."""
+        if self.length_form == 16:
+            return self.length > LEN7_MAX
+        if self.length_form == 64:
+            return self.length > 0xFFFF
+        return True
+
+
+def parse_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> FrameHeader | None:
+    """Decode the header at `buf[pos:]`, or None while it is incomplete.
+
+    Never raises for any octets: a 64-bit length with its top bit set decodes as it is, and the
+    engine rejects it (rule frame.length-msb).
+    """
+    avail = len(buf) - pos
+    if avail < 2:
+        return None
+    b0 = buf[pos]
+    b1 = buf[pos + 1]
+    length = b1 & 0x7F
+    header_len = 2
+    form = 7
+    if length == LEN16_MARK:
+        header_len = 4
+        form = 16
+        if avail < header_len:
+            return None
+        length = int.from_bytes(buf[pos + 2 : pos + 4], "big")
+    elif length == LEN64_MARK:
+        header_len = 10
+        form = 64
+        if avail < header_len:
+            return None
+        length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+    mask = None
+    if b1 & MASK_BIT:
+        if avail < header_len + 4:
+            return None
+        mask = bytes(buf[pos + header_len : pos + header_len + 4])
+        header_len += 4
+    return FrameHeader(
+        bool(b0 & FIN), bool(b0 & RSV1), bool(b0 & RSV2), bool(b0 & RSV3),
+        _OPCODES[b0 & OPCODE_MASK], mask, length, header_len, form,
+    )
+
+
+def apply_mask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
+    """XOR `data` with the repeating 4-octet `mask` (RFC 6455 §5.3); masking and unmasking alike.
+
+    Works on whole machine integers: one big-int XOR instead of a Python loop per octet.
+    """
+    n = len(data)
+    if n == 0:
+        return b""
+    if len(mask) != 4:
+        raise ValueError("a masking key has exactly 4 octets")
+    if n >= _NUMPY_FROM:
+        return _apply_mask_numpy(data, mask, n)
+    key = mask * ((n >> 2) + 1)
+    if len(key) != n:
+        key = key[:n]
+    x = int.from_bytes(data, "little") ^ int.from_bytes(key, "little")
+    return x.to_bytes(n, "little")
+
+
+# Below this size one big-int XOR is faster than setting up numpy arrays.
+_NUMPY_FROM = 2048
+
+
+def _apply_mask_numpy(data: bytes | bytearray | memoryview, mask: bytes, n: int) -> bytes:
+    """XOR eight octets at a time with numpy; the last n % 8 octets by big-int XOR."""
+    words = n >> 3
+    out = bytearray(n)
+    np.bitwise_xor(
+        np.frombuffer(data, dtype=np.uint64, count=words),
+        np.frombuffer(mask * 2, dtype=np.uint64)[0],
+        out=np.frombuffer(out, dtype=np.uint64, count=words),
+    )
+    done = words << 3
+    if done != n:
+        out[done:] = apply_mask(memoryview(data)[done:], mask)  # n % 8 < 8: the small path
+    return bytes(out)
+
+
+def serialize_header(
+    *,
+    opcode: int,
+    length: int,
+    fin: bool = True,
+    rsv1: bool = False,
+    rsv2: bool = False,
+    rsv3: bool = False,
+    mask: bytes | None = None,
+    length_form: int | None = None,
+) -> bytes:
+    """Encode a header. `length_form` (7, 16, 64) forces a length encoding, minimal or not."""
+    b0 = (FIN if fin else 0) | (RSV1 if rsv1 else 0) | (RSV2 if rsv2 else 0)
+    b0 |= (RSV3 if rsv3 else 0) | (opcode & OPCODE_MASK)
+    mbit = MASK_BIT if mask is not None else 0
+    form = length_form or (7 if length <= LEN7_MAX else 16 if length <= 0xFFFF else 64)
+    if form == 7:
+        if length > LEN7_MAX:
+            raise ValueError(f"length {length} does not fit the 7-bit form")
+        head = bytes((b0, mbit | length))
+    elif form == 16:
+        if length > 0xFFFF:
+            raise ValueError(f"length {length} does not fit the 16-bit form")
+        head = bytes((b0, mbit | LEN16_MARK)) + length.to_bytes(2, "big")
+    elif form == 64:
+        head = bytes((b0, mbit | LEN64_MARK)) + length.to_bytes(8, "big")
+    else:
+        raise ValueError(f"length form must be 7, 16 or 64, not {form}")
+    return head + mask if mask is not None else head
+
+
+def serialize_frame(
+    frame: Frame,
+    *,
+    mask: bytes | bool | None = None,
+    length_form: int | None = None,
+    declared_length: int | None = None,
+) -> bytes:
+    """Encode a frame. `mask=True` draws a random key; bytes give the key; None/False: unmasked.
+
+    `declared_length` writes a length that differs from the payload (for test traffic that lies).
+    """
+    key: bytes | None
+    if mask is True:
+        key = os.urandom(4)
+    elif mask is None or mask is False:
+        key = None
+    else:
+        key = bytes(mask)
+    data = frame.data
+    head = serialize_header(
+        opcode=frame.opcode, length=len(data) if declared_length is None else declared_length,
+        fin=frame.fin, rsv1=frame.rsv1, rsv2=frame.rsv2, rsv3=frame.rsv3, mask=key,
+        length_form=length_form,
+    )
+    return head + (apply_mask(data, key) if key is not None else data)

@@ -1,0 +1,69 @@
+"""Incremental UTF-8 validation that fails at the first octet that cannot lead to valid text.
+
+RFC 6455 §8.1 requires text to be valid UTF-8 (RFC 3629); a message may be split over frames
+and reads at any octet, so validation is incremental. CPython's incremental decoder (C speed)
+already rejects, at the first offending octet, bytes that can never start or continue a sequence,
+overlong forms and values above U+10FFFF; the one prefix it leaves pending is a surrogate
+(ED A0..ED BF), which this module rejects at its second octet, so the failure position is exact.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Utf8Error", "Utf8Validator", "validate_utf8"]
+
+import codecs
+
+from conformance.errors import WireError
+
+_ED = 0xED
+_SURROGATE_SECOND = 0xA0
+
+
+class Utf8Error(WireError):
+    """Invalid UTF-8; `position` is the offset (from the start of the text) of the first bad octet."""
+
+    def __init__(self, position: int, reason: str) -> None:
+        self.position = position
+        self.reason = reason
+        super().__init__(f"invalid UTF-8 at octet {position}: {reason}")
+
+
+def _bad_octet(exc: UnicodeDecodeError) -> int:
+    """Index of the first octet that cannot continue: CPython reports the sequence it dropped."""
+    if exc.reason == "invalid start byte":
+        return exc.start
+    return exc.end  # "invalid continuation byte" / "unexpected end of data": the octet after
+
+
+class Utf8Validator:
+    """Feed a text in pieces; get the decoded text back; fails at the first invalid octet."""
+
+    __slots__ = ("_decoder", "_offset")
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self._offset = 0  # octets fed before the current piece
+
+    def feed(self, data: bytes | bytearray | memoryview, final: bool = False) -> str:
+        """Validate and decode the next piece; `final` marks the end of the text."""
+        start = self._offset
+        try:
+            text = self._decoder.decode(data, final)
+        except UnicodeDecodeError as exc:
+            pending = len(exc.object) - len(data)  # octets carried over from earlier pieces
+            raise Utf8Error(start - pending + _bad_octet(exc), exc.reason) from None
+        self._offset = start + len(data)
+        pend = self._decoder.getstate()[0]
+        if len(pend) >= 2 and pend[0] == _ED and pend[1] >= _SURROGATE_SECOND:
+            raise Utf8Error(self._offset - len(pend) + 1, "surrogate code point")
+        return text
+
+    @property
+    def pending(self) -> int:
+        """Octets of an incomplete sequence held back, waiting for the next piece."""
+        return len(self._decoder.getstate()[0])
+
+
+def validate_utf8(data: bytes | bytearray | memoryview) -> str:
+    """Decode a whole text or raise Utf8Error at the first bad octet."""
+    return Utf8Validator().feed(data, final=True)
