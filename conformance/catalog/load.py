@@ -1,0 +1,484 @@
+"""Load `cases/*.yaml` into `Case` objects; every error names file, line and field.
+
+The format is docs/case-format.md. Loading is: parse YAML (with lines), merge `defaults`, expand
+`params` / `product` rows by substitution, then validate each case into immutable objects.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Catalogue", "load_catalogue", "load_file", "select"]
+
+import dataclasses
+import fnmatch
+import itertools
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from conformance.catalog.model import (
+    Case,
+    CloseExpect,
+    EchoSpec,
+    Expect,
+    FrameSpec,
+    Observation,
+    Step,
+)
+from conformance.catalog.payload import PayloadSpec, parse_payload
+from conformance.catalog.yamlload import LDict, LList, load_yaml
+from conformance.engine.rules import RULES
+from conformance.errors import CaseFileError
+from conformance.wire.frames import Opcode
+
+DEFAULT_CASES_DIR = Path(__file__).resolve().parents[2] / "cases"
+_LEVELS = ("MUST", "SHOULD", "MAY", "informational")
+_ROLES = ("server", "client", "both")
+_ID_RE = re.compile(r"^\d+(\.\d+)*$")
+_CASE_KEYS = {
+    "id", "title", "description", "expectation", "rfc", "level", "rule", "role", "timeout",
+    "exclusive", "handshake", "expect_response", "deflate", "steps", "expect", "close",
+    "params", "product", "expect_client",
+}
+_FILE_KEYS = {"group", "title", "subgroups", "defaults", "tables", "cases"}
+
+
+@dataclasses.dataclass
+class Catalogue:
+    cases: list[Case]
+    titles: dict[str, str]  # group and subgroup titles
+
+    def by_id(self) -> dict[str, Case]:
+        return {c.id: c for c in self.cases}
+
+
+class _Ctx:
+    """Where we are, for error messages."""
+
+    def __init__(self, path: str, line: int) -> None:
+        self.path = path
+        self.line = line
+
+    def error(self, field: str | None, message: str, node: Any = None, key: str | None = None) -> CaseFileError:
+        line = self.line
+        if isinstance(node, LDict) and key is not None:
+            line = node.lines.get(key, node.line)
+        elif isinstance(node, (LDict, LList)) and node.line:
+            line = node.line
+        return CaseFileError(self.path, line, field, message)
+
+
+def load_catalogue(directory: str | Path | None = None) -> Catalogue:
+    """Every `*.yaml` below `directory` (default: the project's cases/), sorted by case ID."""
+    root = Path(directory) if directory is not None else DEFAULT_CASES_DIR
+    if not root.is_dir():
+        raise CaseFileError(str(root), None, None, "no such case directory")
+    cases: list[Case] = []
+    titles: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for path in sorted(root.rglob("*.yaml")):
+        file_cases, file_titles = load_file(path)
+        for case in file_cases:
+            if case.id in seen:
+                line = int(case.source.rsplit(":", 1)[1])
+                raise CaseFileError(str(path), line, "id",
+                                    f"case {case.id} is already defined at {seen[case.id]}")
+            seen[case.id] = case.source
+        cases.extend(file_cases)
+        titles.update(file_titles)
+    cases.sort(key=Case.sort_key)
+    return Catalogue(cases, titles)
+
+
+def load_file(path: str | Path) -> tuple[list[Case], dict[str, str]]:
+    p = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CaseFileError(p, None, None, f"cannot read: {exc}") from None
+    doc = load_yaml(text, p)
+    ctx = _Ctx(p, 1)
+    if not isinstance(doc, LDict):
+        raise ctx.error(None, "a case file is a mapping with `group` and `cases`")
+    _unknown(ctx, doc, _FILE_KEYS, "")
+    group = _req_str(ctx, doc, "group")
+    titles = {group: str(doc.get("title", group))}
+    subgroups = doc.get("subgroups") or {}
+    if not isinstance(subgroups, dict):
+        raise ctx.error("subgroups", "must be a mapping of subgroup id to title", doc, "subgroups")
+    titles.update({str(k): str(v) for k, v in subgroups.items()})
+    defaults = doc.get("defaults") or LDict()
+    tables = doc.get("tables") or LDict()
+    if not isinstance(defaults, dict) or not isinstance(tables, dict):
+        raise ctx.error("defaults", "`defaults` and `tables` are mappings", doc)
+    entries = doc.get("cases")
+    if not isinstance(entries, list):
+        raise ctx.error("cases", "must be a list of cases", doc, "cases")
+    cases: list[Case] = []
+    for i, entry in enumerate(entries):
+        line = entries.lines[i] if isinstance(entries, LList) else 1
+        ectx = _Ctx(p, line)
+        if not isinstance(entry, dict):
+            raise ectx.error("cases", "each case is a mapping")
+        merged = _merge(defaults, entry)
+        for row in _rows(ectx, merged, tables):
+            raw = _substitute(ectx, merged, row) if row else merged
+            cases.append(_case(ectx, raw, group))
+    return cases, titles
+
+
+# -- expansion -----------------------------------------------------------------------------------
+
+def _merge(defaults: dict[str, Any], entry: dict[str, Any]) -> LDict:
+    out = LDict({**defaults, **entry})
+    out.line = getattr(entry, "line", 0)
+    out.lines = {**getattr(defaults, "lines", {}), **getattr(entry, "lines", {})}
+    return out
+
+
+def _rows(ctx: _Ctx, case: LDict, tables: dict[str, Any]) -> list[dict[str, Any]]:
+    if "params" in case and "product" in case:
+        raise ctx.error("params", "use `params` or `product`, not both", case, "params")
+    if "params" in case:
+        return _table(ctx, case["params"], tables, "params", case)
+    if "product" in case:
+        dims = case["product"]
+        if not isinstance(dims, list) or not dims:
+            raise ctx.error("product", "a non-empty list of tables", case, "product")
+        grids = [_table(ctx, d, tables, "product", case) for d in dims]
+        return [_merge_rows(combo) for combo in itertools.product(*grids)]
+    return [{}]
+
+
+def _merge_rows(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for r in rows:
+        out.update(r)
+    return out
+
+
+def _table(ctx: _Ctx, ref: Any, tables: dict[str, Any], field: str, case: LDict) -> list[dict[str, Any]]:
+    rows = tables.get(ref) if isinstance(ref, str) else ref
+    if isinstance(ref, str) and rows is None:
+        raise ctx.error(field, f"no table named {ref!r} in `tables`", case, field)
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ctx.error(field, "a table is a list of mappings", case, field)
+    return rows
+
+
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _substitute(ctx: _Ctx, value: Any, row: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        return _sub_str(ctx, value, row)
+    if isinstance(value, dict):
+        d = LDict({k: _substitute(ctx, v, row) for k, v in value.items()
+                   if k not in ("params", "product")})
+        d.line = getattr(value, "line", ctx.line)
+        d.lines = getattr(value, "lines", {})
+        return d
+    if isinstance(value, list):
+        lst = LList(_substitute(ctx, v, row) for v in value)
+        lst.line = getattr(value, "line", ctx.line)
+        lst.lines = getattr(value, "lines", [])
+        return lst
+    return value
+
+
+def _sub_str(ctx: _Ctx, s: str, row: dict[str, Any]) -> Any:
+    whole = _PLACEHOLDER.fullmatch(s)
+    if whole and whole.group(1):
+        return _lookup(ctx, whole.group(1), row)
+
+    def rep(m: re.Match[str]) -> str:
+        if m.group(0) == "{{":
+            return "{"
+        if m.group(0) == "}}":
+            return "}"
+        return str(_lookup(ctx, m.group(1), row))
+
+    return _PLACEHOLDER.sub(rep, s)
+
+
+def _lookup(ctx: _Ctx, name: str, row: dict[str, Any]) -> Any:
+    if name not in row:
+        raise ctx.error(name, f"placeholder {{{name}}} has no value in the parameter row {dict(row)}")
+    return row[name]
+
+
+# -- validation ----------------------------------------------------------------------------------
+
+def _case(ctx: _Ctx, d: LDict, group: str) -> Case:
+    _unknown(ctx, d, _CASE_KEYS, "")
+    cid = _req_str(ctx, d, "id")
+    if not _ID_RE.match(cid):
+        raise ctx.error("id", f"{cid!r} is not a dotted number like 6.4.1", d, "id")
+    if cid.split(".")[0] != group:
+        raise ctx.error("id", f"case {cid} is not in this file's group {group}", d, "id")
+    ctx = _Ctx(ctx.path, d.line or ctx.line)
+    level = d.get("level", "MUST")
+    if level not in _LEVELS:
+        raise ctx.error("level", f"must be one of {', '.join(_LEVELS)}", d, "level")
+    role = d.get("role", "server")
+    if role not in _ROLES:
+        raise ctx.error("role", f"must be one of {', '.join(_ROLES)}", d, "role")
+    rule_id = d.get("rule")
+    if rule_id is not None:
+        _known_rule(ctx, d, str(rule_id))
+    rfc = d.get("rfc", [])
+    if isinstance(rfc, str):
+        rfc = [rfc]
+    if not isinstance(rfc, list) or not rfc:
+        raise ctx.error("rfc", "list at least one RFC section, e.g. 'RFC 6455 §5.2'", d, "rfc")
+    timeout = d.get("timeout")
+    if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise ctx.error("timeout", "a positive number of seconds", d, "timeout")
+    return Case(
+        id=cid, title=_req_str(ctx, d, "title"), description=str(d.get("description", "")).strip(),
+        expectation=str(d.get("expectation", "")).strip(), rfc=tuple(str(r) for r in rfc),
+        level=level, group=group, source=f"{ctx.path}:{ctx.line}", rule=rule_id, role=role,
+        timeout=float(timeout) if timeout is not None else None,
+        exclusive=bool(d.get("exclusive", False)),
+        handshake=_opt_map(ctx, d, "handshake"), expect_response=_opt_map(ctx, d, "expect_response"),
+        deflate=_opt_map(ctx, d, "deflate"), expect_client=d.get("expect_client"),
+        steps=_steps(ctx, d), expect=_expect(ctx, d), close=_close(ctx, d),
+    )
+
+
+def _known_rule(ctx: _Ctx, d: LDict, rule_id: str) -> None:
+    _declare_all_rules()
+    if rule_id not in RULES:
+        raise ctx.error("rule", f"unknown rule id {rule_id!r} (see `conformance rules`)", d, "rule")
+
+
+def _declare_all_rules() -> None:
+    """Import every module that declares rules, so the registry is complete."""
+    import importlib
+
+    for mod in ("conformance.engine.connection", "conformance.engine.handshake",
+                "conformance.engine.deflate"):
+        try:
+            importlib.import_module(mod)
+        except ImportError:  # pragma: no cover - a layer still being built
+            pass
+
+
+def _steps(ctx: _Ctx, d: LDict) -> tuple[Step, ...]:
+    raw = d.get("steps", [])
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ctx.error("steps", "a list of steps", d, "steps")
+    out = []
+    for i, s in enumerate(raw):
+        line = raw.lines[i] if isinstance(raw, LList) and i < len(raw.lines) else ctx.line
+        sctx = _Ctx(ctx.path, line)
+        if not isinstance(s, dict) or len(s) != 1:
+            raise sctx.error("steps", "each step is a mapping with exactly one key")
+        (kind, value), = s.items()
+        parser = _STEP_PARSERS.get(kind)
+        if parser is None:
+            raise sctx.error(f"steps[{i}]", f"unknown step {kind!r}; known: {', '.join(sorted(_STEP_PARSERS))}")
+        try:
+            out.append(Step(kind, parser(value), line))
+        except (ValueError, TypeError) as exc:
+            raise sctx.error(f"steps[{i}].{kind}", str(exc)) from None
+    return tuple(out)
+
+
+def _frame(v: Any, opcode: Opcode | None = None) -> FrameSpec:
+    if opcode is not None and not isinstance(v, dict):
+        v = {"payload": v}
+    if not isinstance(v, dict):
+        raise ValueError("a frame is a mapping with at least `opcode`")
+    allowed = {"opcode", "payload", "fin", "rsv1", "rsv2", "rsv3", "mask", "length_form", "length",
+               "compress", "chop", "delay"}
+    bad = set(v) - allowed
+    if bad:
+        raise ValueError(f"unknown frame key(s) {', '.join(sorted(bad))}")
+    op = opcode if opcode is not None else _opcode(v.get("opcode"))
+    mask = v.get("mask")
+    if isinstance(mask, str):
+        key = bytes.fromhex(mask)
+        if len(key) != 4:
+            raise ValueError("a fixed mask is 8 hex digits")
+        mask = key
+    form = v.get("length_form")
+    if form not in (None, 7, 16, 64):
+        raise ValueError("length_form is 7, 16 or 64")
+    return FrameSpec(
+        op, parse_payload(v.get("payload", "")), bool(v.get("fin", True)),
+        None if v.get("rsv1") is None else bool(v["rsv1"]), bool(v.get("rsv2", False)),
+        bool(v.get("rsv3", False)), mask, form, _opt_int(v, "length"), bool(v.get("compress", False)),
+        _opt_int(v, "chop") or 0, float(v.get("delay", 0) or 0),
+    )
+
+
+def _opcode(v: Any) -> Opcode:
+    if v is None:
+        raise ValueError("`opcode` is required")
+    return Opcode.from_name(v)
+
+
+def _opt_int(v: dict[str, Any], key: str) -> int | None:
+    x = v.get(key)
+    if x is None:
+        return None
+    if not isinstance(x, int) or isinstance(x, bool) or x < 0:
+        raise ValueError(f"`{key}` must be a whole number >= 0")
+    return x
+
+
+def _message(v: Any) -> dict[str, Any]:
+    if not isinstance(v, dict):
+        raise ValueError("send_message takes {opcode, payload, fragment, compress}")
+    op = _opcode(v.get("opcode", "text"))
+    if op not in (Opcode.TEXT, Opcode.BINARY):
+        raise ValueError("send_message sends text or binary")
+    return {"opcode": op, "payload": parse_payload(v.get("payload", "")),
+            "fragment": _opt_int(v, "fragment") or 0, "compress": bool(v.get("compress", False))}
+
+
+def _close_step(v: Any) -> dict[str, Any]:
+    v = v or {}
+    if not isinstance(v, dict):
+        raise ValueError("a close is {code, reason} or {payload} or {}")
+    if "payload" in v:
+        return {"payload": parse_payload(v["payload"])}
+    code = v.get("code")
+    if code is not None and (not isinstance(code, int) or not 0 <= code <= 0xFFFF):
+        raise ValueError("`code` is a number 0-65535")
+    reason = parse_payload(v.get("reason")) if v.get("reason") is not None else None
+    return {"code": code, "reason": reason}
+
+
+def _echo(v: Any) -> EchoSpec:
+    if not isinstance(v, dict) or "payload" not in v:
+        raise ValueError("echo takes {payload, count, opcode, fragment, chop, compress, window}")
+    op = _opcode(v.get("opcode", "text"))
+    return EchoSpec(parse_payload(v["payload"]), _opt_int(v, "count") or 1, op,
+                    _opt_int(v, "fragment") or 0, _opt_int(v, "chop") or 0,
+                    bool(v.get("compress", False)), max(1, _opt_int(v, "window") or 1))
+
+
+def _number(v: Any) -> float:
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+        raise ValueError("a number of seconds >= 0")
+    return float(v)
+
+
+def _count(v: Any) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+        raise ValueError("a whole number >= 1")
+    return v
+
+
+_STEP_PARSERS: dict[str, Any] = {
+    "send": _frame,
+    "send_ping": lambda v: _frame(v, Opcode.PING),
+    "send_pong": lambda v: _frame(v, Opcode.PONG),
+    "send_message": _message,
+    "send_raw": parse_payload,
+    "send_close": _close_step,
+    "close": _close_step,
+    "wait": _number,
+    "checkpoint": str,
+    "wait_messages": _count,
+    "echo": _echo,
+}
+
+
+def _expect(ctx: _Ctx, d: LDict) -> Expect:
+    e = d.get("expect")
+    if e is None:
+        return Expect()
+    if not isinstance(e, dict):
+        raise ctx.error("expect", "a mapping with ok / non_strict / informational / any", d, "expect")
+    bad = set(e) - {"ok", "non_strict", "informational", "any"}
+    if bad:
+        raise ctx.error("expect", f"unknown key(s) {', '.join(sorted(bad))}", e)
+    anyv = e.get("any")
+    if anyv not in (None, "informational", "ok", "non_strict"):
+        raise ctx.error("expect.any", "one of informational, ok, non_strict", e, "any")
+
+    def seq(key: str) -> tuple[Observation, ...] | None:
+        if key not in e:
+            return None
+        items = e[key] or []
+        if not isinstance(items, list):
+            raise ctx.error(f"expect.{key}", "a list of observations", e, key)
+        try:
+            return tuple(_observation(o) for o in items)
+        except ValueError as exc:
+            raise ctx.error(f"expect.{key}", str(exc), e, key) from None
+
+    return Expect(seq("ok") or (), seq("non_strict"), seq("informational"), anyv)
+
+
+def _observation(o: Any) -> Observation:
+    if not isinstance(o, dict) or len(o) != 1:
+        raise ValueError("an observation is one of {text: ...}, {binary: ...}, {ping: ...}, "
+                         "{pong: ...}, {timeout: label}")
+    (kind, v), = o.items()
+    if kind == "timeout":
+        return Observation("timeout", None, str(v))
+    if kind not in ("text", "binary", "ping", "pong"):
+        raise ValueError(f"unknown observation {kind!r}")
+    return Observation(kind, parse_payload(v))
+
+
+def _close(ctx: _Ctx, d: LDict) -> CloseExpect:
+    c = d.get("close")
+    if c is None:
+        return CloseExpect()
+    if not isinstance(c, dict):
+        raise ctx.error("close", "a mapping with by / codes / clean", d, "close")
+    bad = set(c) - {"by", "codes", "clean", "wrong_side_fatal"}
+    if bad:
+        raise ctx.error("close", f"unknown key(s) {', '.join(sorted(bad))}", c)
+    by = c.get("by", "us")
+    if by not in ("us", "peer", "either"):
+        raise ctx.error("close.by", "us, peer or either", c, "by")
+    codes = c.get("codes", [1000])
+    if isinstance(codes, int):
+        codes = [codes]
+    if not isinstance(codes, list) or not all(isinstance(x, int) for x in codes):
+        raise ctx.error("close.codes", "a list of close codes", c, "codes")
+    return CloseExpect(by, tuple(codes), bool(c.get("clean", True)), bool(c.get("wrong_side_fatal", False)))
+
+
+def _opt_map(ctx: _Ctx, d: LDict, key: str) -> dict[str, Any] | None:
+    v = d.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, dict):
+        raise ctx.error(key, "must be a mapping", d, key)
+    return dict(v)
+
+
+def _req_str(ctx: _Ctx, d: dict[str, Any], key: str) -> str:
+    v = d.get(key)
+    if v is None or (isinstance(v, str) and not v.strip()):
+        raise ctx.error(key, "is required", d, key)
+    return str(v)
+
+
+def _unknown(ctx: _Ctx, d: dict[str, Any], allowed: set[str], prefix: str) -> None:
+    for k in d:
+        if k not in allowed:
+            raise ctx.error(prefix + k, f"unknown key; allowed: {', '.join(sorted(allowed))}", d, k)
+
+
+# -- selection -----------------------------------------------------------------------------------
+
+def select(cases: Sequence[Case], include: Sequence[str] = (), exclude: Sequence[str] = ()) -> list[Case]:
+    """Cases whose whole ID matches one of `include` (all if empty) and none of `exclude`.
+
+    A pattern is a shell glob over the whole ID: '2.1' is one case, '6.4.*' a subgroup, '9.*' a
+    group; a bare group or subgroup number also selects what is below it ('6.4' -> 6.4.*).
+    """
+    def hit(cid: str, pats: Sequence[str]) -> bool:
+        return any(fnmatch.fnmatchcase(cid, p) or cid.startswith(p + ".") for p in pats)
+
+    return [c for c in cases if (not include or hit(c.id, include)) and not hit(c.id, exclude)]
