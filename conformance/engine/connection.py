@@ -263,13 +263,16 @@ class Connection:
         payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         self._send_part(payload, isinstance(data, str), final=final)
 
-    def send_message(self, data: bytes | str, *, fragment: int = 0) -> None:
-        """A whole message, split into frames of `fragment` octets of input when > 0."""
-        payload = data.encode("utf-8") if isinstance(data, str) else data
+    def send_message(self, data: bytes | str, *, fragment: int = 0, text: bool | None = None) -> None:
+        """A whole message, split into frames of `fragment` octets of input when > 0.
+
+        `text` overrides the type implied by `data` (bytes sent as a text message, for instance).
+        """
+        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        text = isinstance(data, str) if text is None else text
         if fragment <= 0 or len(payload) <= fragment:
-            self.send_data(data)
+            self._send_part(payload, text, final=True)
             return
-        text = isinstance(data, str)
         for i in range(0, len(payload), fragment):
             part = payload[i : i + fragment]
             self._send_part(part, text, final=i + fragment >= len(payload))
@@ -305,6 +308,10 @@ class Connection:
         use = self._mask_out if mask is None else mask
         self._out.append(serialize_frame(
             frame, mask=use, length_form=length_form, declared_length=declared_length))
+        if frame.opcode is Opcode.CLOSE and self.close_sent is None and self.state is not State.CLOSED:
+            code, reason = parse_close(frame.data)
+            self.close_sent = (code, reason.decode("utf-8", "replace"))
+            self._move(_Do.SEND_CLOSE if self.close_received is None else _Do.RECEIVE_CLOSE)
 
     def send_raw(self, data: bytes) -> None:
         """Write octets as they are."""

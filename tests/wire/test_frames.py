@@ -1,0 +1,119 @@
+"""RFC 6455 §5.2 / §5.3: the header codec and masking."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conformance.wire.frames import (
+    Frame,
+    Opcode,
+    apply_mask,
+    parse_header,
+    serialize_frame,
+    serialize_header,
+)
+
+
+def _reference_mask(data: bytes, mask: bytes) -> bytes:
+    return bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+class TestSection5_2BaseFraming:
+    @pytest.mark.parametrize(("length", "form", "header_len"), [
+        (0, 7, 2), (125, 7, 2), (126, 16, 4), (65535, 16, 4), (65536, 64, 10)])
+    def test_minimal_length_forms(self, length: int, form: int, header_len: int) -> None:
+        raw = serialize_header(opcode=Opcode.BINARY, length=length)
+        h = parse_header(raw)
+        assert h is not None
+        assert (h.length, h.length_form, h.header_len, h.minimal_length) == (length, form, header_len, True)
+
+    @pytest.mark.parametrize(("length", "form"), [(5, 16), (5, 64), (200, 64), (125, 16)])
+    def test_non_minimal_forms_decode_and_are_flagged(self, length: int, form: int) -> None:
+        h = parse_header(serialize_header(opcode=Opcode.TEXT, length=length, length_form=form))
+        assert h is not None and h.length == length and h.length_form == form
+        assert not h.minimal_length
+
+    def test_64_bit_length_with_top_bit_decodes_as_sent(self) -> None:
+        raw = bytes([0x82, 0x7F]) + (1 << 63 | 5).to_bytes(8, "big")
+        h = parse_header(raw)
+        assert h is not None and h.length == (1 << 63 | 5)
+
+    @pytest.mark.parametrize("opcode", range(16))
+    def test_all_sixteen_opcodes_decode(self, opcode: int) -> None:
+        h = parse_header(bytes([0x80 | opcode, 0]))
+        assert h is not None and h.opcode == opcode
+        assert h.opcode.is_reserved == (opcode in (3, 4, 5, 6, 7, 11, 12, 13, 14, 15))
+        assert h.opcode.is_control == (opcode >= 8)
+
+    def test_flag_bits(self) -> None:
+        h = parse_header(bytes([0x70 | 1, 0]))
+        assert h is not None and (h.fin, h.rsv1, h.rsv2, h.rsv3) == (False, True, True, True)
+
+    def test_every_prefix_of_a_header_is_incomplete(self) -> None:
+        raw = serialize_frame(Frame(Opcode.TEXT, b"x" * 70000), mask=b"abcd")
+        for i in range(14):
+            assert parse_header(raw[:i]) is None
+        assert parse_header(raw[:14]) is not None
+
+    def test_length_form_too_small_is_refused(self) -> None:
+        with pytest.raises(ValueError):
+            serialize_header(opcode=1, length=200, length_form=7)
+        with pytest.raises(ValueError):
+            serialize_header(opcode=1, length=70000, length_form=16)
+
+    def test_declared_length_can_lie(self) -> None:
+        raw = serialize_frame(Frame(Opcode.TEXT, b"abc"), declared_length=10)
+        h = parse_header(raw)
+        assert h is not None and h.length == 10 and raw[h.header_len:] == b"abc"
+
+    def test_opcode_names(self) -> None:
+        assert Opcode.from_name("continuation") is Opcode.CONT
+        assert Opcode.from_name("PING") is Opcode.PING
+        assert Opcode.from_name(11) is Opcode.RESERVED_B
+        assert Opcode.from_name("7") is Opcode.RESERVED_7
+        with pytest.raises(ValueError):
+            Opcode.from_name("bogus")
+
+
+class TestSection5_3Masking:
+    @pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 7, 8, 9, 2047, 2048, 2049, 4097, 100_003])
+    def test_matches_reference_at_every_size(self, n: int) -> None:
+        data, mask = os.urandom(n), os.urandom(4)
+        assert apply_mask(data, mask) == _reference_mask(data, mask)
+        assert apply_mask(apply_mask(data, mask), mask) == data
+
+    def test_memoryview_and_bytearray_inputs(self) -> None:
+        data, mask = os.urandom(5000), os.urandom(4)
+        assert apply_mask(memoryview(data), mask) == apply_mask(bytearray(data), mask) == _reference_mask(data, mask)
+
+    def test_mask_key_must_be_four_octets(self) -> None:
+        with pytest.raises(ValueError):
+            apply_mask(b"abc", b"abc")
+
+
+frames = st.builds(
+    Frame,
+    opcode=st.sampled_from(list(Opcode)),
+    data=st.binary(max_size=300) | st.binary(min_size=65530, max_size=65540),
+    fin=st.booleans(), rsv1=st.booleans(), rsv2=st.booleans(), rsv3=st.booleans(),
+)
+
+
+class TestRoundTrip:
+    @given(frame=frames, mask=st.none() | st.binary(min_size=4, max_size=4),
+           form=st.sampled_from([None, 64]))
+    def test_serialize_then_parse_is_identity(self, frame: Frame, mask: bytes | None, form: int | None) -> None:
+        raw = serialize_frame(frame, mask=mask, length_form=form)
+        h = parse_header(raw)
+        assert h is not None
+        payload = raw[h.header_len:]
+        if h.mask is not None:
+            payload = apply_mask(payload, h.mask)
+        again = Frame(h.opcode, payload, h.fin, h.rsv1, h.rsv2, h.rsv3)
+        assert again == frame
+        assert h.mask == mask
+        assert serialize_frame(again, mask=mask, length_form=form) == raw
