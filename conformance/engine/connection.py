@@ -120,6 +120,7 @@ PONG_REPLY = rule(
     "was already received.")
 
 _DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024
+_LEN7_MAX = 125
 _MSB64 = 1 << 63
 
 
@@ -323,7 +324,12 @@ class Connection:
         buf = self._buf
         n = len(buf)
         pos = 0
+        fast = self._fast_ok()
         while pos < n:
+            if fast and self._msg_opcode is None and self._header is None:
+                pos = self._parse_fast(buf, pos, n)
+                if pos >= n:
+                    break
             header = self._header
             if header is None:
                 header = parse_header(buf, pos)
@@ -349,6 +355,57 @@ class Connection:
                 break
         if pos:
             del buf[:pos]
+
+    def _fast_ok(self) -> bool:
+        """The fast path applies when no per-frame reporting or tiny limits are asked for."""
+        return (not self.frame_events and not self.message_parts
+                and (self.max_message is None or self.max_message >= _LEN7_MAX))
+
+    def _parse_fast(self, buf: bytearray, pos: int, n: int) -> int:
+        """Deliver a run of the commonest frames without building headers.
+
+        Only complete, unfragmented TEXT/BINARY frames with FIN set, no RSV bits, a 7-bit
+        length and the masking the role requires are taken here; every rule they could break
+        is decided by the first two octets, which must be 0x81/0x82 and carry the right MASK
+        bit. Anything else returns to the general path at the same position.
+        """
+        want_mask = self._want_mask
+        append = self._events.append
+        at = self._at
+        view = memoryview(buf)
+        try:
+            while n - pos >= 2:
+                b0 = buf[pos]
+                b1 = buf[pos + 1]
+                if (b0 != 0x82 and b0 != 0x81) or bool(b1 & 0x80) != want_mask:
+                    break
+                length = b1 & 0x7F
+                if length > _LEN7_MAX:
+                    break
+                if want_mask:
+                    end = pos + 6 + length
+                    if end > n:
+                        break
+                    key = bytes(view[pos + 2 : pos + 6]) * 32
+                    payload = (int.from_bytes(view[pos + 6 : end], "little")
+                               ^ int.from_bytes(key[:length], "little")).to_bytes(length, "little")
+                else:
+                    end = pos + 2 + length
+                    if end > n:
+                        break
+                    payload = bytes(view[pos + 2 : end])
+                if b0 == 0x81:
+                    try:
+                        text: str | None = payload.decode("utf-8")
+                    except UnicodeDecodeError:
+                        break  # the general path reports it with the exact position
+                    append(ev.Message(Opcode.TEXT, payload, text, False, at))
+                else:
+                    append(ev.Message(Opcode.BINARY, payload, None, False, at))
+                pos = end
+        finally:
+            view.release()
+        return pos
 
     def _check_header(self, h: FrameHeader) -> None:
         """Every rule that the header alone decides, before waiting for the payload."""

@@ -1,0 +1,184 @@
+"""`make bench`: the engine's receive throughput beside the libraries it judges, in one run.
+
+Each workload is a byte stream a client sends (masked frames), fed to a server-side parser in
+64 KiB reads; each parser delivers the same messages. Results are frames/s and MB/s, and the
+ratio to websockets measured in the same run (never absolute thresholds in a unit test).
+"""
+
+from __future__ import annotations
+
+__all__ = ["main"]
+
+import argparse
+import asyncio
+import gc
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from conformance.engine.connection import Connection, Role
+from conformance.wire.frames import Frame, Opcode, serialize_frame
+
+READ = 64 * 1024
+Parser = Callable[[list[bytes]], int]  # feeds the reads, returns messages delivered
+
+
+def _stream(n: int, size: int, opcode: Opcode = Opcode.BINARY) -> bytes:
+    payload = os.urandom(size)
+    return b"".join(serialize_frame(Frame(opcode, payload), mask=os.urandom(4)) for _ in range(n))
+
+
+def _reads(data: bytes) -> list[bytes]:
+    return [data[i : i + READ] for i in range(0, len(data), READ)]
+
+
+def _deflate_stream(n: int) -> tuple[bytes, Any]:
+    from conformance.catalog.payload import corpus
+    from conformance.engine.deflate import negotiated_codec
+    from conformance.wire.deflate import DeflateParams
+
+    params = DeflateParams(False, False, None, None)
+    client = Connection(Role.CLIENT, deflate=negotiated_codec(params, "client", None))
+    text = corpus("json")
+    for i in range(n):
+        client.send_data(text[(i * 1024) % 900_000 : (i * 1024) % 900_000 + 1024])
+    return client.data_to_send(), params
+
+
+# -- parsers ---------------------------------------------------------------------------------
+
+def ours(deflate_params: Any = None) -> Parser:
+    def run(reads: list[bytes]) -> int:
+        codec = None
+        if deflate_params is not None:
+            from conformance.engine.deflate import negotiated_codec
+
+            codec = negotiated_codec(deflate_params, "server", None)
+        conn = Connection(Role.SERVER, deflate=codec, max_message=None)
+        n = 0
+        for r in reads:
+            conn.receive_data(r)
+            for _ in conn.events():
+                n += 1
+        return n
+    return run
+
+
+def websockets_parser(deflate: bool = False) -> Parser:
+    from websockets.protocol import Protocol, Side
+
+    def run(reads: list[bytes]) -> int:
+        p = Protocol(Side.SERVER, max_size=None)
+        if deflate:
+            from websockets.extensions.permessage_deflate import PerMessageDeflate
+
+            p.extensions = [PerMessageDeflate(False, False, 15, 15)]
+        n = 0
+        for r in reads:
+            p.receive_data(r)
+            n += len(p.events_received())
+        return n
+    return run
+
+
+def wsproto_parser(deflate: bool = False) -> Parser:
+    from wsproto.connection import Connection as WConnection
+    from wsproto.connection import ConnectionType
+
+    def run(reads: list[bytes]) -> int:
+        exts: list[Any] = []
+        if deflate:
+            from wsproto.extensions import PerMessageDeflate
+
+            ext = PerMessageDeflate()
+            ext._enabled = True
+            exts = [ext]
+        c = WConnection(ConnectionType.SERVER, extensions=exts)
+        n = 0
+        for r in reads:
+            c.receive_data(r)
+            for _ in c.events():
+                n += 1
+        return n
+    return run
+
+
+def aiohttp_parser(deflate: bool = False) -> Parser:
+    from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
+    from aiohttp.base_protocol import BaseProtocol
+
+    def run(reads: list[bytes]) -> int:
+        loop = asyncio.new_event_loop()
+        try:
+            q = WebSocketDataQueue(BaseProtocol(loop), 1 << 40, loop=loop)
+            reader = WebSocketReader(q, 1 << 40, compress=deflate, decode_text=False)
+            n = 0
+            for r in reads:
+                reader.feed_data(r)
+                n += len(q._buffer)
+                q._buffer.clear()
+            return n
+        finally:
+            loop.close()
+    return run
+
+
+def _time(parser: Parser, reads: list[bytes], repeat: int) -> tuple[float, int]:
+    best = float("inf")
+    count = 0
+    for _ in range(repeat):
+        gc.collect()
+        t = time.perf_counter()
+        count = parser(reads)
+        best = min(best, time.perf_counter() - t)
+    return best, count
+
+
+def _peers(deflate: bool) -> dict[str, Callable[[], Parser]]:
+    return {
+        "conformance": lambda: ours(),
+        "websockets": lambda: websockets_parser(deflate),
+        "wsproto": lambda: wsproto_parser(deflate),
+        "aiohttp": lambda: aiohttp_parser(deflate),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per measurement (best is kept)")
+    ap.add_argument("--scale", type=float, default=1.0, help="scale the workload sizes")
+    args = ap.parse_args(argv)
+    k = args.scale
+    deflate_data, dparams = _deflate_stream(int(10_000 * k))
+    workloads = [
+        ("100k masked 8-byte frames", _stream(int(100_000 * k), 8), int(100_000 * k), False),
+        ("100k masked 64-byte frames", _stream(int(100_000 * k), 64), int(100_000 * k), False),
+        ("4 masked 16 MiB frames", _stream(4, 16 * 1024 * 1024), 4, False),
+        ("10k deflate messages of 1 KiB", deflate_data, int(10_000 * k), True),
+    ]
+    print(f"engine receive throughput, 64 KiB reads, best of {args.repeat} (Python {sys.version.split()[0]})")
+    print(f"{'workload':<32} {'parser':<12} {'frames/s':>12} {'MB/s':>9} {'vs websockets':>14}")
+    for name, data, expected, deflate in workloads:
+        reads = _reads(data)
+        rows: dict[str, tuple[float, int]] = {}
+        for peer, make in _peers(deflate).items():
+            try:
+                parser = ours(dparams) if (peer == "conformance" and deflate) else make()
+                rows[peer] = _time(parser, reads, args.repeat)
+            except Exception as exc:  # noqa: BLE001 - a peer that does not install or run is reported
+                print(f"{name:<32} {peer:<12} unavailable: {type(exc).__name__}: {exc}"[:120])
+        base = rows.get("websockets", (0.0, 0))[0]
+        for peer, (secs, count) in rows.items():
+            ok = "" if count == expected else f"  (delivered {count}, expected {expected})"
+            ratio = f"{base / secs:>13.2f}x" if base else f"{'-':>14}"
+            print(f"{name:<32} {peer:<12} {expected / secs:>12,.0f} {len(data) / secs / 1e6:>9.1f} {ratio}{ok}")
+    print("picows: no sans-IO parser is exposed to Python (its parser is Cython-internal); "
+          "it is measured end to end by `make bench-suite` instead.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
