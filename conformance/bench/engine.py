@@ -113,8 +113,8 @@ def aiohttp_parser(deflate: bool = False) -> Parser:
     def run(reads: list[bytes]) -> int:
         loop = asyncio.new_event_loop()
         try:
-            q = WebSocketDataQueue(BaseProtocol(loop), 1 << 40, loop=loop)
-            reader = WebSocketReader(q, 1 << 40, compress=deflate, decode_text=False)
+            q = WebSocketDataQueue(BaseProtocol(loop), 1 << 30, loop=loop)
+            reader = WebSocketReader(q, 1 << 30, compress=deflate, decode_text=False)
             n = 0
             for r in reads:
                 reader.feed_data(r)
