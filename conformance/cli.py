@@ -55,9 +55,9 @@ def _add_rules(sub: Any) -> None:
 
 def _optional_adders() -> list[Any]:
     """Subcommands of the layers above the engine (run, serve, report, ...)."""
-    from conformance.commands import ADDERS
+    from conformance.commands import adders
 
-    return list(ADDERS)
+    return adders()
 
 
 def _cmd_cases_list(args: argparse.Namespace) -> int:

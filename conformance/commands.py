@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-__all__ = ["ADDERS"]
+__all__ = ["adders"]
 
 from collections.abc import Callable
 from typing import Any
 
-ADDERS: list[Callable[[Any], None]] = []
+
+def adders() -> list[Callable[[Any], None]]:
+    from conformance.runner.command import add_run_commands
+
+    out: list[Callable[[Any], None]] = [add_run_commands]
+    try:
+        from conformance.report.commands import add_report_commands
+    except ImportError:  # pragma: no cover - the report layer is being built
+        pass
+    else:
+        out.append(add_report_commands)
+    return out

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import gc
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -168,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 parser = ours(dparams) if (peer == "conformance" and deflate) else make()
                 rows[peer] = _time(parser, reads, args.repeat)
-            except Exception as exc:  # noqa: BLE001 - a peer that does not install or run is reported
+            except Exception as exc:
                 print(f"{name:<32} {peer:<12} unavailable: {type(exc).__name__}: {exc}"[:120])
         base = rows.get("websockets", (0.0, 0))[0]
         for peer, (secs, count) in rows.items():

@@ -25,7 +25,7 @@ from conformance.catalog.model import (
     Observation,
     Step,
 )
-from conformance.catalog.payload import PayloadSpec, parse_payload
+from conformance.catalog.payload import parse_payload
 from conformance.catalog.yamlload import LDict, LList, load_yaml
 from conformance.engine.rules import RULES
 from conformance.errors import CaseFileError

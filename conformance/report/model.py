@@ -54,27 +54,27 @@ class CaseResult:
     rfc: list[str] = dataclasses.field(default_factory=list)
     level: str = "MUST"
     behavior: str = "FAILED"
-    behaviorClose: str = "FAILED"  # noqa: N815 - Autobahn's field name
+    behaviorClose: str = "FAILED"
     result: str = ""  # one sentence: what was expected and what was observed (behavior)
-    resultClose: str = ""  # noqa: N815 - same, for the close
+    resultClose: str = ""
     rule: str | None = None  # id of the rule behind a non-OK verdict
     section: str | None = None  # its RFC section
     expected: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
-    expectedClose: dict[str, Any] = dataclasses.field(default_factory=dict)  # noqa: N815
+    expectedClose: dict[str, Any] = dataclasses.field(default_factory=dict)
     received: list[Any] = dataclasses.field(default_factory=list)
     duration: int = 0  # milliseconds, as in Autobahn
-    remoteCloseCode: int | None = None  # noqa: N815
-    remoteCloseReason: str | None = None  # noqa: N815
-    localCloseCode: int | None = None  # noqa: N815
-    localCloseReason: str | None = None  # noqa: N815
-    closedByMe: bool | None = None  # noqa: N815
-    droppedByMe: bool | None = None  # noqa: N815
-    wasClean: bool | None = None  # noqa: N815
-    httpRequest: str = ""  # noqa: N815
-    httpResponse: str = ""  # noqa: N815
+    remoteCloseCode: int | None = None
+    remoteCloseReason: str | None = None
+    localCloseCode: int | None = None
+    localCloseReason: str | None = None
+    closedByMe: bool | None = None
+    droppedByMe: bool | None = None
+    wasClean: bool | None = None
+    httpRequest: str = ""
+    httpResponse: str = ""
     wirelog: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     started: str = ""  # ISO 8601, UTC
-    isServer: bool = True  # noqa: N815 - True when the agent under test is a server
+    isServer: bool = True
     attempts: int = 1
     flaky: bool = False
     measurements: dict[str, Any] = dataclasses.field(default_factory=dict)

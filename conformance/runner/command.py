@@ -1,0 +1,254 @@
+"""`conformance run` and `conformance echo-server`."""
+
+from __future__ import annotations
+
+__all__ = ["add_run_commands"]
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from conformance.errors import ExitCode, TargetError, UsageError
+
+
+def add_run_commands(sub: Any) -> None:
+    r = sub.add_parser("run", help="run the catalogue against a target (default: the embedded "
+                       "reference echo server)")
+    tgt = r.add_mutually_exclusive_group()
+    tgt.add_argument("--server", metavar="URL", help="a WebSocket server to test (ws:// or wss://, loopback only)")
+    tgt.add_argument("--client", metavar="CMD", help='a client command to test, with {url} and {agent}')
+    tgt.add_argument("--impl", metavar="NAME", help="an in-process sans-IO library (wsproto, websockets, module:factory)")
+    r.add_argument("--cases", action="append", nargs="+", default=[], metavar="GLOB",
+                   help="case IDs to run, shell patterns over the whole ID (repeatable)")
+    r.add_argument("--exclude", action="append", nargs="+", default=[], metavar="GLOB",
+                   help="case IDs to leave out (repeatable)")
+    r.add_argument("--agent", help="name of the implementation in the report")
+    r.add_argument("--out", default="reports/run", metavar="DIR", help="report directory (default reports/run)")
+    r.add_argument("--jobs", type=_positive_int, default=4, help="cases run at once (default 4)")
+    r.add_argument("--timeout", type=_positive_float, default=10.0, help="seconds per case (default 10)")
+    r.add_argument("--wait", type=_positive_float, default=2.0,
+                   help="seconds to wait for an expected reaction such as an echo or a close (default 2)")
+    r.add_argument("--settle", type=_positive_float, default=0.25,
+                   help="seconds a peer gets to fail fast at a checkpoint (default 0.25)")
+    r.add_argument("--budget", type=_positive_float, help="seconds for the whole run")
+    r.add_argument("--strict", action="store_true", help="NON-STRICT counts as a failure")
+    r.add_argument("--junit", metavar="FILE", help="write JUnit XML here")
+    r.add_argument("--baseline", metavar="FILE", help="fail only on differences from this baseline")
+    r.add_argument("--retries", type=_nonneg_int, default=0, help="retry failing cases N times; "
+                   "a case that passes only on retry is reported as flaky")
+    r.add_argument("--resume", metavar="DIR", help="continue an interrupted run in DIR")
+    r.add_argument("--ca", metavar="FILE", help="CA certificate to trust for wss://")
+    r.add_argument("--insecure", action="store_true", help="do not verify the wss:// certificate")
+    r.add_argument("--cases-dir", help="case directory (default: the bundled cases/)")
+    r.add_argument("--max-message", type=_positive_int, default=64 * 1024 * 1024,
+                   help="most octets held for one message of the target (default 64 MiB)")
+    r.add_argument("--quiet", action="store_true", help="no progress line")
+    r.set_defaults(func=cmd_run)
+
+    e = sub.add_parser("echo-server", help="the reference echo server (a conforming testee)")
+    e.add_argument("--host", default="127.0.0.1")
+    e.add_argument("--port", type=int, required=True, help="port (0: any free port, printed)")
+    e.add_argument("--deflate", action="store_true", help="accept permessage-deflate")
+    e.add_argument("--cert", help="TLS certificate (PEM) to listen with wss://")
+    e.add_argument("--key", help="TLS private key (PEM)")
+    e.set_defaults(func=cmd_echo_server)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
+    return v
+
+
+def _flatten(groups: list[list[str]]) -> list[str]:
+    return [g for group in groups for g in group]
+
+
+@contextlib.contextmanager
+def embedded_server(deflate: bool = True) -> Iterator[str]:
+    """Start the reference echo server in a child process (it gets its own core)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conformance", "echo-server", "--port", "0"] + (["--deflate"] if deflate else []),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line.startswith("listening"):
+            raise TargetError("the embedded reference server did not start")
+        url = line.split()[-1]
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.client or args.impl:
+        raise UsageError("--client and --impl runs are not available in this version yet; "
+                         "use --server URL or no target")
+    from conformance.catalog.load import load_catalogue, select
+
+    cat = load_catalogue(args.cases_dir)
+    cases = [c for c in select(cat.cases, _flatten(args.cases), _flatten(args.exclude))
+             if c.role in ("server", "both")]
+    if not cases:
+        raise UsageError(f"no server-side case matches --cases {_flatten(args.cases)}")
+    baseline = _load_baseline(args.baseline)
+    out_dir = args.resume or args.out
+    if args.server:
+        agent = args.agent or "testee"
+        return _run(args, cat, cases, args.server, agent, out_dir, baseline)
+    with embedded_server() as url:
+        return _run(args, cat, cases, url, args.agent or "reference", out_dir, baseline)
+
+
+def _load_baseline(path: str | None) -> Any:
+    if not path:
+        return None
+    from conformance.report.baseline import load_baseline
+
+    return load_baseline(path)
+
+
+def _run(args: argparse.Namespace, cat: Any, cases: list[Any], url: str, agent: str,
+         out_dir: str, baseline: Any) -> int:
+    from conformance.report.model import ReportDir
+    from conformance.runner.run import run_cases, summary_table
+    from conformance.runner.session import RunOptions
+    from conformance.targets.tcp import ServerTarget
+
+    target = ServerTarget.from_url(url, args.ca, args.insecure)
+    report = ReportDir(out_dir)
+    if args.resume:
+        done = report.finished_ids(agent)
+        cases = [c for c in cases if c.id not in done]
+        print(f"resuming in {out_dir}: {len(done)} cases already done, {len(cases)} to run",
+              file=sys.stderr)
+    opts = RunOptions(agent=agent, timeout=args.timeout, wait=args.wait, settle=args.settle,
+                      max_message=args.max_message)
+    print(f"running {len(cases)} cases against {url} as agent {agent!r} "
+          f"(jobs {args.jobs}, report in {out_dir})", file=sys.stderr)
+    summary = None
+    try:
+        with _sigterm_as_interrupt():
+            summary = asyncio.run(run_cases(cases, target, opts, report, jobs=args.jobs,
+                                            budget=args.budget, retries=args.retries,
+                                            quiet=args.quiet))
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished cases are in {out_dir}; continue with --resume {out_dir}",
+              file=sys.stderr)
+        _write_reports(out_dir, cat.titles, args, report)
+        return 130
+    _write_reports(out_dir, cat.titles, args, report)
+    all_results = list(report.results())
+    print(summary_table([r for r in all_results if r.agent == agent], cat.titles))
+    if summary.note:
+        print(f"note: {summary.note}", file=sys.stderr)
+    if summary.unreachable:
+        print(f"conformance: {url}: no case could run (the target refused or dropped every "
+              "connection)", file=sys.stderr)
+        return int(ExitCode.UNREACHABLE)
+    failed = summary.failed(args.strict)
+    print(f"{len(summary.results)} cases in {summary.seconds:.1f} s: {len(failed)} failed"
+          f"{' (NON-STRICT counts)' if args.strict else ''}; report: {Path(out_dir) / 'index.html'}")
+    if baseline is not None:
+        return _against_baseline(baseline, [r for r in all_results if r.agent == agent])
+    return int(ExitCode.CASE_FAILED) if failed or summary.not_run else int(ExitCode.OK)
+
+
+def _against_baseline(baseline: Any, results: list[Any]) -> int:
+    from conformance.report.baseline import compare_to_baseline
+
+    diffs = compare_to_baseline(results, baseline)
+    for d in diffs:
+        print(f"baseline: {d}")
+    return int(ExitCode.CASE_FAILED) if diffs else int(ExitCode.OK)
+
+
+def _write_reports(out_dir: str, titles: dict[str, str], args: argparse.Namespace, report: Any) -> None:
+    try:
+        from conformance.report.html import write_html
+    except ImportError:  # pragma: no cover - during development of the report layer
+        return
+    write_html(out_dir, titles)
+    if args.junit:
+        from conformance.report.junit import write_junit
+
+        write_junit(list(report.results()), args.junit, args.strict)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends a run like Ctrl-C: finished results stay, the report is written."""
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def cmd_echo_server(args: argparse.Namespace) -> int:
+    from conformance.targets.echo_server import serve_echo
+    from conformance.targets.tcp import check_loopback
+
+    check_loopback(args.host)
+    ctx = None
+    if args.cert:
+        import ssl
+
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(args.cert, args.key)
+
+    async def main() -> None:
+        ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(serve_echo(args.host, args.port, deflate=args.deflate,
+                                              ssl_context=ctx, ready=ready))
+        port = await ready
+        scheme = "wss" if ctx else "ws"
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        print(f"listening on {scheme}://{host}:{port}/", flush=True)
+        await task
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+

@@ -1,0 +1,171 @@
+"""Turn a trace into verdicts: behaviour and close, each with a sentence, a rule and a section."""
+
+from __future__ import annotations
+
+__all__ = ["Verdict", "judge", "match_observations"]
+
+import dataclasses
+from collections.abc import Sequence
+
+from conformance.catalog.model import Case, Observation
+from conformance.engine.rules import RULES, Level, Rule
+from conformance.runner.session import Trace
+
+
+@dataclasses.dataclass
+class Verdict:
+    behavior: str
+    result: str
+    behavior_close: str
+    result_close: str
+    rule: Rule | None = None
+    section: str | None = None
+
+
+def match_observations(case: Case, observed: Sequence[tuple[str, bytes | str]]) -> str | None:
+    """The first verdict (OK, NON-STRICT, INFORMATIONAL) whose sequence equals what was observed."""
+    for verdict, seq in case.expect.alternatives():
+        if _equal(seq, observed):
+            return verdict
+    return None
+
+
+def _equal(seq: Sequence[Observation], observed: Sequence[tuple[str, bytes | str]]) -> bool:
+    return len(seq) == len(observed) and all(o.matches(k, d) for o, (k, d) in zip(seq, observed, strict=True))
+
+
+def describe_observed(observed: Sequence[tuple[str, bytes | str]]) -> str:
+    if not observed:
+        return "nothing"
+    return ", ".join(_describe(k, d) for k, d in observed[:6]) + (
+        f" and {len(observed) - 6} more" if len(observed) > 6 else "")
+
+
+def describe_expected(seq: Sequence[Observation]) -> str:
+    if not seq:
+        return "nothing"
+    return ", ".join(_describe(o.kind, o.label if o.kind == "timeout" else
+                               (o.payload.materialize() if o.payload and o.payload.length <= 64
+                                else f"<{o.payload.length if o.payload else 0} octets>"))
+                     for o in seq[:6]) + (f" and {len(seq) - 6} more" if len(seq) > 6 else "")
+
+
+def _describe(kind: str, data: bytes | str) -> str:
+    if kind == "timeout":
+        return f"still open at checkpoint {data}"
+    if isinstance(data, str):
+        return f"{kind} {data}"
+    if len(data) > 32:
+        return f"{kind} of {len(data)} octets"
+    try:
+        return f"{kind} {data.decode('utf-8')!r}"
+    except UnicodeDecodeError:
+        return f"{kind} 0x{data.hex()}"
+
+
+def _case_rule(case: Case) -> Rule | None:
+    return RULES.get(case.rule) if case.rule else None
+
+
+def judge(case: Case, trace: Trace) -> Verdict:
+    if case.handshake is not None and case.expect_response is not None and not trace.opened:
+        return _judge_handshake_only(case, trace)
+    if not trace.opened:
+        return _not_opened(case, trace)
+    behavior, result, rule = _behavior(case, trace)
+    bclose, rclose, crule = _close(case, trace)
+    if case.close.wrong_side_fatal and bclose == "FAILED" and behavior != "FAILED":
+        behavior, result = "FAILED", f"{result} But the wrong side closed: {rclose}"
+    behavior = _apply_level(case, behavior)
+    the_rule = rule or crule or _case_rule(case)
+    if behavior == "OK" and bclose == "OK":
+        the_rule = None
+    section = the_rule.section if the_rule else (case.rfc[0] if case.rfc and (
+        behavior != "OK" or bclose != "OK") else None)
+    return Verdict(behavior, result, bclose, rclose, the_rule, section)
+
+
+def _apply_level(case: Case, behavior: str) -> str:
+    """A broken SHOULD is NON-STRICT and an informational case is INFORMATIONAL, never FAILED."""
+    if behavior == "FAILED" and case.level == Level.SHOULD.value:
+        return "NON-STRICT"
+    if behavior in ("FAILED", "NON-STRICT") and case.level == Level.INFORMATIONAL.value:
+        return "INFORMATIONAL"
+    return behavior
+
+
+def _behavior(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
+    if case.deflate is not None and case.deflate.get("required", True) and not t.deflate_negotiated:
+        return "UNIMPLEMENTED", "The peer did not accept permessage-deflate.", None
+    if t.peer_failure is not None:
+        f = t.peer_failure
+        if case.expect.any:
+            return case.expect.any.upper().replace("_", "-"), f"Outcome is not specified: {f.detail}", f.rule
+        return ("FAILED", f"The peer broke {f.rule.id} ({f.rule.section}): {f.detail}. "
+                f"{f.rule.text}", f.rule)
+    must = [(r, d) for r, d in t.violations if r.level is Level.MUST]
+    if must and not case.expect.any:
+        r, d = must[0]
+        return "FAILED", f"The peer broke {r.id} ({r.section}): {d}. {r.text}", r
+    if t.echo_error:
+        return "FAILED", f"Echo check failed: {t.echo_error}.", _case_rule(case)
+    if case.expect.any:
+        return case.expect.any.upper().replace("_", "-"), "Any behaviour is acceptable here; recorded for information.", None
+    verdict = match_observations(case, t.observations)
+    observed = describe_observed(t.observations)
+    if verdict is not None:
+        return verdict, f"Observed {observed}, which matches the {verdict} expectation.", None
+    expected = describe_expected(case.expect.ok)
+    why = f" ({t.timed_out})" if t.timed_out else ""
+    return ("FAILED", f"Expected {expected}; observed {observed}{why}.", _case_rule(case))
+
+
+def _close(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
+    ce = case.close
+    code = t.close_received.code if t.close_received else None
+    closed_by_me = bool(t.close_sent_first) if t.close_sent_first is not None else not t.eof_first
+    clean = t.close_received is not None and t.close_sent_first is not None and not t.reset
+    if ce.by != "either" and closed_by_me != (ce.by == "us"):
+        who = "the suite" if closed_by_me else "the peer"
+        want = "the suite (after the expected traffic)" if ce.by == "us" else "the peer (failing the connection)"
+        extra = " — the peer never closed the connection" if ce.by == "peer" and closed_by_me else ""
+        return "FAILED", f"The connection was closed by {who}; it should have been closed by {want}{extra}.", _case_rule(case)
+    if ce.clean and not clean:
+        how = "reset" if t.reset else "closed without a completed closing handshake"
+        return "UNCLEAN", f"The TCP connection was {how}; the case requires a clean close.", RULES.get("close.must-reply")
+    if code is not None and code not in ce.codes:
+        return ("WRONG CODE", f"The peer's close code was {code}; expected "
+                f"{' or '.join(map(str, ce.codes))} (or none).", _case_rule(case))
+    if clean and t.testing == "server" and t.eof_first is False:
+        return ("FAILED BY CLIENT", "After the closing handshake the server did not close the TCP connection, "
+                "so the suite had to (RFC 6455 §7.1.1: the server should close it first).",
+                RULES.get("close.server-closes-tcp-first"))
+    if clean and t.testing == "client" and t.eof_first:
+        return ("FAILED BY CLIENT", "The client closed the TCP connection first; after the closing handshake "
+                "it should wait for the server to close it (RFC 6455 §7.1.1).",
+                RULES.get("close.server-closes-tcp-first"))
+    return "OK", f"Connection closed as expected (peer code {code if code is not None else 'none'}).", None
+
+
+def _judge_handshake_only(case: Case, t: Trace) -> Verdict:
+    rule = _case_rule(case)
+    section = rule.section if rule else case.rfc[0]
+    if t.handshake_error is not None or t.handshake_note:
+        text = t.handshake_note or str(t.handshake_error)
+        r = t.handshake_error.rule if t.handshake_error else rule
+        return Verdict(_apply_level(case, "FAILED"), text, "OK", "No WebSocket connection.", r,
+                       r.section if r else section)
+    return Verdict("OK", f"The server answered {t.status} as required.", "OK",
+                   "No WebSocket connection was expected.", None, None)
+
+
+def _not_opened(case: Case, t: Trace) -> Verdict:
+    if not t.connected:
+        why = t.timed_out or "the TCP connection could not be made"
+    elif t.handshake_note or t.handshake_error:
+        why = t.handshake_note or str(t.handshake_error)
+    else:
+        why = t.timed_out or "the opening handshake did not complete"
+    r = t.handshake_error.rule if t.handshake_error else RULES.get("handshake.server-error")
+    return Verdict("FAILED", f"The WebSocket connection was not opened: {why}.", "FAILED",
+                   "The opening handshake never completed.", r, r.section if r else case.rfc[0])

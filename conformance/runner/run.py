@@ -1,0 +1,212 @@
+"""A whole run: cases concurrently over separate connections, each result stored as it ends."""
+
+from __future__ import annotations
+
+__all__ = ["RunSummary", "make_result", "run_cases", "summary_table"]
+
+import asyncio
+import dataclasses
+import datetime
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from conformance.catalog.model import Case
+from conformance.report.model import CaseResult, ReportDir
+from conformance.runner.judge import describe_observed, judge
+from conformance.runner.session import RunOptions, Trace, execute_case
+from conformance.targets.tcp import ServerTarget, open_connection
+
+_BAD_CLOSE = ("FAILED", "WRONG CODE", "UNCLEAN")  # FAILED BY CLIENT (a SHOULD) counts with --strict
+
+
+@dataclasses.dataclass
+class RunSummary:
+    results: list[CaseResult]
+    not_run: list[str]
+    seconds: float
+    unreachable: bool = False
+    note: str = ""
+
+    def failed(self, strict: bool = False) -> list[CaseResult]:
+        bad = {"FAILED"} | ({"NON-STRICT"} if strict else set())
+        bad_close = set(_BAD_CLOSE) | ({"FAILED BY CLIENT"} if strict else set())
+        return [r for r in self.results if r.behavior in bad or r.behaviorClose in bad_close]
+
+
+def make_result(case: Case, trace: Trace, agent: str, started: str, is_server: bool = True) -> CaseResult:
+    v = judge(case, trace)
+    expected = {name: [o.to_json() for o in seq] for name, seq in case.expect.alternatives()}
+    cr = trace.close_received
+    local = None
+    return CaseResult(
+        agent=agent, id=case.id, title=case.title, description=case.description,
+        expectation=case.expectation, group=case.group, rfc=list(case.rfc), level=case.level,
+        behavior=v.behavior, behaviorClose=v.behavior_close, result=v.result,
+        resultClose=v.result_close, rule=v.rule.id if v.rule else None, section=v.section,
+        expected=expected,
+        expectedClose={"closedByMe": case.close.by == "us", "closeCode": list(case.close.codes),
+                       "requireClean": case.close.clean},
+        received=[[k, describe_observed([(k, d)])] for k, d in trace.observations],
+        duration=int((time.monotonic() - trace.t0) * 1000),
+        remoteCloseCode=cr.code if cr else None, remoteCloseReason=cr.reason if cr else None,
+        localCloseCode=local, localCloseReason=None,
+        closedByMe=trace.close_sent_first, droppedByMe=trace.dropped_by_me,
+        wasClean=bool(cr) and trace.close_sent_first is not None and not trace.reset,
+        httpRequest=trace.request, httpResponse=trace.response, wirelog=trace.wirelog,
+        started=started, isServer=is_server, measurements=dict(trace.measurements),
+    )
+
+
+class _Progress:
+    """One updating line on a terminal; a line per tenth of the run otherwise."""
+
+    def __init__(self, total: int, out: TextIO, quiet: bool) -> None:
+        self.total = total
+        self.done = 0
+        self.failed = 0
+        self.out = out
+        self.quiet = quiet
+        self.tty = out.isatty()
+        self.t0 = time.monotonic()
+        self.step = max(1, total // 10)
+
+    def update(self, r: CaseResult, bad: bool) -> None:
+        self.done += 1
+        self.failed += bad
+        if self.quiet:
+            return
+        el = time.monotonic() - self.t0
+        line = (f"[{self.done}/{self.total}] {el:6.1f} s  failed {self.failed}  "
+                f"last {r.id} {r.behavior}/{r.behaviorClose}")
+        if self.tty:
+            self.out.write("\r" + line[:110].ljust(110))
+            self.out.flush()
+        elif self.done % self.step == 0 or self.done == self.total:
+            self.out.write(line + "\n")
+
+    def finish(self) -> None:
+        if self.tty and not self.quiet:
+            self.out.write("\n")
+
+
+async def _probe(target: ServerTarget, timeout: float) -> None:
+    _, writer = await open_connection(target, timeout)
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), 1)
+    except (OSError, TimeoutError):
+        pass
+
+
+async def run_cases(
+    cases: Sequence[Case],
+    target: ServerTarget,
+    opts: RunOptions,
+    report: ReportDir,
+    *,
+    jobs: int = 4,
+    budget: float | None = None,
+    retries: int = 0,
+    out: TextIO = sys.stderr,
+    quiet: bool = False,
+    on_result: Callable[[CaseResult], None] | None = None,
+) -> RunSummary:
+    """Run `cases` (server side) and store each result in `report` the moment it is judged."""
+    t0 = time.monotonic()
+    await _probe(target, max(opts.wait, 2.0))
+    progress = _Progress(len(cases), out, quiet)
+    results: list[CaseResult] = []
+    state: dict[str, Any] = {"dead": 0, "stop": False}
+    deadline = t0 + budget if budget else None
+
+    async def one(case: Case) -> None:
+        if state["stop"] or (deadline and time.monotonic() > deadline):
+            return
+        res = await _run_with_retries(case, target, opts, retries, state)
+        report.write_case(res)
+        results.append(res)
+        bad = res.behavior == "FAILED" or res.behaviorClose in _BAD_CLOSE
+        progress.update(res, bad)
+        if on_result is not None:
+            on_result(res)
+
+    concurrent = [c for c in cases if not c.exclusive]
+    exclusive = [c for c in cases if c.exclusive]
+    sem = asyncio.Semaphore(max(1, jobs))
+
+    async def guarded(case: Case) -> None:
+        async with sem:
+            await one(case)
+
+    await asyncio.gather(*(guarded(c) for c in concurrent))
+    for case in exclusive:
+        await one(case)
+    progress.finish()
+    done = {r.id for r in results}
+    not_run = [c.id for c in cases if c.id not in done]
+    note = ""
+    if state["stop"]:
+        note = "the target stopped accepting connections; the remaining cases were not run"
+    elif not_run:
+        note = f"the run budget of {budget:g} s ran out; {len(not_run)} cases were not run"
+    unreachable = bool(results) and all(not r.httpResponse and r.behavior == "FAILED" for r in results) \
+        and state["dead"] > 0
+    return RunSummary(results, not_run, time.monotonic() - t0, unreachable or (not results and state["stop"]), note)
+
+
+async def _run_with_retries(case: Case, target: ServerTarget, opts: RunOptions, retries: int,
+                            state: dict[str, Any]) -> CaseResult:
+    attempts = 0
+    first: CaseResult | None = None
+    while True:
+        attempts += 1
+        started = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+        trace = await execute_case(case, target, opts)
+        _track_dead(trace, state)
+        res = make_result(case, trace, opts.agent, started)
+        res.attempts = attempts
+        ok = res.behavior != "FAILED" and res.behaviorClose not in _BAD_CLOSE
+        if first is None:
+            first = res
+        if ok or attempts > retries or state["stop"]:
+            break
+    if attempts > 1 and ok:
+        # Passed only on a retry: flaky, never OK. Report the first failure with the flag.
+        first.flaky = True
+        first.attempts = attempts
+        first.result = f"FLAKY: failed first, passed on attempt {attempts}. {first.result}"
+        return first
+    return res
+
+
+def _track_dead(trace: Trace, state: dict[str, Any]) -> None:
+    """Several cases in a row that cannot even connect: the target is gone, stop the run."""
+    if trace.connected:
+        state["dead"] = 0
+        return
+    state["dead"] += 1
+    if state["dead"] >= 3:
+        state["stop"] = True
+
+
+def summary_table(results: Sequence[CaseResult], titles: dict[str, str]) -> str:
+    """A per-group table: counts of each behaviour verdict and of non-OK close verdicts."""
+    cols = ("OK", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED", "FAILED")
+    groups: dict[str, dict[str, int]] = {}
+    for r in results:
+        g = groups.setdefault(r.group or r.id.split(".")[0], dict.fromkeys((*cols, "close!"), 0))
+        g[r.behavior] = g.get(r.behavior, 0) + 1
+        if r.behaviorClose in _BAD_CLOSE:
+            g["close!"] += 1
+    head = f"{'group':<6} {'title':<34} {'cases':>5} " + " ".join(f"{c[:6]:>6}" for c in cols) + "  close-bad"
+    lines = [head, "-" * len(head)]
+    for g in sorted(groups, key=lambda x: int(x) if x.isdigit() else 0):
+        counts = groups[g]
+        n = sum(counts[c] for c in cols)
+        lines.append(f"{g:<6} {titles.get(g, '')[:34]:<34} {n:>5} "
+                     + " ".join(f"{counts[c]:>6}" for c in cols) + f"  {counts['close!']:>9}")
+    return "\n".join(lines)
+
+

@@ -1,0 +1,290 @@
+"""Run one case against a server: the suite is the client, the engine writes and reads the wire.
+
+Everything the peer does is recorded in a `Trace` (observations, close frames, TCP close, rule
+violations, the wire log); `judge.py` turns the trace into verdicts. A case never outlives its
+budget: on timeout the trace so far is judged.
+"""
+
+from __future__ import annotations
+
+__all__ = ["RunOptions", "Trace", "execute_case"]
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+from conformance.catalog.model import Case
+from conformance.engine import events as ev
+from conformance.engine.connection import Connection, Role, State
+from conformance.engine.rules import ProtocolError, Rule
+from conformance.targets.tcp import ServerTarget, open_connection
+from conformance.wire.frames import Frame, Opcode
+
+_WIRELOG_MAX = 1500
+_HEX_MAX = 4096
+_READ = 1 << 16
+
+
+@dataclasses.dataclass
+class RunOptions:
+    agent: str = "server"
+    timeout: float = 10.0  # whole case
+    wait: float = 2.0  # for an expected reaction (an echo, the peer's close)
+    settle: float = 0.25  # checkpoint: how long a conforming peer has to fail fast
+    close_grace: float = 1.0  # after the closing handshake: time for the server to close TCP
+    max_message: int = 64 * 1024 * 1024  # most octets held for one message of the peer
+
+
+@dataclasses.dataclass
+class Trace:
+    """What happened during one case, as the judge needs it."""
+
+    t0: float = dataclasses.field(default_factory=time.monotonic)
+    testing: str = "server"  # which side is under test: "server" or "client"
+    connected: bool = False
+    request: str = ""
+    response: str = ""
+    status: int | None = None
+    response_headers: Any = None
+    handshake_error: ProtocolError | None = None
+    handshake_note: str = ""
+    opened: bool = False
+    deflate_negotiated: bool | None = None  # None: not asked for
+    observations: list[tuple[str, bytes | str]] = dataclasses.field(default_factory=list)
+    violations: list[tuple[Rule, str]] = dataclasses.field(default_factory=list)
+    peer_failure: ev.Failure | None = None  # the peer broke a rule and we failed the connection
+    close_received: ev.CloseReceived | None = None
+    close_sent_first: bool | None = None  # True: we sent the first close frame
+    eof: bool = False  # the peer closed TCP
+    eof_first: bool | None = None  # True: the peer closed TCP before we did
+    reset: bool = False
+    dropped_by_me: bool = False
+    timed_out: str = ""
+    echo_error: str = ""
+    steps_stopped: str = ""
+    measurements: dict[str, Any] = dataclasses.field(default_factory=dict)
+    wirelog: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    logging: bool = True
+
+    def log(self, direction: str, kind: str, data: bytes = b"", text: str = "", **extra: Any) -> None:
+        if not self.logging or len(self.wirelog) >= _WIRELOG_MAX:
+            return
+        entry = {"t": round(time.monotonic() - self.t0, 6), "dir": direction, "kind": kind,
+                 "len": len(data), "hex": data[:_HEX_MAX].hex(), "text": text, **extra}
+        self.wirelog.append(entry)
+        if len(self.wirelog) == _WIRELOG_MAX:
+            self.wirelog.append({"t": entry["t"], "dir": "", "kind": "event", "len": 0, "hex": "",
+                                 "text": f"wire log cut after {_WIRELOG_MAX} entries"})
+
+    @property
+    def peer_closed(self) -> bool:
+        return self.close_received is not None or self.eof or self.peer_failure is not None
+
+
+class _Session:
+    """The live connection of one case: engine, socket, background reader."""
+
+    def __init__(self, case: Case, opts: RunOptions, trace: Trace) -> None:
+        self.case = case
+        self.opts = opts
+        self.trace = trace
+        self.conn: Connection | None = None
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.changed = asyncio.Event()
+        self.echo_queue: asyncio.Queue[ev.Message] | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.deflate: Any = None
+
+    # -- I/O ---------------------------------------------------------------------------------
+
+    async def write(self, data: bytes, *, chop: int = 0, delay: float = 0.0, label: str = "") -> bool:
+        """Write octets (in chops); False when the peer is gone."""
+        if not data or self.writer is None:
+            return True
+        self.trace.log("tx", "octets", data, label)
+        pieces = [data[i : i + chop] for i in range(0, len(data), chop)] if chop else [data]
+        try:
+            for i, piece in enumerate(pieces):
+                self.writer.write(piece)
+                await self.writer.drain()
+                if delay and i + 1 < len(pieces):
+                    await asyncio.sleep(delay)
+        except (ConnectionError, OSError):
+            self.trace.reset = True
+            return False
+        return True
+
+    async def flush(self) -> bool:
+        assert self.conn is not None
+        return await self.write(self.conn.data_to_send(), label="engine")
+
+    async def read_loop(self) -> None:
+        assert self.reader is not None and self.conn is not None
+        while True:
+            try:
+                data = await self.reader.read(_READ)
+            except (ConnectionError, OSError):
+                self.trace.reset = True
+                data = b""
+            if not data:
+                self.on_eof()
+                return
+            self.conn.receive_data(data)
+            self.drain_events()
+            await self.flush()
+            self.changed.set()
+
+    def on_eof(self) -> None:
+        assert self.conn is not None
+        t = self.trace
+        if not t.eof:
+            t.eof = True
+            if t.eof_first is None:
+                t.eof_first = not t.dropped_by_me
+            t.log("rx", "event", text="TCP connection closed by the peer" if not t.dropped_by_me
+                  else "TCP connection closed")
+        self.conn.receive_data(b"")
+        self.drain_events()
+        self.changed.set()
+
+    def drain_events(self) -> None:
+        assert self.conn is not None
+        t = self.trace
+        for e in self.conn.events():
+            if isinstance(e, ev.FrameReceived):
+                f = e.frame
+                t.log("rx", "frame", f.data, _frame_text(f), opcode=int(f.opcode), fin=f.fin,
+                      rsv=[f.rsv1, f.rsv2, f.rsv3], masked=e.header.mask is not None,
+                      payload_len=len(f.data))
+            elif isinstance(e, ev.Message):
+                if self.echo_queue is not None:
+                    self.echo_queue.put_nowait(e)
+                else:
+                    kind = "text" if e.opcode is Opcode.TEXT else "binary"
+                    t.observations.append((kind, e.data))
+            elif isinstance(e, ev.Ping):
+                t.observations.append(("ping", e.data))
+            elif isinstance(e, ev.Pong):
+                t.observations.append(("pong", e.data))
+            elif isinstance(e, ev.CloseReceived):
+                t.close_received = e
+                if t.close_sent_first is None:
+                    t.close_sent_first = False
+            elif isinstance(e, ev.Failure):
+                t.peer_failure = e
+                t.log("rx", "event", text=f"peer broke {e.rule.id} ({e.rule.section}): {e.detail}")
+                if t.close_sent_first is None:
+                    t.close_sent_first = True
+            elif isinstance(e, ev.Violation):
+                t.violations.append((e.rule, e.detail))
+
+    async def wait_for(self, cond: Callable[[], bool], timeout: float) -> bool:
+        """Wait until `cond()` holds or `timeout` passes; True if it holds."""
+        deadline = time.monotonic() + timeout
+        while not cond():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.changed.clear()
+            try:
+                await asyncio.wait_for(self.changed.wait(), left)
+            except TimeoutError:
+                return cond()
+        return True
+
+    def mark_close_sent(self) -> None:
+        if self.trace.close_sent_first is None:
+            self.trace.close_sent_first = True
+
+
+async def execute_case(case: Case, target: ServerTarget, opts: RunOptions) -> Trace:
+    """Run `case` against `target`; never raises for anything the target does."""
+    from conformance.runner.handshake import do_handshake
+    from conformance.runner.steps import run_steps
+
+    trace = Trace()
+    s = _Session(case, opts, trace)
+    budget = case.timeout or opts.timeout
+    try:
+        async with asyncio.timeout(budget):
+            s.reader, s.writer = await open_connection(target, min(budget, opts.wait * 2))
+            trace.connected = True
+            leftover = await do_handshake(s, target)
+            if not trace.opened:
+                return trace
+            s.conn = Connection(Role.CLIENT, deflate=s.deflate, frame_events=True,
+                                max_message=opts.max_message)
+            s.task = asyncio.create_task(s.read_loop())
+            if leftover:
+                s.conn.receive_data(leftover)
+                s.drain_events()
+            await run_steps(s, case.steps)
+            await _finish(s)
+    except TimeoutError:
+        trace.timed_out = f"the case did not finish within its budget of {budget:g} s"
+        trace.log("tx", "event", text=trace.timed_out)
+    except (ConnectionError, OSError) as exc:
+        trace.reset = True
+        trace.log("rx", "event", text=f"connection error: {exc}")
+    finally:
+        await _teardown(s)
+    return trace
+
+
+async def _finish(s: _Session) -> None:
+    """Close as the case expects: we start the closing handshake, or we wait for the peer's."""
+    t, case, opts = s.trace, s.case, s.opts
+    assert s.conn is not None
+    if case.close.by == "us":
+        await s.wait_for(lambda: t.peer_closed or _matches_any(case, t), opts.wait)
+    else:
+        await s.wait_for(lambda: t.peer_closed, opts.wait)
+    conn = s.conn
+    if conn.state is State.OPEN and not t.eof:
+        conn.close(1000)
+        s.mark_close_sent()
+        t.log("tx", "event", text="starting the closing handshake (1000)")
+        await s.flush()
+    await s.wait_for(lambda: t.eof or (t.close_received is not None), opts.wait)
+    # RFC 6455 §7.1.1: the server closes TCP first; give it a moment.
+    await s.wait_for(lambda: t.eof, opts.close_grace)
+
+
+def _matches_any(case: Case, t: Trace) -> bool:
+    from conformance.runner.judge import match_observations
+
+    return match_observations(case, t.observations) is not None
+
+
+async def _teardown(s: _Session) -> None:
+    t = s.trace
+    if s.writer is not None:
+        if not t.eof:
+            t.dropped_by_me = True
+            if t.eof_first is None:
+                t.eof_first = False
+        try:
+            s.writer.close()
+            await asyncio.wait_for(s.writer.wait_closed(), 0.5)
+        except (ConnectionError, OSError, TimeoutError):
+            pass
+    if s.task is not None:
+        s.task.cancel()
+        try:
+            await s.task
+        except (asyncio.CancelledError, Exception):
+            pass
+
+
+def _frame_text(f: Frame) -> str:
+    name = f.opcode.name
+    if f.opcode is Opcode.CLOSE and len(f.data) >= 2:
+        code = int.from_bytes(f.data[:2], "big")
+        return f"CLOSE {code} {f.data[2:].decode('utf-8', 'replace')!r}"
+    if len(f.data) <= 64:
+        return f"{name} {f.data.decode('utf-8', 'replace')!r}"
+    return f"{name} {len(f.data)} octets"
+

@@ -1,0 +1,208 @@
+"""What each step of a case file does on the wire (docs/case-format.md, "Steps")."""
+
+from __future__ import annotations
+
+__all__ = ["run_steps"]
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from conformance.catalog.model import EchoSpec, FrameSpec, Step
+from conformance.engine import events as ev
+from conformance.engine.connection import StateError
+from conformance.wire.close import serialize_close
+from conformance.wire.frames import Frame, Opcode
+
+if TYPE_CHECKING:
+    from conformance.runner.session import _Session
+
+
+async def run_steps(s: _Session, steps: Sequence[Step]) -> None:
+    for i, step in enumerate(steps):
+        if s.trace.eof or s.trace.reset:
+            s.trace.steps_stopped = f"the peer closed the connection before step {i + 1} ({step.kind})"
+            return
+        handler = _HANDLERS[step.kind]
+        try:
+            go_on = await handler(s, step.value)
+        except StateError as exc:
+            s.trace.steps_stopped = f"step {i + 1} ({step.kind}) not possible: {exc}"
+            return
+        if go_on is False:
+            return
+
+
+async def _send(s: _Session, spec: FrameSpec) -> bool:
+    assert s.conn is not None
+    data = spec.payload.materialize()
+    compressed = False
+    if spec.compress and s.deflate is not None:
+        data = s.deflate.encode(data, spec.fin)
+        compressed = True
+    rsv1 = compressed if spec.rsv1 is None else spec.rsv1
+    frame = Frame(spec.opcode, data, spec.fin, rsv1, spec.rsv2, spec.rsv3)
+    if spec.opcode is Opcode.CLOSE:
+        s.mark_close_sent()
+    s.conn.send_frame(frame, mask=spec.mask, length_form=spec.length_form,
+                      declared_length=spec.length)
+    label = f"{spec.opcode.name} fin={int(spec.fin)} rsv={int(rsv1)}{int(spec.rsv2)}{int(spec.rsv3)}"
+    return await s.write(s.conn.data_to_send(), chop=spec.chop, delay=spec.delay, label=label)
+
+
+async def _send_message(s: _Session, v: dict[str, Any]) -> bool:
+    assert s.conn is not None
+    data = v["payload"].materialize()
+    s.conn.send_message(data, fragment=v["fragment"], text=v["opcode"] is Opcode.TEXT)
+    return await s.write(s.conn.data_to_send(), label=f"{v['opcode'].name} message")
+
+
+async def _send_raw(s: _Session, payload: Any) -> bool:
+    return await s.write(payload.materialize(), label="raw octets")
+
+
+async def _send_close(s: _Session, v: dict[str, Any]) -> bool:
+    if "payload" in v:
+        data = v["payload"].materialize()
+    else:
+        reason = v["reason"].materialize() if v.get("reason") is not None else b""
+        data = serialize_close(v["code"], reason) if v["code"] is not None else b""
+    spec = FrameSpec(Opcode.CLOSE, _Literal(data))  # type: ignore[arg-type]
+    return await _send(s, spec)
+
+
+class _Literal:
+    """A ready payload passed where a PayloadSpec is expected."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def materialize(self, offset: int = 0) -> bytes:
+        return self.data
+
+
+async def _close(s: _Session, v: dict[str, Any]) -> bool:
+    assert s.conn is not None
+    reason = v["reason"].materialize().decode("utf-8", "replace") if v.get("reason") else ""
+    s.conn.close(v.get("code", 1000) if v.get("code") is not None else 1000, reason)
+    s.mark_close_sent()
+    return await s.flush()
+
+
+async def _wait(s: _Session, seconds: float) -> bool:
+    await asyncio.sleep(seconds)
+    return True
+
+
+async def _checkpoint(s: _Session, label: str) -> bool:
+    """Give the peer the settle time to fail; if it has not, note that and go on."""
+    t = s.trace
+    await s.wait_for(lambda: t.peer_closed, s.opts.settle)
+    if t.peer_closed:
+        return False
+    t.observations.append(("timeout", label))
+    t.log("tx", "event", text=f"checkpoint {label}: connection still open")
+    return True
+
+
+async def _wait_messages(s: _Session, n: int) -> bool:
+    t = s.trace
+    await s.wait_for(
+        lambda: t.peer_closed or sum(k in ("text", "binary") for k, _ in t.observations) >= n,
+        s.opts.wait)
+    return True
+
+
+async def _echo(s: _Session, spec: EchoSpec) -> bool:
+    """Send `count` messages, `window` in flight, and check every echo (type, length, SHA-1)."""
+    assert s.conn is not None
+    t = s.trace
+    if spec.compress and s.deflate is None:
+        t.echo_error = "compression was required but not negotiated"
+        return False
+    queue: asyncio.Queue[ev.Message] = asyncio.Queue()
+    s.echo_queue = queue
+    t.logging = False
+    text = spec.opcode is Opcode.TEXT
+    pending: list[tuple[int, bytes]] = []
+    offset = sent = received = 0
+    octets = 0
+    start = time.monotonic()
+    try:
+        while received < spec.count:
+            while sent < spec.count and len(pending) < spec.window:
+                data = spec.payload.materialize(offset)
+                if spec.payload.rolling:
+                    offset += len(data) or 1
+                s.conn.send_message(data, fragment=spec.fragment, text=text)
+                if not await s.write(s.conn.data_to_send(), chop=spec.chop):
+                    t.echo_error = f"the peer closed the connection after {received} echoes"
+                    return False
+                pending.append((len(data), hashlib.sha1(data).digest()))
+                sent += 1
+                octets += len(data)
+            msg = await _next_echo(s, queue)
+            if msg is None:
+                t.echo_error = (f"no echo for message {received + 1} of {spec.count} "
+                                f"within {s.opts.wait:g} s" if not t.peer_closed else
+                                f"the peer closed the connection after {received} of {spec.count} echoes")
+                return False
+            size, digest = pending.pop(0)
+            problem = _echo_mismatch(msg, text, size, digest)
+            if problem:
+                t.echo_error = f"echo {received + 1} of {spec.count}: {problem}"
+                return False
+            received += 1
+    finally:
+        s.echo_queue = None
+        t.logging = True
+        elapsed = max(time.monotonic() - start, 1e-9)
+        t.measurements.update({
+            "messages": received, "octets": octets, "seconds": round(elapsed, 4),
+            "messages_per_s": round(received / elapsed, 1),
+            "mb_per_s": round(octets / elapsed / 1e6, 2)})
+    return True
+
+
+async def _next_echo(s: _Session, queue: asyncio.Queue[ev.Message]) -> ev.Message | None:
+    deadline = time.monotonic() + s.opts.wait
+    while True:
+        if not queue.empty():
+            return queue.get_nowait()
+        if s.trace.peer_closed:
+            return None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        s.changed.clear()
+        try:
+            await asyncio.wait_for(s.changed.wait(), left)
+        except TimeoutError:
+            pass
+
+
+def _echo_mismatch(msg: ev.Message, text: bool, size: int, digest: bytes) -> str:
+    if (msg.opcode is Opcode.TEXT) != text:
+        return f"came back as {msg.opcode.name}, sent as {'TEXT' if text else 'BINARY'}"
+    if len(msg.data) != size:
+        return f"{len(msg.data)} octets came back, {size} were sent"
+    if hashlib.sha1(msg.data).digest() != digest:
+        return "the content differs from what was sent (SHA-1 mismatch)"
+    return ""
+
+
+_HANDLERS: dict[str, Any] = {
+    "send": _send,
+    "send_ping": _send,
+    "send_pong": _send,
+    "send_message": _send_message,
+    "send_raw": _send_raw,
+    "send_close": _send_close,
+    "close": _close,
+    "wait": _wait,
+    "checkpoint": _checkpoint,
+    "wait_messages": _wait_messages,
+    "echo": _echo,
+}

@@ -1,0 +1,157 @@
+"""The reference echo server: asyncio for the sockets, the engine for everything else.
+
+It is the embedded default target of `conformance run` and `make demo`, and it conforms to the
+letter: every rule of the engine is enforced, failures close with the code the RFC calls for,
+and the server closes TCP first after the closing handshake (RFC 6455 §7.1.1).
+"""
+
+from __future__ import annotations
+
+__all__ = ["EchoServer", "serve_echo"]
+
+import asyncio
+import contextlib
+import ssl
+from typing import Any
+
+from conformance.engine import events as ev
+from conformance.engine.connection import Connection, Role, State
+from conformance.engine.handshake import ServerHandshake
+from conformance.engine.rules import HandshakeError
+from conformance.errors import WireError
+from conformance.wire.frames import Opcode
+from conformance.wire.http import Request, parse_request
+
+_READ = 1 << 16
+_HANDSHAKE_TIMEOUT = 10.0
+_CLOSE_TIMEOUT = 5.0
+
+
+class EchoServer:
+    """Echoes every message back with the same type; permessage-deflate when `deflate`."""
+
+    def __init__(self, *, deflate: bool = False, max_message: int = 64 * 1024 * 1024) -> None:
+        self.deflate = deflate
+        self.max_message = max_message
+        self.connections = 0
+
+    def _handshake(self) -> ServerHandshake:
+        select = self._select_extensions if self.deflate else None
+        return ServerHandshake(select_extensions=select)
+
+    def _select_extensions(self, offers: list[Any]) -> list[Any]:
+        from conformance.engine.deflate import server_accept
+
+        accepted = server_accept(offers)
+        if accepted is None:
+            return []
+        self._pending_params = accepted[0]
+        return [("permessage-deflate", accepted[1])]
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await self._serve(reader, writer)
+        except (ConnectionError, OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError, TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), 1)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        got = await self._read_request(reader, writer)
+        if got is None:
+            return
+        request, leftover = got
+        hs = self._handshake()
+        self._pending_params = None
+        try:
+            hs.check_request(request)
+            response, _result = hs.accept(request)
+        except HandshakeError as exc:
+            writer.write(hs.reject(exc).serialize())
+            await writer.drain()
+            return
+        writer.write(response.serialize())
+        codec = None
+        if self._pending_params is not None:
+            from conformance.engine.deflate import negotiated_codec
+
+            codec = negotiated_codec(self._pending_params, "server", self.max_message)
+        conn = Connection(Role.SERVER, deflate=codec, max_message=self.max_message)
+        if leftover:
+            conn.receive_data(leftover)
+        await self._echo_loop(conn, reader, writer)
+
+    async def _read_request(self, reader: asyncio.StreamReader,
+                            writer: asyncio.StreamWriter) -> tuple[Request, bytes] | None:
+        buf = bytearray()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _HANDSHAKE_TIMEOUT
+        while True:
+            try:
+                parsed = parse_request(bytes(buf))
+            except WireError as exc:
+                body = f"Bad request: {exc}\n".encode()
+                writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                             b"Content-Length: " + str(len(body)).encode() + b"\r\n"
+                             b"Connection: close\r\n\r\n" + body)
+                await writer.drain()
+                return None
+            if parsed is not None:
+                return parsed[0], bytes(buf[parsed[1]:])
+            left = deadline - loop.time()
+            if left <= 0:
+                return None
+            try:
+                chunk = await asyncio.wait_for(reader.read(_READ), left)
+            except TimeoutError:
+                return None
+            if not chunk:
+                return None
+            buf += chunk
+
+    async def _echo_loop(self, conn: Connection, reader: asyncio.StreamReader,
+                         writer: asyncio.StreamWriter) -> None:
+        while True:
+            self._answer(conn)
+            out = conn.data_to_send()
+            if out:
+                writer.write(out)
+                await writer.drain()
+            if conn.state is State.CLOSED:
+                return  # closing handshake done or connection failed: close TCP first (§7.1.1)
+            timeout = _CLOSE_TIMEOUT if conn.state is State.CLOSING else None
+            try:
+                data = await asyncio.wait_for(reader.read(_READ), timeout)
+            except TimeoutError:
+                return
+            conn.receive_data(data)
+            if not data:
+                self._answer(conn)
+                return
+
+    @staticmethod
+    def _answer(conn: Connection) -> None:
+        for e in conn.events():
+            if isinstance(e, ev.Message) and conn.state is State.OPEN:
+                if e.opcode is Opcode.TEXT:
+                    conn.send_message(e.text if e.text is not None else e.data, text=True)
+                else:
+                    conn.send_message(e.data, text=False)
+
+
+async def serve_echo(
+    host: str, port: int, *, deflate: bool = False, ssl_context: ssl.SSLContext | None = None,
+    ready: asyncio.Future[int] | None = None,
+) -> None:
+    """Serve until cancelled; `ready` receives the bound port (useful with port 0)."""
+    server_obj = EchoServer(deflate=deflate)
+    server = await asyncio.start_server(server_obj.handle, host, port, ssl=ssl_context,
+                                        limit=_READ, reuse_address=True)
+    bound = server.sockets[0].getsockname()[1]
+    if ready is not None:
+        ready.set_result(bound)
+    async with server:
+        await server.serve_forever()

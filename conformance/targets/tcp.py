@@ -1,0 +1,79 @@
+"""Reaching a server under test over TCP (optionally TLS); loopback addresses only."""
+
+from __future__ import annotations
+
+__all__ = ["ServerTarget", "check_loopback", "open_connection"]
+
+import asyncio
+import dataclasses
+import ipaddress
+import socket
+import ssl
+
+from conformance.errors import TargetError, UsageError
+from conformance.wire.uri import WebSocketURI, parse_uri
+
+
+def check_loopback(host: str) -> None:
+    """Refuse any target that is not on this machine's loopback (127.0.0.0/8, ::1)."""
+    name = host.strip("[]")
+    if name == "localhost":
+        return
+    try:
+        addr = ipaddress.ip_address(name)
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(name, None)
+        except socket.gaierror as exc:
+            raise UsageError(f"cannot resolve target host {host!r}: {exc}") from None
+        addrs = {ipaddress.ip_address(i[4][0]) for i in infos}
+        if not all(a.is_loopback for a in addrs):
+            raise UsageError(f"target {host!r} is not a loopback address; "
+                             "this suite only tests implementations on 127.0.0.1 or ::1") from None
+        return
+    if not addr.is_loopback:
+        raise UsageError(f"target {host!r} is not a loopback address; "
+                         "this suite only tests implementations on 127.0.0.1 or ::1")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerTarget:
+    """A server URL plus how to trust its certificate."""
+
+    url: str
+    uri: WebSocketURI
+    ca_file: str | None = None
+    insecure: bool = False
+
+    @classmethod
+    def from_url(cls, url: str, ca_file: str | None = None, insecure: bool = False) -> ServerTarget:
+        try:
+            uri = parse_uri(url)
+        except Exception as exc:  # InvalidURI, with its own message
+            raise UsageError(f"bad target URL {url!r}: {exc}") from None
+        check_loopback(uri.host)
+        return cls(url, uri, ca_file, insecure)
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not self.uri.secure:
+            return None
+        ctx = ssl.create_default_context(cafile=self.ca_file)
+        if self.insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+
+async def open_connection(
+    target: ServerTarget, timeout: float, limit: int = 1 << 16
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect, or raise TargetError naming the URL and the reason."""
+    try:
+        return await asyncio.wait_for(
+            asyncio.open_connection(target.uri.host, target.uri.port, ssl=target.ssl_context(),
+                                    limit=limit),
+            timeout)
+    except TimeoutError:
+        raise TargetError(f"{target.url}: no TCP connection within {timeout:g} s") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise TargetError(f"{target.url}: cannot connect: {exc.strerror or exc}") from None
