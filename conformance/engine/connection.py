@@ -529,7 +529,10 @@ class Connection:
             raise
         except ConformanceError as exc:
             name = type(exc).__name__
-            r = MESSAGE_TOO_BIG if "TooBig" in name else _deflate_rule("deflate.invalid-data")
+            hint = getattr(exc, "hint", None)
+            rid = {"window": "deflate.window-bits", "context": "deflate.context-takeover"}.get(
+                hint or "", "deflate.invalid-data")
+            r = MESSAGE_TOO_BIG if "TooBig" in name else _deflate_rule(rid)
             raise ProtocolError(r, str(exc)) from None
 
     def _on_control(self, op: Opcode, payload: bytes) -> None:

@@ -51,6 +51,22 @@ def add_run_commands(sub: Any) -> None:
     r.add_argument("--quiet", action="store_true", help="no progress line")
     r.set_defaults(func=cmd_run)
 
+    sv = sub.add_parser("serve", help="serve the client catalogue on Autobahn's fuzzing-server endpoints")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=9001)
+    sv.add_argument("--out", default="reports/clients", metavar="DIR")
+    sv.add_argument("--cases", action="append", nargs="+", default=[], metavar="GLOB")
+    sv.add_argument("--exclude", action="append", nargs="+", default=[], metavar="GLOB")
+    sv.add_argument("--timeout", type=_positive_float, default=10.0)
+    sv.add_argument("--wait", type=_positive_float, default=2.0)
+    sv.add_argument("--cases-dir", help="case directory (default: the bundled cases/)")
+    sv.set_defaults(func=cmd_serve)
+
+    ec = sub.add_parser("echo-client", help="the reference echo client (a conforming testee client)")
+    ec.add_argument("--url", required=True, help="the serve URL, e.g. ws://127.0.0.1:9001")
+    ec.add_argument("--agent", required=True)
+    ec.set_defaults(func=cmd_echo_client)
+
     e = sub.add_parser("echo-server", help="the reference echo server (a conforming testee)")
     e.add_argument("--host", default="127.0.0.1")
     e.add_argument("--port", type=int, required=True, help="port (0: any free port, printed)")
@@ -115,10 +131,22 @@ def embedded_server(deflate: bool = True) -> Iterator[str]:
             proc.kill()
 
 
+def _client_cases(args: argparse.Namespace) -> tuple[Any, list[Any]]:
+    from conformance.catalog.load import load_catalogue, select
+
+    cat = load_catalogue(args.cases_dir)
+    cases = [c for c in select(cat.cases, _flatten(args.cases), _flatten(args.exclude))
+             if c.role in ("client", "both")]
+    if not cases:
+        raise UsageError(f"no client-side case matches --cases {_flatten(args.cases)}")
+    return cat, cases
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.client or args.impl:
-        raise UsageError("--client and --impl runs are not available in this version yet; "
-                         "use --server URL or no target")
+    if args.client:
+        return _run_client(args)
+    if args.impl:
+        return _run_impl(args)
     from conformance.catalog.load import load_catalogue, select
 
     cat = load_catalogue(args.cases_dir)
@@ -133,6 +161,96 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _run(args, cat, cases, args.server, agent, out_dir, baseline)
     with embedded_server() as url:
         return _run(args, cat, cases, url, args.agent or "reference", out_dir, baseline)
+
+
+def _run_client(args: argparse.Namespace) -> int:
+    from conformance.report.model import ReportDir
+    from conformance.runner.client_run import run_client_command
+    from conformance.runner.run import RunSummary, summary_table
+    from conformance.runner.session import RunOptions
+
+    cat, cases = _client_cases(args)
+    baseline = _load_baseline(args.baseline)
+    agent = args.agent or "client"
+    out_dir = args.resume or args.out
+    report = ReportDir(out_dir)
+    opts = RunOptions(agent=agent, timeout=args.timeout, wait=args.wait, settle=args.settle,
+                      max_message=args.max_message)
+    print(f"testing a client with {len(cases)} cases (report in {out_dir})", file=sys.stderr)
+    summary = asyncio.run(run_client_command(args.client, cases, report, opts, titles=cat.titles,
+                                             budget=args.budget, quiet=args.quiet))
+    _write_reports(out_dir, cat.titles, args, report)
+    print(summary_table(summary.results, cat.titles))
+    if summary.note:
+        print(f"note: {summary.note}", file=sys.stderr)
+    if not summary.connected:
+        print("conformance: the client never connected", file=sys.stderr)
+        return int(ExitCode.UNREACHABLE)
+    failed = RunSummary(summary.results, [], summary.seconds).failed(args.strict)
+    print(f"{len(summary.results)} cases in {summary.seconds:.1f} s: {len(failed)} failed; "
+          f"report: {Path(out_dir) / 'index.html'}")
+    if baseline is not None:
+        return _against_baseline(baseline, summary.results)
+    return int(ExitCode.CASE_FAILED) if failed else int(ExitCode.OK)
+
+
+def _run_impl(args: argparse.Namespace) -> int:
+    """An in-process library behind a loopback echo server (targets/inprocess.py), then a server run."""
+    from conformance.catalog.load import load_catalogue, select
+
+    try:
+        from conformance.targets.inprocess import impl_server
+    except ImportError:
+        raise UsageError("--impl needs the in-process adapters (conformance.targets.inprocess)") from None
+    cat = load_catalogue(args.cases_dir)
+    cases = [c for c in select(cat.cases, _flatten(args.cases), _flatten(args.exclude))
+             if c.role in ("server", "both")]
+    baseline = _load_baseline(args.baseline)
+    with impl_server(args.impl) as url:
+        return _run(args, cat, cases, url, args.agent or args.impl, args.resume or args.out, baseline)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from conformance.report.model import ReportDir
+    from conformance.runner.serve import CaseServer
+    from conformance.runner.session import RunOptions
+    from conformance.targets.tcp import check_loopback
+
+    check_loopback(args.host)
+    args.baseline = None
+    cat, cases = _client_cases(args)
+    server = CaseServer(cases, ReportDir(args.out), RunOptions(agent="client", timeout=args.timeout,
+                                                                 wait=args.wait), cat.titles)
+
+    async def main() -> None:
+        srv = await asyncio.start_server(server.handle, args.host, args.port, limit=1 << 16,
+                                         reuse_address=True)
+        port = srv.sockets[0].getsockname()[1]
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        print(f"serving {len(cases)} client cases; listening on ws://{host}:{port}", flush=True)
+        async with srv:
+            await srv.serve_forever()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    return 0
+
+
+def cmd_echo_client(args: argparse.Namespace) -> int:
+    from conformance.targets.echo_client import run_echo_client
+    from conformance.targets.tcp import ServerTarget
+
+    ServerTarget.from_url(args.url)  # loopback only, and a valid ws:// URL
+    try:
+        n = asyncio.run(run_echo_client(args.url, args.agent))
+    except (OSError, ConnectionError) as exc:
+        raise TargetError(f"{args.url}: {exc}") from None
+    print(f"ran {n} cases as {args.agent}")
+    return 0
 
 
 def _load_baseline(path: str | None) -> Any:

@@ -160,11 +160,11 @@ def _offer_header(offers: list[dict[str, Any]]) -> str:
 
 
 def _negotiate_deflate(s: _Session, result: Any, offers: list[dict[str, Any]] | None) -> None:
-    from conformance.engine import deflate as d
-
     t = s.trace
     if not offers:
         return
+    from conformance.engine import deflate as d
+
     accepted = [params for name, params in result.extensions if name == "permessage-deflate"]
     if not accepted:
         t.deflate_negotiated = False

@@ -97,6 +97,8 @@ def _apply_level(case: Case, behavior: str) -> str:
 def _behavior(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
     if case.deflate is not None and case.deflate.get("required", True) and not t.deflate_negotiated:
         return "UNIMPLEMENTED", "The peer did not accept permessage-deflate.", None
+    if t.flooded:
+        return "FAILED", f"{t.flooded[0].upper()}{t.flooded[1:]}.", _case_rule(case)
     if t.peer_failure is not None:
         f = t.peer_failure
         if case.expect.any:

@@ -118,7 +118,7 @@ async def run_cases(
     await _probe(target, max(opts.wait, 2.0))
     progress = _Progress(len(cases), out, quiet)
     results: list[CaseResult] = []
-    state: dict[str, Any] = {"dead": 0, "stop": False}
+    state: dict[str, Any] = {"dead": 0, "stop": False, "opened": 0, "wanted_open": 0}
     deadline = t0 + budget if budget else None
 
     async def one(case: Case) -> None:
@@ -151,9 +151,24 @@ async def run_cases(
         note = "the target stopped accepting connections; the remaining cases were not run"
     elif not_run:
         note = f"the run budget of {budget:g} s ran out; {len(not_run)} cases were not run"
-    unreachable = bool(results) and all(not r.httpResponse and r.behavior == "FAILED" for r in results) \
-        and state["dead"] > 0
-    return RunSummary(results, not_run, time.monotonic() - t0, unreachable or (not results and state["stop"]), note)
+    if not_run:
+        for case in cases:
+            if case.id in not_run:
+                res = _not_run_result(case, opts.agent, note)
+                report.write_case(res)
+                results.append(res)
+    # Exit 3: nothing could be reached, or every handshake that should have opened was refused.
+    unreachable = state["opened"] == 0 and (state["wanted_open"] > 0 or state["stop"])
+    return RunSummary(results, not_run, time.monotonic() - t0, unreachable, note)
+
+
+def _not_run_result(case: Case, agent: str, why: str) -> CaseResult:
+    stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+    return CaseResult(agent=agent, id=case.id, title=case.title, description=case.description,
+                      expectation=case.expectation, group=case.group, rfc=list(case.rfc), level=case.level,
+                      behavior="FAILED", behaviorClose="FAILED", result=f"Not run: {why}.",
+                      resultClose="No connection was made for this case.",
+                      section=case.rfc[0] if case.rfc else None, started=stamp)
 
 
 async def _run_with_retries(case: Case, target: ServerTarget, opts: RunOptions, retries: int,
@@ -163,8 +178,15 @@ async def _run_with_retries(case: Case, target: ServerTarget, opts: RunOptions, 
     while True:
         attempts += 1
         started = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
-        trace = await execute_case(case, target, opts)
+        try:
+            trace = await execute_case(case, target, opts)
+        except Exception as exc:  # noqa: BLE001 - a bug in the suite must not lose the run
+            res = _not_run_result(case, opts.agent, f"internal error in the suite: {type(exc).__name__}: {exc}")
+            res.attempts = attempts
+            return res
         _track_dead(trace, state)
+        state["opened"] += trace.opened
+        state["wanted_open"] += case.expect_response is None
         res = make_result(case, trace, opts.agent, started)
         res.attempts = attempts
         ok = res.behavior != "FAILED" and res.behaviorClose not in _BAD_CLOSE

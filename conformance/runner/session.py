@@ -24,6 +24,7 @@ from conformance.wire.frames import Frame, Opcode
 
 _WIRELOG_MAX = 1500
 _HEX_MAX = 4096
+_WIRELOG_HEX_TOTAL = 1 << 20  # octets shown in hex over the whole wire log of one case
 _READ = 1 << 16
 
 
@@ -35,6 +36,7 @@ class RunOptions:
     settle: float = 0.25  # checkpoint: how long a conforming peer has to fail fast
     close_grace: float = 1.0  # after the closing handshake: time for the server to close TCP
     max_message: int = 64 * 1024 * 1024  # most octets held for one message of the peer
+    max_received: int = 256 * 1024 * 1024  # most octets read from the peer in one case (floods)
 
 
 @dataclasses.dataclass
@@ -67,12 +69,17 @@ class Trace:
     measurements: dict[str, Any] = dataclasses.field(default_factory=dict)
     wirelog: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     logging: bool = True
+    received_octets: int = 0
+    flooded: str = ""
+    _logged_hex: int = 0
 
     def log(self, direction: str, kind: str, data: bytes = b"", text: str = "", **extra: Any) -> None:
         if not self.logging or len(self.wirelog) >= _WIRELOG_MAX:
             return
+        shown = data[: min(_HEX_MAX, max(0, _WIRELOG_HEX_TOTAL - self._logged_hex))]
+        self._logged_hex += len(shown)
         entry = {"t": round(time.monotonic() - self.t0, 6), "dir": direction, "kind": kind,
-                 "len": len(data), "hex": data[:_HEX_MAX].hex(), "text": text, **extra}
+                 "len": len(data), "hex": shown.hex(), "text": text, **extra}
         self.wirelog.append(entry)
         if len(self.wirelog) == _WIRELOG_MAX:
             self.wirelog.append({"t": entry["t"], "dir": "", "kind": "event", "len": 0, "hex": "",
@@ -80,7 +87,8 @@ class Trace:
 
     @property
     def peer_closed(self) -> bool:
-        return self.close_received is not None or self.eof or self.peer_failure is not None
+        return (self.close_received is not None or self.eof or self.peer_failure is not None
+                or bool(self.flooded))
 
 
 class _Session:
@@ -131,6 +139,15 @@ class _Session:
                 data = b""
             if not data:
                 self.on_eof()
+                return
+            self.trace.received_octets += len(data)
+            if self.trace.received_octets > self.opts.max_received:
+                self.trace.flooded = (f"the peer sent more than {self.opts.max_received} octets in one case; "
+                                      "the suite stopped reading")
+                self.trace.log("rx", "event", text=self.trace.flooded)
+                self.changed.set()
+                if self.writer is not None:
+                    self.writer.transport.abort()
                 return
             self.conn.receive_data(data)
             self.drain_events()

@@ -1,0 +1,130 @@
+"""`conformance run --client "CMD {url} {agent}"`: serve the client catalogue and start the client.
+
+One command for CI: the suite listens on loopback, starts the testee with the URL, and watches
+it. A client that never connects, hangs, or exits early gets a verdict for every case it did not
+run, saying why, and the run ends within its budget.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ClientRunSummary", "run_client_command"]
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from conformance.catalog.model import Case
+from conformance.report.model import CaseResult, ReportDir
+from conformance.runner.serve import CaseServer
+from conformance.runner.session import RunOptions
+
+
+@dataclasses.dataclass
+class ClientRunSummary:
+    results: list[CaseResult]
+    seconds: float
+    connected: bool
+    note: str
+
+
+def _command(template: str, url: str, agent: str) -> list[str]:
+    return [part.replace("{url}", url).replace("{agent}", agent) for part in shlex.split(template)]
+
+
+async def run_client_command(
+    template: str, cases: Sequence[Case], report: ReportDir, opts: RunOptions, *,
+    titles: dict[str, str] | None = None, budget: float | None = None, connect_timeout: float = 15.0,
+    out: TextIO = sys.stderr, quiet: bool = False,
+) -> ClientRunSummary:
+    t0 = time.monotonic()
+    done: list[CaseResult] = []
+    server = CaseServer(cases, report, opts, titles, on_result=done.append)
+    srv = await asyncio.start_server(server.handle, "127.0.0.1", 0, limit=1 << 16)
+    port = srv.sockets[0].getsockname()[1]
+    url = f"ws://127.0.0.1:{port}"
+    argv = _command(template, url, opts.agent)
+    if not quiet:
+        print(f"starting client: {' '.join(argv)}", file=out)
+    try:
+        proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
+                                                    stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.STDOUT)
+    except OSError as exc:
+        srv.close()
+        note = f"the client command could not be started: {exc}"
+        _fill_missing(cases, server, report, opts.agent, note, done)
+        return ClientRunSummary(done, time.monotonic() - t0, False, note)
+    tail: list[str] = []
+    reader_task = asyncio.create_task(_collect(proc, tail))
+    note = await _watch(proc, server, cases, opts, budget, connect_timeout, t0)
+    with contextlib.suppress(ProcessLookupError):
+        if proc.returncode is None:
+            proc.kill()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(proc.wait(), 5)
+    reader_task.cancel()
+    srv.close()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(srv.wait_closed(), 2)
+    if note and tail:
+        note += "; last output: " + " | ".join(tail[-3:])
+    _fill_missing(cases, server, report, opts.agent, note or "the client did not run this case", done)
+    return ClientRunSummary(done, time.monotonic() - t0, server.connections > 0, note)
+
+
+async def _collect(proc: asyncio.subprocess.Process, tail: list[str]) -> None:
+    assert proc.stdout is not None
+    while line := await proc.stdout.readline():
+        tail.append(line.decode("utf-8", "replace").rstrip()[:200])
+        del tail[:-20]
+
+
+async def _watch(proc: asyncio.subprocess.Process, server: CaseServer, cases: Sequence[Case],
+                 opts: RunOptions, budget: float | None, connect_timeout: float, t0: float) -> str:
+    """Wait for the client to finish; return why it stopped early ('' when it ran everything)."""
+    last_progress = time.monotonic()
+    seen = 0
+    while True:
+        finished = len(server.results)
+        if proc.returncode is not None:
+            if len(server.started) < len(cases):
+                return f"the client exited with code {proc.returncode} after {len(server.started)} of {len(cases)} cases"
+            return ""
+        now = time.monotonic()
+        if budget and now - t0 > budget:
+            return f"the run budget of {budget:g} s ran out"
+        if server.connections == 0 and now - t0 > connect_timeout:
+            return f"the client never connected within {connect_timeout:g} s"
+        activity = server.connections + finished
+        if activity != seen:
+            seen, last_progress = activity, now
+        longest = max((c.timeout or opts.timeout) for c in cases) if cases else opts.timeout
+        if now - last_progress > longest + opts.wait * 2:
+            return f"the client stopped making progress for {now - last_progress:.0f} s (hung)"
+        try:
+            await asyncio.wait_for(proc.wait(), 0.2)
+        except TimeoutError:
+            pass
+
+
+def _fill_missing(cases: Sequence[Case], server: CaseServer, report: ReportDir, agent: str, why: str,
+                  done: list[CaseResult]) -> None:
+    """Every case the client did not run gets a FAILED verdict that says why."""
+    ran = {cid for (_, cid) in server.results}
+    stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+    for case in cases:
+        if case.id in ran:
+            continue
+        res = CaseResult(agent=agent, id=case.id, title=case.title, description=case.description,
+                         expectation=case.expectation, group=case.group, rfc=list(case.rfc),
+                         level=case.level, behavior="FAILED", behaviorClose="FAILED",
+                         result=f"The case did not run: {why}.", resultClose="No connection for this case.",
+                         section=case.rfc[0] if case.rfc else None, started=stamp, isServer=False)
+        report.write_case(res)
+        done.append(res)

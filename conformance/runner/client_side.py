@@ -1,0 +1,157 @@
+"""Run one case against a client: the suite is the server, the client under test connected to it.
+
+The same steps, trace and judge as server testing, with the roles reversed: the suite sends
+unmasked frames and its engine (role SERVER) checks that the client masks every frame; the
+suite closes TCP after the closing handshake and a client that closes it first is reported.
+Cases with `expect_client: reject` answer the handshake wrongly on purpose (case's
+`handshake.response`); the client must then fail the connection without sending frames.
+"""
+
+from __future__ import annotations
+
+__all__ = ["execute_client_case"]
+
+import asyncio
+from typing import Any
+
+from conformance.catalog.model import Case
+from conformance.catalog.payload import parse_payload
+from conformance.engine.connection import Connection, Role, State
+from conformance.engine.handshake import ServerHandshake
+from conformance.engine.rules import ProtocolError
+from conformance.runner.session import RunOptions, Trace, _Session, _teardown
+from conformance.runner.steps import run_steps
+from conformance.wire.http import Request, Response
+
+
+async def execute_client_case(case: Case, request: Request, raw_request: bytes, leftover: bytes,
+                              reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                              opts: RunOptions) -> Trace:
+    """Answer `request` as the case says, then run the case; never raises for what the client does."""
+    trace = Trace(testing="client")
+    trace.connected = True
+    trace.request = raw_request.decode("latin-1")
+    s = _Session(case, opts, trace)
+    s.reader, s.writer = reader, writer
+    budget = case.timeout or opts.timeout
+    try:
+        async with asyncio.timeout(budget):
+            if not await _respond(s, request):
+                return trace
+            if case.expect_client == "reject":
+                await _expect_rejection(s)
+                return trace
+            s.conn = Connection(Role.SERVER, deflate=s.deflate, frame_events=True, max_message=opts.max_message)
+            s.task = asyncio.create_task(s.read_loop())
+            if leftover:
+                s.conn.receive_data(leftover)
+                s.drain_events()
+            await run_steps(s, case.steps)
+            await _finish_as_server(s)
+    except TimeoutError:
+        trace.timed_out = f"the case did not finish within its budget of {budget:g} s"
+    except (ConnectionError, OSError) as exc:
+        trace.reset = True
+        trace.log("rx", "event", text=f"connection error: {exc}")
+    finally:
+        await _teardown(s)
+    return trace
+
+
+async def _respond(s: _Session, request: Request) -> bool:
+    """Send the opening handshake response; True when the connection is open."""
+    case, t = s.case, s.trace
+    hs: dict[str, Any] = dict(case.handshake or {})
+    shake = ServerHandshake(select_extensions=_deflate_policy(s) if case.deflate else None)
+    try:
+        shake.check_request(request)
+        response, _ = shake.accept(request)
+    except ProtocolError as exc:
+        t.handshake_error = exc
+        t.handshake_note = f"the client's opening handshake is not valid: {exc}"
+        bad = shake.reject(exc) if hasattr(exc, "http_status") else None
+        if bad is not None:
+            await s.write(bad.serialize())
+        return False
+    raw = _apply_response_override(response, hs.get("response"))
+    t.response = raw.decode("latin-1")
+    t.log("tx", "octets", raw, "opening handshake response")
+    if not await s.write(raw):
+        return False
+    t.opened = case.expect_client != "reject"
+    t.status = response.status
+    return True
+
+
+def _apply_response_override(response: Response, override: Any) -> bytes:
+    """Bend our response as a client-side case asks (wrong Accept, 200, unoffered extension ...)."""
+    if not override:
+        return response.serialize()
+    if override.get("raw") is not None:
+        return parse_payload(override["raw"]).materialize()
+    if "status" in override:
+        response.status = int(override["status"])
+        response.reason = str(override.get("reason", "Switching Protocols" if response.status == 101 else "OK"))
+    for name, value in (override.get("headers") or {}).items():
+        if name in response.headers:
+            del response.headers[name]
+        for v in value if isinstance(value, list) else [] if value is None else [value]:
+            response.headers[name] = str(v)
+    return response.serialize()
+
+
+def _deflate_policy(s: _Session) -> Any:
+    """select_extensions for ServerHandshake: accept permessage-deflate as the case's `accept` says."""
+    from conformance.engine import deflate as d
+
+    policy = (s.case.deflate or {}).get("accept")
+
+    def select(offers: list[Any]) -> list[Any]:
+        accepted = d.server_accept(offers, policy)
+        if accepted is None:
+            s.trace.deflate_negotiated = False
+            return []
+        s.deflate = d.negotiated_codec(accepted[0], "server", s.opts.max_message)
+        s.trace.deflate_negotiated = True
+        return [("permessage-deflate", accepted[1])]
+
+    return select
+
+
+async def _expect_rejection(s: _Session) -> None:
+    """After a response the client must refuse: it must close without sending any frame."""
+    t = s.trace
+    assert s.reader is not None
+    try:
+        data = await asyncio.wait_for(s.reader.read(65536), s.opts.wait)
+    except TimeoutError:
+        t.handshake_note = (f"the client kept the connection open for {s.opts.wait:g} s after a "
+                            "handshake response it must reject")
+        return
+    except (ConnectionError, OSError):
+        data = b""
+    if data:
+        t.log("rx", "octets", data, "client sent data after a response it must reject")
+        t.handshake_note = "the client accepted a handshake response it must reject and sent frames"
+    else:
+        t.eof = True
+        t.eof_first = True
+
+
+async def _finish_as_server(s: _Session) -> None:
+    """Close as the case expects; as the server, the suite closes TCP after the closing handshake."""
+    t, case, opts = s.trace, s.case, s.opts
+    conn = s.conn
+    assert conn is not None
+    from conformance.runner.session import _matches_any
+
+    if case.close.by == "us":
+        await s.wait_for(lambda: t.peer_closed or _matches_any(case, t), opts.wait)
+    else:
+        await s.wait_for(lambda: t.peer_closed, opts.wait)
+    if conn.state is State.OPEN and not t.eof:
+        conn.close(1000)
+        s.mark_close_sent()
+        await s.flush()
+    await s.wait_for(lambda: t.eof or t.close_received is not None, opts.wait)
+    await asyncio.sleep(0)  # let a client that drops TCP right after its close reply be seen doing so

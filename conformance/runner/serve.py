@@ -1,0 +1,164 @@
+"""`conformance serve`: Autobahn's fuzzing-server protocol, so existing testee clients work unchanged.
+
+Endpoints (each a WebSocket connection): /getCaseCount (a text message with the count),
+/getCaseInfo?case=N (JSON with id and description), /runCase?case=N&agent=A (the case itself),
+/getCaseStatus?case=N&agent=A (JSON with the verdict), /updateReports?agent=A (writes the HTML).
+Case numbers are 1..N in catalogue order over the cases that apply to clients.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CaseServer"]
+
+import asyncio
+import contextlib
+import datetime
+import json
+import urllib.parse
+from collections.abc import Callable, Sequence
+
+from conformance.catalog.model import Case
+from conformance.engine.connection import Connection, Role
+from conformance.engine.handshake import ServerHandshake
+from conformance.engine.rules import ProtocolError
+from conformance.errors import WireError
+from conformance.report.model import CaseResult, ReportDir
+from conformance.runner.client_side import execute_client_case
+from conformance.runner.run import make_result
+from conformance.runner.session import RunOptions
+from conformance.wire.http import Request, Response, parse_request
+
+_READ = 1 << 16
+
+
+class CaseServer:
+    """Serves the client catalogue; results go to `report` as each case ends."""
+
+    def __init__(self, cases: Sequence[Case], report: ReportDir, opts: RunOptions,
+                 titles: dict[str, str] | None = None,
+                 on_result: Callable[[CaseResult], None] | None = None) -> None:
+        self.cases = list(cases)
+        self.report = report
+        self.opts = opts
+        self.titles = titles or {}
+        self.on_result = on_result
+        self.results: dict[tuple[str, str], CaseResult] = {}
+        self.started: set[int] = set()
+        self.connections = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            got = await self._read_request(reader)
+            if got is not None:
+                await self._dispatch(*got, reader, writer)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError, TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), 1)
+
+    async def _read_request(self, reader: asyncio.StreamReader) -> tuple[Request, bytes, bytes] | None:
+        buf = bytearray()
+        while True:
+            try:
+                parsed = parse_request(bytes(buf))
+            except WireError:
+                return None
+            if parsed is not None:
+                req, used = parsed
+                return req, bytes(buf[:used]), bytes(buf[used:])
+            try:
+                chunk = await asyncio.wait_for(reader.read(_READ), self.opts.wait * 5)
+            except TimeoutError:
+                return None
+            if not chunk:
+                return None
+            buf += chunk
+
+    async def _dispatch(self, req: Request, raw: bytes, leftover: bytes, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter) -> None:
+        url = urllib.parse.urlsplit(req.path)
+        q = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
+        path = url.path.rstrip("/")
+        if path == "/runCase":
+            await self._run_case(q, req, raw, leftover, reader, writer)
+        elif path == "/getCaseCount":
+            await self._answer(req, writer, str(len(self.cases)))
+        elif path == "/getCaseInfo":
+            case = self._case(q)
+            info = {"id": case.id, "description": case.description or case.title} if case else {}
+            await self._answer(req, writer, json.dumps(info))
+        elif path == "/getCaseStatus":
+            case = self._case(q)
+            res = self.results.get((q.get("agent", ""), case.id)) if case else None
+            await self._answer(req, writer, json.dumps({"behavior": res.behavior if res else None}))
+        elif path == "/updateReports":
+            self._write_html()
+            await self._answer(req, writer, None)
+        else:
+            body = f"unknown endpoint {url.path}\n".encode()
+            writer.write(Response(404, "Not Found", _headers(len(body)), body).serialize())
+            await writer.drain()
+
+    def _case(self, q: dict[str, str]) -> Case | None:
+        try:
+            n = int(q.get("case", ""))
+        except ValueError:
+            return None
+        return self.cases[n - 1] if 1 <= n <= len(self.cases) else None
+
+    async def _run_case(self, q: dict[str, str], req: Request, raw: bytes, leftover: bytes,
+                        reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        case = self._case(q)
+        if case is None:
+            body = f"no case {q.get('case')!r}: cases are 1..{len(self.cases)}\n".encode()
+            writer.write(Response(404, "Not Found", _headers(len(body)), body).serialize())
+            await writer.drain()
+            return
+        agent = q.get("agent") or self.opts.agent
+        self.started.add(self.cases.index(case) + 1)
+        started = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+        opts = RunOptions(**{**self.opts.__dict__, "agent": agent})
+        trace = await execute_client_case(case, req, raw, leftover, reader, writer, opts)
+        result = make_result(case, trace, agent, started, is_server=False)
+        self.report.write_case(result)
+        self.results[(agent, case.id)] = result
+        if self.on_result is not None:
+            self.on_result(result)
+
+    async def _answer(self, req: Request, writer: asyncio.StreamWriter, text: str | None) -> None:
+        """A plain WebSocket exchange: handshake, one text message (if any), close."""
+        shake = ServerHandshake()
+        try:
+            shake.check_request(req)
+            response, _ = shake.accept(req)
+        except ProtocolError as exc:
+            writer.write(shake.reject(exc).serialize())  # type: ignore[arg-type]
+            await writer.drain()
+            return
+        conn = Connection(Role.SERVER)
+        writer.write(response.serialize())
+        if text is not None:
+            conn.send_data(text)
+        conn.close(1000)
+        writer.write(conn.data_to_send())
+        await writer.drain()
+
+    def _write_html(self) -> None:
+        try:
+            from conformance.report.html import write_html
+        except ImportError:  # pragma: no cover - during development of the report layer
+            return
+        write_html(self.report.path, self.titles)
+
+
+def _headers(length: int) -> object:
+    from conformance.wire.http import Headers
+
+    h = Headers()
+    h["Content-Type"] = "text/plain; charset=utf-8"
+    h["Content-Length"] = str(length)
+    h["Connection"] = "close"
+    return h

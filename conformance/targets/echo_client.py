@@ -1,0 +1,142 @@
+"""The reference echo client: drives a `conformance serve` (or Autobahn fuzzingserver) run.
+
+It asks for the case count, connects once per case to /runCase, echoes every message with the
+same type, follows every rule of the engine (it fails the connection when the server breaks one,
+and rejects bad handshake responses), waits for the server to close TCP after the closing
+handshake, and asks for the reports at the end.
+"""
+
+from __future__ import annotations
+
+__all__ = ["run_echo_client"]
+
+import asyncio
+import contextlib
+
+from conformance.engine import events as ev
+from conformance.engine.connection import Connection, Role, State
+from conformance.engine.handshake import ClientHandshake
+from conformance.engine.rules import ProtocolError
+from conformance.errors import WireError
+from conformance.wire.frames import Opcode
+from conformance.wire.http import parse_response
+from conformance.wire.uri import WebSocketURI, parse_uri
+
+_READ = 1 << 16
+_OFFER = [{"client_max_window_bits": True}]
+
+
+async def run_echo_client(url: str, agent: str, timeout: float = 30.0) -> int:
+    """Run every case the server offers; returns the number of cases run."""
+    base = url.rstrip("/")
+    count = int(await _fetch_text(f"{base}/getCaseCount", timeout) or "0")
+    for n in range(1, count + 1):
+        with contextlib.suppress(ConnectionError, OSError, TimeoutError, WireError, ProtocolError):
+            await asyncio.wait_for(_run_case(parse_uri(f"{base}/runCase?case={n}&agent={agent}")), timeout)
+    with contextlib.suppress(ConnectionError, OSError, TimeoutError, WireError, ProtocolError):
+        await _fetch_text(f"{base}/updateReports?agent={agent}", timeout)
+    return count
+
+
+async def _open(uri: WebSocketURI, deflate: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Connection]:
+    reader, writer = await asyncio.open_connection(uri.host, uri.port, limit=_READ)
+    codec = None
+    offer = None
+    if deflate:
+        from conformance.engine.deflate import client_offer
+
+        offer = client_offer(_OFFER)
+    shake = ClientHandshake(uri, extensions=offer)
+    writer.write(shake.request().serialize())
+    buf = bytearray()
+    while True:
+        parsed = parse_response(bytes(buf))
+        if parsed is not None:
+            break
+        chunk = await reader.read(_READ)
+        if not chunk:
+            raise ConnectionError("closed during the handshake")
+        buf += chunk
+    response, used = parsed
+    try:
+        result = shake.check_response(response)
+        codec = _negotiate(result) if deflate else None
+    except ProtocolError:
+        writer.close()  # §4.1: a client fails the connection on a bad response
+        raise
+    conn = Connection(Role.CLIENT, deflate=codec)
+    if used < len(buf):
+        conn.receive_data(bytes(buf[used:]))
+    return reader, writer, conn
+
+
+def _negotiate(result: object) -> object:
+    from conformance.engine import deflate as d
+
+    answered = [p for name, p in getattr(result, "extensions", []) if name == "permessage-deflate"]
+    if not answered:
+        return None
+    offered = [d.parse_offer([(k, None if v is True else str(v)) for k, v in o.items()]) for o in _OFFER]
+    params = d.client_accept(answered[0], offered)
+    return d.negotiated_codec(params, "client", None)
+
+
+async def _run_case(uri: WebSocketURI) -> None:
+    reader, writer, conn = await _open(uri, deflate=True)
+    try:
+        await _echo(reader, writer, conn)
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError, OSError, TimeoutError):
+            await asyncio.wait_for(writer.wait_closed(), 1)
+
+
+async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: Connection) -> None:
+    while True:
+        for e in conn.events():
+            if isinstance(e, ev.Message) and conn.state is State.OPEN:
+                conn.send_message(e.text if e.opcode is Opcode.TEXT and e.text is not None else e.data,
+                                  text=e.opcode is Opcode.TEXT)
+        out = conn.data_to_send()
+        if out:
+            writer.write(out)
+            await writer.drain()
+        if conn.state is State.CLOSED:
+            # §7.1.1: the server closes TCP first; wait for it a while, then close ourselves.
+            with contextlib.suppress(TimeoutError, ConnectionError, OSError):
+                while await asyncio.wait_for(reader.read(_READ), 2.0):
+                    pass
+            return
+        data = await reader.read(_READ)
+        conn.receive_data(data)
+        if not data:
+            return
+
+
+async def _fetch_text(url: str, timeout: float) -> str:
+    """Connect, read the first text message, answer the close."""
+    async def go() -> str:
+        reader, writer, conn = await _open(parse_uri(url), deflate=False)
+        text = ""
+        try:
+            while conn.state is not State.CLOSED:
+                for e in conn.events():
+                    if isinstance(e, ev.Message) and e.text is not None:
+                        text = e.text
+                out = conn.data_to_send()
+                if out:
+                    writer.write(out)
+                    await writer.drain()
+                data = await reader.read(_READ)
+                conn.receive_data(data)
+                if not data:
+                    break
+            for e in conn.events():
+                if isinstance(e, ev.Message) and e.text is not None:
+                    text = e.text
+            writer.write(conn.data_to_send())
+        finally:
+            writer.close()
+        return text
+
+    return await asyncio.wait_for(go(), timeout)
