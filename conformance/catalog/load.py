@@ -288,8 +288,8 @@ def _steps(ctx: _Ctx, d: LDict) -> tuple[Step, ...]:
 
 
 def _frame(v: Any, opcode: Opcode | None = None) -> FrameSpec:
-    if opcode is not None and not isinstance(v, dict):
-        v = {"payload": v}
+    if opcode is not None and (not isinstance(v, dict) or set(v) & {"hex", "repeat", "repeat_hex", "corpus"}):
+        v = {"payload": v}  # send_ping / send_pong take a bare payload too
     if not isinstance(v, dict):
         raise ValueError("a frame is a mapping with at least `opcode`")
     allowed = {"opcode", "payload", "fin", "rsv1", "rsv2", "rsv3", "mask", "length_form", "length",
@@ -434,7 +434,7 @@ def _close(ctx: _Ctx, d: LDict) -> CloseExpect:
         return CloseExpect()
     if not isinstance(c, dict):
         raise ctx.error("close", "a mapping with by / codes / clean", d, "close")
-    bad = set(c) - {"by", "codes", "clean", "wrong_side_fatal"}
+    bad = set(c) - {"by", "codes", "clean", "wrong_side_fatal", "wrong_code_fatal", "any"}
     if bad:
         raise ctx.error("close", f"unknown key(s) {', '.join(sorted(bad))}", c)
     by = c.get("by", "us")
@@ -445,7 +445,10 @@ def _close(ctx: _Ctx, d: LDict) -> CloseExpect:
         codes = [codes]
     if not isinstance(codes, list) or not all(isinstance(x, int) for x in codes):
         raise ctx.error("close.codes", "a list of close codes", c, "codes")
-    return CloseExpect(by, tuple(codes), bool(c.get("clean", True)), bool(c.get("wrong_side_fatal", False)))
+    if c.get("any") not in (None, "informational"):
+        raise ctx.error("close.any", "only `informational` is allowed", c, "any")
+    return CloseExpect(by, tuple(codes), bool(c.get("clean", True)), bool(c.get("wrong_side_fatal", False)),
+                       bool(c.get("wrong_code_fatal", False)), c.get("any") == "informational")
 
 
 def _opt_map(ctx: _Ctx, d: LDict, key: str) -> dict[str, Any] | None:

@@ -91,7 +91,9 @@ class CloseExpect:
     by: str = "us"  # us | peer
     codes: tuple[int, ...] = (1000,)
     clean: bool = True
-    wrong_side_fatal: bool = False
+    wrong_side_fatal: bool = False  # the wrong side closing also fails the behaviour (UTF-8 cases)
+    wrong_code_fatal: bool = False  # a wrong close code also fails the behaviour (close cases)
+    informational: bool = False  # whatever happens, the close verdict is INFORMATIONAL
 
 
 @dataclasses.dataclass(frozen=True)

@@ -219,34 +219,58 @@ class Connection:
         self.close_received: ev.CloseReceived | None = None
         self.failure: ProtocolError | None = None
         self.eof_received = False
+        self._eof_pending = False
 
     # -- public: receiving ------------------------------------------------------------------
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        """Feed octets from the peer; b"" (or no octets) means the peer closed its side."""
+        """Buffer octets from the peer; b"" (or no octets) means the peer closed its side.
+
+        Parsing happens as events are pulled (`events()`, `next_event()`), one frame at a time,
+        so an application that answers each event before pulling the next one answers a valid
+        message before the engine reacts to a broken frame that followed it.
+        `at` on the events is the time of the latest receive_data call before they were pulled.
+        """
         self._at = self._clock()
         if not data:
-            self.eof_received = True
-            self._move(_Do.EOF)
+            self._eof_pending = True
             return
         if self.state is State.CLOSED or self.close_received is not None:
             if self.close_received is not None and self.failure is None:
                 self._violation(NO_FRAMES_AFTER_CLOSE, f"{len(data)} octets after the close frame")
             return
         self._buf += data
-        try:
-            self._parse()
-        except ProtocolError as exc:
-            self._fail(exc)
 
     def events(self) -> Iterator[ev.Event]:
-        """Drain the events produced so far."""
+        """Events, parsed from the buffered octets as they are asked for."""
         q = self._events
-        while q:
-            yield q.popleft()
+        while True:
+            while q:
+                yield q.popleft()
+            if not self._advance():
+                return
 
     def next_event(self) -> ev.Event | None:
-        return self._events.popleft() if self._events else None
+        """The next event, or None when the buffered octets hold no further one."""
+        while not self._events:
+            if not self._advance():
+                return None
+        return self._events.popleft()
+
+    def _advance(self) -> bool:
+        """Parse until an event appears; False when nothing more can happen with what was received."""
+        if self._buf and self.state is not State.CLOSED and self.close_received is None:
+            try:
+                self._parse()
+            except ProtocolError as exc:
+                self._fail(exc)
+            if self._events:
+                return True
+        if self._eof_pending and not self.eof_received:
+            self.eof_received = True
+            self._move(_Do.EOF)
+            return bool(self._events)
+        return False
 
     def data_to_send(self) -> bytes:
         """Octets to write to the peer, in order; empty when there is nothing."""
@@ -330,7 +354,7 @@ class Connection:
         while pos < n:
             if fast and self._msg_opcode is None and self._header is None:
                 pos = self._parse_fast(buf, pos, n)
-                if pos >= n:
+                if pos >= n or self._events:
                     break
             header = self._header
             if header is None:
@@ -355,6 +379,8 @@ class Connection:
                     self._violation(NO_FRAMES_AFTER_CLOSE, f"{n - pos} octets after the close frame")
                 pos = n
                 break
+            if self._events:
+                break  # hand this event to the application before reading on
         if pos:
             del buf[:pos]
 
@@ -394,23 +420,24 @@ class Connection:
             return pos
         payloads = _unmask_run(buf, pos, starts, lengths) if want_mask else [
             bytes(buf[a : a + k]) for a, k in zip(starts, lengths, strict=True)]
-        self._deliver_run(kinds, payloads)
-        return pos
+        done = self._deliver_run(kinds, payloads)
+        return pos if done == len(starts) else starts[done] - head
 
-    def _deliver_run(self, kinds: list[int], payloads: list[bytes]) -> None:
+    def _deliver_run(self, kinds: list[int], payloads: list[bytes]) -> int:
+        """Message events for a run; stops before a text that is not UTF-8 (the general path reports it)."""
         append = self._events.append
         at = self._at
         text_op, binary_op, message = Opcode.TEXT, Opcode.BINARY, ev.Message
-        for b0, payload in zip(kinds, payloads, strict=True):
+        for i, (b0, payload) in enumerate(zip(kinds, payloads, strict=True)):
             if b0 == 0x81:
                 try:
                     text = payload.decode("utf-8")
                 except UnicodeDecodeError:
-                    pos = _utf8_position(payload)
-                    raise ProtocolError(TEXT_INVALID, f"invalid UTF-8 at octet {pos}") from None
+                    return i
                 append(message(text_op, payload, text, False, at))
             else:
                 append(message(binary_op, payload, None, False, at))
+        return len(kinds)
 
     def _check_header(self, h: FrameHeader) -> None:
         """Every rule that the header alone decides, before waiting for the payload."""

@@ -76,6 +76,10 @@ def judge(case: Case, trace: Trace) -> Verdict:
     bclose, rclose, crule = _close(case, trace)
     if case.close.wrong_side_fatal and bclose == "FAILED" and behavior != "FAILED":
         behavior, result = "FAILED", f"{result} But the wrong side closed: {rclose}"
+    if case.close.wrong_code_fatal and bclose == "WRONG CODE" and behavior != "FAILED":
+        behavior, result = "FAILED", rclose
+    if case.close.informational:
+        bclose = "INFORMATIONAL"
     behavior = _apply_level(case, behavior)
     the_rule = rule or crule or _case_rule(case)
     if behavior == "OK" and bclose == "OK":

@@ -44,8 +44,6 @@ async def _send(s: _Session, spec: FrameSpec) -> bool:
         compressed = True
     rsv1 = compressed if spec.rsv1 is None else spec.rsv1
     frame = Frame(spec.opcode, data, spec.fin, rsv1, spec.rsv2, spec.rsv3)
-    if spec.opcode is Opcode.CLOSE:
-        s.mark_close_sent()
     s.conn.send_frame(frame, mask=spec.mask, length_form=spec.length_form,
                       declared_length=spec.length)
     label = f"{spec.opcode.name} fin={int(spec.fin)} rsv={int(rsv1)}{int(spec.rsv2)}{int(spec.rsv3)}"
@@ -70,6 +68,7 @@ async def _send_close(s: _Session, v: dict[str, Any]) -> bool:
         reason = v["reason"].materialize() if v.get("reason") is not None else b""
         data = serialize_close(v["code"], reason) if v["code"] is not None else b""
     spec = FrameSpec(Opcode.CLOSE, _Literal(data))  # type: ignore[arg-type]
+    s.mark_close_sent()  # a send_close starts the closing handshake; a raw `send` of opcode 8 does not
     return await _send(s, spec)
 
 
