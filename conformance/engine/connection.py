@@ -212,6 +212,8 @@ class Connection:
         self._msg_size = 0
         self._msg_compressed = False
         self._utf8: Utf8Validator | None = None
+        self._peek: Utf8Validator | None = None  # look-ahead over a text frame still arriving
+        self._peek_done = 0
         # the message being sent
         self._out_opcode: Opcode | None = None
         self._out_compressed = False
@@ -366,7 +368,9 @@ class Connection:
             start = pos + header.header_len
             end = start + header.length
             if end > n:
+                self._look_ahead(header, buf, start, n)
                 break
+            self._peek = None
             payload = bytes(buf[start:end]) if header.mask is None else apply_mask(
                 memoryview(buf)[start:end], header.mask)
             self._header = None
@@ -383,6 +387,35 @@ class Connection:
                 break  # hand this event to the application before reading on
         if pos:
             del buf[:pos]
+
+    def _look_ahead(self, h: FrameHeader, buf: bytearray, start: int, n: int) -> None:
+        """Validate the UTF-8 of a text frame still arriving, to fail at the first bad octet (§8.1).
+
+        A look-ahead copy of the message's validator reads the payload received so far; the frame
+        is validated again normally once complete. Compressed frames are checked when inflated.
+        """
+        if h.rsv1:
+            return
+        if h.opcode is Opcode.TEXT:
+            base = None
+        elif h.opcode is Opcode.CONT and self._msg_opcode is Opcode.TEXT and not self._msg_compressed:
+            base = self._utf8
+        else:
+            return
+        if self._peek is None:
+            self._peek = base.copy() if base is not None else Utf8Validator()
+            self._peek_done = 0
+        chunk: bytes | bytearray = buf[start + self._peek_done : n]
+        if not chunk:
+            return
+        if h.mask is not None:
+            k = self._peek_done % 4
+            chunk = apply_mask(chunk, h.mask[k:] + h.mask[:k])
+        try:
+            self._peek.feed(chunk)
+        except Utf8Error as exc:
+            raise ProtocolError(TEXT_INVALID, f"{exc} (the frame had not fully arrived)") from None
+        self._peek_done += len(chunk)
 
     def _fast_ok(self) -> bool:
         """The fast path applies when no per-frame reporting or tiny limits are asked for."""

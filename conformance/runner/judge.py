@@ -130,7 +130,8 @@ def _close(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
     ce = case.close
     code = t.close_received.code if t.close_received else None
     closed_by_me = bool(t.close_sent_first) if t.close_sent_first is not None else not t.eof_first
-    clean = t.close_received is not None and t.close_sent_first is not None and not t.reset
+    # Clean: the closing handshake completed (a close frame each way), as in Autobahn's wasClean.
+    clean = t.close_received is not None and t.close_sent_first is not None
     if ce.by != "either" and closed_by_me != (ce.by == "us"):
         who = "the suite" if closed_by_me else "the peer"
         want = "the suite (after the expected traffic)" if ce.by == "us" else "the peer (failing the connection)"

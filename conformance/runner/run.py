@@ -53,7 +53,7 @@ def make_result(case: Case, trace: Trace, agent: str, started: str, is_server: b
         remoteCloseCode=cr.code if cr else None, remoteCloseReason=cr.reason if cr else None,
         localCloseCode=local, localCloseReason=None,
         closedByMe=trace.close_sent_first, droppedByMe=trace.dropped_by_me,
-        wasClean=bool(cr) and trace.close_sent_first is not None and not trace.reset,
+        wasClean=bool(cr) and trace.close_sent_first is not None,
         httpRequest=trace.request, httpResponse=trace.response, wirelog=trace.wirelog,
         started=started, isServer=is_server, measurements=dict(trace.measurements),
     )

@@ -25,6 +25,7 @@ from conformance.wire.http import Request, parse_request
 _READ = 1 << 16
 _HANDSHAKE_TIMEOUT = 10.0
 _CLOSE_TIMEOUT = 5.0
+_LINGER = 2.0
 
 
 class EchoServer:
@@ -121,7 +122,8 @@ class EchoServer:
                 writer.write(out)
                 await writer.drain()
             if conn.state is State.CLOSED:
-                return  # closing handshake done or connection failed: close TCP first (§7.1.1)
+                await _lingering_close(reader, writer)  # the server closes TCP first (§7.1.1)
+                return
             timeout = _CLOSE_TIMEOUT if conn.state is State.CLOSING else None
             try:
                 data = await asyncio.wait_for(reader.read(_READ), timeout)
@@ -140,6 +142,21 @@ class EchoServer:
                     conn.send_message(e.text if e.text is not None else e.data, text=True)
                 else:
                     conn.send_message(e.data, text=False)
+
+
+async def _lingering_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Send FIN, then read and drop what the client still sends until it closes too.
+
+    Closing a socket that has unread octets makes the kernel answer with a reset, which can
+    destroy the close frame just sent; half-closing first lets it arrive.
+    """
+    with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+        if writer.can_write_eof():
+            writer.write_eof()
+    with contextlib.suppress(TimeoutError, ConnectionError, OSError):
+        async with asyncio.timeout(_LINGER):
+            while await reader.read(_READ):
+                pass
 
 
 async def serve_echo(

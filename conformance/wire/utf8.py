@@ -58,6 +58,13 @@ class Utf8Validator:
             raise Utf8Error(self._offset - len(pend) + 1, "surrogate code point")
         return text
 
+    def copy(self) -> Utf8Validator:
+        """An independent validator in the same state (to look ahead without consuming)."""
+        other = Utf8Validator()
+        other._decoder.setstate(self._decoder.getstate())
+        other._offset = self._offset
+        return other
+
     @property
     def pending(self) -> int:
         """Octets of an incomplete sequence held back, waiting for the next piece."""
