@@ -175,5 +175,7 @@ def client_accept(response: Params, offered: Sequence[DeflateParams]) -> Deflate
     raise HandshakeError(RESPONSE_INVALID, f"the response {response} fits none of the offers")
 
 
-def negotiated_codec(params: DeflateParams, role: str, max_message: int | None) -> DeflateCodec:
-    return DeflateCodec(role=role, params=params, max_message=max_message)
+def negotiated_codec(params: DeflateParams, role: str, max_message: int | None, level: int = 1) -> DeflateCodec:
+    """The codec for a negotiated connection; level 1 by default: the compression level has no
+    bearing on conformance, and the suite should spend its time on the peer, not on zlib."""
+    return DeflateCodec(role=role, params=params, max_message=max_message, level=level)

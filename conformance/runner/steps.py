@@ -145,8 +145,8 @@ async def _echo(s: _Session, spec: EchoSpec) -> bool:
                 octets += len(data)
             msg = await _next_echo(s, queue)
             if msg is None:
-                t.echo_error = (f"no echo for message {received + 1} of {spec.count} "
-                                f"within {s.opts.wait:g} s" if not t.peer_closed else
+                t.echo_error = (f"no echo for message {received + 1} of {spec.count} in time"
+                                if not t.peer_closed else
                                 f"the peer closed the connection after {received} of {spec.count} echoes")
                 return False
             size, digest = pending.pop(0)
@@ -167,7 +167,8 @@ async def _echo(s: _Session, spec: EchoSpec) -> bool:
 
 
 async def _next_echo(s: _Session, queue: asyncio.Queue[ev.Message]) -> ev.Message | None:
-    deadline = time.monotonic() + s.opts.wait
+    # A large message may take longer than a reaction wait; the case's own budget bounds it.
+    deadline = time.monotonic() + max(s.opts.wait, s.case.timeout or s.opts.timeout)
     while True:
         if not queue.empty():
             return queue.get_nowait()
