@@ -48,8 +48,9 @@ CONNECTION = rule("handshake.connection", "RFC 6455 §4.2.1", MUST,
 KEY = rule("handshake.key", "RFC 6455 §4.2.1", MUST,
            "Sec-WebSocket-Key appears once and is the base64 encoding of exactly 16 octets.", http_status=400)
 VERSION = rule("handshake.version", "RFC 6455 §4.4", MUST,
-               "A server that does not speak the requested Sec-WebSocket-Version (only 13 exists) answers "
-               "426 Upgrade Required with Sec-WebSocket-Version: 13.", http_status=426)
+               "A server that does not speak the requested Sec-WebSocket-Version (only 13 exists) refuses the "
+               "handshake with an error status (such as 426 Upgrade Required) and Sec-WebSocket-Version: 13.",
+               http_status=426)
 SUBPROTOCOL_SELECTION = rule(
     "handshake.subprotocol-selection", "RFC 6455 §4.2.2", MUST,
     "A server selects at most one of the subprotocols the client offered, or none.", http_status=400)

@@ -68,6 +68,8 @@ def _case_rule(case: Case) -> Rule | None:
 
 
 def judge(case: Case, trace: Trace) -> Verdict:
+    if case.expect_client == "reject":
+        return _judge_client_rejection(case, trace)
     if case.handshake is not None and case.expect_response is not None and not trace.opened:
         return _judge_handshake_only(case, trace)
     if not trace.opened:
@@ -176,3 +178,14 @@ def _not_opened(case: Case, t: Trace) -> Verdict:
     r = t.handshake_error.rule if t.handshake_error else RULES.get("handshake.server-error")
     return Verdict("FAILED", f"The WebSocket connection was not opened: {why}.", "FAILED",
                    "The opening handshake never completed.", r, r.section if r else case.rfc[0])
+
+
+def _judge_client_rejection(case: Case, t: Trace) -> Verdict:
+    """A client given a response it must refuse: it must close without sending any frame."""
+    rule = _case_rule(case)
+    section = rule.section if rule else case.rfc[0]
+    if t.handshake_note:
+        return Verdict(_apply_level(case, "FAILED"), f"The client did not refuse the response: {t.handshake_note}.",
+                       "OK", "No WebSocket connection was expected.", rule, section)
+    return Verdict("OK", "The client refused the handshake response and closed the connection.", "OK",
+                   "No WebSocket connection was expected.", None, None)
