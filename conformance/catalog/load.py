@@ -220,7 +220,7 @@ def _case(ctx: _Ctx, d: LDict, group: str) -> Case:
     level = d.get("level", "MUST")
     if level not in _LEVELS:
         raise ctx.error("level", f"must be one of {', '.join(_LEVELS)}", d, "level")
-    role = d.get("role", "server")
+    role = d.get("role", "both")
     if role not in _ROLES:
         raise ctx.error("role", f"must be one of {', '.join(_ROLES)}", d, "role")
     rule_id = d.get("rule")

@@ -107,7 +107,7 @@ class Case:
     group: str
     source: str  # file:line the case came from
     rule: str | None = None
-    role: str = "server"
+    role: str = "both"
     timeout: float | None = None
     exclusive: bool = False
     handshake: dict[str, Any] | None = None

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from conformance.catalog.model import EchoSpec, FrameSpec, Step
 from conformance.engine import events as ev
-from conformance.engine.connection import StateError
+from conformance.engine.connection import Role, StateError
 from conformance.wire.close import serialize_close
 from conformance.wire.frames import Frame, Opcode
 
@@ -44,7 +44,10 @@ async def _send(s: _Session, spec: FrameSpec) -> bool:
         compressed = True
     rsv1 = compressed if spec.rsv1 is None else spec.rsv1
     frame = Frame(spec.opcode, data, spec.fin, rsv1, spec.rsv2, spec.rsv3)
-    s.conn.send_frame(frame, mask=spec.mask, length_form=spec.length_form,
+    mask = spec.mask
+    if isinstance(mask, bytes) and s.conn.role is not Role.CLIENT:
+        mask = False  # a fixed key applies when the suite's role masks; a server sends unmasked
+    s.conn.send_frame(frame, mask=mask, length_form=spec.length_form,
                       declared_length=spec.length)
     label = f"{spec.opcode.name} fin={int(spec.fin)} rsv={int(rsv1)}{int(spec.rsv2)}{int(spec.rsv3)}"
     return await s.write(s.conn.data_to_send(), chop=spec.chop, delay=spec.delay, label=label)
