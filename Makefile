@@ -20,8 +20,14 @@ demo: $(STAMP)
 	$(PY) -m conformance run --out reports/demo --jobs $(JOBS)
 
 # All tests: unit, property, differential, end-to-end, short fuzz runs, browser.
-test: $(STAMP)
+test: $(STAMP) browser-deps
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
+
+# Debian's chromium for the report's browser test (needs root, as on CI; skipped when present).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (Debian package) for the browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests

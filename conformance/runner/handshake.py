@@ -32,8 +32,7 @@ async def do_handshake(s: _Session, target: ServerTarget) -> bytes:
                              extensions=ext_value)
     raw = _request_bytes(client.request(), hs)
     t.request = raw.decode("latin-1")
-    t.log("tx", "octets", raw, "opening handshake request")
-    if not await s.write(raw):
+    if not await s.write(raw, label="opening handshake request"):
         t.handshake_note = "the connection was closed while the request was being sent"
         return b""
     response, leftover = await read_http_response(s, s.opts.wait)

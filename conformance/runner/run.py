@@ -38,6 +38,12 @@ class RunSummary:
 def make_result(case: Case, trace: Trace, agent: str, started: str, is_server: bool = True) -> CaseResult:
     v = judge(case, trace)
     expected = {name: [o.to_json() for o in seq] for name, seq in case.expect.alternatives()}
+    if case.expect_response is not None:
+        er = case.expect_response
+        expected["RESPONSE"] = [["status", " or ".join(map(str, er.get("status", [101])))]] + [
+            ["header", f"{k}: {'absent' if v is None else v}"] for k, v in (er.get("headers") or {}).items()]
+    if case.expect_client == "reject":
+        expected["CLIENT"] = [["refuses the handshake response", "and sends no frame"]]
     cr = trace.close_received
     local = None
     return CaseResult(

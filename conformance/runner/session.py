@@ -255,10 +255,11 @@ async def _finish(s: _Session) -> None:
     """Close as the case expects: we start the closing handshake, or we wait for the peer's."""
     t, case, opts = s.trace, s.case, s.opts
     assert s.conn is not None
+    reaction = opts.settle if case.expect.any else opts.wait  # "anything goes": no need to wait long
     if case.close.by == "us":
-        await s.wait_for(lambda: t.peer_closed or _matches_any(case, t), opts.wait)
+        await s.wait_for(lambda: t.peer_closed or _matches_any(case, t), reaction)
     else:
-        await s.wait_for(lambda: t.peer_closed, opts.wait)
+        await s.wait_for(lambda: t.peer_closed, reaction)
     conn = s.conn
     if conn.state is State.OPEN and not t.eof:
         conn.close(1000)

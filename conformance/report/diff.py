@@ -1,0 +1,93 @@
+"""The difference between two runs: regressions, fixes and changed close codes (durations ignored)."""
+
+from __future__ import annotations
+
+__all__ = ["RunDiff", "diff_runs", "render"]
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from conformance.errors import CaseFileError
+
+# How good a verdict is, best first (used to tell a regression from a fix).
+_RANK = {"OK": 0, "NON-STRICT": 1, "INFORMATIONAL": 2, "UNIMPLEMENTED": 3, "FAILED": 4}
+_RANK_CLOSE = {"OK": 0, "INFORMATIONAL": 1, "UNIMPLEMENTED": 2, "FAILED BY CLIENT": 3, "WRONG CODE": 4,
+               "UNCLEAN": 5, "FAILED": 6}
+
+
+@dataclasses.dataclass
+class RunDiff:
+    regressions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    fixes: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    close_codes: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    added: list[str] = dataclasses.field(default_factory=list)
+    removed: list[str] = dataclasses.field(default_factory=list)
+
+
+def _load(where: str | os.PathLike[str]) -> dict[str, Any]:
+    p = Path(where)
+    f = p / "index.json" if p.is_dir() else p
+    try:
+        data = json.loads(f.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CaseFileError(str(f), None, None, f"cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise CaseFileError(str(f), getattr(exc, "lineno", None), None, f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise CaseFileError(str(f), 1, None, "not an index.json (agent -> case -> verdict)")
+    return data
+
+
+def _worse(old: dict[str, Any], new: dict[str, Any]) -> int:
+    """>0 when new is worse, <0 when better, 0 when the same verdicts."""
+    ob, nb = _RANK.get(old.get("behavior", ""), 9), _RANK.get(new.get("behavior", ""), 9)
+    oc, nc = _RANK_CLOSE.get(old.get("behaviorClose", ""), 9), _RANK_CLOSE.get(new.get("behaviorClose", ""), 9)
+    return (nb - ob) * 10 + (nc - oc) if nb != ob else (nc - oc)
+
+
+def diff_runs(old: str | os.PathLike[str], new: str | os.PathLike[str]) -> RunDiff:
+    a, b = _load(old), _load(new)
+    d = RunDiff()
+    for agent in sorted(set(a) | set(b)):
+        oa, na = a.get(agent, {}), b.get(agent, {})
+        for cid in sorted(set(oa) | set(na), key=lambda c: tuple(int(x) for x in c.split(".") if x.isdigit())):
+            if cid not in na:
+                d.removed.append(f"{agent} {cid}")
+                continue
+            if cid not in oa:
+                d.added.append(f"{agent} {cid}")
+                continue
+            o, n = oa[cid], na[cid]
+            row = {"agent": agent, "case": cid, "old": f"{o.get('behavior')}/{o.get('behaviorClose')}",
+                   "new": f"{n.get('behavior')}/{n.get('behaviorClose')}"}
+            change = _worse(o, n)
+            if change > 0:
+                d.regressions.append(row)
+            elif change < 0:
+                d.fixes.append(row)
+            if o.get("remoteCloseCode") != n.get("remoteCloseCode"):
+                d.close_codes.append({"agent": agent, "case": cid, "old": o.get("remoteCloseCode"),
+                                      "new": n.get("remoteCloseCode")})
+    return d
+
+
+def render(d: RunDiff, fmt: str = "text") -> str:
+    if fmt == "json":
+        return json.dumps(dataclasses.asdict(d), indent=1)
+    md = fmt == "markdown"
+    out = []
+    for title, rows in (("Regressions", d.regressions), ("Fixes", d.fixes)):
+        out.append(f"### {title} ({len(rows)})" if md else f"{title}: {len(rows)}")
+        if md and rows:
+            out += ["| agent | case | before | after |", "| --- | --- | --- | --- |"]
+            out += [f"| {r['agent']} | {r['case']} | {r['old']} | {r['new']} |" for r in rows]
+        else:
+            out += [f"  {r['agent']} {r['case']}: {r['old']} -> {r['new']}" for r in rows]
+    out.append(f"### Changed close codes ({len(d.close_codes)})" if md else f"Changed close codes: {len(d.close_codes)}")
+    out += [f"{'- ' if md else '  '}{r['agent']} {r['case']}: {r['old']} -> {r['new']}" for r in d.close_codes]
+    if d.added or d.removed:
+        out.append(f"Cases only in the new run: {len(d.added)}; only in the old run: {len(d.removed)}")
+    return "\n".join(out)

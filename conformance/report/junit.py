@@ -1,0 +1,61 @@
+"""JUnit XML: one testsuite per agent and group, one testcase per case.
+
+A case fails when its behaviour is FAILED or its close is FAILED, WRONG CODE or UNCLEAN; NON-STRICT
+and FAILED BY CLIENT (SHOULD-level) fail only with `strict`; UNIMPLEMENTED and INFORMATIONAL are
+reported as skipped, with the reason. The failure message names the rule and RFC section and says
+what was expected and what was observed.
+"""
+
+from __future__ import annotations
+
+__all__ = ["write_junit"]
+
+import os
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from collections.abc import Iterable
+
+from conformance.report.model import CaseResult
+
+_HARD_CLOSE = ("FAILED", "WRONG CODE", "UNCLEAN")
+
+
+def _outcome(r: CaseResult, strict: bool) -> tuple[str, str]:
+    """('failure'|'skipped'|'', message)."""
+    soft = {"NON-STRICT"} if strict else set()
+    soft_close = {"FAILED BY CLIENT"} if strict else set()
+    where = f"[{r.rule or 'no specific rule'}; {r.section or ', '.join(r.rfc)}]"
+    if r.behavior == "FAILED" or r.behavior in soft:
+        return "failure", f"{r.behavior} {where} {r.result}"
+    if r.behaviorClose in _HARD_CLOSE or r.behaviorClose in soft_close:
+        return "failure", f"close {r.behaviorClose} {where} {r.resultClose}"
+    if r.behavior in ("UNIMPLEMENTED", "INFORMATIONAL"):
+        return "skipped", f"{r.behavior}: {r.result}"
+    return "", ""
+
+
+def write_junit(results: Iterable[CaseResult], path: str | os.PathLike[str], strict: bool = False) -> None:
+    suites: dict[tuple[str, str], list[CaseResult]] = defaultdict(list)
+    for r in results:
+        suites[(r.agent, r.group or r.id.split(".")[0])].append(r)
+    root = ET.Element("testsuites", name="websocket-conformance")
+    for (agent, group), cases in sorted(suites.items(), key=lambda kv: (kv[0][0], int(kv[0][1]) if kv[0][1].isdigit() else 0)):
+        failures = skipped = 0
+        suite = ET.SubElement(root, "testsuite", name=f"{agent}.group{group}")
+        for r in sorted(cases, key=lambda c: tuple(int(p) for p in c.id.split(".") if p.isdigit())):
+            tc = ET.SubElement(suite, "testcase", classname=f"{agent}.group{group}", name=f"{r.id} {r.title}",
+                               time=f"{r.duration / 1000:.3f}")
+            kind, message = _outcome(r, strict)
+            if kind == "failure":
+                failures += 1
+                el = ET.SubElement(tc, "failure", message=message[:500], type=r.behavior)
+                el.text = f"{message}\nexpected: {r.expected}\nobserved: {r.received}\nclose: {r.resultClose}"
+            elif kind == "skipped":
+                skipped += 1
+                ET.SubElement(tc, "skipped", message=message[:500])
+        suite.set("tests", str(len(cases)))
+        suite.set("failures", str(failures))
+        suite.set("errors", "0")
+        suite.set("skipped", str(skipped))
+        suite.set("time", f"{sum(c.duration for c in cases) / 1000:.3f}")
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
