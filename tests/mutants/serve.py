@@ -64,15 +64,19 @@ def _no_utf8_check() -> None:
         def feed(self, data: bytes, final: bool = False) -> str:
             return bytes(data).decode("utf-8", "replace")
 
+        def copy(self) -> Lenient:
+            return Lenient()
+
     cx.Utf8Validator = Lenient  # type: ignore[assignment,misc]
     original_run = cx.Connection._deliver_run
     original_whole = cx.Connection._deliver_whole
 
-    def run(self: cx.Connection, kinds: list[int], payloads: list[bytes]) -> None:
-        original_run(self, [0x82 if k == 0x81 else k for k in kinds], payloads)
-        for e in list(self._events)[-len(payloads):]:
-            if getattr(e, "opcode", None) is Opcode.BINARY:
+    def run(self: cx.Connection, kinds: list[int], payloads: list[bytes]) -> int:
+        done = original_run(self, [0x82 if k == 0x81 else k for k in kinds], payloads)
+        for e, kind in zip(list(self._events)[-done:] if done else [], kinds, strict=False):
+            if kind == 0x81:
                 e.opcode, e.text = Opcode.TEXT, e.data.decode("utf-8", "replace")  # type: ignore[union-attr]
+        return done
 
     def whole(self: cx.Connection, op: Opcode, payload: bytes) -> None:
         original_whole(self, Opcode.BINARY if op is Opcode.TEXT else op, payload)
@@ -91,6 +95,11 @@ def _late_utf8_check() -> None:
     class AtTheEnd:
         def __init__(self) -> None:
             self.buf = bytearray()
+
+        def copy(self) -> AtTheEnd:
+            other = AtTheEnd()
+            other.buf = bytearray(self.buf)
+            return other
 
         def feed(self, data: bytes, final: bool = False) -> str:
             self.buf += data
@@ -160,7 +169,10 @@ def _crash_on_bad_extension() -> None:
     def accept(offers: Any, policy: Any = None) -> Any:
         for name, params in offers:
             if name == "permessage-deflate":
-                dfl.parse_offer(params)  # raises on an invalid offer instead of skipping it
+                try:
+                    dfl.parse_offer(params)
+                except hs.HandshakeError as exc:  # blows up instead of declining the offer
+                    raise RuntimeError(str(exc)) from None
         return original(offers, policy)
 
     original = dfl.server_accept
@@ -170,7 +182,7 @@ def _crash_on_bad_extension() -> None:
     async def guarded(self: es.EchoServer, reader: Any, writer: Any) -> None:
         try:
             await serve(self, reader, writer)
-        except hs.HandshakeError:
+        except RuntimeError:
             writer.write(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
             await writer.drain()
 
@@ -179,17 +191,13 @@ def _crash_on_bad_extension() -> None:
 
 def _no_tcp_close() -> None:
     """After the closing handshake it waits for the client to close TCP (a SHOULD, RFC 6455 §7.1.1)."""
-    original = es.EchoServer._echo_loop
+    async def wait_for_client(reader: Any, writer: Any) -> None:
+        try:
+            await asyncio.wait_for(reader.read(1), 10)
+        except (TimeoutError, ConnectionError, OSError):
+            pass
 
-    async def loop(self: es.EchoServer, conn: Any, reader: Any, writer: Any) -> None:
-        await original(self, conn, reader, writer)
-        if conn.state is cx.State.CLOSED:
-            try:
-                await asyncio.wait_for(reader.read(1), 10)
-            except (TimeoutError, ConnectionError, OSError):
-                pass
-
-    es.EchoServer._echo_loop = loop  # type: ignore[method-assign]
+    es._lingering_close = wait_for_client  # type: ignore[assignment]
 
 
 def _masks_frames() -> None:
