@@ -19,7 +19,7 @@ from conformance.catalog.payload import parse_payload
 from conformance.engine.connection import Connection, Role, State
 from conformance.engine.handshake import ServerHandshake
 from conformance.engine.rules import ProtocolError
-from conformance.runner.session import RunOptions, Trace, _Session, _teardown
+from conformance.runner.session import RunOptions, Trace, _Session, _teardown, case_budget
 from conformance.runner.steps import run_steps
 from conformance.wire.http import Request, Response
 
@@ -33,7 +33,7 @@ async def execute_client_case(case: Case, request: Request, raw_request: bytes, 
     trace.request = raw_request.decode("latin-1")
     s = _Session(case, opts, trace)
     s.reader, s.writer = reader, writer
-    budget = case.timeout or opts.timeout
+    budget = case_budget(case, opts)
     try:
         async with asyncio.timeout(budget):
             if not await _respond(s, request):

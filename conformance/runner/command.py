@@ -31,7 +31,9 @@ def add_run_commands(sub: Any) -> None:
     r.add_argument("--agent", help="name of the implementation in the report")
     r.add_argument("--out", default="reports/run", metavar="DIR", help="report directory (default reports/run)")
     r.add_argument("--jobs", type=_positive_int, default=4, help="cases run at once (default 4)")
-    r.add_argument("--timeout", type=_positive_float, default=10.0, help="seconds per case (default 10)")
+    r.add_argument("--timeout", type=_positive_float, default=None,
+                   help="seconds per case (default 10, or the case's own budget for large cases); "
+                        "given explicitly, it also caps those budgets")
     r.add_argument("--wait", type=_positive_float, default=2.0,
                    help="seconds to wait for an expected reaction such as an echo or a close (default 2)")
     r.add_argument("--settle", type=_positive_float, default=0.25,
@@ -46,8 +48,10 @@ def add_run_commands(sub: Any) -> None:
     r.add_argument("--ca", metavar="FILE", help="CA certificate to trust for wss://")
     r.add_argument("--insecure", action="store_true", help="do not verify the wss:// certificate")
     r.add_argument("--cases-dir", help="case directory (default: the bundled cases/)")
-    r.add_argument("--max-message", type=_positive_int, default=64 * 1024 * 1024,
-                   help="most octets held for one message of the target (default 64 MiB)")
+    r.add_argument("--max-message", "--memory-limit", dest="max_message", type=_positive_int,
+                   default=64 * 1024 * 1024,
+                   help="most octets the suite holds from one connection: the message or frame being "
+                        "read plus the messages recorded (default 64 MiB); a target that exceeds it is stopped")
     r.add_argument("--quiet", action="store_true", help="no progress line")
     r.set_defaults(func=cmd_run)
 
@@ -174,8 +178,8 @@ def _run_client(args: argparse.Namespace) -> int:
     agent = args.agent or "client"
     out_dir = args.resume or args.out
     report = ReportDir(out_dir)
-    opts = RunOptions(agent=agent, timeout=args.timeout, wait=args.wait, settle=args.settle,
-                      max_message=args.max_message)
+    opts = RunOptions(agent=agent, timeout=args.timeout or 10.0, timeout_cap=args.timeout, wait=args.wait,
+                      settle=args.settle, max_message=args.max_message)
     print(f"testing a client with {len(cases)} cases (report in {out_dir})", file=sys.stderr)
     summary = asyncio.run(run_client_command(args.client, cases, report, opts, titles=cat.titles,
                                              budget=args.budget, quiet=args.quiet))
@@ -275,8 +279,8 @@ def _run(args: argparse.Namespace, cat: Any, cases: list[Any], url: str, agent: 
         cases = [c for c in cases if c.id not in done]
         print(f"resuming in {out_dir}: {len(done)} cases already done, {len(cases)} to run",
               file=sys.stderr)
-    opts = RunOptions(agent=agent, timeout=args.timeout, wait=args.wait, settle=args.settle,
-                      max_message=args.max_message)
+    opts = RunOptions(agent=agent, timeout=args.timeout or 10.0, timeout_cap=args.timeout, wait=args.wait,
+                      settle=args.settle, max_message=args.max_message)
     print(f"running {len(cases)} cases against {url} as agent {agent!r} "
           f"(jobs {args.jobs}, report in {out_dir})", file=sys.stderr)
     summary = None
@@ -296,8 +300,8 @@ def _run(args: argparse.Namespace, cat: Any, cases: list[Any], url: str, agent: 
     if summary.note:
         print(f"note: {summary.note}", file=sys.stderr)
     if summary.unreachable:
-        print(f"conformance: {url}: no case could run (the target refused or dropped every "
-              "connection)", file=sys.stderr)
+        why = summary.note if summary.note.startswith(url) else "the target refused or dropped every connection"
+        print(f"conformance: {url}: no case could run: {why}", file=sys.stderr)
         return int(ExitCode.UNREACHABLE)
     failed = summary.failed(args.strict)
     print(f"{len(summary.results)} cases in {summary.seconds:.1f} s: {len(failed)} failed"

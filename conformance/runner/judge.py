@@ -117,6 +117,8 @@ def _behavior(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
         return "FAILED", f"The peer broke {r.id} ({r.section}): {d}. {r.text}", r
     if t.echo_error:
         return "FAILED", f"Echo check failed: {t.echo_error}.", _case_rule(case)
+    if t.timed_out and not case.expect.any:
+        return "FAILED", f"The steps did not complete: {t.timed_out}.", _case_rule(case)
     if case.expect.any:
         return case.expect.any.upper().replace("_", "-"), "Any behaviour is acceptable here; recorded for information.", None
     verdict = match_observations(case, t.observations)

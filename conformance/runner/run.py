@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from conformance.catalog.model import Case
+from conformance.errors import TargetError
 from conformance.report.model import CaseResult, ReportDir
 from conformance.runner.judge import describe_observed, judge
 from conformance.runner.session import RunOptions, Trace, execute_case
@@ -121,7 +122,13 @@ async def run_cases(
 ) -> RunSummary:
     """Run `cases` (server side) and store each result in `report` the moment it is judged."""
     t0 = time.monotonic()
-    await _probe(target, max(opts.wait, 2.0))
+    try:
+        await _probe(target, max(opts.wait, 2.0))
+    except TargetError as exc:
+        lost = [_not_run_result(c, opts.agent, f"the target could not be reached ({exc})") for c in cases]
+        for res in lost:
+            report.write_case(res)
+        return RunSummary(lost, [c.id for c in cases], time.monotonic() - t0, True, str(exc))
     progress = _Progress(len(cases), out, quiet)
     results: list[CaseResult] = []
     state: dict[str, Any] = {"dead": 0, "stop": False, "opened": 0, "wanted_open": 0}

@@ -7,7 +7,7 @@ budget: on timeout the trace so far is judged.
 
 from __future__ import annotations
 
-__all__ = ["RunOptions", "Trace", "execute_case"]
+__all__ = ["RunOptions", "Trace", "case_budget", "execute_case"]
 
 import asyncio
 import dataclasses
@@ -19,6 +19,7 @@ from conformance.catalog.model import Case
 from conformance.engine import events as ev
 from conformance.engine.connection import Connection, Role, State
 from conformance.engine.rules import ProtocolError, Rule
+from conformance.errors import TargetError
 from conformance.targets.tcp import ServerTarget, open_connection
 from conformance.wire.frames import Frame, Opcode
 
@@ -35,8 +36,9 @@ class RunOptions:
     wait: float = 2.0  # for an expected reaction (an echo, the peer's close)
     settle: float = 0.25  # checkpoint: how long a conforming peer has to fail fast
     close_grace: float = 1.0  # after the closing handshake: time for the server to close TCP
-    max_message: int = 64 * 1024 * 1024  # most octets held for one message of the peer
-    max_received: int = 256 * 1024 * 1024  # most octets read from the peer in one case (floods)
+    timeout_cap: float | None = None  # an explicit --timeout also caps the budgets cases set themselves
+    max_message: int = 64 * 1024 * 1024  # most octets the suite holds from one connection (a message,
+    # the frame being read, and the messages recorded so far); a peer that makes it hold more is stopped
 
 
 @dataclasses.dataclass
@@ -70,6 +72,7 @@ class Trace:
     wirelog: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     logging: bool = True
     received_octets: int = 0
+    observed_octets: int = 0  # payload octets kept in `observations`
     flooded: str = ""
     _logged_hex: int = 0
 
@@ -141,9 +144,10 @@ class _Session:
                 self.on_eof()
                 return
             self.trace.received_octets += len(data)
-            if self.trace.received_octets > self.opts.max_received:
-                self.trace.flooded = (f"the peer sent more than {self.opts.max_received} octets in one case; "
-                                      "the suite stopped reading")
+            held = self.trace.observed_octets + len(self.conn._buf)
+            if held > self.opts.max_message:
+                self.trace.flooded = (f"the peer made the suite hold more than {self.opts.max_message} octets "
+                                      "(the memory limit); the suite stopped reading")
                 self.trace.log("rx", "event", text=self.trace.flooded)
                 self.changed.set()
                 if self.writer is not None:
@@ -182,10 +186,13 @@ class _Session:
                 else:
                     kind = "text" if e.opcode is Opcode.TEXT else "binary"
                     t.observations.append((kind, e.data))
+                    t.observed_octets += len(e.data)
             elif isinstance(e, ev.Ping):
                 t.observations.append(("ping", e.data))
+                t.observed_octets += len(e.data)
             elif isinstance(e, ev.Pong):
                 t.observations.append(("pong", e.data))
+                t.observed_octets += len(e.data)
             elif isinstance(e, ev.CloseReceived):
                 t.close_received = e
                 if t.close_sent_first is None:
@@ -217,6 +224,12 @@ class _Session:
             self.trace.close_sent_first = True
 
 
+def case_budget(case: Case, opts: RunOptions) -> float:
+    """Seconds a case may take: its own budget (Autobahn's limits for big cases) or the run's default."""
+    budget = case.timeout or opts.timeout
+    return min(budget, opts.timeout_cap) if opts.timeout_cap else budget
+
+
 async def execute_case(case: Case, target: ServerTarget, opts: RunOptions) -> Trace:
     """Run `case` against `target`; never raises for anything the target does."""
     from conformance.runner.handshake import do_handshake
@@ -224,7 +237,7 @@ async def execute_case(case: Case, target: ServerTarget, opts: RunOptions) -> Tr
 
     trace = Trace()
     s = _Session(case, opts, trace)
-    budget = case.timeout or opts.timeout
+    budget = case_budget(case, opts)
     try:
         async with asyncio.timeout(budget):
             s.reader, s.writer = await open_connection(target, min(budget, opts.wait * 2))
@@ -243,6 +256,9 @@ async def execute_case(case: Case, target: ServerTarget, opts: RunOptions) -> Tr
     except TimeoutError:
         trace.timed_out = f"the case did not finish within its budget of {budget:g} s"
         trace.log("tx", "event", text=trace.timed_out)
+    except TargetError as exc:
+        trace.handshake_note = str(exc)
+        trace.log("tx", "event", text=str(exc))
     except (ConnectionError, OSError) as exc:
         trace.reset = True
         trace.log("rx", "event", text=f"connection error: {exc}")

@@ -171,7 +171,9 @@ async def _echo(s: _Session, spec: EchoSpec) -> bool:
 
 async def _next_echo(s: _Session, queue: asyncio.Queue[ev.Message]) -> ev.Message | None:
     # A large message may take longer than a reaction wait; the case's own budget bounds it.
-    deadline = time.monotonic() + max(s.opts.wait, s.case.timeout or s.opts.timeout)
+    from conformance.runner.session import case_budget
+
+    deadline = time.monotonic() + max(s.opts.wait, case_budget(s.case, s.opts))
     while True:
         if not queue.empty():
             return queue.get_nowait()
