@@ -155,3 +155,8 @@ async def _finish_as_server(s: _Session) -> None:
         await s.flush()
     await s.wait_for(lambda: t.eof or t.close_received is not None, opts.wait)
     await asyncio.sleep(0)  # let a client that drops TCP right after its close reply be seen doing so
+    if s.writer is not None and not t.eof and s.writer.can_write_eof():
+        if t.eof_first is None:
+            t.eof_first = False  # the suite, as the server, closes TCP first (RFC 6455 §7.1.1)
+        s.writer.write_eof()  # half-closing, so that the client's last octets do not meet a reset
+        await s.wait_for(lambda: t.eof, opts.close_grace)

@@ -26,6 +26,7 @@ from conformance.report.model import CaseResult, ReportDir
 from conformance.runner.client_side import execute_client_case
 from conformance.runner.run import make_result
 from conformance.runner.session import RunOptions
+from conformance.targets.echo_server import _lingering_close
 from conformance.wire.http import Request, Response, parse_request
 
 _READ = 1 << 16
@@ -85,18 +86,18 @@ class CaseServer:
         if path == "/runCase":
             await self._run_case(q, req, raw, leftover, reader, writer)
         elif path == "/getCaseCount":
-            await self._answer(req, writer, str(len(self.cases)))
+            await self._answer(req, reader, writer, str(len(self.cases)))
         elif path == "/getCaseInfo":
             case = self._case(q)
             info = {"id": case.id, "description": case.description or case.title} if case else {}
-            await self._answer(req, writer, json.dumps(info))
+            await self._answer(req, reader, writer, json.dumps(info))
         elif path == "/getCaseStatus":
             case = self._case(q)
             res = self.results.get((q.get("agent", ""), case.id)) if case else None
-            await self._answer(req, writer, json.dumps({"behavior": res.behavior if res else None}))
+            await self._answer(req, reader, writer, json.dumps({"behavior": res.behavior if res else None}))
         elif path == "/updateReports":
             self._write_html()
-            await self._answer(req, writer, None)
+            await self._answer(req, reader, writer, None)
         else:
             body = f"unknown endpoint {url.path}\n".encode()
             writer.write(Response(404, "Not Found", _headers(len(body)), body).serialize())
@@ -128,7 +129,8 @@ class CaseServer:
         if self.on_result is not None:
             self.on_result(result)
 
-    async def _answer(self, req: Request, writer: asyncio.StreamWriter, text: str | None) -> None:
+    async def _answer(self, req: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      text: str | None) -> None:
         """A plain WebSocket exchange: handshake, one text message (if any), close."""
         shake = ServerHandshake()
         try:
@@ -145,6 +147,7 @@ class CaseServer:
         conn.close(1000)
         writer.write(conn.data_to_send())
         await writer.drain()
+        await _lingering_close(reader, writer)  # let the client's close reply arrive before TCP closes
 
     def _write_html(self) -> None:
         try:
