@@ -1,0 +1,257 @@
+"""In-process sans-IO libraries as targets: a small adapter interface, adapters for wsproto and
+websockets, and a loopback server that runs any adapter as an echo server.
+
+An adapter is one server-side connection of the library, handshake included:
+
+    receive(data: bytes) -> None     octets from the client; b"" means the client closed TCP
+    messages() -> list[tuple[bool, bytes]]   whole messages delivered since the last call
+                                     (is_text, payload); the library answers pings and closes itself
+    send_message(data: bytes, text: bool) -> None
+    data_to_send() -> bytes          octets the library wants written
+    should_close() -> bool           the library is done with the connection
+
+A library that is not on the package index (a noio_ws-style one: recv / next_event / send that
+returns bytes) is wrapped the same way and loaded with `--impl mymodule:make_adapter`; see the
+README for a ten-line example.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ADAPTERS", "Adapter", "impl_server", "load_adapter", "serve_impl"]
+
+import asyncio
+import codecs
+import contextlib
+import importlib
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from conformance.errors import UsageError
+
+
+class Adapter(Protocol):
+    def receive(self, data: bytes) -> None: ...
+    def messages(self) -> list[tuple[bool, bytes]]: ...
+    def send_message(self, data: bytes, text: bool) -> None: ...
+    def data_to_send(self) -> bytes: ...
+    def should_close(self) -> bool: ...
+
+
+class WsprotoAdapter:
+    """wsproto's WSConnection (receive_data / events / send), with permessage-deflate offered."""
+
+    def __init__(self) -> None:
+        from wsproto import ConnectionType, WSConnection
+
+        self.ws = WSConnection(ConnectionType.SERVER)
+        self._out: list[bytes] = []
+        self._parts: list[bytes] = []
+        self._done = False
+
+    def receive(self, data: bytes) -> None:
+        from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+        try:
+            self.ws.receive_data(data or None)
+        except RemoteProtocolError as exc:
+            self._reject(exc)
+        except LocalProtocolError:
+            self._done = True
+
+    def _reject(self, exc: Any) -> None:
+        """wsproto proposes the answer to a bad request (event_hint); a server sends it."""
+        hint = getattr(exc, "event_hint", None)
+        if hint is not None:
+            with contextlib.suppress(Exception):
+                self._out.append(self.ws.send(hint))
+        self._done = True
+
+    def messages(self) -> list[tuple[bool, bytes]]:
+        from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping, Request, TextMessage
+        from wsproto.extensions import PerMessageDeflate
+        from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+        out: list[tuple[bool, bytes]] = []
+        try:
+            for e in self.ws.events():
+                if isinstance(e, Request):
+                    self._out.append(self.ws.send(AcceptConnection(extensions=[PerMessageDeflate()])))
+                elif isinstance(e, (TextMessage, BytesMessage)):
+                    self._parts.append(e.data.encode() if isinstance(e, TextMessage) else bytes(e.data))
+                    if e.message_finished:
+                        out.append((isinstance(e, TextMessage), b"".join(self._parts)))
+                        self._parts = []
+                elif isinstance(e, Ping):
+                    self._out.append(self.ws.send(e.response()))
+                elif isinstance(e, CloseConnection):
+                    with contextlib.suppress(LocalProtocolError):
+                        self._out.append(self.ws.send(e.response()))
+                    self._done = True
+        except RemoteProtocolError as exc:
+            self._reject(exc)
+        except LocalProtocolError:
+            self._done = True
+        return out
+
+    def send_message(self, data: bytes, text: bool) -> None:
+        from wsproto.events import Message
+        from wsproto.utilities import LocalProtocolError
+
+        with contextlib.suppress(LocalProtocolError):
+            self._out.append(self.ws.send(Message(data=data.decode("utf-8") if text else data)))
+
+    def data_to_send(self) -> bytes:
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    def should_close(self) -> bool:
+        return self._done
+
+
+class WebsocketsAdapter:
+    """websockets' sans-IO ServerProtocol (receive_data / events_received / data_to_send)."""
+
+    def __init__(self) -> None:
+        from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+        from websockets.server import ServerProtocol
+
+        self.p = ServerProtocol(extensions=[ServerPerMessageDeflateFactory()], max_size=None)
+        self._handshaken = False
+        self._parts: list[bytes] = []
+        self._text = False
+        self._decoder: Any = None
+
+    def receive(self, data: bytes) -> None:
+        if data:
+            self.p.receive_data(data)
+        else:
+            self.p.receive_eof()
+
+    def messages(self) -> list[tuple[bool, bytes]]:
+        from websockets.frames import Opcode
+        from websockets.http11 import Request
+
+        out: list[tuple[bool, bytes]] = []
+        for e in self.p.events_received():
+            if isinstance(e, Request) and not self._handshaken:
+                self._handshaken = True
+                self.p.send_response(self.p.accept(e))
+            elif getattr(e, "opcode", None) in (Opcode.TEXT, Opcode.BINARY):
+                self._text, self._parts = e.opcode is Opcode.TEXT, []
+                self._decoder = codecs.getincrementaldecoder("utf-8")() if self._text else None
+                self._frame(e, out)
+            elif getattr(e, "opcode", None) is Opcode.CONT:
+                self._frame(e, out)
+        return out
+
+    def _frame(self, frame: Any, out: list[tuple[bool, bytes]]) -> None:
+        """What websockets' connection layer does with a data frame: decode text as it arrives
+        (its Assembler), failing the connection with 1007 on invalid UTF-8."""
+        from websockets.frames import CloseCode
+
+        data = bytes(frame.data)
+        if self._decoder is not None:
+            try:
+                self._decoder.decode(data, frame.fin)
+            except UnicodeDecodeError as exc:
+                self.p.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                return
+        self._parts.append(data)
+        if frame.fin:
+            out.append((self._text, b"".join(self._parts)))
+
+    def send_message(self, data: bytes, text: bool) -> None:
+        from websockets.exceptions import InvalidState
+
+        with contextlib.suppress(InvalidState):
+            (self.p.send_text if text else self.p.send_binary)(data)
+
+    def data_to_send(self) -> bytes:
+        return b"".join(self.p.data_to_send())
+
+    def should_close(self) -> bool:
+        return bool(self.p.close_expected()) or self.p.state.name == "CLOSED"
+
+
+ADAPTERS: dict[str, Callable[[], Adapter]] = {"wsproto": WsprotoAdapter, "websockets": WebsocketsAdapter}
+
+
+def load_adapter(spec: str) -> Callable[[], Adapter]:
+    """A built-in name, or `module:factory` for a user's own adapter."""
+    if spec in ADAPTERS:
+        return ADAPTERS[spec]
+    module, sep, attr = spec.partition(":")
+    if not sep:
+        raise UsageError(f"--impl {spec!r}: use one of {', '.join(sorted(ADAPTERS))} or module:factory")
+    try:
+        factory = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"--impl {spec!r}: cannot load it: {exc}") from None
+    if not callable(factory):
+        raise UsageError(f"--impl {spec!r}: {attr} is not callable")
+    return factory  # type: ignore[no-any-return]
+
+
+async def _serve_one(factory: Callable[[], Adapter], reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> None:
+    adapter = factory()
+    try:
+        while True:
+            data = await reader.read(65536)
+            adapter.receive(data)
+            for text, payload in adapter.messages():
+                adapter.send_message(payload, text)
+            out = adapter.data_to_send()
+            if out:
+                writer.write(out)
+                await writer.drain()
+            if not data or adapter.should_close():
+                break
+    except (ConnectionError, OSError):
+        pass
+    except Exception:  # noqa: BLE001 - a library that raises has failed the connection; drop it
+        writer.transport.abort()
+        return
+    finally:
+        writer.close()
+
+
+async def serve_impl(factory: Callable[[], Adapter], host: str = "127.0.0.1", port: int = 0,
+                     ready: asyncio.Future[int] | None = None) -> None:
+    server = await asyncio.start_server(lambda r, w: _serve_one(factory, r, w), host, port, limit=1 << 16)
+    if ready is not None:
+        ready.set_result(server.sockets[0].getsockname()[1])
+    async with server:
+        await server.serve_forever()
+
+
+@contextlib.contextmanager
+def impl_server(spec: str) -> Iterator[str]:
+    """Run the library in this process, on a thread with its own event loop; yields its URL."""
+    factory = load_adapter(spec)
+    port: list[int] = []
+    started = threading.Event()
+    loop = asyncio.new_event_loop()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        ready: asyncio.Future[int] = loop.create_future()
+        ready.add_done_callback(lambda f: (port.append(f.result()), started.set()))
+        task = loop.create_task(serve_impl(factory, ready=ready))
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(task)
+
+    thread = threading.Thread(target=run, name=f"impl-{spec}", daemon=True)
+    thread.start()
+    if not started.wait(10):
+        raise UsageError(f"--impl {spec!r}: the in-process server did not start")
+    try:
+        yield f"ws://127.0.0.1:{port[0]}/"
+    finally:
+        for task in asyncio.all_tasks(loop):
+            loop.call_soon_threadsafe(task.cancel)
+        thread.join(5)
+
+
