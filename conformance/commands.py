@@ -11,7 +11,9 @@ from typing import Any
 def adders() -> list[Callable[[Any], None]]:
     from conformance.runner.command import add_run_commands
 
-    out: list[Callable[[Any], None]] = [add_run_commands]
+    from conformance.fuzz.command import add_fuzz_commands
+
+    out: list[Callable[[Any], None]] = [add_run_commands, add_fuzz_commands]
     try:
         from conformance.report.commands import add_report_commands
     except ImportError:  # pragma: no cover - the report layer is being built
