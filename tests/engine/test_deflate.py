@@ -74,7 +74,11 @@ class TestSection7_2Codec:
         theirs._enabled = True
         data = os.urandom(200) * 5
         ours = DeflateCodec(role="client", params=DeflateParams())
-        rsv, compressed = theirs.frame_outbound(None, WOpcode.BINARY, RsvBits(False, False, False), data, True)  # type: ignore[arg-type]
+        from types import SimpleNamespace
+
+        server_side = SimpleNamespace(client=False)  # wsproto asks its protocol object which side it is
+        rsv, compressed = theirs.frame_outbound(server_side, WOpcode.BINARY, RsvBits(False, False, False),  # type: ignore[arg-type]
+                                                data, True)
         assert rsv.rsv1 and ours.decode(bytes(compressed), True) == data
 
     def test_bomb_is_refused_within_the_limit(self) -> None:
