@@ -21,7 +21,7 @@ from conformance.errors import ConformanceError, ExitCode
 class _Parser(argparse.ArgumentParser):
     """argparse that exits 2 with one line, as every other bad input does."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         self.exit(ExitCode.BAD_INPUT, f"conformance: error: {message}\n"
                   f"(see `{self.prog} --help`)\n")
 

@@ -9,9 +9,8 @@ from typing import Any
 
 
 def adders() -> list[Callable[[Any], None]]:
-    from conformance.runner.command import add_run_commands
-
     from conformance.fuzz.command import add_fuzz_commands
+    from conformance.runner.command import add_run_commands
 
     out: list[Callable[[Any], None]] = [add_run_commands, add_fuzz_commands]
     try:

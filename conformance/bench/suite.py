@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     from tests.peers.spawn import spawn_server
 
     largest = 16 * 1024 * 1024  # 9.1.6 / 9.2.6: the largest message of the catalogue
-    rows = []
+    rows: list[tuple[str, float, float, dict[str, int]]] = []
     with tempfile.TemporaryDirectory() as tmp, spawn_server(["tests/peers/websockets_server.py"]) as (url, _):
         for label, target, sel in [
             ("websockets (deflate), groups 1-10", url, ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "10.*"]),

@@ -107,17 +107,9 @@ def fuzz_hypothesis(url: str, seconds: float, out: Path, opts: RunOptions | None
         scratch = Path(tmp)
         while time.monotonic() - t0 < seconds and not found:
             failing: list[tuple[list[GeneratedFrame], str]] = []
+            before = len(_COUNT)
 
-            @settings(max_examples=40, deadline=None, database=None, derandomize=False,
-                      phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck))
-            @given(conversations(max_frames))
-            def check(conv: list[GeneratedFrame]) -> None:
-                nonlocal count
-                count += 1
-                ok, why = _run_one(conv, target, opts, scratch)
-                if not ok:
-                    failing.append((conv, why))
-                    raise AssertionError(why)
+            check = _property(target, opts, scratch, failing, max_frames)
 
             try:
                 check()
@@ -127,4 +119,24 @@ def fuzz_hypothesis(url: str, seconds: float, out: Path, opts: RunOptions | None
                 write_cases(path, [case_document(conv, predict(conv), 1)])
                 found.append(path)
                 detail.append(why)
+            count += len(_COUNT) - before
     return FuzzSummary(count, time.monotonic() - t0, found, detail)
+
+
+_COUNT: list[int] = []  # one entry per example run, across batches
+
+
+def _property(target: ServerTarget, opts: RunOptions, scratch: Path,
+              failing: list[tuple[list[GeneratedFrame], str]], max_frames: int) -> Any:
+    """One batch of examples as a hypothesis test; failures are recorded in `failing`."""
+    @settings(max_examples=40, deadline=None, database=None, derandomize=False,
+              phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck))
+    @given(conversations(max_frames))
+    def check(conv: list[GeneratedFrame]) -> None:
+        _COUNT.append(1)
+        ok, why = _run_one(conv, target, opts, scratch)
+        if not ok:
+            failing.append((conv, why))
+            raise AssertionError(why)
+
+    return check

@@ -96,7 +96,7 @@ def _sort_key(case_id: str) -> tuple[int, ...]:
 
 
 def _group_of(case_id: str) -> str:
-    return case_id.split(".")[0]
+    return case_id.split(".", maxsplit=1)[0]
 
 
 def _subgroup_of(case_id: str) -> str:
@@ -138,7 +138,7 @@ def _index(results: list[CaseResult], titles: dict[str, str]) -> str:
     ids = sorted({r.id for r in results}, key=_sort_key)
     groups = sorted({_group_of(i) for i in ids}, key=lambda g: int(g) if g.isdigit() else 0)
     meta = {r.id: r for r in results}
-    totals = {a: defaultdict(int) for a in agents}
+    totals: dict[str, dict[str, int]] = {a: defaultdict(int) for a in agents}
     for r in results:
         totals[r.agent][r.behavior] += 1
     summary = "".join(
@@ -168,10 +168,11 @@ def _index(results: list[CaseResult], titles: dict[str, str]) -> str:
             cells = []
             bad_any = False
             for a in agents:
-                r = by.get((a, i))
-                if r is None:
+                got = by.get((a, i))
+                if got is None:
                     cells.append('<td class="muted">not run</td>')
                     continue
+                r = got
                 bad_any = bad_any or _bad(r)
                 page = case_file_stem(a, i) + ".html"
                 close = "" if r.behaviorClose == "OK" else _badge(r.behaviorClose, "c")

@@ -18,7 +18,7 @@ from conformance.catalog.model import Case
 from conformance.catalog.payload import parse_payload
 from conformance.engine.connection import Connection, Role, State
 from conformance.engine.handshake import ServerHandshake
-from conformance.engine.rules import ProtocolError
+from conformance.engine.rules import HandshakeError
 from conformance.runner.session import RunOptions, Trace, _Session, _teardown, case_budget
 from conformance.runner.steps import run_steps
 from conformance.wire.http import Request, Response
@@ -66,12 +66,10 @@ async def _respond(s: _Session, request: Request) -> bool:
     try:
         shake.check_request(request)
         response, _ = shake.accept(request)
-    except ProtocolError as exc:
+    except HandshakeError as exc:
         t.handshake_error = exc
         t.handshake_note = f"the client's opening handshake is not valid: {exc}"
-        bad = shake.reject(exc) if hasattr(exc, "http_status") else None
-        if bad is not None:
-            await s.write(bad.serialize())
+        await s.write(shake.reject(exc).serialize())
         return False
     raw = _apply_response_override(response, hs.get("response"))
     t.response = raw.decode("latin-1")

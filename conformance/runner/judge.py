@@ -52,7 +52,7 @@ def describe_expected(seq: Sequence[Observation]) -> str:
 
 def _describe(kind: str, data: bytes | str) -> str:
     if kind == "timeout":
-        return f"still open at checkpoint {data}"
+        return f"still open at checkpoint {data!s}"
     if isinstance(data, str):
         return f"{kind} {data}"
     if len(data) > 32:

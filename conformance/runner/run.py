@@ -193,7 +193,7 @@ async def _run_with_retries(case: Case, target: ServerTarget, opts: RunOptions, 
         started = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
         try:
             trace = await execute_case(case, target, opts)
-        except Exception as exc:  # noqa: BLE001 - a bug in the suite must not lose the run
+        except Exception as exc:
             res = _not_run_result(case, opts.agent, f"internal error in the suite: {type(exc).__name__}: {exc}")
             res.attempts = attempts
             return res
@@ -237,10 +237,10 @@ def summary_table(results: Sequence[CaseResult], titles: dict[str, str]) -> str:
             g["close!"] += 1
     head = f"{'group':<6} {'title':<34} {'cases':>5} " + " ".join(f"{c[:6]:>6}" for c in cols) + "  close-bad"
     lines = [head, "-" * len(head)]
-    for g in sorted(groups, key=lambda x: int(x) if x.isdigit() else 0):
-        counts = groups[g]
+    for name in sorted(groups, key=lambda x: int(x) if x.isdigit() else 0):
+        counts = groups[name]
         n = sum(counts[c] for c in cols)
-        lines.append(f"{g:<6} {titles.get(g, '')[:34]:<34} {n:>5} "
+        lines.append(f"{name:<6} {titles.get(name, '')[:34]:<34} {n:>5} "
                      + " ".join(f"{counts[c]:>6}" for c in cols) + f"  {counts['close!']:>9}")
     return "\n".join(lines)
 

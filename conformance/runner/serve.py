@@ -27,7 +27,7 @@ from conformance.runner.client_side import execute_client_case
 from conformance.runner.run import make_result
 from conformance.runner.session import RunOptions
 from conformance.targets.echo_server import _lingering_close
-from conformance.wire.http import Request, Response, parse_request
+from conformance.wire.http import Headers, Request, Response, parse_request
 
 _READ = 1 << 16
 
@@ -157,9 +157,7 @@ class CaseServer:
         write_html(self.report.path, self.titles)
 
 
-def _headers(length: int) -> object:
-    from conformance.wire.http import Headers
-
+def _headers(length: int) -> Headers:
     h = Headers()
     h["Content-Type"] = "text/plain; charset=utf-8"
     h["Content-Length"] = str(length)

@@ -12,6 +12,7 @@ __all__ = ["run_echo_client"]
 
 import asyncio
 import contextlib
+from typing import Any
 
 from conformance.engine import events as ev
 from conformance.engine.connection import Connection, Role, State
@@ -70,7 +71,7 @@ async def _open(uri: WebSocketURI, deflate: bool) -> tuple[asyncio.StreamReader,
     return reader, writer, conn
 
 
-def _negotiate(result: object) -> object:
+def _negotiate(result: object) -> Any:
     from conformance.engine import deflate as d
 
     answered = [p for name, p in getattr(result, "extensions", []) if name == "permessage-deflate"]

@@ -19,6 +19,7 @@ from conformance.engine.connection import Connection, Role, State
 from conformance.engine.handshake import ServerHandshake
 from conformance.engine.rules import HandshakeError
 from conformance.errors import WireError
+from conformance.wire.deflate import DeflateParams
 from conformance.wire.frames import Opcode
 from conformance.wire.http import Request, parse_request
 
@@ -35,6 +36,7 @@ class EchoServer:
         self.deflate = deflate
         self.max_message = max_message
         self.connections = 0
+        self._pending_params: DeflateParams | None = None
 
     def _handshake(self) -> ServerHandshake:
         select = self._select_extensions if self.deflate else None

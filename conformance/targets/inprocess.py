@@ -98,8 +98,9 @@ class WsprotoAdapter:
         from wsproto.events import Message
         from wsproto.utilities import LocalProtocolError
 
+        payload: str | bytes = data.decode("utf-8") if text else data
         with contextlib.suppress(LocalProtocolError):
-            self._out.append(self.ws.send(Message(data=data.decode("utf-8") if text else data)))
+            self._out.append(self.ws.send(Message(data=payload)))  # type: ignore[type-var]
 
     def data_to_send(self) -> bytes:
         out = b"".join(self._out)
@@ -139,7 +140,7 @@ class WebsocketsAdapter:
                 self._handshaken = True
                 self.p.send_response(self.p.accept(e))
             elif getattr(e, "opcode", None) in (Opcode.TEXT, Opcode.BINARY):
-                self._text, self._parts = e.opcode is Opcode.TEXT, []
+                self._text, self._parts = getattr(e, "opcode", None) is Opcode.TEXT, []
                 self._decoder = codecs.getincrementaldecoder("utf-8")() if self._text else None
                 self._frame(e, out)
             elif getattr(e, "opcode", None) is Opcode.CONT:
@@ -211,7 +212,7 @@ async def _serve_one(factory: Callable[[], Adapter], reader: asyncio.StreamReade
                 break
     except (ConnectionError, OSError):
         pass
-    except Exception:  # noqa: BLE001 - a library that raises has failed the connection; drop it
+    except Exception:
         writer.transport.abort()
         return
     finally:
@@ -238,7 +239,11 @@ def impl_server(spec: str) -> Iterator[str]:
     def run() -> None:
         asyncio.set_event_loop(loop)
         ready: asyncio.Future[int] = loop.create_future()
-        ready.add_done_callback(lambda f: (port.append(f.result()), started.set()))
+        def on_ready(f: asyncio.Future[int]) -> None:
+            port.append(f.result())
+            started.set()
+
+        ready.add_done_callback(on_ready)
         task = loop.create_task(serve_impl(factory, ready=ready))
         with contextlib.suppress(asyncio.CancelledError):
             loop.run_until_complete(task)

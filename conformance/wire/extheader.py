@@ -88,8 +88,8 @@ def serialize_extensions(exts: ExtensionList) -> str:
 def parse_subprotocols(values: list[str]) -> list[str]:
     out = []
     for value in values:
-        for part in value.split(","):
-            part = part.strip()
+        for raw in value.split(","):
+            part = raw.strip()
             if not part:
                 continue
             if not _TOKEN.fullmatch(part):

@@ -76,6 +76,8 @@ class Headers:
             return NotImplemented
         return [(k.lower(), v) for k, v in self._items] == [(k.lower(), v) for k, v in other._items]
 
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
     def __repr__(self) -> str:
         return f"Headers({self._items!r})"
 

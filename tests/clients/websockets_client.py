@@ -20,7 +20,7 @@ async def main(url: str, agent: str) -> None:
             async with connect(f"{url}/runCase?case={n}&agent={agent}", max_size=None, open_timeout=5) as ws:
                 async for message in ws:
                     await ws.send(message)
-        except (WebSocketException, OSError, asyncio.TimeoutError):
+        except (TimeoutError, WebSocketException, OSError):
             pass
     async with connect(f"{url}/updateReports?agent={agent}"):
         pass

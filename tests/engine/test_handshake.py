@@ -119,7 +119,8 @@ class TestDifferential:
 
     def test_wsproto_accepts_our_response(self) -> None:
         from wsproto import ConnectionType, WSConnection
-        from wsproto.events import AcceptConnection, Request as WRequest
+        from wsproto.events import AcceptConnection
+        from wsproto.events import Request as WRequest
 
         client = WSConnection(ConnectionType.CLIENT)
         raw = client.send(WRequest(host="127.0.0.1", target="/"))

@@ -54,7 +54,7 @@ def test_failing_case_page_opens_and_hostile_strings_stay_text(report_dir: Path,
     proc = chromium(tmp_path, "--dump-dom", f"file://{page}")
     dom = proc.stdout
     title = re.search(r"<title>(.*?)</title>", dom, re.S)
-    assert title is not None and "PWNED" != title.group(1).strip()
+    assert title is not None and title.group(1).strip() != "PWNED"
     assert not title.group(1).startswith("PWNED")
     assert '<div id="pwned"' not in dom and "<img" not in dom
     assert "FAILED" in dom and "Wire log" in dom

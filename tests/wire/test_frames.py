@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conformance.wire.frames import (
@@ -106,6 +106,7 @@ frames = st.builds(
 class TestRoundTrip:
     @given(frame=frames, mask=st.none() | st.binary(min_size=4, max_size=4),
            form=st.sampled_from([None, 64]))
+    @settings(deadline=None)  # 64 KiB payloads: time depends on machine load, not on correctness
     def test_serialize_then_parse_is_identity(self, frame: Frame, mask: bytes | None, form: int | None) -> None:
         raw = serialize_frame(frame, mask=mask, length_form=form)
         h = parse_header(raw)
