@@ -1,123 +1,270 @@
-"""RFC 7692: negotiation, the codec, and the detection of window and context violations."""
+"""conformance/engine/deflate.py: RFC 7692 negotiation, and each rule enforced through a Connection."""
 
 from __future__ import annotations
 
 import os
 import zlib
+from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
+from conformance.engine import deflate as d
 from conformance.engine import events as ev
 from conformance.engine.connection import Connection, Role
-from conformance.engine.deflate import client_accept, client_offer, negotiated_codec, parse_offer, server_accept
-from conformance.engine.rules import HandshakeError
-from conformance.wire.deflate import DeflateCodec, DeflateParams, DeflateTooBigError
+from conformance.engine.rules import RULES, HandshakeError
+from conformance.wire.deflate import DeflateDataError, DeflateParams
 from conformance.wire.extheader import parse_extensions
 from conformance.wire.frames import Frame, Opcode, serialize_frame
 
-
-class TestSection7_1Negotiation:
-    @pytest.mark.parametrize("params", [
-        [("x_unknown", None)], [("server_no_context_takeover", None), ("server_no_context_takeover", None)],
-        [("server_max_window_bits", "7")], [("server_max_window_bits", "16")], [("server_max_window_bits", "010")],
-        [("server_max_window_bits", None)], [("server_no_context_takeover", "1")], [("client_max_window_bits", "abc")],
-    ])
-    def test_invalid_offers_are_declined(self, params: list[tuple[str, str | None]]) -> None:
-        with pytest.raises(HandshakeError, match="deflate.offer-invalid"):
-            parse_offer(params)
-        assert server_accept([("permessage-deflate", params)]) is None
-
-    def test_first_valid_offer_wins_and_only_its_parameters_apply(self) -> None:
-        offers = parse_extensions([client_offer([{"server_max_window_bits": "16"},
-                                                 {"server_no_context_takeover": True, "server_max_window_bits": 9},
-                                                 {}])])
-        params, response = server_accept(offers)  # type: ignore[misc]
-        assert params.server_no_context_takeover and params.server_max_window_bits == 9
-        assert response == [("server_no_context_takeover", None), ("server_max_window_bits", "9")]
-
-    def test_policy_and_client_checks(self) -> None:
-        offer = [("client_max_window_bits", None)]
-        got = server_accept([("permessage-deflate", offer)], [{"client_max_window_bits": 10}])
-        assert got is not None and got[1] == [("client_max_window_bits", "10")]
-        assert client_accept(got[1], [parse_offer(offer)]).client_max_window_bits == 10
-        with pytest.raises(HandshakeError, match="deflate.response-invalid"):
-            client_accept([("client_max_window_bits", "10")], [parse_offer([])])
-        with pytest.raises(HandshakeError, match="deflate.response-invalid"):
-            client_accept([("x_other", None)], [parse_offer([])])
+Params = list[tuple[str, str | None]]
+HELLO = bytes.fromhex("f248cdc9c90700")
+PLAIN = DeflateParams()
 
 
-class TestSection7_2Codec:
-    def test_rfc_hello_example(self) -> None:
-        codec = DeflateCodec(role="client", params=DeflateParams())
-        assert codec.decode(bytes.fromhex("f248cdc9c90700"), True) == b"Hello"
-
-    @given(st.lists(st.binary(max_size=3000), min_size=1, max_size=5), st.sampled_from([9, 10, 12, 15]),
-           st.booleans())
-    @settings(max_examples=60, deadline=None)
-    def test_round_trip(self, messages: list[bytes], bits: int, no_takeover: bool) -> None:
-        params = DeflateParams(no_takeover, no_takeover, bits, bits)
-        sender = DeflateCodec(role="server", params=params)
-        receiver = DeflateCodec(role="client", params=params)
-        for m in messages:
-            half = len(m) // 2
-            wire = [sender.encode(m[:half], False), sender.encode(m[half:], True)]
-            assert receiver.decode(wire[0], False) + receiver.decode(wire[1], True) == m
-
-    def test_interoperates_with_wsproto(self) -> None:
-        from wsproto.extensions import PerMessageDeflate
-        from wsproto.frame_protocol import Opcode as WOpcode
-        from wsproto.frame_protocol import RsvBits
-
-        theirs = PerMessageDeflate()
-        theirs._enabled = True
-        data = os.urandom(200) * 5
-        ours = DeflateCodec(role="client", params=DeflateParams())
-        from types import SimpleNamespace
-
-        server_side = SimpleNamespace(client=False)  # wsproto asks its protocol object which side it is
-        rsv, compressed = theirs.frame_outbound(server_side, WOpcode.BINARY, RsvBits(False, False, False),  # type: ignore[arg-type]
-                                                data, True)
-        assert rsv.rsv1 and ours.decode(bytes(compressed), True) == data
-
-    def test_bomb_is_refused_within_the_limit(self) -> None:
-        import tracemalloc
-
-        c = zlib.compressobj(9, zlib.DEFLATED, -15)
-        bomb = c.compress(b"\0" * (256 * 1024 * 1024)) + c.flush(zlib.Z_SYNC_FLUSH)
-        codec = DeflateCodec(role="client", params=DeflateParams(), max_message=1 << 20)
-        tracemalloc.start()
-        with pytest.raises(DeflateTooBigError):
-            codec.decode(bomb[:-4], True)
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        assert peak < 8 * 1024 * 1024
+def failures(conn: Connection, *frames: Frame) -> list[tuple[str, int | None]]:
+    mask = b"abcd" if conn.role is Role.SERVER else None
+    conn.receive_data(b"".join(serialize_frame(f, mask=mask) for f in frames))
+    return [(e.rule.id, e.close_code) for e in conn.events() if isinstance(e, ev.Failure)]
 
 
-class TestViolations:
-    def test_window_and_context_violations_are_named(self) -> None:
+def messages(conn: Connection) -> list[bytes]:
+    return [e.data for e in conn.events() if isinstance(e, ev.Message)]
+
+
+def server(params: DeflateParams = PLAIN) -> Connection:
+    return Connection(Role.SERVER, deflate=d.negotiated_codec(params, "server", None))
+
+
+def client(params: DeflateParams = PLAIN) -> Connection:
+    return Connection(Role.CLIENT, deflate=d.negotiated_codec(params, "client", None))
+
+
+def zlib_messages(*ms: bytes, bits: int = 15) -> list[bytes]:
+    c = zlib.compressobj(6, zlib.DEFLATED, -bits)
+    return [(c.compress(m) + c.flush(zlib.Z_SYNC_FLUSH))[:-4] for m in ms]
+
+
+class TestRules:
+    def test_ids_sections_and_codes(self) -> None:
+        want = {"deflate.rsv1-continuation": 1002, "deflate.rsv1-control": 1002, "deflate.invalid-data": 1007,
+                "deflate.window-bits": 1007, "deflate.context-takeover": 1007, "deflate.offer-invalid": None,
+                "deflate.response-invalid": None, "deflate.response-unoffered": None}
+        assert {k: RULES[k].close_code for k in want} == want
+        assert all(RULES[k].section.startswith("RFC 7692 §") for k in want)
+
+    def test_rule_for_maps_hints(self) -> None:
+        assert d.rule_for(DeflateDataError("x", "window")) is d.WINDOW_BITS
+        assert d.rule_for(DeflateDataError("x", "context")) is d.CONTEXT_TAKEOVER
+        assert d.rule_for(DeflateDataError("x")) is d.INVALID_DATA
+
+
+class TestSection6_1Framing:
+    def test_rsv1_on_first_frame_only_is_fine(self) -> None:
+        s = server()
+        s.receive_data(serialize_frame(Frame(Opcode.TEXT, HELLO[:3], fin=False, rsv1=True), mask=b"abcd")
+                       + serialize_frame(Frame(Opcode.CONT, HELLO[3:]), mask=b"abcd"))
+        got = list(s.events())
+        assert [e for e in got if isinstance(e, ev.Failure)] == []
+        assert [e.data for e in got if isinstance(e, ev.Message)] == [b"Hello"]
+
+    def test_rsv1_on_continuation(self) -> None:
+        got = failures(server(), Frame(Opcode.TEXT, HELLO[:3], fin=False, rsv1=True),
+                       Frame(Opcode.CONT, HELLO[3:], rsv1=True))
+        assert got == [("deflate.rsv1-continuation", 1002)]
+
+    @pytest.mark.parametrize("opcode", [Opcode.PING, Opcode.PONG, Opcode.CLOSE])
+    def test_rsv1_on_control(self, opcode: Opcode) -> None:
+        assert failures(server(), Frame(opcode, b"", rsv1=True)) == [("deflate.rsv1-control", 1002)]
+
+    def test_control_without_rsv1_is_fine(self) -> None:
+        assert failures(server(), Frame(Opcode.PING, b"p")) == []
+
+    def test_uncompressed_message_after_negotiation(self) -> None:
+        s = server()
+        s.receive_data(serialize_frame(Frame(Opcode.TEXT, b"Hello"), mask=b"abcd"))
+        assert messages(s) == [b"Hello"]
+
+
+class TestSection6_2Inflating:
+    @pytest.mark.parametrize("payload", ["ffffffff", "f248cd", "f348cdc9c90700"])
+    def test_invalid_data(self, payload: str) -> None:
+        got = failures(server(), Frame(Opcode.BINARY, bytes.fromhex(payload), rsv1=True))
+        assert got == [("deflate.invalid-data", 1007)]
+
+    def test_window_bits(self) -> None:
         block = os.urandom(600)
-        wide = zlib.compressobj(6, zlib.DEFLATED, -15)
-        data = wide.compress(block + block) + wide.flush(zlib.Z_SYNC_FLUSH)
-        c = Connection(Role.CLIENT, deflate=negotiated_codec(DeflateParams(True, False, 9, None), "client", None))
-        c.receive_data(serialize_frame(Frame(Opcode.BINARY, data[:-4], rsv1=True)))
-        assert [e.rule.id for e in c.events() if isinstance(e, ev.Failure)] == ["deflate.window-bits"]
-        keep = zlib.compressobj(6, zlib.DEFLATED, -15)
-        m1 = keep.compress(block) + keep.flush(zlib.Z_SYNC_FLUSH)
-        m2 = keep.compress(block) + keep.flush(zlib.Z_SYNC_FLUSH)
-        c = Connection(Role.CLIENT, deflate=negotiated_codec(DeflateParams(True, False, None, None), "client", None))
-        c.receive_data(serialize_frame(Frame(Opcode.BINARY, m1[:-4], rsv1=True))
-                       + serialize_frame(Frame(Opcode.BINARY, m2[:-4], rsv1=True)))
-        assert [e.rule.id for e in c.events() if isinstance(e, ev.Failure)] == ["deflate.context-takeover"]
+        wide = zlib_messages(block + block)[0]
+        c = client(DeflateParams(server_max_window_bits=9))
+        assert failures(c, Frame(Opcode.BINARY, wide, rsv1=True)) == [("deflate.window-bits", 1007)]
+        narrow = zlib_messages(block[:200] * 2, bits=9)[0]
+        c = client(DeflateParams(server_max_window_bits=9))
+        assert failures(c, Frame(Opcode.BINARY, narrow, rsv1=True)) == []
 
-    @pytest.mark.parametrize(("frames", "rule"), [
-        ([Frame(Opcode.TEXT, bytes.fromhex("f248"), fin=False, rsv1=True),
-          Frame(Opcode.CONT, bytes.fromhex("cdc9c90700"), rsv1=True)], "deflate.rsv1-continuation"),
-        ([Frame(Opcode.PING, b"p", rsv1=True)], "deflate.rsv1-control"),
-        ([Frame(Opcode.TEXT, b"\xff\xff\xff\xff", rsv1=True)], "deflate.invalid-data"),
+    def test_context_takeover(self) -> None:
+        block = os.urandom(600)
+        m1, m2 = zlib_messages(block, block)
+        frames = [Frame(Opcode.BINARY, m, rsv1=True) for m in (m1, m2)]
+        assert failures(client(), *frames) == []
+        got = failures(client(DeflateParams(server_no_context_takeover=True)), *frames)
+        assert got == [("deflate.context-takeover", 1007)]
+
+    def test_client_side_checks_the_client_parameters(self) -> None:
+        block = os.urandom(600)
+        m1, m2 = zlib_messages(block, block)
+        frames = [Frame(Opcode.BINARY, m, rsv1=True) for m in (m1, m2)]
+        assert failures(server(DeflateParams(server_no_context_takeover=True)), *frames) == []
+        got = failures(server(DeflateParams(client_no_context_takeover=True)), *frames)
+        assert got == [("deflate.context-takeover", 1007)]
+
+    def test_round_trip_through_two_connections(self) -> None:
+        params = DeflateParams(True, True, 10, 11)
+        a, b = client(params), server(params)
+        for m in [b"x" * 5000, os.urandom(3000), b""]:
+            a.send_message(m, fragment=700)
+            b.receive_data(a.data_to_send())
+            assert messages(b) == [m]
+
+
+class TestSection7_1Offers:
+    @pytest.mark.parametrize("params", [
+        [("x_unknown", None)],
+        [("server_no_context_takeover", None), ("server_no_context_takeover", None)],
+        [("client_max_window_bits", None), ("Client_Max_Window_Bits", "10")],
+        [("server_max_window_bits", "7")], [("server_max_window_bits", "16")], [("server_max_window_bits", "010")],
+        [("server_max_window_bits", "09")], [("server_max_window_bits", "+9")], [("server_max_window_bits", "9\n")],
+        [("server_max_window_bits", "")], [("server_max_window_bits", None)],
+        [("server_no_context_takeover", "1")], [("client_no_context_takeover", "")],
+        [("client_max_window_bits", "abc")], [("client_max_window_bits", "1 5")],
     ])
-    def test_framing_rules(self, frames: list[Frame], rule: str) -> None:
-        s = Connection(Role.SERVER, deflate=negotiated_codec(DeflateParams(), "server", None))
-        s.receive_data(b"".join(serialize_frame(f, mask=b"abcd") for f in frames))
-        assert [e.rule.id for e in s.events() if isinstance(e, ev.Failure)] == [rule]
+    def test_invalid_offers_are_declined(self, params: Params) -> None:
+        with pytest.raises(HandshakeError) as err:
+            d.parse_offer(params)
+        assert err.value.rule is d.OFFER_INVALID
+        assert d.server_accept([("permessage-deflate", params)]) is None  # declined, not raised
+
+    @pytest.mark.parametrize(("params", "want"), [
+        ([], DeflateParams()),
+        ([("server_no_context_takeover", None)], DeflateParams(server_no_context_takeover=True)),
+        ([("client_no_context_takeover", None)], DeflateParams(client_no_context_takeover=True)),
+        ([("server_max_window_bits", "8")], DeflateParams(server_max_window_bits=8)),
+        ([("server_max_window_bits", "15")], DeflateParams(server_max_window_bits=15)),
+        ([("client_max_window_bits", None)], DeflateParams(client_max_window_bits=True)),
+        ([("CLIENT_MAX_WINDOW_BITS", "12")], DeflateParams(client_max_window_bits=12)),
+    ])
+    def test_valid_offers(self, params: Params, want: DeflateParams) -> None:
+        assert d.parse_offer(params) == want
+
+    def test_client_offer_header(self) -> None:
+        value = d.client_offer([{}, {"client_no_context_takeover": True, "server_max_window_bits": 9,
+                                     "client_max_window_bits": True, "server_no_context_takeover": False},
+                                {"server_max_window_bits": "010", "x": None}])
+        assert value == ("permessage-deflate, permessage-deflate; client_no_context_takeover; "
+                         "server_max_window_bits=9; client_max_window_bits, "
+                         "permessage-deflate; server_max_window_bits=010")
+        assert [name for name, _ in parse_extensions([value])] == ["permessage-deflate"] * 3
+
+
+class TestSection7_1ServerAccept:
+    def test_first_readable_offer_wins_and_only_its_parameters_apply(self) -> None:
+        offers = parse_extensions([d.client_offer([{"server_max_window_bits": "16"},
+                                                   {"server_no_context_takeover": True, "server_max_window_bits": 9},
+                                                   {}])])
+        got = d.server_accept(offers)
+        assert got is not None
+        assert got == (DeflateParams(True, False, 9, None),
+                       [("server_no_context_takeover", None), ("server_max_window_bits", "9")])
+
+    def test_other_extensions_are_skipped(self) -> None:
+        got = d.server_accept([("x-webkit-deflate-frame", []), ("PerMessage-Deflate", [])])
+        assert got == (DeflateParams(), [])
+
+    @pytest.mark.parametrize(("offer", "want"), [
+        ([("client_max_window_bits", None)], []),  # bare: nothing to answer by default
+        ([("client_max_window_bits", "10")], [("client_max_window_bits", "10")]),
+        ([("client_no_context_takeover", None)], [("client_no_context_takeover", None)]),
+    ])
+    def test_default_policy_answers_the_offer_as_it_is(self, offer: Params, want: Params) -> None:
+        got = d.server_accept([("permessage-deflate", offer)])
+        assert got is not None and got[1] == want
+
+    @pytest.mark.parametrize(("offer", "policy", "want"), [
+        ([("client_max_window_bits", None)], [{"client_max_window_bits": 10}], [("client_max_window_bits", "10")]),
+        ([("client_max_window_bits", "9")], [{"client_max_window_bits": 12}], [("client_max_window_bits", "9")]),
+        ([("server_max_window_bits", "12")], [{"server_max_window_bits": 10}], [("server_max_window_bits", "10")]),
+        ([("server_max_window_bits", "9")], [{"server_max_window_bits": 12}], [("server_max_window_bits", "9")]),
+        ([], [{"server_max_window_bits": 9}], [("server_max_window_bits", "9")]),  # §7.1.2.1: may name it unasked
+        ([], [{"server_no_context_takeover": True, "client_no_context_takeover": True}],
+         [("server_no_context_takeover", None), ("client_no_context_takeover", None)]),
+        ([("server_no_context_takeover", None)], [{}], [("server_no_context_takeover", None)]),
+        ([], [{"client_max_window_bits": 9}, {}], []),  # §7.1.2.2: not offered, so that entry does not fit
+    ])
+    def test_policy(self, offer: Params, policy: list[dict[str, Any]], want: Params) -> None:
+        got = d.server_accept([("permessage-deflate", offer)], policy)
+        assert got is not None and got[1] == want
+        assert d.parse_response(got[1]) == got[0]
+
+    def test_nothing_fits(self) -> None:
+        assert d.server_accept([("permessage-deflate", [])], [{"client_max_window_bits": 9}]) is None
+        assert d.server_accept([("permessage-deflate", [])], []) is None
+        assert d.server_accept([]) is None
+
+
+class TestSection7_1ClientAccept:
+    def offered(self, *offers: Params) -> list[DeflateParams]:
+        return [d.parse_offer(o) for o in offers]
+
+    @pytest.mark.parametrize(("response", "offers", "want"), [
+        ([], [[]], DeflateParams()),
+        ([("server_no_context_takeover", None)], [[]], DeflateParams(server_no_context_takeover=True)),
+        ([("client_no_context_takeover", None)], [[]], DeflateParams(client_no_context_takeover=True)),
+        ([], [[("client_no_context_takeover", None)]], DeflateParams(client_no_context_takeover=True)),
+        ([("server_max_window_bits", "10")], [[]], DeflateParams(server_max_window_bits=10)),
+        ([("server_max_window_bits", "9")], [[("server_max_window_bits", "10")]],
+         DeflateParams(server_max_window_bits=9)),
+        ([("client_max_window_bits", "9")], [[("client_max_window_bits", None)]],
+         DeflateParams(client_max_window_bits=9)),
+        ([], [[("client_max_window_bits", "11")]], DeflateParams(client_max_window_bits=11)),
+        # several offers: the first that the answer fits decides
+        ([], [[("server_no_context_takeover", None)], [("client_max_window_bits", "12")]],
+         DeflateParams(client_max_window_bits=12)),
+    ])
+    def test_accepted(self, response: Params, offers: list[Params], want: DeflateParams) -> None:
+        assert d.client_accept(response, self.offered(*offers)) == want
+
+    @pytest.mark.parametrize(("response", "offers"), [
+        ([("x_unknown", None)], [[]]),
+        ([("server_no_context_takeover", None)] * 2, [[]]),
+        ([("server_no_context_takeover", "x")], [[]]),
+        ([("server_max_window_bits", "16")], [[]]),
+        ([("server_max_window_bits", None)], [[]]),
+        ([("client_max_window_bits", None)], [[("client_max_window_bits", None)]]),  # a response needs a value
+        ([("client_max_window_bits", "10")], [[]]),  # not offered
+        ([("client_max_window_bits", "12")], [[("client_max_window_bits", "10")]]),  # larger than offered
+        ([("server_max_window_bits", "12")], [[("server_max_window_bits", "10")]]),
+        ([], [[("server_max_window_bits", "10")]]),  # asked for, not answered
+        ([], [[("server_no_context_takeover", None)]]),  # asked for, not answered
+    ])
+    def test_refused(self, response: Params, offers: list[Params]) -> None:
+        with pytest.raises(HandshakeError) as err:
+            d.client_accept(response, self.offered(*offers))
+        assert err.value.rule is d.RESPONSE_INVALID
+
+    def test_unoffered(self) -> None:
+        with pytest.raises(HandshakeError) as err:
+            d.client_accept([], [])
+        assert err.value.rule is d.RESPONSE_UNOFFERED
+
+
+class TestNegotiatedCodec:
+    def test_server_and_client_agree_end_to_end(self) -> None:
+        header = d.client_offer([{"server_no_context_takeover": True, "server_max_window_bits": 9,
+                                  "client_max_window_bits": True}, {}])
+        offers = parse_extensions([header])
+        got = d.server_accept(offers, [{"client_max_window_bits": 10}])
+        assert got is not None
+        params, response = got
+        mine = d.client_accept(response, [d.parse_offer(p) for _, p in offers])
+        assert mine == params == DeflateParams(True, False, 9, 10)
+        sender, receiver = d.negotiated_codec(params, "server", None), d.negotiated_codec(mine, "client", 100)
+        assert sender.level == 1 and receiver.max_message == 100
+        assert receiver.decode(sender.encode(b"abc" * 30, True), True) == b"abc" * 30

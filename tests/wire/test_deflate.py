@@ -1,0 +1,305 @@
+"""conformance/wire/deflate.py: parameters, the per-message codec, RFC 7692 §7.2.3 examples,
+window and context checks, bounded inflation, and interoperation with wsproto."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import tracemalloc
+import zlib
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conformance.wire.deflate import DeflateCodec, DeflateDataError, DeflateParams, DeflateTooBigError
+
+h = bytes.fromhex
+SYNC = zlib.Z_SYNC_FLUSH
+
+
+def codec(role: str = "client", max_message: int | None = None, **params: object) -> DeflateCodec:
+    return DeflateCodec(role=role, params=DeflateParams(**params), max_message=max_message)  # type: ignore[arg-type]
+
+
+def raw(*messages: bytes, bits: int = 15, level: int = 6) -> list[bytes]:
+    """Messages compressed by plain zlib with one shared context, tails removed (§7.2.1)."""
+    c = zlib.compressobj(level, zlib.DEFLATED, -bits)
+    return [(c.compress(m) + c.flush(SYNC))[:-4] for m in messages]
+
+
+def exact_inflate(data: bytes, bits: int) -> bytes:
+    """Inflate one octet per call: zlib then rejects every reference past the window exactly."""
+    d = zlib.decompressobj(-bits)
+    out = []
+    while data:
+        out.append(d.decompress(data, 1))
+        data = d.unconsumed_tail
+    while chunk := d.decompress(b"", 1):
+        out.append(chunk)
+    return b"".join(out)
+
+
+def compressible(size: int, seed: int = 0) -> bytes:
+    words = [b"alpha", b"beta", b"gamma", b"delta", b"{\"id\": ", b"</div>", b"\n"]
+    rnd = random.Random(seed)
+    out = bytearray()
+    while len(out) < size:
+        out += rnd.choice(words) + str(rnd.randrange(1000)).encode()
+    return bytes(out[:size])
+
+
+class TestSection7_1Parameters:
+    def test_header_value_lists_every_parameter(self) -> None:
+        p = DeflateParams(True, True, 10, 12)
+        assert p.header_value() == ("permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+                                    "server_max_window_bits=10; client_max_window_bits=12")
+        assert DeflateParams().header_value() == "permessage-deflate"
+        assert DeflateParams(client_max_window_bits=True).to_header_params() == [("client_max_window_bits", None)]
+
+    @pytest.mark.parametrize("kw", [{"server_max_window_bits": 7}, {"server_max_window_bits": 16},
+                                    {"server_max_window_bits": True}, {"client_max_window_bits": 16}])
+    def test_out_of_range_bits_are_refused(self, kw: dict[str, object]) -> None:
+        with pytest.raises(ValueError):
+            DeflateParams(**kw)  # type: ignore[arg-type]
+
+    def test_window_and_takeover_per_side(self) -> None:
+        p = DeflateParams(True, False, 9, True)
+        assert (p.window("server"), p.window("client")) == (9, 15)
+        assert (p.no_takeover("server"), p.no_takeover("client")) == (True, False)
+
+    def test_role_is_checked(self) -> None:
+        with pytest.raises(ValueError):
+            DeflateCodec(role="peer", params=DeflateParams())
+
+
+class TestSection7_2_3Examples:
+    """The byte sequences of RFC 7692 §7.2.3, inflated by the receiving side."""
+
+    def test_one_block(self) -> None:  # §7.2.3.1
+        assert codec().decode(h("f248cdc9c90700"), True) == b"Hello"
+
+    def test_one_block_in_two_frames(self) -> None:  # §7.2.3.1, fragmented
+        c = codec()
+        assert c.decode(h("f248cd"), False) + c.decode(h("c9c90700"), True) == b"Hello"
+
+    def test_shared_window(self) -> None:  # §7.2.3.2
+        c = codec()
+        assert [c.decode(h("f248cdc9c90700"), True), c.decode(h("f20011 0000"), True)] == [b"Hello"] * 2
+
+    def test_shared_window_refused_without_context_takeover(self) -> None:
+        c = codec(server_no_context_takeover=True)
+        c.decode(h("f248cdc9c90700"), True)
+        with pytest.raises(DeflateDataError) as err:
+            c.decode(h("f20011 0000"), True)
+        assert err.value.hint == "context"
+
+    def test_stored_block(self) -> None:  # §7.2.3.3
+        assert codec().decode(h("000500faff48656c6c6f00"), True) == b"Hello"
+
+    def test_bfinal_block_then_empty_stored_block(self) -> None:  # §7.2.3.4
+        c = codec()
+        assert c.decode(h("f348cdc9c90700 00"), True) == b"Hello"
+        assert c.decode(h("f20011 0000"), True) == b"Hello"  # the history survives the final block
+
+    def test_bfinal_block_without_the_empty_block_is_cut_short(self) -> None:  # §7.2.1 step 2
+        with pytest.raises(DeflateDataError):
+            codec().decode(h("f348cdc9c90700"), True)
+
+    def test_two_blocks(self) -> None:  # §7.2.3.5
+        assert codec().decode(h("f2480500 0000ffff cac9c90700"), True) == b"Hello"
+
+    def test_empty_fragment(self) -> None:  # §7.2.3.6
+        c = codec()
+        assert c.decode(h("f248cdc9c907000000ffff"), False) + c.decode(h("00"), True) == b"Hello"
+        assert codec().decode(h("00"), True) == b""
+
+    @pytest.mark.parametrize("payload", ["ffffffff", "f248cd", "f248cdc9c9", "0005 00faff 4865"])
+    def test_damaged_or_truncated_messages_do_not_inflate(self, payload: str) -> None:
+        with pytest.raises(DeflateDataError) as err:
+            codec().decode(h(payload), True)
+        assert err.value.hint is None
+
+    def test_encoder_output_for_hello_and_empty(self) -> None:
+        c = codec("server")
+        assert c.encode(b"Hello", True) == h("f248cdc9c90700")
+        assert c.encode(b"", True) == h("00")
+
+
+class TestSection7_2RoundTrip:
+    @pytest.mark.parametrize("bits", range(8, 16))
+    @pytest.mark.parametrize("no_takeover", [False, True])
+    def test_every_window(self, bits: int, no_takeover: bool) -> None:
+        p = {"server_no_context_takeover": no_takeover, "server_max_window_bits": bits}
+        sender, receiver = codec("server", **p), codec("client", **p)
+        messages = [compressible(5000, i) for i in range(4)] + [b"", b"x"]
+        for m in messages:
+            parts = [m[:1000], m[1000:1001], m[1001:]]
+            wire = [sender.encode(parts[0], False), sender.encode(parts[1], False), sender.encode(parts[2], True)]
+            assert b"".join(receiver.decode(w, i == 2) for i, w in enumerate(wire)) == m
+
+    def test_context_takeover_shrinks_repeats(self) -> None:
+        m = compressible(2000)
+        keep, fresh = codec("server"), codec("server", server_no_context_takeover=True)
+        assert [len(keep.encode(m, True)) < 60 for _ in range(2)] == [False, True]
+        assert len(fresh.encode(m, True)) == len(fresh.encode(m, True)) > 100
+
+    @pytest.mark.parametrize("bits", range(8, 15))
+    def test_sender_stays_inside_its_window(self, bits: int) -> None:
+        data = compressible(20000, bits) + os.urandom(300) * 3
+        wire = codec("client", client_max_window_bits=bits).encode(data, True)
+        assert exact_inflate(wire + b"\x00\x00\xff\xff", bits) == data
+        # A wider window is caught (9 bits is no wider than 8 for zlib: see the module docstring).
+        wide = raw(data, bits=bits + 1 if bits > 8 else 10)[0]
+        with pytest.raises(zlib.error, match="too far back"):
+            exact_inflate(wide + b"\x00\x00\xff\xff", bits)
+
+    @given(st.lists(st.tuples(st.binary(max_size=2000), st.integers(0, 2000)), min_size=1, max_size=4),
+           st.integers(9, 15), st.booleans())
+    @settings(max_examples=40, deadline=None)
+    def test_any_split(self, messages: list[tuple[bytes, int]], bits: int, no_takeover: bool) -> None:
+        p = {"client_no_context_takeover": no_takeover, "client_max_window_bits": bits}
+        sender, receiver = codec("client", **p), codec("server", **p)
+        for m, cut in messages:
+            first, last = sender.encode(m[:cut], False), sender.encode(m[cut:], True)
+            assert receiver.decode(first, False) + receiver.decode(last, True) == m
+
+
+class TestSection7_1_2WindowViolations:
+    @pytest.mark.parametrize("bits", range(9, 15))
+    def test_wider_window_is_detected(self, bits: int) -> None:
+        block = os.urandom((1 << bits) + 200)
+        c = codec(server_max_window_bits=bits)
+        with pytest.raises(DeflateDataError, match="too far back") as err:
+            c.decode(raw(block + block, bits=bits + 1)[0], True)
+        assert err.value.hint == "window"
+
+    @pytest.mark.parametrize("bits", range(9, 15))
+    def test_negotiated_window_passes(self, bits: int) -> None:
+        block = os.urandom((1 << bits) - 300)
+        assert codec(server_max_window_bits=bits).decode(raw(block + block, bits=bits)[0], True) == block * 2
+
+    def test_window_violation_across_messages_with_takeover(self) -> None:
+        block = os.urandom(700)
+        first, second = raw(block, block, bits=15)
+        c = codec(server_max_window_bits=9)
+        with pytest.raises(DeflateDataError) as err:
+            c.decode(first, True)
+            c.decode(second, True)
+        assert err.value.hint == "window"
+
+    def test_window_violation_in_a_later_frame_without_takeover(self) -> None:
+        block = os.urandom(700)
+        comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+        frames = [comp.compress(block) + comp.flush(SYNC), (comp.compress(block) + comp.flush(SYNC))[:-4]]
+        c = codec(server_max_window_bits=9, server_no_context_takeover=True)
+        c.decode(frames[0], False)
+        with pytest.raises(DeflateDataError) as err:
+            c.decode(frames[1], True)
+        assert err.value.hint == "window"  # within the message: the window, not the context
+
+
+class TestSection7_1_1ContextViolations:
+    def test_history_of_an_earlier_message_is_refused(self) -> None:
+        block = os.urandom(600)
+        first, second = raw(block, block)
+        assert codec().decode(first, True) == block  # with takeover agreed it is fine ...
+        c = codec(server_no_context_takeover=True)
+        c.decode(first, True)
+        with pytest.raises(DeflateDataError) as err:  # ... without, it is the context rule
+            c.decode(second, True)
+        assert err.value.hint == "context"
+
+    def test_reference_before_the_stream_is_plain_damage(self) -> None:
+        block = os.urandom(600)
+        second = raw(block, block)[1]
+        with pytest.raises(DeflateDataError) as err:
+            codec().decode(second, True)
+        assert err.value.hint is None
+
+
+class TestBoundedInflation:
+    def test_limit_is_exact_and_spans_frames(self) -> None:
+        data = compressible(3000)
+        wire = raw(data)[0]
+        assert codec(max_message=3000).decode(wire, True) == data
+        with pytest.raises(DeflateTooBigError):
+            codec(max_message=2999).decode(wire, True)
+        c = codec(max_message=4000)
+        first = raw(data)[0] + b"\x00\x00\xff\xff"
+        c.decode(first, False)
+        with pytest.raises(DeflateTooBigError):
+            c.decode(raw(data, data)[1], True)
+
+    @pytest.mark.parametrize("bits", [15, 9])
+    def test_gigabyte_bomb_fails_fast_in_little_memory(self, bits: int) -> None:
+        comp = zlib.compressobj(9, zlib.DEFLATED, -15)
+        head = comp.compress(b"\0" * (1 << 20)) + comp.flush(SYNC)
+        step = comp.compress(b"\0" * (1 << 20)) + comp.flush(SYNC)  # the same octets for every later MiB
+        assert codec().decode(head + step * 3, False) == b"\0" * (4 << 20)  # the construction is right
+        bomb = head + step * 1023  # 1 GiB inflated
+        limit = 1 << 20
+        c = codec(max_message=limit, server_max_window_bits=bits)
+        tracemalloc.start()
+        start = time.perf_counter()
+        try:
+            with pytest.raises(DeflateTooBigError):
+                c.decode(bomb, True)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert time.perf_counter() - start < 5
+        assert peak < len(bomb) + 2 * limit + (1 << 20), peak
+
+
+class TestInteroperation:
+    """Differential: wsproto's PerMessageDeflate and this codec read each other's messages."""
+
+    @staticmethod
+    def wsproto(bits: int, no_takeover: bool) -> object:
+        from wsproto.extensions import PerMessageDeflate
+
+        ext = PerMessageDeflate(client_no_context_takeover=no_takeover, client_max_window_bits=bits,
+                                server_no_context_takeover=no_takeover, server_max_window_bits=bits)
+        ext._enabled = True
+        return ext
+
+    @given(st.lists(st.binary(max_size=3000) | st.sampled_from([compressible(4000), b"ab" * 3000]),
+                    min_size=1, max_size=5),
+           st.integers(9, 15), st.booleans())
+    @settings(max_examples=40, deadline=None)
+    def test_theirs_to_ours(self, messages: list[bytes], bits: int, no_takeover: bool) -> None:
+        from wsproto.frame_protocol import Opcode, RsvBits
+
+        theirs: Any = self.wsproto(bits, no_takeover)
+        ours = codec("client", server_max_window_bits=bits, server_no_context_takeover=no_takeover)
+        server = SimpleNamespace(client=False)
+        for m in messages:
+            half = len(m) // 2
+            rsv, first = theirs.frame_outbound(server, Opcode.BINARY, RsvBits(False, False, False), m[:half], False)
+            _, last = theirs.frame_outbound(server, Opcode.CONTINUATION, RsvBits(False, False, False), m[half:], True)
+            assert rsv.rsv1
+            assert ours.decode(bytes(first), False) + ours.decode(bytes(last), True) == m
+
+    @given(st.lists(st.binary(max_size=3000) | st.sampled_from([compressible(4000), b"ab" * 3000]),
+                    min_size=1, max_size=5),
+           st.integers(9, 15), st.booleans())
+    @settings(max_examples=40, deadline=None)
+    def test_ours_to_theirs(self, messages: list[bytes], bits: int, no_takeover: bool) -> None:
+        from wsproto.frame_protocol import Opcode, RsvBits
+
+        theirs: Any = self.wsproto(bits, no_takeover)
+        ours = codec("client", client_max_window_bits=bits, client_no_context_takeover=no_takeover)
+        server = SimpleNamespace(client=False)
+        for m in messages:
+            half = len(m) // 2
+            got = b""
+            for i, (part, fin) in enumerate([(m[:half], False), (m[half:], True)]):
+                opcode = Opcode.BINARY if i == 0 else Opcode.CONTINUATION
+                theirs.frame_inbound_header(server, opcode, RsvBits(i == 0, False, False), 0)
+                got += theirs.frame_inbound_payload_data(server, ours.encode(part, fin))
+                got += theirs.frame_inbound_complete(server, fin) or b""
+            assert got == m
