@@ -1,181 +1,255 @@
-"""permessage-deflate negotiation (RFC 7692 §5, §7.1) and its rules."""
+"""permessage-deflate negotiation (RFC 7692 §5, §7.1) and the rules the codec's errors map to.
+
+Parameter names are compared without regard to case, as the extension name is; values arrive
+already unquoted (RFC 6455 §9.1 lets a value be a quoted token). A server declines an offer it
+cannot read and tries the next one; a client fails the connection on a response it cannot read.
+"""
 
 from __future__ import annotations
 
 __all__ = [
+    "CONTEXT_TAKEOVER",
+    "INVALID_DATA",
+    "OFFER_INVALID",
+    "RESPONSE_INVALID",
+    "RESPONSE_UNOFFERED",
+    "RSV1_CONTINUATION",
+    "RSV1_CONTROL",
+    "WINDOW_BITS",
     "client_accept",
     "client_offer",
     "negotiated_codec",
     "parse_offer",
+    "parse_response",
+    "rule_for",
     "server_accept",
 ]
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from conformance.engine.rules import HandshakeError, Level, rule
-from conformance.wire.deflate import DeflateCodec, DeflateParams
+from conformance.engine.rules import HandshakeError, Level, Rule, rule
+from conformance.wire.deflate import DeflateCodec, DeflateDataError, DeflateParams
 
 Params = list[tuple[str, str | None]]
 MUST = Level.MUST
 
+# -- rules (RFC 7692) ----------------------------------------------------------------------------
+
 RSV1_CONTINUATION = rule(
     "deflate.rsv1-continuation", "RFC 7692 §6.1", MUST,
-    "Only the first frame of a compressed message has RSV1 set; a continuation frame with RSV1 is "
-    "a protocol error.", close_code=1002)
+    "RSV1 marks a compressed message on its first frame only; a continuation frame carrying RSV1 "
+    "is a protocol error.", close_code=1002)
 RSV1_CONTROL = rule(
     "deflate.rsv1-control", "RFC 7692 §6.1", MUST,
-    "Control frames are never compressed; RSV1 on a control frame is a protocol error.", close_code=1002)
-# RFC 7692 does not name a code for data that does not inflate; the octets are not a valid
-# message of their type, which RFC 6455 §7.4.1 gives 1007 for (cases accept 1002 too).
+    "Control frames are never compressed, so RSV1 on a control frame is a protocol error.",
+    close_code=1002)
+# RFC 7692 §6.2 only says a message that does not inflate fails the connection; it names no code.
+# The frames were well formed; what is wrong is the message's data, which RFC 6455 §7.4.1 gives
+# 1007 (data not consistent with the type of the message). wsproto answers 1007, websockets 1002,
+# so the cases accept both; the engine itself sends 1007.
 INVALID_DATA = rule(
     "deflate.invalid-data", "RFC 7692 §6.2", MUST,
-    "A compressed message must inflate to the original data; one that does not fails the connection.",
-    close_code=1007)
+    "The payload of a compressed message, with 00 00 ff ff appended, must be DEFLATE data that "
+    "ends between two blocks; anything else fails the connection.", close_code=1007)
 WINDOW_BITS = rule(
     "deflate.window-bits", "RFC 7692 §7.1.2", MUST,
-    "A sender must not use a larger LZ77 window than the negotiated max_window_bits.", close_code=1007)
+    "A sender must not refer further back than the LZ77 window it agreed to (max_window_bits).",
+    close_code=1007)
 CONTEXT_TAKEOVER = rule(
     "deflate.context-takeover", "RFC 7692 §7.1.1", MUST,
-    "A sender that agreed to no_context_takeover starts every message with an empty history.",
+    "A sender that agreed to no_context_takeover compresses every message from an empty history.",
     close_code=1007)
 OFFER_INVALID = rule(
     "deflate.offer-invalid", "RFC 7692 §5.1", MUST,
-    "An offer with an unknown or duplicated parameter or an invalid value is declined (answered "
-    "without it), never an error of the handshake.")
+    "An offer with an unknown or repeated parameter or an invalid value is declined: the server "
+    "answers without it (or with another offer) and does not fail the handshake.")
 RESPONSE_INVALID = rule(
     "deflate.response-invalid", "RFC 7692 §5.1", MUST,
-    "A response with an unknown or duplicated parameter, an invalid value, or a parameter the offer "
-    "did not allow makes the client fail the connection.")
+    "A response with an unknown or repeated parameter, an invalid value, or a parameter the offer "
+    "did not allow (e.g. client_max_window_bits not offered) makes the client fail the connection.")
 RESPONSE_UNOFFERED = rule(
     "deflate.response-unoffered", "RFC 7692 §5", MUST,
-    "A server answers permessage-deflate only if the client offered it.")
+    "A server may answer permessage-deflate only when the client offered it.")
 
-_NAMES = ("server_no_context_takeover", "client_no_context_takeover", "server_max_window_bits",
-          "client_max_window_bits")
-_BITS = re.compile(r"^(8|9|1[0-5])$")  # 1*DIGIT, no leading zero, 8..15 (RFC 7692 §7.1.2)
+_BY_HINT = {"window": WINDOW_BITS, "context": CONTEXT_TAKEOVER}
 
 
-def _parse(params: Params, role_of_message: str) -> DeflateParams:
-    """Validate parameters of an offer ('offer') or a response ('response')."""
-    bad = OFFER_INVALID if role_of_message == "offer" else RESPONSE_INVALID
+def rule_for(error: DeflateDataError) -> Rule:
+    """The rule a payload that does not inflate broke, from the codec's hint."""
+    return _BY_HINT.get(error.hint or "", INVALID_DATA)
+
+
+# -- parameters ----------------------------------------------------------------------------------
+
+_FLAGS = ("server_no_context_takeover", "client_no_context_takeover")
+_WINDOWS = ("server_max_window_bits", "client_max_window_bits")
+_BITS = re.compile(r"8|9|1[0-5]")  # 1*DIGIT without leading zeros, 8..15 (§7.1.2.1, §7.1.2.2)
+
+
+def _collect(params: Params, bad: Rule) -> dict[str, str | None]:
     seen: dict[str, str | None] = {}
     for name, value in params:
         key = name.lower()
-        if key not in _NAMES:
+        if key not in _FLAGS and key not in _WINDOWS:
             raise HandshakeError(bad, f"unknown parameter {name!r}")
         if key in seen:
             raise HandshakeError(bad, f"parameter {name!r} appears twice")
         seen[key] = value
-    for key in ("server_no_context_takeover", "client_no_context_takeover"):
-        if key in seen and seen[key] is not None:
+    return seen
+
+
+def _window(seen: dict[str, str | None], key: str, bad: Rule, *, bare: bool) -> int | bool | None:
+    if key not in seen:
+        return None
+    value = seen[key]
+    if value is None:
+        if not bare:
+            raise HandshakeError(bad, f"{key} needs a value")
+        return True
+    if not _BITS.fullmatch(value):
+        raise HandshakeError(bad, f"{key}={value!r} is not a number 8-15 without leading zeros")
+    return int(value)
+
+
+def _parse(params: Params, bad: Rule, *, offer: bool) -> DeflateParams:
+    seen = _collect(params, bad)
+    for key in _FLAGS:
+        if seen.get(key) is not None:
             raise HandshakeError(bad, f"{key} takes no value, got {seen[key]!r}")
-    bits: dict[str, int | bool | None] = {}
-    for key in ("server_max_window_bits", "client_max_window_bits"):
-        if key not in seen:
-            bits[key] = None
-            continue
-        value = seen[key]
-        if value is None:
-            if key == "server_max_window_bits" or role_of_message == "response":
-                raise HandshakeError(bad, f"{key} needs a value")
-            bits[key] = True
-        elif not _BITS.match(value):
-            raise HandshakeError(bad, f"{key}={value!r} is not a number 8-15 without leading zeros")
-        else:
-            bits[key] = int(value)
-    smwb = bits["server_max_window_bits"]
-    return DeflateParams("server_no_context_takeover" in seen, "client_no_context_takeover" in seen,
-                         smwb if isinstance(smwb, int) and not isinstance(smwb, bool) else None,
-                         bits["client_max_window_bits"])
+    server_bits = _window(seen, "server_max_window_bits", bad, bare=False)
+    client_bits = _window(seen, "client_max_window_bits", bad, bare=offer)  # bare only in an offer
+    server = server_bits if type(server_bits) is int else None  # never True: bare=False
+    return DeflateParams(_FLAGS[0] in seen, _FLAGS[1] in seen, server, client_bits)
 
 
 def parse_offer(params: Params) -> DeflateParams:
-    return _parse(params, "offer")
+    """One permessage-deflate offer's parameters; HandshakeError(deflate.offer-invalid) if unreadable."""
+    return _parse(params, OFFER_INVALID, offer=True)
 
 
-def client_offer(offers: Sequence[dict[str, Any]]) -> str:
-    """The Sec-WebSocket-Extensions value for these offers (case files' `deflate.offers`)."""
+def parse_response(params: Params) -> DeflateParams:
+    """A server's answer; HandshakeError(deflate.response-invalid) if unreadable."""
+    return _parse(params, RESPONSE_INVALID, offer=False)
+
+
+def client_offer(offers: Sequence[Mapping[str, Any]]) -> str:
+    """The Sec-WebSocket-Extensions value for these offers (a case's `deflate.offers`).
+
+    `true` sends a parameter without a value, false or null leaves it out, anything else is sent
+    as written (so a case can send malformed values on purpose).
+    """
     parts = []
     for offer in offers:
         items = ["permessage-deflate"]
-        for k, v in offer.items():
-            if v is True:
-                items.append(k)
-            elif v is not None and v is not False:
-                items.append(f"{k}={v}")
+        for name, value in offer.items():
+            if value is True:
+                items.append(name)
+            elif value is not None and value is not False:
+                items.append(f"{name}={value}")
         parts.append("; ".join(items))
     return ", ".join(parts)
 
 
-def _respond(offer: DeflateParams, policy: dict[str, Any]) -> Params | None:
-    """The response to `offer` under one acceptance policy, or None if they do not fit."""
+# -- server side ---------------------------------------------------------------------------------
+
+def _server_bits(offer: DeflateParams, want: Any) -> str | None:
+    """§7.1.2.1: the same or a smaller value than offered; a server may name one unasked."""
+    offered = offer.server_max_window_bits
+    if want is None or want is True:
+        return None if offered is None else str(offered)
+    return str(min(int(want), offered if offered is not None else 15))
+
+
+def _client_bits(offer: DeflateParams, want: Any) -> tuple[bool, str | None]:
+    """§7.1.2.2: only if offered, then at most the offered value. (fits, value to answer)."""
+    offered = offer.client_max_window_bits
+    if want is None or want is True:
+        return True, (str(offered) if type(offered) is int else None)
+    if offered is None:
+        return False, None  # the client did not say it can be told a window: this entry does not fit
+    limit = offered if type(offered) is int else 15
+    return True, str(min(int(want), limit))
+
+
+def _respond(offer: DeflateParams, policy: Mapping[str, Any]) -> Params | None:
+    """The response to `offer` under one acceptable parameter set, or None if it does not fit."""
+    fits, client_bits = _client_bits(offer, policy.get("client_max_window_bits"))
+    if not fits:
+        return None
     out: Params = []
+    # §7.1.1.1: accepting an offer with server_no_context_takeover means answering with it.
     if offer.server_no_context_takeover or policy.get("server_no_context_takeover"):
         out.append(("server_no_context_takeover", None))
     if offer.client_no_context_takeover or policy.get("client_no_context_takeover"):
         out.append(("client_no_context_takeover", None))
-    want_s = policy.get("server_max_window_bits")
-    if offer.server_max_window_bits is not None:
-        value = min(offer.server_max_window_bits, want_s or 15)
-        out.append(("server_max_window_bits", str(value)))
-    elif want_s is not None:
-        return None  # §7.1.2.1: not in the offer, so not in the response
-    want_c = policy.get("client_max_window_bits")
-    if want_c is not None and want_c is not True:
-        if offer.client_max_window_bits is None:
-            return None  # §7.1.2.2: the client did not say it supports it
-        limit = 15 if offer.client_max_window_bits is True else int(offer.client_max_window_bits)
-        out.append(("client_max_window_bits", str(min(int(want_c), limit))))
+    server_bits = _server_bits(offer, policy.get("server_max_window_bits"))
+    if server_bits is not None:
+        out.append(("server_max_window_bits", server_bits))
+    if client_bits is not None:
+        out.append(("client_max_window_bits", client_bits))
     return out
 
 
-def server_accept(offers: Sequence[tuple[str, Params]], policy: Sequence[dict[str, Any]] | None = None
+def server_accept(offers: Sequence[tuple[str, Params]], policy: Sequence[Mapping[str, Any]] | None = None
                   ) -> tuple[DeflateParams, Params] | None:
-    """Accept the first valid permessage-deflate offer that a policy entry fits; invalid ones are declined."""
+    """Pick the first permessage-deflate offer that reads and that a policy entry fits.
+
+    Offers that do not read are declined (§5.1), never an error. `policy` lists acceptable
+    parameter sets in order (a case's `deflate.accept`); None accepts the first readable offer as
+    it stands. Returns the agreed parameters and the response parameters, or None.
+    """
     for name, params in offers:
         if name.lower() != "permessage-deflate":
             continue
         try:
             offer = parse_offer(params)
         except HandshakeError:
-            continue  # §5.1: decline it, try the next offer
+            continue
         for entry in policy if policy is not None else [{}]:
-            response = _respond(offer, dict(entry))
+            response = _respond(offer, entry)
             if response is not None:
-                return _parse(response, "response"), response
+                return parse_response(response), response
     return None
 
 
+# -- client side ---------------------------------------------------------------------------------
+
+def _answers(got: DeflateParams, offer: DeflateParams) -> bool:
+    """Whether `got` is a permitted answer to `offer` (§7.1.1.1, §7.1.2.1, §7.1.2.2)."""
+    if offer.server_no_context_takeover and not got.server_no_context_takeover:
+        return False
+    asked, server_bits = offer.server_max_window_bits, got.server_max_window_bits
+    if asked is not None and (server_bits is None or server_bits > asked):
+        return False
+    told, allowed = got.client_max_window_bits, offer.client_max_window_bits
+    if told is not None and allowed is None:
+        return False
+    return not (type(told) is int and type(allowed) is int and told > allowed)
+
+
 def client_accept(response: Params, offered: Sequence[DeflateParams]) -> DeflateParams:
-    """Check the server's answer against what we offered; the negotiated parameters."""
+    """Check a server's permessage-deflate answer against our offers; the agreed parameters.
+
+    `offered` holds the offers that read (a deliberately malformed one cannot be accepted).
+    The first offer the answer fits decides: a client window it limited itself to stays in force.
+    """
     if not offered:
-        raise HandshakeError(RESPONSE_UNOFFERED, "permessage-deflate was not offered")
-    got = _parse(response, "response")
+        raise HandshakeError(RESPONSE_UNOFFERED, "the server answered permessage-deflate, which was not offered")
+    got = parse_response(response)
     for offer in offered:
-        if got.server_max_window_bits is not None and offer.server_max_window_bits is not None \
-                and got.server_max_window_bits > offer.server_max_window_bits:
-            continue
-        if got.server_max_window_bits is None and offer.server_max_window_bits is not None:
-            continue
-        if got.client_max_window_bits is not None and offer.client_max_window_bits is None:
-            continue
-        if isinstance(offer.client_max_window_bits, int) and not isinstance(offer.client_max_window_bits, bool) \
-                and isinstance(got.client_max_window_bits, int) and got.client_max_window_bits > offer.client_max_window_bits:
-            continue
-        if offer.server_no_context_takeover and not got.server_no_context_takeover:
-            continue
-        cmwb = got.client_max_window_bits
-        if cmwb is None and isinstance(offer.client_max_window_bits, int) and offer.client_max_window_bits is not True:
-            cmwb = offer.client_max_window_bits
-        return DeflateParams(got.server_no_context_takeover,
-                             got.client_no_context_takeover or offer.client_no_context_takeover,
-                             got.server_max_window_bits, cmwb)
-    raise HandshakeError(RESPONSE_INVALID, f"the response {response} fits none of the offers")
+        if _answers(got, offer):
+            client_bits = got.client_max_window_bits
+            if client_bits is None and type(offer.client_max_window_bits) is int:
+                client_bits = offer.client_max_window_bits
+            return DeflateParams(got.server_no_context_takeover,
+                                 got.client_no_context_takeover or offer.client_no_context_takeover,
+                                 got.server_max_window_bits, client_bits)
+    raise HandshakeError(RESPONSE_INVALID, f"the response {response} answers none of the offers")
 
 
 def negotiated_codec(params: DeflateParams, role: str, max_message: int | None, level: int = 1) -> DeflateCodec:
-    """The codec for a negotiated connection; level 1 by default: the compression level has no
-    bearing on conformance, and the suite should spend its time on the peer, not on zlib."""
+    """The codec for an agreed permessage-deflate. Level 1 by default: the level has no bearing
+    on conformance, and the suite's time is better spent on the peer than on zlib."""
     return DeflateCodec(role=role, params=params, max_message=max_message, level=level)

@@ -1,29 +1,56 @@
-"""permessage-deflate (RFC 7692): negotiated parameters and the per-message codec.
+"""permessage-deflate (RFC 7692): the negotiated parameters and the per-message codec.
 
-Decoding is bounded: a message inflates in chunks and stops at `max_message` octets, so a deflate
-bomb costs little memory. Compression uses zlib, whose raw-deflate mode cannot use an 8-bit
-window: when our side is limited to 8 bits we emit stored (uncompressed) deflate blocks, which
-contain no back-references at all and so respect any window (RFC 7692 §7.1.2 bounds the window,
-not the choice of block type).
+No judgement here beyond "this does not inflate": the engine (engine/deflate.py) maps the two
+errors below to its rules.
+
+Sending. Each frame's part of a message is compressed and flushed with Z_SYNC_FLUSH, so every
+frame carries its own data; the last frame drops the 00 00 ff ff that the flush ends with
+(RFC 7692 §7.2.1). zlib refuses an 8-bit window for raw deflate, so when our side is limited to
+8 bits we compress with 9. That stays within the agreement: zlib's deflate never emits a distance
+longer than its window minus 262 octets (MIN_LOOKAHEAD = 258 + 3 + 1), so a 9-bit compressor
+refers at most 250 octets back, inside the 256 octets an 8-bit window allows (§7.1.2).
+
+Receiving. The 00 00 ff ff tail is put back on the last frame, the data is inflated in bounded
+steps and counted, so a deflate bomb stops at `max_message` plus one step. zlib only notices a
+reference beyond the window when it reaches past the history it holds plus what this call has
+written, so with a window below 15 bits we inflate in small steps: a too-wide window then shows,
+save for distances less than _STRICT_STEP octets past it. A final block (BFINAL = 1, §7.2.3.4)
+ends zlib's stream but not ours: the blocks after it are inflated by a new decompressor primed
+with the history. At the end of a message the stream must sit on a block boundary, else the
+message was cut short and does not inflate.
 """
 
 from __future__ import annotations
 
 __all__ = ["DeflateCodec", "DeflateDataError", "DeflateParams", "DeflateTooBigError"]
 
+import collections
 import dataclasses
 import zlib
+from collections.abc import Iterable
 
 from conformance.errors import WireError
 
-_TAIL = b"\x00\x00\xff\xff"  # RFC 7692 §7.2.1: removed by the sender, appended by the receiver
-_CHUNK = 64 * 1024
-_STRICT_STEP = 64
+# RFC 7692 §7.2.1: the sender removes these four octets, the receiver appends them.
+_TAIL = b"\x00\x00\xff\xff"
+# An empty block with fixed codes and BFINAL set: ends the stream only at a block boundary.
+_EMPTY_FINAL = b"\x03\x00"
+_STEP = 64 * 1024  # output per zlib call with a full window
+_SLICE = 64 * 1024  # input per zlib call with a full window
+_STRICT_STEP = 64  # output per zlib call below 15 bits (see the module docstring)
+_STRICT_SLICE = 512  # input per call there: bounds what zlib copies into unconsumed_tail
+_KEEP_LIMIT = 1 << 20  # compressed octets of a message kept to explain a too-far reference
+_MIN_BITS, _MAX_BITS = 8, 15  # RFC 7692 §7.1.2
+_ZLIB_MIN_DEFLATE_BITS = 9
 
 
 class DeflateDataError(WireError):
-    """A compressed payload does not inflate. `hint` is "window" or "context" when zlib saw a
-    back-reference beyond the allowed history: a wider window or a kept context than negotiated."""
+    """A compressed payload does not inflate.
+
+    `hint` says which agreement a reference beyond the available history most likely broke:
+    "window" (a wider LZ77 window than negotiated) or "context" (history from an earlier message
+    although no_context_takeover was agreed); None for any other damage.
+    """
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -31,19 +58,36 @@ class DeflateDataError(WireError):
 
 
 class DeflateTooBigError(WireError):
-    """The inflated message would exceed the limit."""
+    """The inflated message would exceed the codec's `max_message`."""
+
+
+def _bits_ok(value: object, *, bare: bool) -> bool:
+    if value is None or (bare and value is True):
+        return True
+    return type(value) is int and _MIN_BITS <= value <= _MAX_BITS
 
 
 @dataclasses.dataclass(frozen=True)
 class DeflateParams:
-    """What was negotiated (RFC 7692 §7.1): per side, context takeover and window bits."""
+    """The four parameters of RFC 7692 §7.1, as offered, answered or agreed.
+
+    Window bits of None mean the default 15; client_max_window_bits may be True in an offer:
+    the parameter without a value (the client can be told a window, §7.1.2.2).
+    """
 
     server_no_context_takeover: bool = False
     client_no_context_takeover: bool = False
-    server_max_window_bits: int | None = None  # None: 15
-    client_max_window_bits: int | bool | None = None  # True: offered without a value
+    server_max_window_bits: int | None = None
+    client_max_window_bits: int | bool | None = None
+
+    def __post_init__(self) -> None:
+        if not _bits_ok(self.server_max_window_bits, bare=False):
+            raise ValueError(f"server_max_window_bits {self.server_max_window_bits!r} is not 8-15")
+        if not _bits_ok(self.client_max_window_bits, bare=True):
+            raise ValueError(f"client_max_window_bits {self.client_max_window_bits!r} is not 8-15 or True")
 
     def to_header_params(self) -> list[tuple[str, str | None]]:
+        """The parameters as (name, value) pairs; None for a parameter without a value."""
         out: list[tuple[str, str | None]] = []
         if self.server_no_context_takeover:
             out.append(("server_no_context_takeover", None))
@@ -53,52 +97,96 @@ class DeflateParams:
             out.append(("server_max_window_bits", str(self.server_max_window_bits)))
         if self.client_max_window_bits is True:
             out.append(("client_max_window_bits", None))
-        elif self.client_max_window_bits:
+        elif self.client_max_window_bits is not None and self.client_max_window_bits is not False:
             out.append(("client_max_window_bits", str(self.client_max_window_bits)))
         return out
 
     def header_value(self) -> str:
-        return "; ".join(["permessage-deflate", *(k if v is None else f"{k}={v}" for k, v in self.to_header_params())])
+        """One element of Sec-WebSocket-Extensions: "permessage-deflate; name=value; ..."."""
+        items = (k if v is None else f"{k}={v}" for k, v in self.to_header_params())
+        return "; ".join(["permessage-deflate", *items])
 
     def window(self, side: str) -> int:
+        """The LZ77 window bits `side` ("client" or "server") compresses with at most."""
         bits = self.server_max_window_bits if side == "server" else self.client_max_window_bits
-        return bits if isinstance(bits, int) and not isinstance(bits, bool) else 15
+        return bits if type(bits) is int else _MAX_BITS
 
     def no_takeover(self, side: str) -> bool:
+        """Whether `side` starts every message with an empty history."""
         return self.server_no_context_takeover if side == "server" else self.client_no_context_takeover
 
 
-class DeflateCodec:
-    """Compress what `role` sends and inflate what its peer sends, as `params` say."""
+def _last(pieces: Iterable[bytes], size: int) -> bytes:
+    """The last `size` octets of the concatenation of `pieces`, joining only what is needed."""
+    picked: list[bytes] = []
+    have = 0
+    for piece in reversed(list(pieces)):
+        picked.append(piece)
+        have += len(piece)
+        if have >= size:
+            break
+    return b"".join(reversed(picked))[-size:] if size else b""
 
-    def __init__(self, *, role: str, params: DeflateParams, max_message: int | None = None, level: int = 6) -> None:
+
+def _inflates(data: bytes, bits: int, upto: int) -> bool:
+    """Whether `data` inflates with a fresh `bits` window up to `upto` octets (or to its end).
+
+    Output is discarded and input goes in slices, so the check costs no more than the inflation
+    that led to it.
+    """
+    d = zlib.decompressobj(-bits)
+    view = memoryview(data)
+    produced, pos = 0, 0
+    piece: bytes | memoryview = b""
+    try:
+        while produced <= upto and not d.eof:
+            if not piece:
+                if pos >= len(data):
+                    return True
+                piece, pos = view[pos:pos + _SLICE], pos + _SLICE
+            produced += len(d.decompress(piece, _STEP))
+            piece = d.unconsumed_tail
+    except zlib.error:
+        return False
+    return True
+
+
+class DeflateCodec:
+    """Compresses what `role` sends and inflates what its peer sends, as `params` agree."""
+
+    def __init__(self, *, role: str, params: DeflateParams, max_message: int | None = None,
+                 level: int = 6) -> None:
         if role not in ("client", "server"):
-            raise ValueError("role is client or server")
+            raise ValueError(f"role is 'client' or 'server', not {role!r}")
         peer = "server" if role == "client" else "client"
         self.role = role
         self.params = params
         self.max_message = max_message
         self.level = level
-        own = params.window(role)
-        self._out_bits = max(9, own)
-        if own < 9:
-            self.level = 0  # stored blocks: no back-references, valid for an 8-bit window
+        self._out_bits = max(_ZLIB_MIN_DEFLATE_BITS, params.window(role))
         self._out_reset = params.no_takeover(role)
+        self._compressor = self._new_compressor()
         self._in_bits = params.window(peer)
         self._in_reset = params.no_takeover(peer)
-        self._compressor = self._new_compressor()
+        strict = self._in_bits < _MAX_BITS
+        self._step = _STRICT_STEP if strict else _STEP
+        self._slice = _STRICT_SLICE if strict else _SLICE
         self._decompressor = zlib.decompressobj(-self._in_bits)
-        # zlib only rejects a back-reference beyond the history it holds plus this call's output;
-        # inflating a restricted window in small steps makes a too-wide window show (RFC 7692 §7.1.2):
-        # only distances less than _STRICT_STEP octets past the window can go unnoticed.
-        self._step = _STRICT_STEP if self._in_bits < 15 else _CHUNK
-        self._inflated = 0
+        self._inflated = 0  # octets of the current message so far
+        self._total = 0  # octets since the decompressor's history began (saturates at the window)
+        self._history: collections.deque[bytes] = collections.deque()  # earlier messages' output
+        self._history_size = 0
+        self._replay = strict and self._in_reset  # keep a message's frames to explain errors
+        self._kept: list[bytes] | None = [] if self._replay else None
+        self._kept_size = 0
+
+    # -- sending -----------------------------------------------------------------------------
 
     def _new_compressor(self) -> zlib._Compress:
         return zlib.compressobj(self.level, zlib.DEFLATED, -self._out_bits, 8)
 
     def encode(self, data: bytes, fin: bool) -> bytes:
-        """Compress one frame's worth of a message; the last frame drops the 00 00 ff ff tail."""
+        """Compress one frame's part of a message; the last part loses its 00 00 ff ff tail."""
         out = self._compressor.compress(data) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
         if fin:
             if out.endswith(_TAIL):
@@ -107,38 +195,102 @@ class DeflateCodec:
                 self._compressor = self._new_compressor()
         return out
 
+    # -- receiving ---------------------------------------------------------------------------
+
     def decode(self, payload: bytes, fin: bool) -> bytes:
-        """Inflate one frame of a compressed message; bounded by `max_message` for the whole message."""
+        """Inflate one frame of a compressed message; `max_message` bounds the whole message."""
         data = payload + _TAIL if fin else payload
-        d = self._decompressor
-        limit = self.max_message
+        self._keep(data)
         out: list[bytes] = []
         try:
-            while data:
-                room = self._step if limit is None else min(self._step, limit - self._inflated + 1)
-                chunk = d.decompress(data, max(room, 1))
+            self._inflate(data, out)
+            if fin:
+                self._check_boundary()
+        except zlib.error as exc:
+            raise DeflateDataError(f"the payload does not inflate: {exc}", self._hint(str(exc), data)) from None
+        message = b"".join(out)
+        if fin:
+            self._end_message(message)
+        return message
+
+    def _inflate(self, data: bytes, out: list[bytes]) -> None:
+        """Inflate `data` into `out`, counting; input goes in slices so zlib never copies much."""
+        d, step, size, limit = self._decompressor, self._step, self._slice, self.max_message
+        end = len(data)
+        view = memoryview(data) if end > size else data  # small input: no slicing needed
+        piece, pos, pending = view[:size], size, False
+        while True:
+            if not piece:
+                if pos >= end and not pending:
+                    return
+                piece, pos = view[pos:pos + size], pos + size
+            room = step if limit is None else max(1, min(step, limit - self._inflated + 1))
+            chunk = d.decompress(piece, room)
+            if chunk:
                 self._inflated += len(chunk)
                 if limit is not None and self._inflated > limit:
                     raise DeflateTooBigError(f"the message inflates to more than {limit} octets")
                 out.append(chunk)
-                data = d.unconsumed_tail
-        except zlib.error as exc:
-            raise DeflateDataError(f"the payload does not inflate: {exc}", self._hint(str(exc), payload)) from None
-        if fin:
-            self._inflated = 0
-            if self._in_reset:
-                self._decompressor = zlib.decompressobj(-self._in_bits)
-        return b"".join(out)
+            pending = len(chunk) == room
+            if d.eof:  # a final block: later blocks go on with the same history (§7.2.3.4)
+                piece, pending = d.unused_data, False
+                d = self._decompressor = zlib.decompressobj(-self._in_bits, zdict=self._recent(out))
+            else:
+                piece = d.unconsumed_tail
 
-    def _hint(self, error: str, payload: bytes) -> str | None:
-        """Which agreement a too-far back-reference broke: the window, or no_context_takeover."""
+    def _recent(self, out: list[bytes]) -> bytes:
+        """The history a decompressor started after a final block must know."""
+        return _last([*self._history, *out], 1 << self._in_bits)
+
+    def _check_boundary(self) -> None:
+        """At the end of a message the data must end between two blocks (§7.2.1)."""
+        probe = self._decompressor if self._in_reset else self._decompressor.copy()
+        extra = probe.decompress(_EMPTY_FINAL, 1)
+        if extra or not probe.eof or probe.unused_data:
+            raise DeflateDataError("the message ends inside a deflate block: it was cut short")
+
+    def _end_message(self, message: bytes) -> None:
+        if self._in_reset:
+            self._decompressor = zlib.decompressobj(-self._in_bits)
+        else:
+            self._total = min(self._total + self._inflated, 1 << self._in_bits)
+            self._remember(message)
+        self._inflated = 0
+        self._kept, self._kept_size = ([] if self._replay else None), 0
+
+    def _remember(self, message: bytes) -> None:
+        """Keep references to the output that still lies inside the window."""
+        if not message:
+            return
+        window = 1 << self._in_bits
+        self._history.append(message)
+        self._history_size += len(message)
+        while self._history_size - len(self._history[0]) >= window:
+            self._history_size -= len(self._history.popleft())
+
+    def _keep(self, data: bytes) -> None:
+        if self._kept is None:
+            return
+        self._kept_size += len(data)
+        if self._kept_size > _KEEP_LIMIT:
+            self._kept = None  # too long to replay: fall back to the frame alone
+        else:
+            self._kept.append(data)
+
+    def _hint(self, error: str, frame: bytes) -> str | None:
+        """Which agreement a reference beyond the history broke, as far as it can be told."""
         if "too far back" not in error:
             return None
-        if self._in_bits < 15:
-            try:
-                zlib.decompressobj(-15).decompress(payload + _TAIL)
-            except zlib.error:
-                pass
-            else:
-                return "window"  # fine with a full window: the peer's window was too wide
-        return "context" if self._in_reset else "window" if self._in_bits < 15 else None
+        window = 1 << self._in_bits
+        if not self._in_reset:
+            # With the context kept, only a reference past a full window can be the window's fault.
+            seen = self._total + self._inflated
+            return "window" if self._in_bits < _MAX_BITS and seen >= window else None
+        if self._in_bits == _MAX_BITS:
+            return "context"
+        message = b"".join(self._kept) if self._kept is not None else frame
+        # Past the failing point with a full window: the peer's window was too wide; else the
+        # reference reached back into an earlier message. (`_inflated` counts what this message
+        # produced before the failure, the failing call wrote at most one step more.)
+        upto = self._inflated + self._step
+        return "window" if _inflates(message, _MAX_BITS, upto) else "context"

@@ -303,3 +303,44 @@ class TestInteroperation:
                 got += theirs.frame_inbound_payload_data(server, ours.encode(part, fin))
                 got += theirs.frame_inbound_complete(server, fin) or b""
             assert got == m
+
+
+class TestDamagedInput:
+    """Any payload inflates or raises one of the two documented errors, and quickly: a damaged
+    message never makes the codec spin (the replay that names the broken rule stays bounded)."""
+
+    @given(st.binary(max_size=3000) | st.sampled_from([b"\0" * 200_000, os.urandom(3000) * 20]),
+           st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=4),
+           st.sampled_from([8, 9, 12, 15]), st.booleans(), st.sampled_from([None, 10, 100_000]),
+           st.sampled_from([0, 1, 9]))
+    @settings(max_examples=60, deadline=None)
+    def test_decode_terminates(self, data: bytes, damage: list[tuple[int, int]], bits: int, reset: bool,
+                               limit: int | None, level: int) -> None:
+        wire = bytearray(raw(data, data, bits=15, level=level)[1])
+        for where, value in damage:
+            if wire:
+                wire[where % len(wire)] = value
+        c = codec(max_message=limit, server_max_window_bits=bits, server_no_context_takeover=reset)
+        start = time.perf_counter()
+        try:
+            c.decode(bytes(wire[: len(wire) // 2]), False)
+            c.decode(bytes(wire[len(wire) // 2:]), True)
+        except (DeflateDataError, DeflateTooBigError):
+            pass
+        assert time.perf_counter() - start < 5
+
+    def test_naming_the_rule_costs_no_more_than_the_failure(self) -> None:
+        # A window violation early in a message followed by 1 GiB of zeros: explaining the error
+        # must not inflate the rest (no limit is set, so nothing else would stop it).
+        block = os.urandom(600)
+        comp = zlib.compressobj(6, zlib.DEFLATED, -15)
+        parts = [comp.compress(block + block) + comp.flush(SYNC)]
+        parts += [comp.compress(b"\0" * (1 << 20)) + comp.flush(SYNC) for _ in range(3)]
+        assert parts[2] == parts[3]  # after the first MiB every MiB of zeros is the same octets
+        message = b"".join(parts[:2]) + parts[2] * 1022
+        c = codec(server_max_window_bits=9, server_no_context_takeover=True)
+        start = time.perf_counter()
+        with pytest.raises(DeflateDataError) as err:
+            c.decode(message, True)
+        assert err.value.hint == "window"
+        assert time.perf_counter() - start < 0.3  # about 1 ms; replaying the whole message takes 0.6 s
