@@ -10,7 +10,7 @@ import contextlib
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,34 +80,24 @@ def add_run_commands(sub: Any) -> None:
     e.set_defaults(func=cmd_echo_server)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return v
+def _number(kind: type[int] | type[float], ok: Callable[[float], bool], need: str) -> Callable[[str], Any]:
+    """An argparse type: parse with `kind`, then check `ok`; errors say what was expected."""
+    def parse(text: str) -> Any:
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"not {'a whole number' if kind is int else 'a number'}: {text!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"must be {need}: {text!r}")
+        return v
+
+    return parse
 
 
-def _nonneg_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
-    return v
+_positive_int = _number(int, lambda v: v >= 1, "at least 1")
+_nonneg_int = _number(int, lambda v: v >= 0, "0 or more")
+_positive_float = _number(float, lambda v: v > 0, "more than 0")
 
 
 def _flatten(groups: list[list[str]]) -> list[str]:
