@@ -18,6 +18,7 @@ __all__ = [
 ]
 
 import enum
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -25,10 +26,12 @@ from typing import Protocol
 
 import numpy as np
 
+from conformance.engine import deflate as pmd
 from conformance.engine import events as ev
 from conformance.engine.rules import Level, ProtocolError, Rule, rule
 from conformance.errors import ConformanceError
 from conformance.wire.close import close_code_valid, parse_close, serialize_close
+from conformance.wire.deflate import DeflateDataError, DeflateTooBigError
 from conformance.wire.frames import (
     CONTROL_MAX_PAYLOAD,
     Frame,
@@ -506,9 +509,9 @@ class Connection:
             raise ProtocolError(RSV_UNNEGOTIATED, f"RSV bits {bits} on {h.opcode.name}")
         if h.rsv1:
             if h.opcode.is_control:
-                raise ProtocolError(_deflate_rule("deflate.rsv1-control"), f"RSV1 on {h.opcode.name}")
+                raise ProtocolError(pmd.RSV1_CONTROL, f"RSV1 on {h.opcode.name}")
             if h.opcode is Opcode.CONT:
-                raise ProtocolError(_deflate_rule("deflate.rsv1-continuation"),
+                raise ProtocolError(pmd.RSV1_CONTINUATION,
                                     "RSV1 on a continuation frame")
 
     def _check_sequence(self, h: FrameHeader) -> None:
@@ -585,15 +588,10 @@ class Connection:
         assert self.deflate is not None
         try:
             return self.deflate.decode(payload, fin)
-        except ProtocolError:
-            raise
-        except ConformanceError as exc:
-            name = type(exc).__name__
-            hint = getattr(exc, "hint", None)
-            rid = {"window": "deflate.window-bits", "context": "deflate.context-takeover"}.get(
-                hint or "", "deflate.invalid-data")
-            r = MESSAGE_TOO_BIG if "TooBig" in name else _deflate_rule(rid)
-            raise ProtocolError(r, str(exc)) from None
+        except DeflateTooBigError as exc:
+            raise ProtocolError(MESSAGE_TOO_BIG, str(exc)) from None
+        except DeflateDataError as exc:
+            raise ProtocolError(pmd.rule_for(exc), str(exc)) from None
 
     def _on_control(self, op: Opcode, payload: bytes) -> None:
         if op is Opcode.PING:
@@ -722,15 +720,5 @@ def _utf8_position(raw: bytes) -> int:
     return len(raw)  # pragma: no cover
 
 
-def _deflate_rule(rule_id: str) -> Rule:
-    """Rules declared by engine/deflate.py, imported late: framing does not need deflate loaded."""
-    from conformance.engine import deflate as _  # noqa: F401  (declares the deflate rules)
-    from conformance.engine.rules import RULES
-
-    return RULES[rule_id]
-
-
 def _random_mask() -> bytes:
-    import os
-
     return os.urandom(4)
