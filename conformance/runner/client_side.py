@@ -16,7 +16,7 @@ from typing import Any
 
 from conformance.catalog.model import Case
 from conformance.catalog.payload import parse_payload
-from conformance.engine.connection import Connection, Role, State
+from conformance.engine.connection import Role, State
 from conformance.engine.handshake import ServerHandshake
 from conformance.engine.rules import HandshakeError
 from conformance.runner.session import RunOptions, Trace, _Session, _teardown, case_budget
@@ -41,11 +41,7 @@ async def execute_client_case(case: Case, request: Request, raw_request: bytes, 
             if case.expect_client == "reject":
                 await _expect_rejection(s)
                 return trace
-            s.conn = Connection(Role.SERVER, deflate=s.deflate, frame_events=True, max_message=opts.max_message)
-            s.task = asyncio.create_task(s.read_loop())
-            if leftover:
-                s.conn.receive_data(leftover)
-                s.drain_events()
+            s.start(Role.SERVER, leftover)
             await run_steps(s, case.steps)
             await _finish_as_server(s)
     except TimeoutError:

@@ -109,6 +109,15 @@ class _Session:
         self.task: asyncio.Task[None] | None = None
         self.deflate: Any = None
 
+    def start(self, role: Role, leftover: bytes) -> None:
+        """After the handshake: the engine observes the peer, the reader runs, and the octets
+        that arrived with the handshake are fed first."""
+        self.conn = Connection(role, deflate=self.deflate, frame_events=True, max_message=self.opts.max_message)
+        self.task = asyncio.create_task(self.read_loop())
+        if leftover:
+            self.conn.receive_data(leftover)
+            self.drain_events()
+
     # -- I/O ---------------------------------------------------------------------------------
 
     async def write(self, data: bytes, *, chop: int = 0, delay: float = 0.0, label: str = "") -> bool:
@@ -245,12 +254,7 @@ async def execute_case(case: Case, target: ServerTarget, opts: RunOptions) -> Tr
             leftover = await do_handshake(s, target)
             if not trace.opened:
                 return trace
-            s.conn = Connection(Role.CLIENT, deflate=s.deflate, frame_events=True,
-                                max_message=opts.max_message)
-            s.task = asyncio.create_task(s.read_loop())
-            if leftover:
-                s.conn.receive_data(leftover)
-                s.drain_events()
+            s.start(Role.CLIENT, leftover)
             await run_steps(s, case.steps)
             await _finish(s)
     except TimeoutError:
