@@ -42,7 +42,7 @@ from conformance.wire.frames import (
     serialize_frame,
     serialize_header,
 )
-from conformance.wire.utf8 import Utf8Error, Utf8Validator
+from conformance.wire.utf8 import DeferredUtf8Validator, Utf8Error, Utf8Validator
 
 MUST, SHOULD, INFO = Level.MUST, Level.SHOULD, Level.INFORMATIONAL
 
@@ -189,6 +189,7 @@ class Connection:
         message_parts: bool = False,
         frame_events: bool = False,
         reject_non_minimal: bool = False,
+        utf8_fail_fast: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.role = role
@@ -200,6 +201,8 @@ class Connection:
         self.message_parts = message_parts
         self.frame_events = frame_events
         self.reject_non_minimal = reject_non_minimal
+        # False models a peer that checks UTF-8 only when a message is complete (§8.1: a SHOULD)
+        self.utf8_fail_fast = utf8_fail_fast
         self._clock = clock
         self._mask_out = role is Role.CLIENT
         self._want_mask = role is Role.SERVER
@@ -214,7 +217,7 @@ class Connection:
         self._msg_text: list[str] = []
         self._msg_size = 0
         self._msg_compressed = False
-        self._utf8: Utf8Validator | None = None
+        self._utf8: Utf8Validator | DeferredUtf8Validator | None = None
         self._peek: Utf8Validator | None = None  # look-ahead over a text frame still arriving
         self._peek_done = 0
         # the message being sent
@@ -397,12 +400,12 @@ class Connection:
         A look-ahead copy of the message's validator reads the payload received so far; the frame
         is validated again normally once complete. Compressed frames are checked when inflated.
         """
-        if h.rsv1:
+        if h.rsv1 or not self.utf8_fail_fast:
             return
         if h.opcode is Opcode.TEXT:
             base = None
         elif h.opcode is Opcode.CONT and self._msg_opcode is Opcode.TEXT and not self._msg_compressed:
-            base = self._utf8
+            base = self._utf8 if isinstance(self._utf8, Utf8Validator) else None
         else:
             return
         if self._peek is None:
@@ -543,7 +546,10 @@ class Connection:
             return
         if first:
             self._msg_opcode = op
-            self._utf8 = Utf8Validator() if op is Opcode.TEXT else None
+            if op is not Opcode.TEXT:
+                self._utf8 = None
+            else:
+                self._utf8 = Utf8Validator() if self.utf8_fail_fast else DeferredUtf8Validator()
         if self._utf8 is not None:
             try:
                 self._msg_text.append(self._utf8.feed(payload, fin))

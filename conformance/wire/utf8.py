@@ -9,7 +9,7 @@ overlong forms and values above U+10FFFF; the one prefix it leaves pending is a 
 
 from __future__ import annotations
 
-__all__ = ["Utf8Error", "Utf8Validator", "validate_utf8"]
+__all__ = ["DeferredUtf8Validator", "Utf8Error", "Utf8Validator", "validate_utf8"]
 
 import codecs
 
@@ -69,6 +69,32 @@ class Utf8Validator:
     def pending(self) -> int:
         """Octets of an incomplete sequence held back, waiting for the next piece."""
         return len(self._decoder.getstate()[0])
+
+
+class DeferredUtf8Validator:
+    """Validates a text only when its last piece arrives: what a peer that does not fail fast
+    does (allowed: RFC 6455 §8.1 makes fail-fast a SHOULD). Used to model such a peer."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes | bytearray | memoryview, final: bool = False) -> str:
+        self._buf += data
+        if not final:
+            return ""
+        whole, self._buf = bytes(self._buf), bytearray()
+        return Utf8Validator().feed(whole, final=True)
+
+    def copy(self) -> DeferredUtf8Validator:
+        other = DeferredUtf8Validator()
+        other._buf = bytearray(self._buf)
+        return other
+
+    @property
+    def pending(self) -> int:
+        return 0
 
 
 def validate_utf8(data: bytes | bytearray | memoryview) -> str:
