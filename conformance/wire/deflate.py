@@ -179,6 +179,11 @@ class DeflateCodec:
         self._replay = strict and self._in_reset  # keep a message's frames to explain errors
         self._kept: list[bytes] | None = [] if self._replay else None
         self._kept_size = 0
+        # False models a receiver that inflates what it can of a message cut short inside a block
+        # instead of rejecting it (RFC 7692 §7.2.2 says how to inflate, not what to do then);
+        # `cut_short` then records that such a message was accepted
+        self.check_boundary = True
+        self.cut_short = False
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -203,9 +208,14 @@ class DeflateCodec:
         self._keep(data)
         out: list[bytes] = []
         try:
-            self._inflate(data, out)
-            if fin:
+            self._inflate(data, out, tail=fin)
+            if fin and self.check_boundary:
                 self._check_boundary()
+            elif fin and not self.cut_short:
+                try:
+                    self._check_boundary()
+                except (DeflateDataError, zlib.error):
+                    self.cut_short = True
         except zlib.error as exc:
             raise DeflateDataError(f"the payload does not inflate: {exc}", self._hint(str(exc), data)) from None
         message = b"".join(out)
@@ -213,8 +223,9 @@ class DeflateCodec:
             self._end_message(message)
         return message
 
-    def _inflate(self, data: bytes, out: list[bytes]) -> None:
-        """Inflate `data` into `out`, counting; input goes in slices so zlib never copies much."""
+    def _inflate(self, data: bytes, out: list[bytes], tail: bool = False) -> None:
+        """Inflate `data` into `out`, counting; input goes in slices so zlib never copies much.
+        `tail`: `data` ends with the 00 00 ff ff appended to a message's last frame (§7.2.2)."""
         d, step, size, limit = self._decompressor, self._step, self._slice, self.max_message
         end = len(data)
         view = memoryview(data) if end > size else data  # small input: no slicing needed
@@ -235,6 +246,8 @@ class DeflateCodec:
             if d.eof:  # a final block: later blocks go on with the same history (§7.2.3.4)
                 piece, pending = d.unused_data, False
                 d = self._decompressor = zlib.decompressobj(-self._in_bits, zdict=self._recent(out))
+                if tail and len(piece) + max(0, end - pos) <= len(_TAIL):
+                    return  # the final block ended inside the appended 00 00 ff ff: the rest is unused
             else:
                 piece = d.unconsumed_tail
 
