@@ -22,7 +22,13 @@ def add_fuzz_commands(sub: Any) -> None:
     f.add_argument("--seconds", type=float, default=60.0, help="time budget (default 60)")
     f.add_argument("--engine", choices=("hypothesis", "atheris"), default="hypothesis")
     f.add_argument("--out", default="reports/found", help="where found cases are written (default reports/found)")
-    f.add_argument("--max-frames", type=int, default=5, help="longest conversation (default 5)")
+    f.add_argument("--max-steps", "--max-frames", dest="max_steps", type=int, default=5,
+                   help="most steps (frames, messages, checkpoints) per exchange (default 5)")
+    f.add_argument("--strict", action="store_true",
+                   help="SHOULD-level verdicts (NON-STRICT, FAILED BY CLIENT) count as discrepancies too")
+    f.add_argument("--corpus", metavar="DIR",
+                   help="atheris: the corpus directory, kept between runs (default OUT/corpus/IMPL)")
+    f.add_argument("--jobs", type=int, default=1, help="atheris: fuzzing processes at once (default 1)")
     f.set_defaults(func=cmd_fuzz)
 
 
@@ -39,19 +45,42 @@ def _target(args: argparse.Namespace) -> Iterator[str]:
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
     if args.engine == "atheris":
-        raise UsageError("--engine atheris is not available yet for targets; use --engine hypothesis "
-                         "(the engine's own atheris harness runs with `make fuzz-engine`)")
+        return _fuzz_atheris(args)
     from conformance.fuzz.hypo import fuzz_hypothesis
 
     with _target(args) as url:
         try:
-            summary = fuzz_hypothesis(url, args.seconds, Path(args.out), max_frames=args.max_frames)
+            summary = fuzz_hypothesis(url, args.seconds, Path(args.out), max_steps=args.max_steps, strict=args.strict)
         except ConnectionError as exc:
             print(f"conformance: {url}: {exc}", file=sys.stderr)
             return int(ExitCode.UNREACHABLE)
     rate = summary.examples / max(summary.seconds, 1e-9)
-    print(f"{summary.examples} generated conversations in {summary.seconds:.1f} s ({rate:.0f}/s)")
+    print(f"{summary.examples} generated exchanges in {summary.seconds:.1f} s ({rate:.0f}/s)")
     for path, why in zip(summary.found, summary.detail, strict=True):
         print(f"discrepancy, shrunk and written to {path}: {why}")
         print(f"  replay: conformance run --server URL --cases-dir {path.parent}")
     return int(ExitCode.CASE_FAILED) if summary.found else 0
+
+
+def _fuzz_atheris(args: argparse.Namespace) -> int:
+    if not args.impl:
+        raise UsageError("--engine atheris fuzzes in-process libraries: use --impl NAME (or --engine hypothesis "
+                         "for a server over TCP)")
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: must be at least 1")
+    try:
+        import atheris  # noqa: F401
+    except ImportError:
+        raise UsageError("--engine atheris needs the atheris package: pip install 'ws-conformance[fuzz]'") from None
+    from conformance.fuzz.atheris_engine import fuzz_atheris
+
+    s = fuzz_atheris(args.impl, args.seconds, Path(args.out), Path(args.corpus) if args.corpus else None, args.jobs)
+    if s.runs == 0:
+        print(f"conformance: the atheris process did not run; its output:\n{s.log[-3000:]}", file=sys.stderr)
+        return int(ExitCode.UNREACHABLE)
+    print(f"{s.runs} differential executions in {s.seconds:.1f} s with {s.jobs} process(es): "
+          f"{s.exec_per_second:.0f} exec/s, {s.exec_per_second / s.jobs:.0f} per process; corpus {s.corpus}")
+    for path, why in zip(s.found, s.detail, strict=True):
+        print(f"disagreement, minimised and written to {path}: {why}")
+        print(f"  replay: conformance run --impl {args.impl} --cases-dir {path.parent}")
+    return int(ExitCode.CASE_FAILED) if s.found else 0

@@ -1,10 +1,11 @@
-"""`conformance fuzz --engine hypothesis`: generated conversations, judged against the engine.
+"""`conformance fuzz --engine hypothesis`: generated exchanges, judged against the engine.
 
-Each example is a conversation from `conformance.generate.strategies`; the engine predicts what
-a conforming echo server does; the example is written as a case (the same YAML a person writes)
-and run against the target with the normal runner and judge. Any verdict other than OK /
-NON-STRICT with an OK close is a discrepancy; hypothesis shrinks it to a minimal conversation,
-which is exported as a case file that `conformance run --cases-dir DIR` replays as it is.
+Each example is an exchange from `conformance.generate.strategies` (handshake, extension offer,
+frames, messages, checkpoints, close); the engine predicts what a conforming echo server does; the
+example is written as a case (the same YAML a person writes) and run against the target with the
+normal runner and judge. A MUST-level verdict (and with --strict a SHOULD-level one) is a
+discrepancy; hypothesis shrinks it to a minimal exchange, which is exported as a case file that
+`conformance run --cases-dir DIR` replays as it is.
 """
 
 from __future__ import annotations
@@ -19,15 +20,26 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 
 from conformance.catalog.load import load_file
-from conformance.generate.strategies import GeneratedFrame, Prediction, conversations, predict
+from conformance.generate.strategies import (
+    Checkpoint,
+    Close,
+    Exchange,
+    GeneratedFrame,
+    Message,
+    Observation,
+    Prediction,
+    exchanges,
+    predict,
+)
 from conformance.runner.judge import judge
 from conformance.runner.session import RunOptions, Trace, execute_case
 from conformance.targets.tcp import ServerTarget
 
 _NAMES = {0: "continuation", 1: "text", 2: "binary", 9: "ping", 10: "pong"}
+_MUST_BAD = ("FAILED", "WRONG CODE", "UNCLEAN")
 
 
 @dataclasses.dataclass
@@ -38,39 +50,83 @@ class FuzzSummary:
     detail: list[str]
 
 
-def case_document(conv: list[GeneratedFrame], pred: Prediction, number: int) -> dict[str, Any]:
-    """The conversation as a case file (group 90: cases found by fuzzing)."""
-    steps = []
-    for f in conv:
-        frame: dict[str, Any] = {"opcode": _NAMES.get(f.opcode, f.opcode), "payload": {"hex": f.payload.hex()}}
-        if not f.fin:
-            frame["fin"] = False
-        for bit in ("rsv1", "rsv2", "rsv3"):
-            if getattr(f, bit):
-                frame[bit] = True
-        frame["mask"] = "00000000" if f.masked else False
-        steps.append({"send": frame})
-    obs = [{kind: {"hex": data.hex()}} for kind, data in pred.observations]
+def _payload(data: bytes) -> dict[str, Any]:
+    """Octets as a case payload: a repeated pattern stays short in the file."""
+    if len(data) > 256:
+        for period in range(1, 65):
+            unit = data[:period]
+            if (unit * (len(data) // period + 1))[: len(data)] == data:
+                return {"repeat_hex": unit.hex(), "size": len(data)}
+    return {"hex": data.hex()}
+
+
+def _step(s: GeneratedFrame | Message | Close | Checkpoint) -> dict[str, Any]:
+    if isinstance(s, Checkpoint):
+        return {"checkpoint": s.label}
+    if isinstance(s, Message):
+        msg: dict[str, Any] = {"opcode": "text" if s.text else "binary", "payload": _payload(s.data)}
+        if s.fragment:
+            msg["fragment"] = s.fragment
+        return {"send_message": msg}
+    if isinstance(s, Close):
+        if s.one_octet or s.code is None:
+            return {"send_close": {"payload": {"hex": s.payload.hex()}}}
+        return {"send_close": {"code": s.code, "reason": {"hex": s.reason.hex()}}}
+    frame: dict[str, Any] = {"opcode": _NAMES.get(s.opcode, s.opcode), "payload": {"hex": s.payload.hex()}}
+    if not s.fin:
+        frame["fin"] = False
+    for bit in ("rsv1", "rsv2", "rsv3"):
+        if getattr(s, bit):
+            frame[bit] = True
+    frame["mask"] = "00000000" if s.masked else False
+    return {"send": frame}
+
+
+def _observations(obs: list[Observation]) -> list[dict[str, Any]]:
+    return [{kind: data if isinstance(data, str) else _payload(data)} for kind, data in obs]
+
+
+def case_document(x: Exchange | list[GeneratedFrame], pred: Prediction, number: int) -> dict[str, Any]:
+    """The exchange as a case file (group 90: cases found by fuzzing)."""
+    if not isinstance(x, Exchange):
+        x = Exchange(tuple(x))
     case: dict[str, Any] = {
         "id": f"90.1.{number}",
-        "title": f"Generated conversation of {len(conv)} frame(s)",
-        "description": "Found by `conformance fuzz`: the frames below, as a client sends them.",
-        "expectation": ("Echoes and pongs as listed, then the connection is failed with "
-                        f"{pred.fail_code} ({pred.rule})" if pred.fail_code else
-                        "Echoes and pongs as listed; the connection stays open until the suite closes it."),
+        "title": f"Generated exchange of {pred.steps_used} step(s)" if pred.status is None
+        else "Generated opening handshake the server must refuse",
+        "description": "Found by `conformance fuzz`: what a client sends, as listed below.",
         "rfc": ["RFC 6455 §5"],
         "level": "MUST",
         "role": "server",
-        "steps": steps,
     }
+    if x.handshake is not None:
+        case["handshake"] = x.handshake
+    if pred.status is not None:
+        case["expectation"] = f"The server refuses the request with {' or '.join(map(str, pred.status))} ({pred.rule})."
+        case["rfc"] = ["RFC 6455 §4.2.1"]
+        case["rule"] = pred.rule
+        case["expect_response"] = {"status": pred.status}
+        return case
+    if x.raw_offer is not None:
+        case["handshake"] = {**(x.handshake or {}), "headers": {**(x.handshake or {}).get("headers", {}),
+                                                                "Sec-WebSocket-Extensions": x.raw_offer}}
+        case["expect_response"] = {"status": [101], "headers": {"Sec-WebSocket-Extensions": None}}
+        case["rfc"] = ["RFC 6455 §5", "RFC 7692 §5.1"]
+    elif x.handshake is not None:
+        case["expect_response"] = {"status": [101]}
+    if x.offer is not None:
+        case["deflate"] = {"offers": [x.offer], "required": False}
+        case["rfc"] = ["RFC 6455 §5", "RFC 7692 §7"]
+    case["expectation"] = ("Echoes, pongs and checkpoints as listed, then the connection is failed with "
+                           f"{pred.fail_code} ({pred.rule})" if pred.fail_code else
+                           "Echoes, pongs and checkpoints as listed, then a close as listed.")
+    case["steps"] = [_step(s) for s in x.steps[: pred.steps_used]]
     if pred.rule:
         case["rule"] = pred.rule
-    if pred.fail_code is not None:
-        case["expect"] = {"ok": obs, "non_strict": []}
-        case["close"] = {"by": "peer", "codes": [pred.fail_code], "clean": False}
-    else:
-        case["expect"] = {"ok": obs}
-        case["close"] = {"by": "us", "codes": [1000], "clean": True}
+    case["expect"] = {"ok": _observations(pred.observations)}
+    if pred.lenient is not None:
+        case["expect"]["non_strict"] = _observations(pred.lenient)
+    case["close"] = {"by": pred.closed_by, "codes": pred.close_codes, "clean": pred.clean}
     return case
 
 
@@ -80,63 +136,70 @@ def write_cases(path: Path, cases: list[dict[str, Any]]) -> None:
                     + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
-def _run_one(conv: list[GeneratedFrame], target: ServerTarget, opts: RunOptions, scratch: Path) -> tuple[bool, str]:
-    pred = predict(conv)
+def _run_one(x: Exchange, target: ServerTarget, opts: RunOptions, scratch: Path, strict: bool) -> tuple[bool, str]:
+    return run_document(case_document(x, predict(x), 1), target, opts, scratch, strict)
+
+
+def run_document(doc: dict[str, Any], target: ServerTarget, opts: RunOptions, scratch: Path,
+                 strict: bool = False) -> tuple[bool, str]:
+    """Run one case document against `target`: (its verdict is acceptable, the verdict)."""
     f = scratch / "90_example.yaml"
-    write_cases(f, [case_document(conv, pred, 1)])
+    write_cases(f, [doc])
     (case,), _ = load_file(f)
     trace: Trace = asyncio.run(execute_case(case, target, opts))
-    if not trace.opened:
-        raise ConnectionError(f"the target refused the handshake: {trace.handshake_note}")
+    if not trace.connected:
+        raise ConnectionError(f"cannot connect: {trace.timed_out or trace.handshake_note or 'refused'}")
     v = judge(case, trace)
-    ok = v.behavior in ("OK", "NON-STRICT") and v.behavior_close == "OK"
+    bad = set(_MUST_BAD) | ({"NON-STRICT", "FAILED BY CLIENT"} if strict else set())
+    ok = v.behavior not in bad and v.behavior_close not in bad
     return ok, f"{v.behavior}/{v.behavior_close}: {v.result} {v.result_close}"
 
 
+class _TimeUp(BaseException):
+    """Ends the generation phase when the budget is spent (hypothesis lets BaseException through)."""
+
+
 def fuzz_hypothesis(url: str, seconds: float, out: Path, opts: RunOptions | None = None,
-                    max_frames: int = 5) -> FuzzSummary:
-    """Fuzz `url` for about `seconds`; export every shrunk discrepancy into `out`."""
+                    max_steps: int = 5, strict: bool = False) -> FuzzSummary:
+    """Fuzz `url` for about `seconds`; export the first shrunk discrepancy into `out`.
+
+    A discrepancy is a MUST-level verdict (FAILED, WRONG CODE, UNCLEAN); with `strict` also the
+    SHOULD-level ones (NON-STRICT, FAILED BY CLIENT), as `conformance run --strict` counts them.
+    One hypothesis run covers the whole budget, so generation keeps diversifying instead of
+    restarting from the simplest examples; shrinking a discrepancy may overrun the budget.
+    """
     target = ServerTarget.from_url(url)
     opts = opts or RunOptions(agent="fuzzed", timeout=5, wait=0.5, settle=0.1, close_grace=0.3)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    count = 0
-    found: list[Path] = []
-    detail: list[str] = []
+    count = [0]
+    failing: list[tuple[Exchange, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
-        while time.monotonic() - t0 < seconds and not found:
-            failing: list[tuple[list[GeneratedFrame], str]] = []
-            before = len(_COUNT)
 
-            check = _property(target, opts, scratch, failing, max_frames)
+        @settings(max_examples=1_000_000, deadline=None, database=None, derandomize=False,
+                  phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck),
+                  print_blob=False, verbosity=Verbosity.quiet)
+        @given(exchanges(max_steps))
+        def check(x: Exchange) -> None:
+            if not failing and time.monotonic() - t0 > seconds:
+                raise _TimeUp
+            count[0] += 1
+            ok, why = _run_one(x, target, opts, scratch, strict)
+            if not ok:
+                failing.append((x, why))
+                raise AssertionError(why)
 
-            try:
-                check()
-            except AssertionError:
-                conv, why = failing[-1]  # hypothesis replays the shrunk example last
-                path = out / f"90_found_{int(time.time())}.yaml"
-                write_cases(path, [case_document(conv, predict(conv), 1)])
-                found.append(path)
-                detail.append(why)
-            count += len(_COUNT) - before
-    return FuzzSummary(count, time.monotonic() - t0, found, detail)
-
-
-_COUNT: list[int] = []  # one entry per example run, across batches
-
-
-def _property(target: ServerTarget, opts: RunOptions, scratch: Path,
-              failing: list[tuple[list[GeneratedFrame], str]], max_frames: int) -> Any:
-    """One batch of examples as a hypothesis test; failures are recorded in `failing`."""
-    @settings(max_examples=40, deadline=None, database=None, derandomize=False,
-              phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck))
-    @given(conversations(max_frames))
-    def check(conv: list[GeneratedFrame]) -> None:
-        _COUNT.append(1)
-        ok, why = _run_one(conv, target, opts, scratch)
-        if not ok:
-            failing.append((conv, why))
-            raise AssertionError(why)
-
-    return check
+        try:
+            check()
+        except (_TimeUp, AssertionError):
+            pass
+    found: list[Path] = []
+    detail: list[str] = []
+    if failing:
+        x, why = failing[-1]  # hypothesis replays the shrunk example last
+        path = out / f"90_found_{int(time.time() * 1000)}.yaml"
+        write_cases(path, [case_document(x, predict(x), 1)])
+        found.append(path)
+        detail.append(why)
+    return FuzzSummary(count[0], time.monotonic() - t0, found, detail)

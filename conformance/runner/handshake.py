@@ -3,7 +3,7 @@ response, and negotiate permessage-deflate."""
 
 from __future__ import annotations
 
-__all__ = ["do_handshake", "read_http_response"]
+__all__ = ["do_handshake", "read_http_response", "request_bytes"]
 
 import asyncio
 import time
@@ -30,7 +30,7 @@ async def do_handshake(s: _Session, target: ServerTarget) -> bytes:
     ext_value = _offer_header(offers) if offers else None
     client = ClientHandshake(target.uri, subprotocols=tuple(hs.get("subprotocols") or ()),
                              extensions=ext_value)
-    raw = _request_bytes(client.request(), hs)
+    raw = request_bytes(client.request(), hs)
     t.request = raw.decode("latin-1")
     if not await s.write(raw, label="opening handshake request"):
         t.handshake_note = "the connection was closed while the request was being sent"
@@ -53,7 +53,7 @@ async def do_handshake(s: _Session, target: ServerTarget) -> bytes:
     return leftover
 
 
-def _request_bytes(req: Request, hs: dict[str, Any]) -> bytes:
+def request_bytes(req: Request, hs: dict[str, Any]) -> bytes:
     if hs.get("raw") is not None:
         return parse_payload(hs["raw"]).materialize()
     if "method" in hs:
