@@ -1,8 +1,266 @@
-"""pytest plugin (entry point `ws_conformance`): case items for `--ws-server` runs.
+"""pytest plugin (entry point `ws_conformance`): every case of the catalogue as a test item.
 
-Until the options below are given, the plugin does nothing, so it is safe in every pytest run.
+    pytest --ws-server ws://127.0.0.1:9001/            # your server
+    pytest --ws-impl wsproto -n auto                   # an in-process library, cases spread over cores
+    pytest --ws-server URL --ws-cases '6.*' -k 6.4     # a part of the catalogue
+
+Each item is named by its case ID (`ws-conformance::6.4.1`). A case passes when `conformance run`
+would count it as passed (OK, INFORMATIONAL, and NON-STRICT unless --ws-strict); UNIMPLEMENTED
+(compression not offered) is a skip. The run writes the standard report directory (per-case JSON,
+index.json, index.html) to --ws-out, default reports/pytest, also under pytest-xdist: workers
+send their results to the controlling process, which alone writes the directory.
+
+Until --ws-server or --ws-impl is given, the plugin does nothing, so it is safe in any pytest run;
+with one of them, only the case items are collected (the usual tests are left out).
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+__all__ = ["CaseItem"]
+
+import asyncio
+import contextlib
+import datetime
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_RESULT_KEY = "ws_conformance_result"
+_BAD_CLOSE = {"FAILED", "WRONG CODE", "UNCLEAN"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("ws-conformance", "WebSocket conformance cases (RFC 6455 / RFC 7692)")
+    g.addoption("--ws-server", metavar="URL", help="run the catalogue against this server (loopback only)")
+    g.addoption("--ws-impl", metavar="NAME", help="run it against an in-process library: wsproto, websockets "
+                "or module:factory")
+    g.addoption("--ws-cases", metavar="GLOBS", action="append", default=[],
+                help="case IDs or globs, comma-separated (repeatable; default: all)")
+    g.addoption("--ws-exclude", metavar="GLOBS", action="append", default=[], help="case IDs or globs to leave out")
+    g.addoption("--ws-cases-dir", metavar="DIR", help="case directory (default: the bundled cases/)")
+    g.addoption("--ws-out", metavar="DIR", default="reports/pytest", help="report directory (default reports/pytest)")
+    g.addoption("--ws-agent", metavar="NAME", help="agent name in the report (default: testee, or the impl name)")
+    g.addoption("--ws-strict", action="store_true", help="SHOULD-level failures fail the test too")
+    g.addoption("--ws-timeout", type=float, default=10.0, help="seconds per case (default 10)")
+
+
+def _active(config: pytest.Config) -> bool:
+    return bool(config.getoption("--ws-server") or config.getoption("--ws-impl"))
+
+
+def _globs(values: list[str]) -> list[str]:
+    return [g.strip() for v in values for g in v.split(",") if g.strip()]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not _active(config):
+        return
+    if config.getoption("--ws-server") and config.getoption("--ws-impl"):
+        raise pytest.UsageError("--ws-server and --ws-impl: give one of them")
+    config.addinivalue_line("markers", "ws_case(id): a WebSocket conformance case")
+    from conformance.errors import ConformanceError
+    from conformance.targets.inprocess import load_adapter
+    from conformance.targets.tcp import ServerTarget
+
+    try:  # a wrong URL or library name is a usage error before anything runs
+        if config.getoption("--ws-server"):
+            ServerTarget.from_url(config.getoption("--ws-server"))
+        else:
+            load_adapter(config.getoption("--ws-impl"))
+    except ConformanceError as exc:
+        raise pytest.UsageError(f"ws-conformance: {exc}") from None
+    config.stash[_STATE] = _State(config)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With --ws-server / --ws-impl only the cases are collected: skip test files and folders."""
+    if _active(config) and collection_path != config.rootpath:
+        return True
+    return None
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not _active(config):
+        return
+    from conformance.catalog.load import load_catalogue, select
+    from conformance.errors import ConformanceError
+
+    try:
+        cat = load_catalogue(config.getoption("--ws-cases-dir"))
+    except ConformanceError as exc:
+        raise pytest.UsageError(f"ws-conformance: {exc}") from None
+    cases = [c for c in select(cat.cases, _globs(config.getoption("--ws-cases")), _globs(config.getoption("--ws-exclude")))
+             if c.role in ("server", "both")]
+    if not cases:
+        raise pytest.UsageError(f"ws-conformance: no server-side case matches --ws-cases {config.getoption('--ws-cases')}")
+    config.stash[_STATE].titles = cat.titles
+    collector = _Catalogue.from_parent(session, name="ws-conformance")
+    items[:] = [CaseItem.from_parent(collector, name=c.id, case=c) for c in cases]
+
+
+class _Catalogue(pytest.Collector):
+    """The parent of the case items (it collects nothing itself: the items are made above)."""
+
+    def collect(self) -> list[pytest.Item]:  # pragma: no cover - never called
+        return []
+
+
+class CaseFailed(Exception):
+    pass
+
+
+class CaseItem(pytest.Item):
+    """One case: run, judged, stored; fails as `conformance run` would count it."""
+
+    def __init__(self, *, case: Any, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.case = case
+        self.add_marker(pytest.mark.ws_case(case.id))
+        self._result: Any = None
+
+    def runtest(self) -> None:
+        from conformance.runner.run import make_result
+        from conformance.runner.session import execute_case
+
+        state: _State = self.config.stash[_STATE]
+        target, opts = state.target()
+        started = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+        trace = asyncio.run(execute_case(self.case, target, opts))
+        res = make_result(self.case, trace, opts.agent, started)
+        self._result = res
+        self.user_properties.append((_RESULT_KEY, res.to_json()))
+        if res.behavior == "UNIMPLEMENTED":
+            pytest.skip(f"UNIMPLEMENTED: {res.result}")
+        bad = res.behavior == "FAILED" or res.behaviorClose in _BAD_CLOSE
+        if state.strict:
+            bad = bad or res.behavior == "NON-STRICT" or res.behaviorClose == "FAILED BY CLIENT"
+        if bad:
+            raise CaseFailed(res)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, CaseFailed):
+            r = excinfo.value.args[0]
+            rule = f"{r.rule} ({r.section})" if r.rule else (r.section or "")
+            return (f"{r.id} {r.title}\n  behaviour: {r.behavior}: {r.result}\n"
+                    f"  close:     {r.behaviorClose}: {r.resultClose}\n  rule:      {rule}")
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        source = self.case.source.rsplit(":", 1)
+        line = int(source[1]) - 1 if len(source) == 2 and source[1].isdigit() else None
+        return Path(source[0]), line, f"case {self.case.id}: {self.case.title}"
+
+
+class _State:
+    """Per process: the target (an in-process library is started once per worker), options, titles."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.strict = bool(config.getoption("--ws-strict"))
+        self.out = Path(config.getoption("--ws-out"))
+        self.titles: dict[str, str] = {}
+        self.results = 0
+        self._stack = contextlib.ExitStack()
+        self._target: Any = None
+        self._opts: Any = None
+
+    def target(self) -> tuple[Any, Any]:
+        if self._target is None:
+            from conformance.errors import ConformanceError
+            from conformance.runner.session import RunOptions
+            from conformance.targets.tcp import ServerTarget
+
+            impl = self.config.getoption("--ws-impl")
+            try:
+                url = self.config.getoption("--ws-server") or self._stack.enter_context(_impl(impl))
+                self._target = ServerTarget.from_url(url)
+            except ConformanceError as exc:
+                raise pytest.UsageError(f"ws-conformance: {exc}") from None
+            agent = self.config.getoption("--ws-agent") or (impl if impl else "testee")
+            timeout = float(self.config.getoption("--ws-timeout"))
+            self._opts = RunOptions(agent=agent, timeout=timeout)
+        return self._target, self._opts
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+@contextlib.contextmanager
+def _impl(spec: str) -> Iterator[str]:
+    from conformance.targets.inprocess import impl_server
+
+    with impl_server(spec) as url:
+        yield url
+
+
+_STATE = pytest.StashKey[_State]()
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """In the controlling process (or a run without xdist): store each result as it arrives."""
+    for key, value in getattr(report, "user_properties", ()):
+        if key != _RESULT_KEY or report.when not in ("call", "setup"):
+            continue
+        _store(value)
+
+
+_REPORT: dict[str, Any] = {}
+
+
+def _store(value: dict[str, Any]) -> None:
+    report = _REPORT.get("dir")
+    if report is None:
+        return
+    from conformance.report.model import CaseResult
+
+    report.write_case(CaseResult.from_json(value))
+    _REPORT["count"] = _REPORT.get("count", 0) + 1
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if _active(config) and not _is_worker(config):
+        from conformance.report.model import ReportDir
+
+        out = Path(config.getoption("--ws-out"))
+        out.mkdir(parents=True, exist_ok=True)
+        index = out / "index.json"
+        if index.exists():
+            index.unlink()  # a fresh run: results of earlier runs in this directory are not mixed in
+        _REPORT["dir"] = ReportDir(out)
+        _REPORT["count"] = 0
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if not _active(config):
+        return
+    state = config.stash.get(_STATE, None)
+    if state is not None:
+        state.close()
+    if _is_worker(config) or "dir" not in _REPORT:
+        return
+    from conformance.catalog.load import load_catalogue
+    from conformance.errors import ConformanceError
+    from conformance.report.html import write_html
+
+    if _REPORT.get("count"):
+        try:
+            titles = load_catalogue(config.getoption("--ws-cases-dir")).titles
+        except ConformanceError:
+            titles = {}
+        write_html(_REPORT["dir"].path, titles)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if _active(config) and not _is_worker(config) and _REPORT.get("count"):
+        out = _REPORT["dir"].path
+        terminalreporter.write_line(f"ws-conformance: {_REPORT['count']} case results in {out / 'index.json'}; "
+                                    f"report: {out / 'index.html'}")
