@@ -40,8 +40,9 @@ def _command(template: str, url: str, agent: str) -> list[str]:
 async def run_client_command(
     template: str, cases: Sequence[Case], report: ReportDir, opts: RunOptions, *,
     titles: dict[str, str] | None = None, budget: float | None = None, connect_timeout: float = 15.0,
-    out: TextIO = sys.stderr, quiet: bool = False,
+    out: TextIO | None = None, quiet: bool = False,
 ) -> ClientRunSummary:
+    out = out or sys.stderr  # looked up at call time, so a redirected stderr is honoured
     t0 = time.monotonic()
     done: list[CaseResult] = []
     server = CaseServer(cases, report, opts, titles, on_result=done.append)

@@ -116,11 +116,12 @@ async def run_cases(
     jobs: int = 4,
     budget: float | None = None,
     retries: int = 0,
-    out: TextIO = sys.stderr,
+    out: TextIO | None = None,
     quiet: bool = False,
     on_result: Callable[[CaseResult], None] | None = None,
 ) -> RunSummary:
-    """Run `cases` (server side) and store each result in `report` the moment it is judged."""
+    """Run `cases` (server side) and store each result in `report` the moment it is judged.
+    Progress goes to `out` (default: the current sys.stderr, looked up at call time)."""
     t0 = time.monotonic()
     try:
         await _probe(target, max(opts.wait, 2.0))
@@ -129,7 +130,7 @@ async def run_cases(
         for res in lost:
             report.write_case(res)
         return RunSummary(lost, [c.id for c in cases], time.monotonic() - t0, True, str(exc))
-    progress = _Progress(len(cases), out, quiet)
+    progress = _Progress(len(cases), out or sys.stderr, quiet)
     results: list[CaseResult] = []
     state: dict[str, Any] = {"dead": 0, "stop": False, "opened": 0, "wanted_open": 0}
     deadline = t0 + budget if budget else None
