@@ -1,5 +1,6 @@
 """In-process sans-IO libraries as targets: a small adapter interface, adapters for wsproto and
-websockets, and a loopback server that runs any adapter as an echo server.
+websockets (and the suite's own engine, `reference`), and a loopback server that runs any adapter
+as an echo server.
 
 An adapter is one server-side connection of the library, handshake included:
 
@@ -123,6 +124,7 @@ class WebsocketsAdapter:
         self._parts: list[bytes] = []
         self._text = False
         self._decoder: Any = None
+        self._failed = False
 
     def receive(self, data: bytes) -> None:
         if data:
@@ -136,6 +138,8 @@ class WebsocketsAdapter:
 
         out: list[tuple[bool, bytes]] = []
         for e in self.p.events_received():
+            if self._failed:
+                continue  # the connection layer stops reading once it failed the connection
             if isinstance(e, Request) and not self._handshaken:
                 self._handshaken = True
                 self.p.send_response(self.p.accept(e))
@@ -158,6 +162,7 @@ class WebsocketsAdapter:
                 self._decoder.decode(data, frame.fin)
             except UnicodeDecodeError as exc:
                 self.p.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                self._failed = True
                 return
         self._parts.append(data)
         if frame.fin:
@@ -176,7 +181,90 @@ class WebsocketsAdapter:
         return bool(self.p.close_expected()) or self.p.state.name == "CLOSED"
 
 
-ADAPTERS: dict[str, Callable[[], Adapter]] = {"wsproto": WsprotoAdapter, "websockets": WebsocketsAdapter}
+class ReferenceAdapter:
+    """The suite's own engine as a library (with permessage-deflate): the target every oracle
+    must find conforming, and the base of the mutants that test the oracles."""
+
+    def __init__(self, **connection_options: Any) -> None:
+        self._options = connection_options
+        self._buf = bytearray()
+        self._out: list[bytes] = []
+        self.conn: Any = None
+        self._refused = False
+
+    def receive(self, data: bytes) -> None:
+        from conformance.engine.handshake import ServerHandshake
+        from conformance.engine.rules import HandshakeError
+        from conformance.wire.http import parse_request
+
+        if self.conn is not None:
+            self.conn.receive_data(data)
+            return
+        if self._refused:
+            return
+        self._buf += data
+        parsed = parse_request(bytes(self._buf))
+        if parsed is None:
+            return
+        params: list[Any] = []
+
+        def select(offers: list[Any]) -> list[Any]:
+            from conformance.engine.deflate import server_accept
+
+            accepted = server_accept(offers)
+            if accepted is None:
+                return []
+            params.append(accepted[0])
+            return [("permessage-deflate", accepted[1])]
+
+        hs = ServerHandshake(select_extensions=select)
+        try:
+            hs.check_request(parsed[0])
+            response, _ = hs.accept(parsed[0])
+        except HandshakeError as exc:
+            self._out.append(hs.reject(exc).serialize())
+            self._refused = True
+            return
+        self._out.append(response.serialize())
+        self.conn = self._connection(params[0] if params else None)
+        rest = bytes(self._buf[parsed[1] :])
+        if rest:
+            self.conn.receive_data(rest)
+
+    def _connection(self, params: Any) -> Any:
+        from conformance.engine.connection import Connection, Role
+        from conformance.engine.deflate import negotiated_codec
+
+        codec = negotiated_codec(params, "server", None) if params is not None else None
+        return Connection(Role.SERVER, deflate=codec, max_message=None, **self._options)
+
+    def messages(self) -> list[tuple[bool, bytes]]:
+        from conformance.engine import events as ev
+        from conformance.wire.frames import Opcode
+
+        if self.conn is None:
+            return []
+        return [(e.opcode is Opcode.TEXT, bytes(e.data)) for e in self.conn.events() if isinstance(e, ev.Message)]
+
+    def send_message(self, data: bytes, text: bool) -> None:
+        from conformance.engine.connection import State
+
+        if self.conn is not None and self.conn.state is State.OPEN:
+            self.conn.send_message(data, text=text)
+
+    def data_to_send(self) -> bytes:
+        out = b"".join(self._out)
+        self._out.clear()
+        return out + (self.conn.data_to_send() if self.conn is not None else b"")
+
+    def should_close(self) -> bool:
+        from conformance.engine.connection import State
+
+        return self._refused or (self.conn is not None and self.conn.state is State.CLOSED)
+
+
+ADAPTERS: dict[str, Callable[[], Adapter]] = {"wsproto": WsprotoAdapter, "websockets": WebsocketsAdapter,
+                                              "reference": ReferenceAdapter}
 
 
 def load_adapter(spec: str) -> Callable[[], Adapter]:

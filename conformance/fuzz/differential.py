@@ -1,0 +1,310 @@
+"""The differential oracle for in-process libraries: one input, fed to a library adapter and to the
+reference engine, and the verdict on whether the library reacted as a conforming server must.
+
+An input is one flags octet and then the octets a client sends after the opening handshake:
+
+    flags bit 0      offer plain permessage-deflate in the handshake (the library decides)
+    flags bits 1-2   how the octets are cut before they reach the library: 0 all at once,
+                     1 frame by frame, 2 octet by octet, 3 in pieces of 7 octets
+
+Only whole frames are used (a trailing partial frame is dropped), so every input ends at a frame
+boundary and exports as a replayable case. The required reaction is the engine's, played as a
+server with the parameters the library agreed to. Where the RFCs leave room the engine runs in
+each of the allowed ways and the library must match one of them: failing fast on invalid UTF-8 or
+checking it only when a message is complete (RFC 6455 §8.1 makes fail-fast a SHOULD); accepting or
+rejecting a length not encoded in the fewest octets (§5.2 binds the sender); rejecting compressed
+data that ends inside a deflate block or inflating what it can (RFC 7692 §7.2.2). It must match in
+
+- the messages it delivers, in order (type and octets);
+- the pongs it sends (§5.5.2, §5.5.3);
+- how it ends: no close frame while the connection must stay open, or a close frame whose code is
+  one the engine accepts: the failure's code (§7.4.1) or, answering a close, the peer's code,
+  1000 or none (§5.5.1).
+
+A crash (any exception escaping the adapter) and output that is not valid server framing are
+findings too. A hang is left to the fuzzer's time limit.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LENIENT_UTF8", "MODELS", "STRICT", "Finding", "Model", "Reaction", "compare", "engine_reaction",
+           "library_reaction", "split_frames"]
+
+import dataclasses
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from conformance.engine import deflate as pmd
+from conformance.engine import events as ev
+from conformance.engine.connection import Connection, Role
+from conformance.engine.handshake import ClientHandshake
+from conformance.errors import UsageError
+from conformance.wire.extheader import parse_extensions
+from conformance.wire.frames import Opcode, apply_mask, parse_header
+from conformance.wire.http import parse_response
+from conformance.wire.uri import parse_uri
+
+DEFLATE = 0x01
+CHUNKING = 0x06
+_REQUEST_CACHE: dict[bool, bytes] = {}
+
+# Codes also accepted where implementations differ in good faith (as the generated cases do).
+_ALSO_ACCEPTED = {"utf8.close-reason-invalid": {1002}}
+_NO_CODE = 1005  # a close frame without a payload (never sent on the wire as a code)
+
+
+def request(deflate: bool) -> bytes:
+    """The opening handshake the fuzzer sends (fixed, so runs are reproducible)."""
+    if deflate not in _REQUEST_CACHE:
+        hs = ClientHandshake(parse_uri("ws://127.0.0.1/"), extensions="permessage-deflate" if deflate else None)
+        hs.key = "dGhlIHNhbXBsZSBub25jZQ=="
+        _REQUEST_CACHE[deflate] = hs.request().serialize()
+    return _REQUEST_CACHE[deflate]
+
+
+def split_frames(wire: bytes) -> list[bytes]:
+    """The whole frames at the start of `wire`, as their octets; a partial last frame is dropped."""
+    out: list[bytes] = []
+    pos = 0
+    while True:
+        h = parse_header(wire, pos)
+        if h is None or pos + h.header_len + h.length > len(wire):
+            return out
+        end = pos + h.header_len + h.length
+        out.append(wire[pos:end])
+        pos = end
+
+
+@dataclasses.dataclass
+class Reaction:
+    """What a server did with the octets: messages delivered, pongs sent, and how it ended."""
+
+    messages: list[tuple[bool, bytes]] = dataclasses.field(default_factory=list)
+    pongs: list[bytes] = dataclasses.field(default_factory=list)
+    close: int | None = None  # the code of the close frame it sent (1005: empty), None: none sent
+    codes: frozenset[int] = frozenset()  # for the engine: the codes a conforming server may send
+    rule: str | None = None  # for the engine: the rule the client broke, when it failed
+    # for the engine: it accepted a message cut short inside a deflate block; what a server does
+    # after that is beyond the RFCs, so only what came before is compared
+    open_ended: bool = False
+    frames_used: int = 0  # for the engine: frames read before it stopped
+
+
+@dataclasses.dataclass
+class Finding:
+    kind: str  # crash, invalid-output, handshake, messages, pongs, ending
+    detail: str
+    signature: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.detail}"
+
+
+class _Crash(Exception):
+    pass
+
+
+def _cuts(frames: list[bytes], mode: int) -> list[bytes]:
+    wire = b"".join(frames)
+    if mode == 0:
+        return [wire] if wire else []
+    if mode == 1:
+        return frames
+    size = 1 if mode == 2 and len(wire) <= 512 else 7
+    return [wire[i : i + size] for i in range(0, len(wire), size)]
+
+
+def library_reaction(factory: Callable[[], Any], frames: list[bytes], flags: int) -> tuple[Reaction, Any]:
+    """Run the library; (its reaction, the agreed deflate parameters or None)."""
+    try:
+        lib = factory()
+        lib.receive(request(bool(flags & DEFLATE)))
+        got = list(lib.messages())
+        head = lib.data_to_send()
+    except Exception as exc:
+        raise _Crash(_where(exc, "the opening handshake")) from None
+    parsed = parse_response(head)
+    if parsed is None or parsed[0].status != 101:
+        raise _Crash(f"the handshake was not accepted: {head[:200]!r}")
+    resp, used = parsed
+    agreed = None
+    answers = parse_extensions(resp.headers.get_all("Sec-WebSocket-Extensions"))
+    if answers:
+        agreed = pmd.client_accept(answers[0][1], [pmd.parse_offer([])])
+    out = bytearray(head[used:])
+    r = Reaction(messages=got)
+    for chunk in _cuts(frames, (flags & CHUNKING) >> 1):
+        try:
+            lib.receive(chunk)
+            r.messages.extend(lib.messages())
+            out += lib.data_to_send()
+            done = lib.should_close()
+        except Exception as exc:
+            raise _Crash(_where(exc, f"receiving {chunk[:40].hex()}")) from None
+        if done:
+            break
+    _read_output(bytes(out), r)
+    return r, agreed
+
+
+def _where(exc: BaseException, doing: str) -> str:
+    tb = traceback.extract_tb(exc.__traceback__)
+    at = f" at {tb[-1].filename.rsplit('/', 2)[-1]}:{tb[-1].lineno}" if tb else ""
+    return f"{type(exc).__name__}: {exc}{at} while {doing}"
+
+
+class _BadOutput(Exception):
+    pass
+
+
+def _read_output(out: bytes, r: Reaction) -> None:
+    """The library's frames, read as a client reads a server (unmasked, valid)."""
+    reader = Connection(Role.CLIENT, max_message=None, auto_pong=False)
+    reader.receive_data(out)
+    for e in reader.events():
+        if isinstance(e, ev.Pong):
+            r.pongs.append(e.data)
+        elif isinstance(e, ev.CloseReceived):
+            r.close = _NO_CODE if e.code is None else e.code
+            return
+        elif isinstance(e, ev.Failure):
+            raise _BadOutput(f"its output breaks {e.rule.id}: {e.detail}")
+        elif isinstance(e, ev.Message):
+            raise _BadOutput("it sent a data message nobody asked for")
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """One conforming way to behave where the RFCs leave a choice."""
+
+    fail_fast: bool = True
+    reject_non_minimal: bool = False
+    check_boundary: bool = True
+
+
+STRICT = Model()
+LENIENT_UTF8 = Model(fail_fast=False)
+# every combination, the engine's default first
+MODELS = [Model(f, r, b) for f in (True, False) for r in (False, True) for b in (True, False)]
+
+
+def engine_reaction(frames: list[bytes], agreed: Any, model: Model = STRICT) -> Reaction:
+    codec = pmd.negotiated_codec(agreed, "server", None) if agreed is not None else None
+    if codec is not None:
+        codec.check_boundary = model.check_boundary
+    eng = Connection(Role.SERVER, max_message=None, deflate=codec, utf8_fail_fast=model.fail_fast, auto_pong=False,
+                     reject_non_minimal=model.reject_non_minimal)
+    r = Reaction()
+    for frame in frames:
+        r.frames_used += 1
+        eng.receive_data(frame)
+        for e in eng.events():
+            if isinstance(e, ev.Message):
+                r.messages.append((e.opcode is Opcode.TEXT, bytes(e.data)))
+            elif isinstance(e, ev.Ping):
+                r.pongs.append(bytes(e.data))
+            elif isinstance(e, ev.Failure):
+                code = e.close_code or 1002
+                r.close, r.rule = code, e.rule.id
+                # failing with an empty close frame is allowed too (§7.1.7: the status code is optional)
+                r.codes = frozenset({code, _NO_CODE, *_ALSO_ACCEPTED.get(e.rule.id, ()),
+                                     *_also_for_close(e.rule.id, frame)})
+                return r
+            elif isinstance(e, ev.CloseReceived):
+                r.close = _NO_CODE if e.code is None else e.code
+                r.codes = frozenset({1000, r.close})
+                return r
+        if codec is not None and codec.cut_short:
+            r.open_ended = True
+            return r
+    return r
+
+
+def _also_for_close(rule: str, frame: bytes) -> tuple[int, ...]:
+    """A close frame with an invalid code and a reason that is not UTF-8 breaks two rules; the
+    RFC does not say which to report, so 1007 is as right as 1002 (§7.4.1, §5.5.1)."""
+    if rule != "close.code-invalid":
+        return ()
+    h = parse_header(frame)
+    if h is None or h.opcode is not Opcode.CLOSE:
+        return ()
+    body = frame[h.header_len :]
+    payload = apply_mask(body, h.mask) if h.mask else body
+    try:
+        payload[2:].decode("utf-8")
+    except UnicodeDecodeError:
+        return (1007,)
+    return ()
+
+
+def _ending(r: Reaction) -> str:
+    return "open" if r.close is None else f"close {r.close}"
+
+
+_FAILING = {1002, 1003, 1007, 1008, 1009, 1010, 1011}
+
+
+def _ending_class(r: Reaction, engine: bool) -> str:
+    """How a connection ended, coarsely enough that one bug gives one signature."""
+    if r.close is None:
+        return "open"
+    if engine:
+        return r.rule or "answers a close"
+    return f"fails with {r.close}" if r.close in _FAILING else "closes normally"
+
+
+def _mismatch(lib: Reaction, want: Reaction) -> tuple[str, str] | None:
+    if want.open_ended:
+        if lib.messages[: len(want.messages)] != want.messages or lib.pongs[: len(want.pongs)] != want.pongs:
+            return "messages", f"delivered {_short(lib.messages)}, the engine {_short(want.messages)}"
+        return None
+    if lib.messages != want.messages:
+        return "messages", f"delivered {_short(lib.messages)}, the engine {_short(want.messages)}"
+    if lib.pongs != want.pongs:
+        return "pongs", f"ponged {_short(lib.pongs)}, the engine {_short(want.pongs)}"
+    if (lib.close is None) != (want.close is None) or (lib.close is not None and lib.close not in want.codes):
+        need = "stay open" if want.close is None else f"close with {sorted(want.codes)}"
+        because = f" ({want.rule})" if want.rule else ""
+        return "ending", f"it did {_ending(lib)}, a conforming server must {need}{because}"
+    return None
+
+
+def _short(items: list[Any]) -> str:
+    text = repr(items)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def compare(factory: Callable[[], Any], data: bytes) -> tuple[Finding | None, Reaction | None, list[bytes]]:
+    """Judge one input: (the finding or None, the engine's strict reaction, the frames used)."""
+    flags = data[0] if data else 0
+    frames = split_frames(data[1:])
+    try:
+        lib, agreed = library_reaction(factory, frames, flags)
+    except _Crash as exc:
+        return Finding("crash", str(exc), ("crash", str(exc).split(":")[0])), None, frames
+    except _BadOutput as exc:
+        return Finding("invalid-output", str(exc), ("invalid-output", str(exc).split(":")[0])), None, frames
+    strict = engine_reaction(frames, agreed)
+    first = _mismatch(lib, strict)
+    if first is None or any(_mismatch(lib, engine_reaction(frames, agreed, m)) is None for m in MODELS[1:]):
+        return None, strict, frames
+    kind, detail = first
+    signature: tuple[str, ...]
+    if kind == "ending":
+        signature = (kind, _ending_class(strict, True), _ending_class(lib, False))
+    else:  # one bug in what is delivered or answered: one signature, whatever the ending
+        got, want = (lib.messages, strict.messages) if kind == "messages" else (lib.pongs, strict.pongs)
+        how = "fewer" if want[: len(got)] == got else "more" if got[: len(want)] == want else "other"
+        signature = (kind, how)
+    return Finding(kind, detail, signature), strict, frames
+
+
+def check_adapter(spec: str) -> Callable[[], Any]:
+    from conformance.targets.inprocess import load_adapter
+
+    factory = load_adapter(spec)
+    finding, _, _ = compare(factory, bytes([0]) + bytes.fromhex("818400000000") + b"ping")
+    if finding is not None:
+        raise UsageError(f"--impl {spec!r}: the adapter fails the simplest exchange: {finding}")
+    return factory
