@@ -246,8 +246,11 @@ class DeflateCodec:
             if d.eof:  # a final block: later blocks go on with the same history (§7.2.3.4)
                 piece, pending = d.unused_data, False
                 d = self._decompressor = zlib.decompressobj(-self._in_bits, zdict=self._recent(out))
-                if tail and len(piece) + max(0, end - pos) <= len(_TAIL):
-                    return  # the final block ended inside the appended 00 00 ff ff: the rest is unused
+                if tail and not self.check_boundary and len(piece) + max(0, end - pos) <= len(_TAIL):
+                    # the final block ended inside the appended 00 00 ff ff: the sender left out the
+                    # empty block §7.2.1 requires; a lenient receiver leaves the rest of the tail unused
+                    self.cut_short = True
+                    return
             else:
                 piece = d.unconsumed_tail
 

@@ -109,6 +109,19 @@ class TestSection7_2_3Examples:
         with pytest.raises(DeflateDataError):
             codec().decode(h("f348cdc9c90700"), True)
 
+    def test_a_lenient_receiver_inflates_what_it_can_and_says_so(self) -> None:  # §7.2.2, the fuzz oracle's model
+        c = codec()
+        c.check_boundary = False
+        assert c.decode(h("f348cdc9c90700"), True) == b"Hello" and c.cut_short  # the empty block left out
+        c = codec()
+        c.check_boundary = False
+        assert c.decode(h("4a064c"), True) == b"c\x10" and c.cut_short  # a final block ending in the tail
+        c = codec()
+        c.check_boundary = False
+        assert c.decode(h("f248cdc9c90700"), True) == b"Hello" and not c.cut_short  # a correct message
+        with pytest.raises(DeflateDataError):
+            codec().decode(h("4a064c"), True)  # the strict receiver refuses it
+
     def test_two_blocks(self) -> None:  # §7.2.3.5
         assert codec().decode(h("f2480500 0000ffff cac9c90700"), True) == b"Hello"
 
