@@ -315,7 +315,8 @@ def fuzz_atheris(spec: str, seconds: float, out: Path, corpus: Path | None = Non
     return AtherisSummary(runs, elapsed, jobs, found, detail, corpus, "\n".join(logs))
 
 
-def _replayable_case(spec: str, data: bytes, number: int, why: str) -> tuple[dict[str, Any], bool]:
+def _replayable_case(spec: str, data: bytes, number: int, why: str,
+                     source: str = "conformance fuzz --engine atheris") -> tuple[dict[str, Any], bool]:
     """The case for `data`, checked by replaying it against the library as an in-process echo
     server: all the frames, or else only those up to where the engine stops reading."""
 
@@ -326,9 +327,9 @@ def _replayable_case(spec: str, data: bytes, number: int, why: str) -> tuple[dic
 
     frames = split_frames(data[1:])
     stop = engine_reaction(frames, _agreed(data[0])).frames_used
-    docs = [case_from_input(data, number, why)]
+    docs = [case_from_input(data, number, why, source)]
     if stop < len(frames):
-        docs.append(case_from_input(data[:1] + b"".join(frames[:stop]), number, why))
+        docs.append(case_from_input(data[:1] + b"".join(frames[:stop]), number, why, source))
     opts = RunOptions(agent="replay", timeout=5, wait=0.5, settle=0.1, close_grace=0.3)
     with impl_server(spec) as url, tempfile.TemporaryDirectory() as tmp:
         target = ServerTarget.from_url(url)
@@ -397,7 +398,7 @@ def minimise(factory: Callable[[], Any], data: bytes, signature: tuple[str, ...]
     return build(flags, frames)
 
 
-def case_from_input(data: bytes, number: int, why: str) -> dict[str, Any]:
+def case_from_input(data: bytes, number: int, why: str, source: str = "conformance fuzz --engine atheris") -> dict[str, Any]:
     """A case file that replays the input against the library run as an echo server (`--impl`)."""
     from conformance.fuzz.hypo import _payload
 
@@ -411,7 +412,7 @@ def case_from_input(data: bytes, number: int, why: str) -> dict[str, Any]:
     case: dict[str, Any] = {
         "id": f"90.2.{number}",
         "title": f"Fuzzed input of {len(used)} frame(s)",
-        "description": f"Found by `conformance fuzz --engine atheris`: {why}. The library read the octets "
+        "description": f"Found by `{source}`: {why}. The library read the octets "
                        f"{_CUT_NAMES[(flags & 6) >> 1]}; the .input file beside this one holds them exactly.",
         "expectation": (f"The server fails the connection with {sorted(strict.codes - {1005})} ({strict.rule})." if strict.rule
                         else "The server echoes and pongs as listed and closes as listed."),

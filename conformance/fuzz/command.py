@@ -5,9 +5,7 @@ from __future__ import annotations
 __all__ = ["add_fuzz_commands"]
 
 import argparse
-import contextlib
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,8 @@ def add_fuzz_commands(sub: Any) -> None:
     f.add_argument("--engine", choices=("hypothesis", "atheris"), default="hypothesis")
     f.add_argument("--out", default="reports/found", help="where found cases are written (default reports/found)")
     f.add_argument("--max-steps", "--max-frames", dest="max_steps", type=int, default=5,
-                   help="most steps (frames, messages, checkpoints) per exchange (default 5)")
+                   help="most steps (frames, messages, checkpoints) per exchange (default 5; "
+                        "an in-process conversation gets three times as many)")
     f.add_argument("--strict", action="store_true",
                    help="SHOULD-level verdicts (NON-STRICT, FAILED BY CLIENT) count as discrepancies too")
     f.add_argument("--corpus", metavar="DIR",
@@ -32,34 +31,38 @@ def add_fuzz_commands(sub: Any) -> None:
     f.set_defaults(func=cmd_fuzz)
 
 
-@contextlib.contextmanager
-def _target(args: argparse.Namespace) -> Iterator[str]:
-    if args.server:
-        yield args.server
-        return
-    from conformance.targets.inprocess import impl_server
-
-    with impl_server(args.impl) as url:
-        yield url
-
-
 def cmd_fuzz(args: argparse.Namespace) -> int:
     if args.engine == "atheris":
         return _fuzz_atheris(args)
+    if args.impl:
+        return _fuzz_conversations(args)
     from conformance.fuzz.hypo import fuzz_hypothesis
 
-    with _target(args) as url:
-        try:
-            summary = fuzz_hypothesis(url, args.seconds, Path(args.out), max_steps=args.max_steps, strict=args.strict)
-        except ConnectionError as exc:
-            print(f"conformance: {url}: {exc}", file=sys.stderr)
-            return int(ExitCode.UNREACHABLE)
+    url = args.server
+    try:
+        summary = fuzz_hypothesis(url, args.seconds, Path(args.out), max_steps=args.max_steps, strict=args.strict)
+    except ConnectionError as exc:
+        print(f"conformance: {url}: {exc}", file=sys.stderr)
+        return int(ExitCode.UNREACHABLE)
     rate = summary.examples / max(summary.seconds, 1e-9)
     print(f"{summary.examples} generated exchanges in {summary.seconds:.1f} s ({rate:.0f}/s)")
     for path, why in zip(summary.found, summary.detail, strict=True):
         print(f"discrepancy, shrunk and written to {path}: {why}")
         print(f"  replay: conformance run --server URL --cases-dir {path.parent}")
     return int(ExitCode.CASE_FAILED) if summary.found else 0
+
+
+def _fuzz_conversations(args: argparse.Namespace) -> int:
+    """In process: the stateful conversation machine, the engine asked at every step."""
+    from conformance.fuzz.conversation import fuzz_conversations
+
+    s = fuzz_conversations(args.impl, args.seconds, Path(args.out), steps=max(args.max_steps, 1) * 3)
+    print(f"{s.examples} generated conversations in {s.seconds:.1f} s ({s.examples / max(s.seconds, 1e-9):.0f}/s), "
+          "half with permessage-deflate offered")
+    for path, why in zip(s.found, s.detail, strict=True):
+        print(f"disagreement, shrunk and written to {path}: {why}")
+        print(f"  replay: conformance run --impl {args.impl} --cases-dir {path.parent}")
+    return int(ExitCode.CASE_FAILED) if s.found else 0
 
 
 def _fuzz_atheris(args: argparse.Namespace) -> int:
