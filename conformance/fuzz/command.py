@@ -81,7 +81,7 @@ def _fuzz_atheris(args: argparse.Namespace) -> int:
     if s.runs == 0:
         print(f"conformance: the atheris process did not run; its output:\n{s.log[-3000:]}", file=sys.stderr)
         return int(ExitCode.UNREACHABLE)
-    print(f"{s.runs} differential executions in {s.seconds:.1f} s with {s.jobs} process(es): "
+    print(f"{s.runs} differential executions with {s.jobs} process(es) ({s.seconds:.1f} s in all): "
           f"{s.exec_per_second:.0f} exec/s, {s.exec_per_second / s.jobs:.0f} per process; corpus {s.corpus}")
     for path, why in zip(s.found, s.detail, strict=True):
         print(f"disagreement, minimised and written to {path}: {why}")

@@ -5,7 +5,8 @@ An input is one flags octet and then the octets a client sends after the opening
 
     flags bit 0      offer plain permessage-deflate in the handshake (the library decides)
     flags bits 1-2   how the octets are cut before they reach the library: 0 all at once,
-                     1 frame by frame, 2 octet by octet, 3 in pieces of 7 octets
+                     1 frame by frame, 2 octet by octet (pieces of 7 beyond 128 octets),
+                     3 in pieces of 7 octets (127 beyond 1024 octets)
 
 Only whole frames are used (a trailing partial frame is dropped), so every input ends at a frame
 boundary and exports as a replayable case. The required reaction is the engine's, played as a
@@ -111,7 +112,7 @@ def _cuts(frames: list[bytes], mode: int) -> list[bytes]:
         return [wire] if wire else []
     if mode == 1:
         return frames
-    size = 1 if mode == 2 and len(wire) <= 512 else 7
+    size = (1 if len(wire) <= 128 else 7) if mode == 2 else (7 if len(wire) <= 1024 else 127)
     return [wire[i : i + size] for i in range(0, len(wire), size)]
 
 
