@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["add_report_commands", "run_report"]
+__all__ = ["add_report_commands", "merge_reports", "run_report"]
 
 import argparse
 import os
@@ -29,7 +29,39 @@ def _require_dir(path: str) -> None:
         raise UsageError(f"{path}: not a report directory (no index.json)")
 
 
+def merge_reports(into: str | os.PathLike[str], sources: list[str]) -> int:
+    """Copy every agent's results from `sources` into the report directory `into` (runs made in
+    parallel, or on several machines, become one report); returns the number of cases copied."""
+    import json
+    import shutil
+
+    from conformance.report.model import ReportDir
+
+    dest = ReportDir(into)
+    dest.path.mkdir(parents=True, exist_ok=True)
+    index = dest.load_index()
+    copied = 0
+    for src in sources:
+        _require_dir(src)
+        try:
+            theirs = json.loads((Path(src) / "index.json").read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise UsageError(f"{src}/index.json: not valid JSON ({exc})") from None
+        for agent, cases in theirs.items():
+            for case_id, entry in cases.items():
+                f = Path(src) / entry.get("reportfile", "")
+                if f.is_file() and f.resolve() != (dest.path / f.name).resolve():
+                    shutil.copyfile(f, dest.path / f.name)
+                index.setdefault(agent, {})[case_id] = entry
+                copied += 1
+    (dest.path / "index.json").write_text(json.dumps(index, indent=1, sort_keys=True), encoding="utf-8")
+    return copied
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
+    if args.merge:
+        n = merge_reports(args.dir, args.merge)
+        print(f"merged {n} case results from {len(args.merge)} run(s) into {args.dir}")
     _require_dir(args.dir)
     run_report(args.dir)
     print(f"wrote {Path(args.dir) / 'index.html'}")
@@ -55,6 +87,8 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 def add_report_commands(sub: Any) -> None:
     r = sub.add_parser("report", help="rebuild the HTML report from the JSON in DIR")
     r.add_argument("dir")
+    r.add_argument("--merge", nargs="+", metavar="RUN", default=[],
+                   help="first copy the results of these report directories into DIR (agents side by side)")
     r.set_defaults(func=_cmd_report)
     d = sub.add_parser("diff", help="regressions and fixes between two runs (exit 1 on a regression)")
     d.add_argument("old", help="a report directory or its index.json")
