@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 4
 
-.PHONY: install demo test test-fast lint bench bench-suite fuzz-engine browser-deps clean
+.PHONY: install demo test test-fast lint bench bench-suite fuzz-engine fuzz-mutants fuzz-libs browser-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,17 @@ bench-suite: $(STAMP)
 
 fuzz-engine: $(STAMP)
 	$(PY) -m conformance.fuzz.engine_harness -max_total_time=$${SECONDS_BUDGET:-60}
+
+# Hypothesis fuzzing alone (no catalogue) must find every mutant in tests/mutants; SECONDS each.
+fuzz-mutants: $(STAMP)
+	$(PY) -m tests.mutants.fuzz_sweep --seconds $${SECONDS:-60}
+
+# Long in-process fuzzing of wsproto and websockets: atheris, then conversations; findings in reports/found.
+fuzz-libs: $(STAMP)
+	for impl in wsproto websockets; do \
+	  $(PY) -m conformance fuzz --impl $$impl --engine atheris --seconds $${SECONDS:-300} --out reports/found/atheris-$$impl; \
+	  $(PY) -m conformance fuzz --impl $$impl --seconds $${SECONDS:-300} --out reports/found/conversation-$$impl; \
+	done; true
 
 clean:
 	rm -rf $(VENV) reports/demo build *.egg-info
