@@ -335,6 +335,8 @@ def impl_server(spec: str) -> Iterator[str]:
         task = loop.create_task(serve_impl(factory, ready=ready))
         with contextlib.suppress(asyncio.CancelledError):
             loop.run_until_complete(task)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
 
     thread = threading.Thread(target=run, name=f"impl-{spec}", daemon=True)
     thread.start()
