@@ -299,12 +299,23 @@ class Connection:
         self._send_part(payload, isinstance(data, str), final=final)
 
     def send_message(self, data: bytes | str, *, fragment: int = 0, text: bool | None = None) -> None:
-        """A whole message, split into frames of `fragment` octets of input when > 0.
+        """A whole message, split into frames of `fragment` octets of input when > 0 (of the
+        compressed payload when permessage-deflate is in use).
 
         `text` overrides the type implied by `data` (bytes sent as a text message, for instance).
         """
         payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         text = isinstance(data, str) if text is None else text
+        if self.deflate is not None and fragment > 0 and self._out_opcode is None:
+            # compressed: deflate the whole message once, then cut its payload into frames
+            # (RFC 7692 §6.1 lets a compressed message be fragmented anywhere; Autobahn does this)
+            self._require_open("send data")
+            packed = self.deflate.encode(payload, True)
+            parts = [packed[i : i + fragment] for i in range(0, len(packed), fragment)] or [b""]
+            first = Opcode.TEXT if text else Opcode.BINARY
+            for k, part in enumerate(parts):
+                self._emit_frame(first if k == 0 else Opcode.CONT, part, fin=k == len(parts) - 1, rsv1=k == 0)
+            return
         if fragment <= 0 or len(payload) <= fragment:
             self._send_part(payload, text, final=True)
             return

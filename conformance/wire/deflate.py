@@ -14,7 +14,10 @@ Receiving. The 00 00 ff ff tail is put back on the last frame, the data is infla
 steps and counted, so a deflate bomb stops at `max_message` plus one step. zlib only notices a
 reference beyond the window when it reaches past the history it holds plus what this call has
 written, so with a window below 15 bits we inflate in small steps: a too-wide window then shows,
-save for distances less than _STRICT_STEP octets past it. A final block (BFINAL = 1, §7.2.3.4)
+save for distances less than _STRICT_STEP octets past it. Small steps cost a zlib call per 64
+octets, so they are kept for the first _STRICT_BUDGET octets of a connection: a peer compressing
+with a wider window than agreed shows it within its first messages, and the thousand 128 KiB
+messages of Autobahn's 13.x cases then inflate at full speed. A final block (BFINAL = 1, §7.2.3.4)
 ends zlib's stream but not ours: the blocks after it are inflated by a new decompressor primed
 with the history. At the end of a message the stream must sit on a block boundary, else the
 message was cut short and does not inflate.
@@ -39,6 +42,7 @@ _STEP = 64 * 1024  # output per zlib call with a full window
 _SLICE = 64 * 1024  # input per zlib call with a full window
 _STRICT_STEP = 64  # output per zlib call below 15 bits (see the module docstring)
 _STRICT_SLICE = 512  # input per call there: bounds what zlib copies into unconsumed_tail
+_STRICT_BUDGET = 4 << 20  # octets of a connection inflated in small steps (see the module docstring)
 _KEEP_LIMIT = 1 << 20  # compressed octets of a message kept to explain a too-far reference
 _MIN_BITS, _MAX_BITS = 8, 15  # RFC 7692 §7.1.2
 _ZLIB_MIN_DEFLATE_BITS = 9
@@ -171,6 +175,7 @@ class DeflateCodec:
         strict = self._in_bits < _MAX_BITS
         self._step = _STRICT_STEP if strict else _STEP
         self._slice = _STRICT_SLICE if strict else _SLICE
+        self._strict_left = _STRICT_BUDGET if strict else 0
         self._decompressor = zlib.decompressobj(-self._in_bits)
         self._inflated = 0  # octets of the current message so far
         self._total = 0  # octets since the decompressor's history began (saturates at the window)
@@ -219,6 +224,10 @@ class DeflateCodec:
         except zlib.error as exc:
             raise DeflateDataError(f"the payload does not inflate: {exc}", self._hint(str(exc), data)) from None
         message = b"".join(out)
+        if self._strict_left > 0:
+            self._strict_left -= len(message)
+            if self._strict_left <= 0:
+                self._step, self._slice = _STEP, _SLICE
         if fin:
             self._end_message(message)
         return message
