@@ -52,6 +52,9 @@ def add_run_commands(sub: Any) -> None:
                    default=64 * 1024 * 1024,
                    help="most octets the suite holds from one connection: the message or frame being "
                         "read plus the messages recorded (default 64 MiB); a target that exceeds it is stopped")
+    r.add_argument("--max-echo", type=_positive_int, default=None, metavar="N",
+                   help="send at most N messages in each echo step (Autobahn's groups 9, 12 and 13 send "
+                        "up to 1000 large ones); the case report says when it was capped")
     r.add_argument("--quiet", action="store_true", help="no progress line")
     r.set_defaults(func=cmd_run)
 
@@ -64,6 +67,8 @@ def add_run_commands(sub: Any) -> None:
     sv.add_argument("--timeout", type=_positive_float, default=10.0)
     sv.add_argument("--wait", type=_positive_float, default=2.0)
     sv.add_argument("--cases-dir", help="case directory (default: the bundled cases/)")
+    sv.add_argument("--max-echo", type=_positive_int, default=None, metavar="N",
+                    help="send at most N messages in each echo step")
     sv.set_defaults(func=cmd_serve)
 
     ec = sub.add_parser("echo-client", help="the reference echo client (a conforming testee client)")
@@ -169,7 +174,7 @@ def _run_client(args: argparse.Namespace) -> int:
     out_dir = args.resume or args.out
     report = ReportDir(out_dir)
     opts = RunOptions(agent=agent, timeout=args.timeout or 10.0, timeout_cap=args.timeout, wait=args.wait,
-                      settle=args.settle, max_message=args.max_message)
+                      settle=args.settle, max_message=args.max_message, max_echo=args.max_echo)
     print(f"testing a client with {len(cases)} cases (report in {out_dir})", file=sys.stderr)
     summary = asyncio.run(run_client_command(args.client, cases, report, opts, titles=cat.titles,
                                              budget=args.budget, quiet=args.quiet))
@@ -214,7 +219,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     args.baseline = None
     cat, cases = _client_cases(args)
     server = CaseServer(cases, ReportDir(args.out), RunOptions(agent="client", timeout=args.timeout,
-                                                                 wait=args.wait), cat.titles)
+                                                                 wait=args.wait, max_echo=args.max_echo),
+                         cat.titles)
 
     async def main() -> None:
         srv = await asyncio.start_server(server.handle, args.host, args.port, limit=1 << 16,
@@ -270,7 +276,7 @@ def _run(args: argparse.Namespace, cat: Any, cases: list[Any], url: str, agent: 
         print(f"resuming in {out_dir}: {len(done)} cases already done, {len(cases)} to run",
               file=sys.stderr)
     opts = RunOptions(agent=agent, timeout=args.timeout or 10.0, timeout_cap=args.timeout, wait=args.wait,
-                      settle=args.settle, max_message=args.max_message)
+                      settle=args.settle, max_message=args.max_message, max_echo=args.max_echo)
     print(f"running {len(cases)} cases against {url} as agent {agent!r} "
           f"(jobs {args.jobs}, report in {out_dir})", file=sys.stderr)
     summary = None

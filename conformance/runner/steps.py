@@ -132,10 +132,13 @@ async def _echo(s: _Session, spec: EchoSpec) -> bool:
     offset = sent = received = 0
     octets = 0
     spec.payload.materialize(0)  # builds a corpus once, outside the measured time
+    count = spec.count if s.opts.max_echo is None else min(spec.count, s.opts.max_echo)
+    if count < spec.count:
+        t.measurements["count_capped"] = f"{count} of {spec.count} messages (--max-echo)"
     start = time.monotonic()
     try:
-        while received < spec.count:
-            while sent < spec.count and len(pending) < spec.window:
+        while received < count:
+            while sent < count and len(pending) < spec.window:
                 data = spec.payload.materialize(offset)
                 if spec.payload.rolling:
                     offset += len(data) or 1
@@ -148,14 +151,14 @@ async def _echo(s: _Session, spec: EchoSpec) -> bool:
                 octets += len(data)
             msg = await _next_echo(s, queue)
             if msg is None:
-                t.echo_error = (f"no echo for message {received + 1} of {spec.count} in time"
+                t.echo_error = (f"no echo for message {received + 1} of {count} in time"
                                 if not t.peer_closed else
-                                f"the peer closed the connection after {received} of {spec.count} echoes")
+                                f"the peer closed the connection after {received} of {count} echoes")
                 return False
             size, digest = pending.pop(0)
             problem = _echo_mismatch(msg, text, size, digest)
             if problem:
-                t.echo_error = f"echo {received + 1} of {spec.count}: {problem}"
+                t.echo_error = f"echo {received + 1} of {count}: {problem}"
                 return False
             received += 1
     finally:
