@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 4
 
-.PHONY: install demo test test-fast lint bench bench-suite fuzz-engine fuzz-mutants fuzz-libs browser-deps clean
+.PHONY: install demo test test-fast lint bench bench-suite fuzz-engine fuzz-mutants fuzz-libs matrix browser-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,5 +57,18 @@ fuzz-libs: $(STAMP)
 	  $(PY) -m conformance fuzz --impl $$impl --seconds $${SECONDS:-300} --out reports/found/conversation-$$impl; \
 	done; true
 
+# Every implementation's server and client through the whole catalogue, with and without compression,
+# plus the in-process adapters: one report, reports/matrix/index.html. Its own venv, pinned versions.
+# MATRIX_ARGS=--full sends Autobahn's whole volume in groups 9/12/13 (default: at most 50 messages per echo step).
+MATRIX_VENV := .venv-matrix
+$(MATRIX_VENV)/.installed: pyproject.toml
+	@test -x $(MATRIX_VENV)/bin/python || $(PYTHON) -m venv $(MATRIX_VENV)
+	$(MATRIX_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MATRIX_VENV)/bin/python -m pip install --quiet -e '.[matrix]'
+	@touch $@
+
+matrix: $(MATRIX_VENV)/.installed
+	$(MATRIX_VENV)/bin/python -m tests.matrix.run --out reports/matrix $(MATRIX_ARGS)
+
 clean:
-	rm -rf $(VENV) reports/demo build *.egg-info
+	rm -rf $(VENV) $(MATRIX_VENV) reports/demo reports/matrix build *.egg-info
