@@ -76,6 +76,8 @@ def judge(case: Case, trace: Trace) -> Verdict:
         return _not_opened(case, trace)
     behavior, result, rule = _behavior(case, trace)
     bclose, rclose, crule = _close(case, trace)
+    if behavior == "UNIMPLEMENTED":  # its steps were not sent, so how it closes says nothing
+        bclose, rclose, crule = "UNIMPLEMENTED", "Not judged: the case did not run (permessage-deflate was not agreed).", None
     if case.close.wrong_side_fatal and bclose == "FAILED" and behavior != "FAILED":
         behavior, result = "FAILED", f"{result} But the wrong side closed: {rclose}"
     if case.close.wrong_code_fatal and bclose == "WRONG CODE" and behavior != "FAILED":

@@ -240,6 +240,12 @@ def case_budget(case: Case, opts: RunOptions) -> float:
     return min(budget, opts.timeout_cap) if opts.timeout_cap else budget
 
 
+def deflate_missing(case: Case, trace: Trace) -> bool:
+    """The case needs permessage-deflate and the peer did not agree to it: the case is
+    UNIMPLEMENTED, so its steps (compressed frames the peer never agreed to) are not sent."""
+    return case.deflate is not None and bool(case.deflate.get("required", True)) and not trace.deflate_negotiated
+
+
 async def execute_case(case: Case, target: ServerTarget, opts: RunOptions) -> Trace:
     """Run `case` against `target`; never raises for anything the target does."""
     from conformance.runner.handshake import do_handshake
@@ -256,7 +262,8 @@ async def execute_case(case: Case, target: ServerTarget, opts: RunOptions) -> Tr
             if not trace.opened:
                 return trace
             s.start(Role.CLIENT, leftover)
-            await run_steps(s, case.steps)
+            if not deflate_missing(case, trace):
+                await run_steps(s, case.steps)
             await _finish(s)
     except TimeoutError:
         trace.timed_out = f"the case did not finish within its budget of {budget:g} s"

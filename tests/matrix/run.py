@@ -99,6 +99,8 @@ def run_job(job: Job, out: Path, jobs_per_run: int, max_echo: int | None) -> Job
             cmd = ["--impl", job.argv[0]]
         done = subprocess.run([PY, "-m", "conformance", "run", *cmd, *common], cwd=ROOT, capture_output=True,
                               text=True, timeout=900, check=False)
+        dest.mkdir(parents=True, exist_ok=True)
+        (out / "runs" / f"{job.agent}.log").write_text(done.stdout + done.stderr, encoding="utf-8")
         job.code = done.returncode
         if done.returncode not in (0, 1):
             job.note = done.stderr.strip()[-300:]
@@ -136,12 +138,13 @@ def main() -> int:
                     help="runs at once (default 3: client runs mostly wait on their client)")
     ap.add_argument("--jobs", type=int, default=4, help="cases at once within a run (default 4)")
     ap.add_argument("--only", nargs="*", default=[], help="only these libraries (and reference)")
+    ap.add_argument("--agents", nargs="*", default=[], help="only the runs of these agents (e.g. to redo one)")
     ap.add_argument("--max-echo", type=int, default=50, help="messages per echo step at most (default 50)")
     ap.add_argument("--full", action="store_true", help="Autobahn's whole volume: no --max-echo")
     args = ap.parse_args()
     out = (ROOT / args.out) if not Path(args.out).is_absolute() else Path(args.out)
     t0 = time.monotonic()
-    todo = jobs(args.only)
+    todo = [j for j in jobs(args.only) if not args.agents or j.agent in args.agents]
     print(f"matrix: {len(todo)} runs, {args.parallel} at a time, into {out}"
           f"{'' if args.full else f' (echo steps capped at {args.max_echo} messages)'}", flush=True)
     finished: list[Job] = []
@@ -154,7 +157,8 @@ def main() -> int:
             finished.append(job)
     from conformance.report.commands import merge_reports, run_report
 
-    merge_reports(out, [str(out / "runs" / j.agent) for j in finished if (out / "runs" / j.agent / "index.json").is_file()])
+    runs = sorted(p.parent for p in (out / "runs").glob("*/index.json"))  # earlier runs kept when redoing one
+    merge_reports(out, [str(r) for r in runs])
     run_report(out)
     print(f"\n{'agent':34} {'cases':>5} {'OK':>5} {'NON-STRICT':>10} {'INFO':>5} {'UNIMPL':>6} {'FAILED':>6} {'close!':>6}")
     for j in finished:
