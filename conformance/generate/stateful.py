@@ -55,7 +55,7 @@ BAD_FRAMES: dict[str, bytes] = {
     "reserved control opcode 11": _f(11, b"x"),
     "ping of 126 octets": _f(9, b"p" * 126),
     "fragmented ping": _f(9, b"p", fin=False),
-    "continuation with no message": _f(0, b"x"),
+    "continuation \"x\" (bad unless a message is open)": _f(0, b"x"),
     "invalid UTF-8 text": _f(1, b"ok\xed\xa0\x80ok"),
     "close code 1005": _f(8, (1005).to_bytes(2, "big")),
     "close code 999": _f(8, (999).to_bytes(2, "big")),
