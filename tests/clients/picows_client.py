@@ -28,7 +28,8 @@ class Echo(WSListener):
                 transport.send(WSMsgType.CLOSE, b"")
             else:
                 transport.send_close(code, frame.get_close_message())
-            transport.disconnect()
+            # RFC 6455 §7.1.1: the server closes TCP first; picows leaves that to us, so give it 5 s
+            asyncio.get_running_loop().call_later(5, transport.disconnect)
             return
         if kind not in (WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION):
             return  # PONG (PING is answered by picows)

@@ -43,9 +43,10 @@ async def session(url: str, compress: bool, echo: bool = True) -> list[str | byt
                             writer.write(ws.send(type(event)(data=received[-1])))  # type: ignore[arg-type]
                 elif isinstance(event, Ping):
                     writer.write(ws.send(event.response()))
-                elif isinstance(event, (CloseConnection, RejectConnection)):
-                    if isinstance(event, CloseConnection) and ws.state in (ConnectionState.OPEN,
-                                                                           ConnectionState.REMOTE_CLOSING):
+                elif isinstance(event, RejectConnection):
+                    return received
+                elif isinstance(event, CloseConnection):
+                    if ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
                         writer.write(ws.send(event.response()))
                     done = True
                     break
