@@ -70,8 +70,7 @@ async def _respond(s: _Session, request: Request) -> bool:
         return False
     raw = _apply_response_override(response, hs.get("response"))
     t.response = raw.decode("latin-1")
-    t.log("tx", "octets", raw, "opening handshake response")
-    if not await s.write(raw):
+    if not await s.write(raw, label="opening handshake response"):  # write() logs it
         return False
     t.opened = case.expect_client != "reject"
     t.status = response.status
