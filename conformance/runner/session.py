@@ -58,6 +58,7 @@ class Trace:
     opened: bool = False
     deflate_negotiated: bool | None = None  # None: not asked for
     observations: list[tuple[str, bytes | str]] = dataclasses.field(default_factory=list)
+    peer_pings: int = 0  # pings the peer sent (answered by the engine; not observations)
     violations: list[tuple[Rule, str]] = dataclasses.field(default_factory=list)
     peer_failure: ev.Failure | None = None  # the peer broke a rule and we failed the connection
     close_received: ev.CloseReceived | None = None
@@ -198,7 +199,9 @@ class _Session:
                     t.observations.append((kind, e.data))
                     t.observed_octets += len(e.data)
             elif isinstance(e, ev.Ping):
-                t.observations.append(("ping", e.data))
+                # a peer may ping at any time (§5.5.2; keepalives): the engine answers it and the
+                # wire log shows it, but it is no observation a case is judged on
+                t.peer_pings += 1
                 t.observed_octets += len(e.data)
             elif isinstance(e, ev.Pong):
                 t.observations.append(("pong", e.data))

@@ -23,17 +23,20 @@ pytestmark = pytest.mark.slow
 @pytest.mark.parametrize("mutant", ["accepts-unmasked", "no-utf8-check", "ignores-rsv", "no-version-check",
                                     "crash-on-bad-extension", "truncates-large", "accepts-invalid-close-codes",
                                     "keeps-context"])
-def test_fuzzing_finds_the_mutant_and_the_export_replays(mutant: str, tmp_path: Path) -> None:
+def test_fuzzing_finds_the_mutant_and_the_export_replays(mutant: str, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
     found = tmp_path / "found"
     with spawn_server(["-m", "tests.mutants.serve", mutant]) as (url, _):
-        assert main(["fuzz", "--server", url, "--seconds", "60", "--out", str(found)]) == 1
+        fuzz = main(["fuzz", "--server", url, "--seconds", "60", "--out", str(found)])
+        said = capsys.readouterr().out
+        assert fuzz == 1, said
         files = list(found.glob("90_found_*.yaml"))
-        assert len(files) == 1
+        assert len(files) == 1, said
         cases, _ = load_file(files[0])  # the export is a valid case file
         assert len(cases[0].steps) <= 3  # shrunk to a few steps
         out = tmp_path / "replay"
         code = main(["run", "--quiet", "--server", url, "--cases-dir", str(found), "--out", str(out)])
-    assert code == 1
+    assert code == 1, f"the export does not reproduce: {said}\n{files[0].read_text()}"
     (agent,) = json.loads((out / "index.json").read_text()).values()
     assert any(v["behavior"] in ("FAILED", "WRONG CODE") or v["behaviorClose"] not in ("OK", "INFORMATIONAL")
                for v in agent.values())
