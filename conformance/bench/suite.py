@@ -3,7 +3,7 @@
 Runs `conformance run` as a child process (so its peak RSS is its own) against a websockets echo
 server with compression on, and against the embedded reference server, and prints the numbers
 next to the goals of the project (all cases < 60 s, groups 1-10 < 3 s, peak RSS < 4x the largest
-message). Run from a checkout: the websockets peer lives in tests/peers/.
+message). Run from a checkout: the websockets peer is tests.peers.websockets_server.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
     largest = 16 * 1024 * 1024  # 9.1.6 / 9.2.6: the largest message of the catalogue
     rows: list[tuple[str, float, float, dict[str, int]]] = []
-    with tempfile.TemporaryDirectory() as tmp, spawn_server(["tests/peers/websockets_server.py"]) as (url, _):
+    with tempfile.TemporaryDirectory() as tmp, spawn_server(["-m", "tests.peers.websockets_server"]) as (url, _):
         for label, target, sel in [
             ("websockets (deflate), groups 1-10", url, ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "10.*"]),
             ("websockets (deflate), all cases", url, []),

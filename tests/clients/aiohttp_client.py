@@ -1,6 +1,6 @@
 """An Autobahn-style testee client built on aiohttp: it runs every case the server offers.
 
-python tests/clients/aiohttp_client.py URL AGENT [--no-compression]
+python -m tests.clients.aiohttp_client URL AGENT [--no-compression]
 Offers permessage-deflate unless --no-compression; no message size limit, no heartbeat.
 """
 

@@ -39,7 +39,7 @@ def test_reference_client_passes_through_client_flag(tmp_path: Path) -> None:
 
 def test_websockets_client_through_client_flag(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    main(["run", "--quiet", "--client", f"{PY} tests/clients/websockets_client.py {{url}} {{agent}}",
+    main(["run", "--quiet", "--client", f"{PY} -m tests.clients.websockets_client {{url}} {{agent}}",
           "--agent", "websockets-client", "--out", str(out), "--cases", "1.1.*", "2.*", "20.*"])
     got = verdicts(out, "websockets-client")
     assert got["1.1.1"]["behavior"] == "OK" and got["2.2"]["behavior"] == "OK"
@@ -54,7 +54,7 @@ def test_serve_speaks_autobahns_protocol(tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().split()[-1]
-        subprocess.run([PY, "tests/clients/websockets_client.py", url, "ws-served"], cwd=ROOT, check=True, timeout=120)
+        subprocess.run([PY, "-m", "tests.clients.websockets_client", url, "ws-served"], cwd=ROOT, check=True, timeout=120)
 
         async def info() -> tuple[str, str]:
             from websockets.asyncio.client import connect

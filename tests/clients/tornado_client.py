@@ -1,6 +1,6 @@
 """An Autobahn-style testee client built on tornado: it runs every case the server offers.
 
-python tests/clients/tornado_client.py URL AGENT [--no-compression]
+python -m tests.clients.tornado_client URL AGENT [--no-compression]
 Offers permessage-deflate unless --no-compression; 1 GiB message limit, no pings.
 """
 

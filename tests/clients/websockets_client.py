@@ -1,6 +1,6 @@
 """An Autobahn-style testee client built on websockets: it runs every case the server offers.
 
-python tests/clients/websockets_client.py URL AGENT [--no-compression]
+python -m tests.clients.websockets_client URL AGENT [--no-compression]
 """
 
 from __future__ import annotations

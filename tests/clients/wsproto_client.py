@@ -1,6 +1,6 @@
 """An Autobahn-style testee client built on wsproto over asyncio streams: it runs every case the server offers.
 
-python tests/clients/wsproto_client.py URL AGENT [--no-compression]
+python -m tests.clients.wsproto_client URL AGENT [--no-compression]
 Offers permessage-deflate unless --no-compression; echoes text as text and binary as binary,
 assembled across frames; wsproto has no size limit and sends no pings itself.
 """

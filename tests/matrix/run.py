@@ -62,8 +62,8 @@ def jobs(only: list[str]) -> list[Job]:
                 server = ["-m", "conformance", "echo-server", "--port", "0", *(["--deflate"] if comp else [])]
                 client = "" if not comp else "{py} -m conformance echo-client --url {url} --agent {agent}"
             else:
-                server = [f"tests/peers/{lib}_server.py", "--port", "0", *flag]
-                client = f"{{py}} tests/clients/{lib}_client.py {{url}} {{agent}} {' '.join(flag)}".strip()
+                server = ["-m", f"tests.peers.{lib}_server", "--port", "0", *flag]
+                client = f"{{py}} -m tests.clients.{lib}_client {{url}} {{agent}} {' '.join(flag)}".strip()
             out.append(Job(f"{tag}-server{suffix}", "server", server))
             if client:
                 out.append(Job(f"{tag}-client{suffix}", "client", [client]))

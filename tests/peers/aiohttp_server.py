@@ -1,17 +1,15 @@
 """An aiohttp echo server on loopback, the real library as a test peer.
 
-python tests/peers/aiohttp_server.py [--port 0] [--no-compression]
+python -m tests.peers.aiohttp_server [--port 0] [--no-compression]
 Prints `listening on ws://127.0.0.1:PORT/` once it accepts connections. Echoes text as text and
 binary as binary; no message size limit, no heartbeat, permessage-deflate unless --no-compression.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import logging
-
 from aiohttp import WSMsgType, web
+
+from tests.peers.testee import run_server
 
 
 def make_app(compress: bool) -> web.Application:
@@ -33,23 +31,12 @@ def make_app(compress: bool) -> web.Application:
     return app
 
 
-async def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--no-compression", action="store_true")
-    args = ap.parse_args()
-    logging.disable(logging.CRITICAL)  # the spawner never drains stderr
-    runner = web.AppRunner(make_app(not args.no_compression), access_log=None, handle_signals=False)
+async def start(port: int, compression: bool) -> tuple[int, web.AppRunner]:
+    runner = web.AppRunner(make_app(compression), access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", args.port)
-    await site.start()
-    port = runner.addresses[0][1]
-    print(f"listening on ws://127.0.0.1:{port}/", flush=True)
-    await asyncio.get_running_loop().create_future()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner.addresses[0][1], runner
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
+    run_server(start)

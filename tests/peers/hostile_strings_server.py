@@ -1,6 +1,6 @@
 """A WebSocket echo server that puts hostile markup into every field it controls.
 
-python tests/peers/hostile_strings_server.py   prints `listening on ws://127.0.0.1:PORT/`
+python -m tests.peers.hostile_strings_server [--port 0]   prints `listening on ws://127.0.0.1:PORT/`
 Its response headers, the messages it sends, its close reason and its subprotocol all carry HTML
 and script, to prove that reports escape what the target controls.
 """
@@ -13,6 +13,7 @@ from conformance.engine import events as ev
 from conformance.engine.connection import Connection, Role, State
 from conformance.engine.handshake import ServerHandshake
 from conformance.wire.http import parse_request
+from tests.peers.testee import run_server
 
 HOSTILE = [
     "<script>document.title='PWNED'</script>",
@@ -53,15 +54,10 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     writer.close()
 
 
-async def main() -> None:
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    print(f"listening on ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/", flush=True)
-    async with server:
-        await server.serve_forever()
+async def start(port: int, compression: bool) -> tuple[int, asyncio.Server]:
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    return server.sockets[0].getsockname()[1], server
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
+    run_server(start)

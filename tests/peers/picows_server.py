@@ -1,6 +1,6 @@
 """A picows echo server on loopback, the real library as a test peer.
 
-python tests/peers/picows_server.py [--port 0] [--no-compression]
+python -m tests.peers.picows_server [--port 0] [--no-compression]
 Prints `listening on ws://127.0.0.1:PORT/` once it accepts connections. picows delivers frames, so
 this peer assembles fragmented messages itself (closing 1002 on a broken fragment sequence and 1007
 on invalid UTF-8 text) and echoes whole messages; picows answers pings itself. picows has no
@@ -9,15 +9,21 @@ permessage-deflate: --no-compression is accepted and ignored. 1 GiB frame limit,
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import logging
 
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSProtocolError, WSTransport, ws_create_server
 
+from tests.peers.testee import run_server
+
 
 class Echo(WSListener):
-    def __init__(self) -> None:
+    """Whole messages assembled from frames and echoed (unless `echo` is off; they are kept in
+    `received`). After answering a close it drops TCP at once, or after `linger` seconds: a client
+    leaves closing TCP to the server (RFC 6455 §7.1.1), and picows leaves it to the application."""
+
+    def __init__(self, echo: bool = True, linger: float = 0.0) -> None:
+        self.echo, self.linger = echo, linger
+        self.received: list[bytes] = []
         self.opcode: WSMsgType | None = None
         self.parts: list[bytes] = []
 
@@ -29,7 +35,10 @@ class Echo(WSListener):
                 transport.send(WSMsgType.CLOSE, b"")
             else:
                 transport.send_close(code, frame.get_close_message())
-            transport.disconnect()
+            if self.linger:
+                asyncio.get_running_loop().call_later(self.linger, transport.disconnect)
+            else:
+                transport.disconnect()
             return
         if kind not in (WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CONTINUATION):
             return  # PONG (PING is answered by picows)
@@ -45,24 +54,16 @@ class Echo(WSListener):
                     data.decode("utf-8")
                 except UnicodeDecodeError:
                     raise WSProtocolError(WSCloseCode.INVALID_TEXT, "invalid UTF-8") from None
-            transport.send(opcode, data)
+            self.received.append(data)
+            if self.echo:
+                transport.send(opcode, data)
 
 
-async def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--no-compression", action="store_true")
-    args = ap.parse_args()
-    logging.disable(logging.CRITICAL)  # the spawner never drains stderr
-    server = await ws_create_server(lambda request: Echo(), "127.0.0.1", args.port,
+async def start(port: int, compression: bool) -> tuple[int, asyncio.Server]:
+    server = await ws_create_server(lambda request: Echo(), "127.0.0.1", port,
                                     enable_auto_ping=False, max_frame_size=1 << 30)
-    port = server.sockets[0].getsockname()[1]
-    print(f"listening on ws://127.0.0.1:{port}/", flush=True)
-    await server.serve_forever()
+    return server.sockets[0].getsockname()[1], server
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
+    run_server(start)

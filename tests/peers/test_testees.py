@@ -38,7 +38,7 @@ def expected(compression: bool) -> dict[str, tuple[str, str]]:
 @pytest.mark.parametrize(("lib", "compression"), params())
 def test_echo_server(lib: str, compression: bool, tmp_path: Path) -> None:
     flag = [] if compression else ["--no-compression"]
-    with spawn_server([f"tests/peers/{lib}_server.py", "--port", "0", *flag]) as (url, _):
+    with spawn_server(["-m", f"tests.peers.{lib}_server", "--port", "0", *flag]) as (url, _):
         main(["run", "--quiet", "--server", url, "--agent", lib, "--cases", *CASES, "--out", str(tmp_path)])
     assert verdicts(tmp_path) == expected(compression)
 
@@ -46,7 +46,7 @@ def test_echo_server(lib: str, compression: bool, tmp_path: Path) -> None:
 @pytest.mark.parametrize(("lib", "compression"), params())
 def test_echo_client(lib: str, compression: bool, tmp_path: Path) -> None:
     flag = "" if compression else " --no-compression"
-    main(["run", "--quiet", "--client", f"{sys.executable} tests/clients/{lib}_client.py {{url}} {{agent}}{flag}",
+    main(["run", "--quiet", "--client", f"{sys.executable} -m tests.clients.{lib}_client {{url}} {{agent}}{flag}",
           "--agent", lib, "--cases", *CASES, "--out", str(tmp_path)])
     got = verdicts(tmp_path)
     assert {c: b for c, (b, _) in got.items()} == {c: b for c, (b, _) in expected(compression).items()}

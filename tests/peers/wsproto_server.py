@@ -1,13 +1,12 @@
 """A wsproto echo server over asyncio streams on loopback, the real sans-IO library as a test peer.
 
-python tests/peers/wsproto_server.py [--port 0] [--no-compression]
+python -m tests.peers.wsproto_server [--port 0] [--no-compression]
 Prints `listening on ws://127.0.0.1:PORT/` once it accepts connections. Echoes text as text and
 binary as binary, assembled across frames; wsproto has no size limit and sends no pings itself.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 
 from wsproto import ConnectionType, WSConnection
@@ -15,6 +14,8 @@ from wsproto.connection import ConnectionState
 from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+from tests.peers.testee import run_server
 
 
 async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, compress: bool) -> None:
@@ -56,19 +57,10 @@ async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, comp
             pass
 
 
-async def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--no-compression", action="store_true")
-    args = ap.parse_args()
-    server = await asyncio.start_server(lambda r, w: serve(r, w, not args.no_compression), "127.0.0.1", args.port)
-    port = server.sockets[0].getsockname()[1]
-    print(f"listening on ws://127.0.0.1:{port}/", flush=True)
-    await server.serve_forever()
+async def start(port: int, compression: bool) -> tuple[int, asyncio.Server]:
+    server = await asyncio.start_server(lambda r, w: serve(r, w, compression), "127.0.0.1", port)
+    return server.sockets[0].getsockname()[1], server
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
+    run_server(start)
