@@ -61,8 +61,10 @@ def test_broken_handshakes_end_quickly_with_reasons(behaviour: str, reason: str,
     for r in got.values():
         text = str(r["result"])
         assert r["behavior"] == "FAILED"
-        # a resetting target may also refuse the connection outright: then nothing could be reached
-        assert ("not opened" in text and reason in text) or (behaviour == "reset" and "could not be reached" in text), text
+        # a resetting target may also refuse the connection outright: then nothing could be reached,
+        # or, once several connections in a row died, the run stops and says the rest was not run
+        assert ("not opened" in text and reason in text) or (behaviour == "reset" and (
+            "could not be reached" in text or "stopped accepting connections" in text)), text
     assert (tmp_path / "out" / "index.html").is_file()
 
 
@@ -124,7 +126,7 @@ def test_deterministic_failure_is_not_retried_into_a_pass(tmp_path: Path) -> Non
 def test_sigterm_keeps_finished_results_and_resume_finishes(tmp_path: Path) -> None:
     out = tmp_path / "out"
     cases = ["9.7.*", "1.*", "2.*"]
-    with spawn_server(["tests/peers/websockets_server.py"]) as (url, _):
+    with spawn_server(["-m", "tests.peers.websockets_server"]) as (url, _):
         argv = [sys.executable, "-m", "conformance", "run", "--server", url, "--out", str(out), "--quiet",
                 "--jobs", "1"]
         for c in cases:
