@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from conformance.catalog.model import Case, Observation
 from conformance.engine.rules import RULES, Level, Rule
-from conformance.runner.session import Trace
+from conformance.runner.session import Trace, deflate_missing
 
 
 @dataclasses.dataclass
@@ -103,7 +103,7 @@ def _apply_level(case: Case, behavior: str) -> str:
 
 
 def _behavior(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
-    if case.deflate is not None and case.deflate.get("required", True) and not t.deflate_negotiated:
+    if deflate_missing(case, t):
         return "UNIMPLEMENTED", "The peer did not accept permessage-deflate.", None
     if t.flooded:
         return "FAILED", f"{t.flooded[0].upper()}{t.flooded[1:]}.", _case_rule(case)

@@ -7,7 +7,7 @@ budget: on timeout the trace so far is judged.
 
 from __future__ import annotations
 
-__all__ = ["RunOptions", "Trace", "case_budget", "execute_case"]
+__all__ = ["RunOptions", "Trace", "case_budget", "deflate_missing", "execute_case"]
 
 import asyncio
 import dataclasses
