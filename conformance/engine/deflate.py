@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "CONTEXT_TAKEOVER",
     "INVALID_DATA",
+    "OfferSelector",
     "OFFER_INVALID",
     "RESPONSE_INVALID",
     "RESPONSE_UNOFFERED",
@@ -212,6 +213,20 @@ def server_accept(offers: Sequence[tuple[str, Params]], policy: Sequence[Mapping
             if response is not None:
                 return parse_response(response), response
     return None
+
+
+class OfferSelector:
+    """A `select_extensions` for ServerHandshake: accepts the first permessage-deflate offer that
+    `policy` allows (see server_accept) and keeps what was agreed in `agreed` (None: declined)."""
+
+    def __init__(self, policy: Sequence[Mapping[str, Any]] | None = None) -> None:
+        self.policy = policy
+        self.agreed: DeflateParams | None = None
+
+    def __call__(self, offers: Sequence[tuple[str, Params]]) -> list[tuple[str, Params]]:
+        accepted = server_accept(offers, self.policy)
+        self.agreed = accepted[0] if accepted is not None else None
+        return [("permessage-deflate", accepted[1])] if accepted is not None else []
 
 
 # -- client side ---------------------------------------------------------------------------------

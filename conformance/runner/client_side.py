@@ -16,6 +16,7 @@ from typing import Any
 
 from conformance.catalog.model import Case
 from conformance.catalog.payload import parse_payload
+from conformance.engine import deflate as d
 from conformance.engine.connection import Role, State
 from conformance.engine.handshake import ServerHandshake
 from conformance.engine.rules import HandshakeError
@@ -59,7 +60,8 @@ async def _respond(s: _Session, request: Request) -> bool:
     """Send the opening handshake response; True when the connection is open."""
     case, t = s.case, s.trace
     hs: dict[str, Any] = dict(case.handshake or {})
-    shake = ServerHandshake(select_extensions=_deflate_policy(s) if case.deflate else None)
+    selector = d.OfferSelector((case.deflate or {}).get("accept")) if case.deflate else None
+    shake = ServerHandshake(select_extensions=selector)
     try:
         shake.check_request(request)
         response, _ = shake.accept(request)
@@ -68,6 +70,10 @@ async def _respond(s: _Session, request: Request) -> bool:
         t.handshake_note = f"the client's opening handshake is not valid: {exc}"
         await s.write(shake.reject(exc).serialize())
         return False
+    if selector is not None:  # permessage-deflate as the case's `accept` says
+        t.deflate_negotiated = selector.agreed is not None
+        if selector.agreed is not None:
+            s.deflate = d.negotiated_codec(selector.agreed, "server", s.opts.max_message)
     raw = _apply_response_override(response, hs.get("response"))
     t.response = raw.decode("latin-1")
     if not await s.write(raw, label="opening handshake response"):  # write() logs it
@@ -94,22 +100,6 @@ def _apply_response_override(response: Response, override: Any) -> bytes:
     return response.serialize()
 
 
-def _deflate_policy(s: _Session) -> Any:
-    """select_extensions for ServerHandshake: accept permessage-deflate as the case's `accept` says."""
-    from conformance.engine import deflate as d
-
-    policy = (s.case.deflate or {}).get("accept")
-
-    def select(offers: list[Any]) -> list[Any]:
-        accepted = d.server_accept(offers, policy)
-        if accepted is None:
-            s.trace.deflate_negotiated = False
-            return []
-        s.deflate = d.negotiated_codec(accepted[0], "server", s.opts.max_message)
-        s.trace.deflate_negotiated = True
-        return [("permessage-deflate", accepted[1])]
-
-    return select
 
 
 async def _expect_rejection(s: _Session) -> None:

@@ -12,14 +12,13 @@ __all__ = ["EchoServer", "serve_echo"]
 import asyncio
 import contextlib
 import ssl
-from typing import Any
 
 from conformance.engine import events as ev
 from conformance.engine.connection import Connection, Role, State
+from conformance.engine.deflate import OfferSelector, negotiated_codec
 from conformance.engine.handshake import ServerHandshake
 from conformance.engine.rules import HandshakeError
 from conformance.errors import WireError
-from conformance.wire.deflate import DeflateParams
 from conformance.wire.frames import Opcode
 from conformance.wire.http import Request, parse_request
 
@@ -36,20 +35,6 @@ class EchoServer:
         self.deflate = deflate
         self.max_message = max_message
         self.connections = 0
-        self._pending_params: DeflateParams | None = None
-
-    def _handshake(self) -> ServerHandshake:
-        select = self._select_extensions if self.deflate else None
-        return ServerHandshake(select_extensions=select)
-
-    def _select_extensions(self, offers: list[Any]) -> list[Any]:
-        from conformance.engine.deflate import server_accept
-
-        accepted = server_accept(offers)
-        if accepted is None:
-            return []
-        self._pending_params = accepted[0]
-        return [("permessage-deflate", accepted[1])]
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -67,8 +52,8 @@ class EchoServer:
         if got is None:
             return
         request, leftover = got
-        hs = self._handshake()
-        self._pending_params = None
+        selector = OfferSelector() if self.deflate else None
+        hs = ServerHandshake(select_extensions=selector)
         try:
             hs.check_request(request)
             response, _result = hs.accept(request)
@@ -78,10 +63,8 @@ class EchoServer:
             return
         writer.write(response.serialize())
         codec = None
-        if self._pending_params is not None:
-            from conformance.engine.deflate import negotiated_codec
-
-            codec = negotiated_codec(self._pending_params, "server", self.max_message)
+        if selector is not None and selector.agreed is not None:
+            codec = negotiated_codec(selector.agreed, "server", self.max_message)
         conn = Connection(Role.SERVER, deflate=codec, max_message=self.max_message)
         if leftover:
             conn.receive_data(leftover)

@@ -206,18 +206,10 @@ class ReferenceAdapter:
         parsed = parse_request(bytes(self._buf))
         if parsed is None:
             return
-        params: list[Any] = []
+        from conformance.engine.deflate import OfferSelector
 
-        def select(offers: list[Any]) -> list[Any]:
-            from conformance.engine.deflate import server_accept
-
-            accepted = server_accept(offers)
-            if accepted is None:
-                return []
-            params.append(accepted[0])
-            return [("permessage-deflate", accepted[1])]
-
-        hs = ServerHandshake(select_extensions=select)
+        selector = OfferSelector()
+        hs = ServerHandshake(select_extensions=selector)
         try:
             hs.check_request(parsed[0])
             response, _ = hs.accept(parsed[0])
@@ -226,7 +218,7 @@ class ReferenceAdapter:
             self._refused = True
             return
         self._out.append(response.serialize())
-        self.conn = self._connection(params[0] if params else None)
+        self.conn = self._connection(selector.agreed)
         rest = bytes(self._buf[parsed[1] :])
         if rest:
             self.conn.receive_data(rest)
