@@ -33,22 +33,24 @@ from pathlib import Path
 from typing import Any
 
 from conformance.engine.rules import RULES
-from conformance.fuzz.differential import DEFLATE, LENIENT_UTF8, STRICT, Finding, compare, engine_reaction, split_frames
-from conformance.wire.frames import apply_mask, parse_header, serialize_header
+from conformance.fuzz.differential import (
+    DEFLATE,
+    LENIENT_UTF8,
+    MASK,
+    STRICT,
+    Finding,
+    client_frame,
+    compare,
+    engine_reaction,
+    split_frames,
+)
+from conformance.wire.frames import apply_mask, parse_header
 
 MAX_LEN = 4096
 _CUT_NAMES = ["all at once", "frame by frame", "octet by octet", "in pieces of 7 octets"]  # see differential
-_MASK = b"\x37\xfa\x21\x3d"
 
 
 # -- inputs ----------------------------------------------------------------------------------------
-
-def _frame(opcode: int, data: bytes = b"", *, fin: bool = True, rsv1: bool = False, rsv2: bool = False,
-           rsv3: bool = False, mask: bytes | None = _MASK, form: int | None = None) -> bytes:
-    head = serialize_header(opcode=opcode, length=len(data), fin=fin, rsv1=rsv1, rsv2=rsv2, rsv3=rsv3,
-                            mask=mask, length_form=form)
-    return head + (apply_mask(data, mask) if mask else data)
-
 
 def _deflated(text: bytes) -> bytes:
     c = zlib.compressobj(wbits=-15)
@@ -60,21 +62,21 @@ def seed_inputs() -> list[bytes]:
     """A starting corpus: each kind of frame once, plain and with deflate offered."""
     hello = "Hello-µ@ßöäüàá-UTF-8!!".encode()
     frames = [
-        _frame(1, b"Hello"),
-        _frame(2, bytes(range(32))),
-        _frame(1, hello[:7], fin=False) + _frame(0, hello[7:15], fin=False) + _frame(0, hello[15:]),
-        _frame(9, b"ping") + _frame(1, b"a"),
-        _frame(1, b"frag", fin=False) + _frame(9, b"") + _frame(0, b"ment"),
-        _frame(8, (1000).to_bytes(2, "big") + b"bye"),
-        _frame(8, b""),
-        _frame(1, b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited"),
-        _frame(1, b"x" * 200, form=16),
-        _frame(10, b"unsolicited") + _frame(2, b"\x00\xff"),
+        client_frame(1, b"Hello"),
+        client_frame(2, bytes(range(32))),
+        client_frame(1, hello[:7], fin=False) + client_frame(0, hello[7:15], fin=False) + client_frame(0, hello[15:]),
+        client_frame(9, b"ping") + client_frame(1, b"a"),
+        client_frame(1, b"frag", fin=False) + client_frame(9, b"") + client_frame(0, b"ment"),
+        client_frame(8, (1000).to_bytes(2, "big") + b"bye"),
+        client_frame(8, b""),
+        client_frame(1, b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited"),
+        client_frame(1, b"x" * 200, form=16),
+        client_frame(10, b"unsolicited") + client_frame(2, b"\x00\xff"),
     ]
     out = [bytes([0]) + f for f in frames]
-    out += [bytes([DEFLATE]) + _frame(1, _deflated(b"Hello Hello Hello"), rsv1=True),
-            bytes([DEFLATE]) + _frame(1, _deflated(b"abcabc")[:3], rsv1=True, fin=False) + _frame(0, _deflated(b"abcabc")[3:]),
-            bytes([DEFLATE | 2]) + _frame(2, b"not compressed") + _frame(9, b"p")]
+    out += [bytes([DEFLATE]) + client_frame(1, _deflated(b"Hello Hello Hello"), rsv1=True),
+            bytes([DEFLATE]) + client_frame(1, _deflated(b"abcabc")[:3], rsv1=True, fin=False) + client_frame(0, _deflated(b"abcabc")[3:]),
+            bytes([DEFLATE | 2]) + client_frame(2, b"not compressed") + client_frame(9, b"p")]
     return out
 
 
@@ -86,7 +88,7 @@ class _F:
     data: bytes
     fin: bool = True
     rsv: int = 0  # three bits: rsv1 rsv2 rsv3
-    mask: bytes | None = _MASK
+    mask: bytes | None = MASK
     form: int | None = None
 
     def octets(self) -> bytes:
@@ -94,7 +96,7 @@ class _F:
         n = len(self.data)
         if form == 7 and n > 125 or form == 16 and n > 0xFFFF:
             form = None
-        return _frame(self.opcode, self.data, fin=self.fin, rsv1=bool(self.rsv & 4), rsv2=bool(self.rsv & 2),
+        return client_frame(self.opcode, self.data, fin=self.fin, rsv1=bool(self.rsv & 4), rsv2=bool(self.rsv & 2),
                       rsv3=bool(self.rsv & 1), mask=self.mask, form=form)
 
 
@@ -150,7 +152,7 @@ def mutate(data: bytes, max_size: int, seed: int, byte_mutator: Callable[[bytes,
     elif op == 2:
         frames[i].opcode = rng.choice([0, 1, 2, 8, 9, 10, rng.randrange(16)])
     elif op == 3:
-        frames[i].mask = None if frames[i].mask else _MASK
+        frames[i].mask = None if frames[i].mask else MASK
     elif op == 4:
         frames[i].form = rng.choice([7, 16, 64])
     elif op == 5 and byte_mutator is not None:

@@ -17,12 +17,8 @@ from hypothesis.errors import HypothesisException
 from hypothesis.stateful import run_state_machine_as_test
 
 from conformance.fuzz.differential import DEFLATE, check_adapter
-from conformance.fuzz.hypo import FuzzSummary, write_cases
+from conformance.fuzz.hypo import FuzzSummary, TimeUp, write_cases
 from conformance.generate.stateful import conversation_machine
-
-
-class _TimeUp(BaseException):
-    """Ends a machine's run when its share of the budget is spent (hypothesis lets it through)."""
 
 
 def _run_machine(factory: Any, deflate: bool, deadline: float, steps: int) -> tuple[int, list[tuple[str, list[tuple[str, bytes]]]]]:
@@ -34,7 +30,7 @@ def _run_machine(factory: Any, deflate: bool, deadline: float, steps: int) -> tu
     class Timed(base):  # type: ignore[misc, valid-type]
         def __init__(self) -> None:
             if not failure and time.monotonic() > deadline:
-                raise _TimeUp
+                raise TimeUp
             count[0] += 1
             super().__init__()
 
@@ -50,7 +46,7 @@ def _run_machine(factory: Any, deflate: bool, deadline: float, steps: int) -> tu
             max_examples=1_000_000, stateful_step_count=steps, deadline=None, database=None,
             phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck),
             verbosity=Verbosity.quiet, print_blob=False))
-    except (_TimeUp, AssertionError):
+    except (TimeUp, AssertionError):
         pass
     except HypothesisException:
         if not failure and time.monotonic() <= deadline:

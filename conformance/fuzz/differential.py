@@ -28,8 +28,8 @@ findings too. A hang is left to the fuzzer's time limit.
 
 from __future__ import annotations
 
-__all__ = ["LENIENT_UTF8", "MODELS", "STRICT", "Finding", "Model", "Reaction", "compare", "engine_reaction",
-           "library_reaction", "split_frames"]
+__all__ = ["LENIENT_UTF8", "MASK", "MODELS", "STRICT", "Finding", "Model", "Reaction", "client_frame", "compare",
+           "engine_reaction", "library_reaction", "mismatch", "read_output", "record", "split_frames"]
 
 import dataclasses
 import traceback
@@ -42,7 +42,7 @@ from conformance.engine.connection import Connection, Role
 from conformance.engine.handshake import ClientHandshake
 from conformance.errors import UsageError
 from conformance.wire.extheader import parse_extensions
-from conformance.wire.frames import Opcode, apply_mask, parse_header
+from conformance.wire.frames import Opcode, apply_mask, parse_header, serialize_header
 from conformance.wire.http import parse_response
 from conformance.wire.uri import parse_uri
 
@@ -55,6 +55,7 @@ _REQUEST_CACHE: dict[bool, bytes] = {}
 _ALSO_ACCEPTED = {"utf8.close-reason-invalid": {1002}, "deflate.invalid-data": {1002},
                   "deflate.window-bits": {1002}, "deflate.context-takeover": {1002}}
 _NO_CODE = 1005  # a close frame without a payload (never sent on the wire as a code)
+MASK = b"\x37\xfa\x21\x3d"  # the masking key of generated client frames
 
 
 def request(deflate: bool) -> bytes:
@@ -147,7 +148,7 @@ def library_reaction(factory: Callable[[], Any], frames: list[bytes], flags: int
             raise _Crash(_where(exc, f"receiving {chunk[:40].hex()}")) from None
         if done:
             break
-    _read_output(bytes(out), r)
+    read_output(bytes(out), r)
     return r, agreed
 
 
@@ -161,7 +162,7 @@ class _BadOutput(Exception):
     pass
 
 
-def _read_output(out: bytes, r: Reaction) -> None:
+def read_output(out: bytes, r: Reaction) -> None:
     """The library's frames, read as a client reads a server (unmasked, valid)."""
     reader = Connection(Role.CLIENT, max_message=None, auto_pong=False)
     reader.receive_data(out)
@@ -202,26 +203,40 @@ def engine_reaction(frames: list[bytes], agreed: Any, model: Model = STRICT) -> 
     for frame in frames:
         r.frames_used += 1
         eng.receive_data(frame)
-        for e in eng.events():
-            if isinstance(e, ev.Message):
-                r.messages.append((e.opcode is Opcode.TEXT, bytes(e.data)))
-            elif isinstance(e, ev.Ping):
-                r.pongs.append(bytes(e.data))
-            elif isinstance(e, ev.Failure):
-                code = e.close_code or 1002
-                r.close, r.rule = code, e.rule.id
-                # failing with an empty close frame is allowed too (§7.1.7: the status code is optional)
-                r.codes = frozenset({code, _NO_CODE, *_ALSO_ACCEPTED.get(e.rule.id, ()),
-                                     *_also_for_close(e.rule.id, frame)})
-                return r
-            elif isinstance(e, ev.CloseReceived):
-                r.close = _NO_CODE if e.code is None else e.code
-                r.codes = frozenset({1000, r.close})
-                return r
+        if any(record(r, e, frame) for e in eng.events()):
+            return r
         if codec is not None and codec.cut_short:
             r.open_ended = True
             return r
     return r
+
+
+def record(r: Reaction, e: ev.Event, frame: bytes) -> bool:
+    """Add to `r` what the engine's event `e` (on reading `frame`) requires of a server; True when
+    the connection ends there."""
+    if isinstance(e, ev.Message):
+        r.messages.append((e.opcode is Opcode.TEXT, bytes(e.data)))
+    elif isinstance(e, ev.Ping):
+        r.pongs.append(bytes(e.data))
+    elif isinstance(e, ev.Failure):
+        code = e.close_code or 1002
+        r.close, r.rule = code, e.rule.id
+        # failing with an empty close frame is allowed too (§7.1.7: the status code is optional)
+        r.codes = frozenset({code, _NO_CODE, *_ALSO_ACCEPTED.get(e.rule.id, ()), *_also_for_close(e.rule.id, frame)})
+        return True
+    elif isinstance(e, ev.CloseReceived):
+        r.close = _NO_CODE if e.code is None else e.code
+        r.codes = frozenset({1000, r.close})
+        return True
+    return False
+
+
+def client_frame(opcode: int, data: bytes = b"", *, fin: bool = True, rsv1: bool = False, rsv2: bool = False,
+                 rsv3: bool = False, mask: bytes | None = MASK, form: int | None = None) -> bytes:
+    """A frame as a client sends it, legal or not (fixed key, so inputs are reproducible)."""
+    head = serialize_header(opcode=opcode, length=len(data), fin=fin, rsv1=rsv1, rsv2=rsv2, rsv3=rsv3,
+                            mask=mask, length_form=form)
+    return head + (apply_mask(data, mask) if mask else data)
 
 
 def _also_for_close(rule: str, frame: bytes) -> tuple[int, ...]:
@@ -257,7 +272,7 @@ def _ending_class(r: Reaction, engine: bool) -> str:
     return f"fails with {r.close}" if r.close in _FAILING else "closes normally"
 
 
-def _mismatch(lib: Reaction, want: Reaction) -> tuple[str, str] | None:
+def mismatch(lib: Reaction, want: Reaction) -> tuple[str, str] | None:
     if want.open_ended:
         if lib.messages[: len(want.messages)] != want.messages or lib.pongs[: len(want.pongs)] != want.pongs:
             return "messages", f"delivered {_short(lib.messages)}, the engine {_short(want.messages)}"
@@ -289,8 +304,8 @@ def compare(factory: Callable[[], Any], data: bytes) -> tuple[Finding | None, Re
     except _BadOutput as exc:
         return Finding("invalid-output", str(exc), ("invalid-output", str(exc).split(":")[0])), None, frames
     strict = engine_reaction(frames, agreed)
-    first = _mismatch(lib, strict)
-    if first is None or any(_mismatch(lib, engine_reaction(frames, agreed, m)) is None for m in MODELS[1:]):
+    first = mismatch(lib, strict)
+    if first is None or any(mismatch(lib, engine_reaction(frames, agreed, m)) is None for m in MODELS[1:]):
         return None, strict, frames
     kind, detail = first
     signature: tuple[str, ...]

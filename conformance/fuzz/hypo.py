@@ -10,7 +10,7 @@ discrepancy; hypothesis shrinks it to a minimal exchange, which is exported as a
 
 from __future__ import annotations
 
-__all__ = ["FuzzSummary", "fuzz_hypothesis"]
+__all__ = ["FuzzSummary", "TimeUp", "fuzz_hypothesis"]
 
 import asyncio
 import dataclasses
@@ -155,7 +155,7 @@ def run_document(doc: dict[str, Any], target: ServerTarget, opts: RunOptions, sc
     return ok, f"{v.behavior}/{v.behavior_close}: {v.result} {v.result_close}"
 
 
-class _TimeUp(BaseException):
+class TimeUp(BaseException):
     """Ends the generation phase when the budget is spent (hypothesis lets BaseException through)."""
 
 
@@ -185,7 +185,7 @@ def fuzz_hypothesis(url: str, seconds: float, out: Path, opts: RunOptions | None
         @given(exchanges(max_steps))
         def check(x: Exchange) -> None:
             if not failing and time.monotonic() - t0 > seconds:
-                raise _TimeUp
+                raise TimeUp
             count[0] += 1
             ok, why = _run_one(x, target, opts, scratch, strict)
             if not ok:  # confirm with the patient timing of `conformance run`: a slow peer is no finding
@@ -196,7 +196,7 @@ def fuzz_hypothesis(url: str, seconds: float, out: Path, opts: RunOptions | None
 
         try:
             check()
-        except (_TimeUp, AssertionError):
+        except (TimeUp, AssertionError):
             pass
     found: list[Path] = []
     detail: list[str] = []

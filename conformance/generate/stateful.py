@@ -24,43 +24,26 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from conformance.engine import deflate as pmd
-from conformance.engine import events as ev
 from conformance.engine.connection import Connection, Role
-from conformance.fuzz.differential import (
-    Reaction,
-    _also_for_close,
-    _mismatch,
-    _read_output,
-    request,
-)
+from conformance.fuzz.differential import Reaction, client_frame, mismatch, read_output, record, request
 from conformance.wire.extheader import parse_extensions
-from conformance.wire.frames import Frame, Opcode, serialize_frame
 from conformance.wire.http import parse_response
-
-_KEY = b"\x37\xfa\x21\x3d"
-_NO_CODE = 1005
-
-
-def _f(opcode: int, data: bytes = b"", *, fin: bool = True, rsv2: bool = False, mask: bytes | None = _KEY) -> bytes:
-    return serialize_frame(Frame(Opcode(opcode) if opcode in (0, 1, 2, 8, 9, 10) else opcode,  # type: ignore[arg-type]
-                                 data, fin, rsv2=rsv2), mask=mask)
-
 
 # Things a server must refuse, each as the octets a client sends (RFC 6455 §5.1, §5.2, §5.4, §5.5,
 # §5.6, §7.4.1, §8.1).
 BAD_FRAMES: dict[str, bytes] = {
-    "unmasked text": _f(1, b"hi", mask=None),
-    "RSV2 without an extension": _f(1, b"hi", rsv2=True),
-    "reserved data opcode 3": _f(3, b"x"),
-    "reserved control opcode 11": _f(11, b"x"),
-    "ping of 126 octets": _f(9, b"p" * 126),
-    "fragmented ping": _f(9, b"p", fin=False),
-    "continuation \"x\" (bad unless a message is open)": _f(0, b"x"),
-    "invalid UTF-8 text": _f(1, b"ok\xed\xa0\x80ok"),
-    "close code 1005": _f(8, (1005).to_bytes(2, "big")),
-    "close code 999": _f(8, (999).to_bytes(2, "big")),
-    "close reason not UTF-8": _f(8, (1000).to_bytes(2, "big") + b"\xff"),
-    "one-octet close payload": _f(8, b"\x03"),
+    "unmasked text": client_frame(1, b"hi", mask=None),
+    "RSV2 without an extension": client_frame(1, b"hi", rsv2=True),
+    "reserved data opcode 3": client_frame(3, b"x"),
+    "reserved control opcode 11": client_frame(11, b"x"),
+    "ping of 126 octets": client_frame(9, b"p" * 126),
+    "fragmented ping": client_frame(9, b"p", fin=False),
+    "continuation \"x\" (bad unless a message is open)": client_frame(0, b"x"),
+    "invalid UTF-8 text": client_frame(1, b"ok\xed\xa0\x80ok"),
+    "close code 1005": client_frame(8, (1005).to_bytes(2, "big")),
+    "close code 999": client_frame(8, (999).to_bytes(2, "big")),
+    "close reason not UTF-8": client_frame(8, (1000).to_bytes(2, "big") + b"\xff"),
+    "one-octet close payload": client_frame(8, b"\x03"),
 }
 _TEXTS = st.sampled_from(["", "Hello", "κόσμε", "\U0001f600 edge", "x" * 200, "words " * 40])
 _BINARIES = st.sampled_from([b"", b"\x00\xff", bytes(range(256)), b"A" * 1000])
@@ -160,35 +143,21 @@ def conversation_machine(factory: Callable[[], Any], deflate: bool = False) -> t
             self.output += self.lib.data_to_send()
             self.seen = self._read(self.seen.messages)
             self.engine.receive_data(data)
-            for e in self.engine.events():
-                if isinstance(e, ev.Message):
-                    self.want.messages.append((e.opcode is Opcode.TEXT, bytes(e.data)))
-                elif isinstance(e, ev.Ping):
-                    self.want.pongs.append(bytes(e.data))
-                elif isinstance(e, ev.Failure):
-                    code = e.close_code or 1002
-                    self.want.close, self.want.rule = code, e.rule.id
-                    self.want.codes = frozenset({code, _NO_CODE, *_also_for_close(e.rule.id, data)})
-                    self.ended = True
-                    break
-                elif isinstance(e, ev.CloseReceived):
-                    self.want.close = _NO_CODE if e.code is None else e.code
-                    self.want.codes = frozenset({1000, self.want.close})
-                    self.ended = True
-                    break
+            if any(record(self.want, e, data) for e in self.engine.events()):
+                self.ended = True
             if self.seen.close is not None:
                 self.ended = True
 
         def _read(self, messages: list[tuple[bool, bytes]]) -> Reaction:
             r = Reaction(messages=messages)
-            _read_output(bytes(self.output), r)
+            read_output(bytes(self.output), r)
             return r
 
         @invariant()
         def reacts_like_the_engine(self) -> None:
             if not hasattr(self, "lib"):
                 return
-            wrong = _mismatch(self.seen, self.want)
+            wrong = mismatch(self.seen, self.want)
             if wrong is not None:
                 steps = "\n".join(f"  {i + 1}. {what}: {data.hex()}" for i, (what, data) in enumerate(self.trace))
                 raise AssertionError(f"{wrong[0]}: {wrong[1]}\nafter the steps:\n{steps}")
