@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,26 @@ def run_document(doc: dict[str, Any], target: ServerTarget, opts: RunOptions, sc
     return ok, f"{v.behavior}/{v.behavior_close}: {v.result} {v.result_close}"
 
 
+def tighten(x: Exchange, why: str, run: Callable[[Exchange], tuple[bool, str]]) -> tuple[Exchange, str]:
+    """Drop steps, and the handshake's bending or offer, one at a time while the discrepancy stays.
+
+    Hypothesis's shrinker can stop in a local minimum (an empty frame before the two messages a
+    context-takeover bug needs, seen once in a few dozen runs); this pass makes the export minimal
+    in the sense that no single step can go. `run` says (acceptable, verdict) for an exchange.
+    """
+    x = dataclasses.replace(x, steps=x.steps[: predict(x).steps_used])
+    while True:
+        smaller = [dataclasses.replace(x, steps=x.steps[:i] + x.steps[i + 1 :]) for i in range(len(x.steps))]
+        smaller += [dataclasses.replace(x, **{f: None}) for f in ("handshake", "offer", "raw_offer") if getattr(x, f) is not None]
+        for candidate in smaller:
+            ok, verdict = run(candidate)
+            if not ok:
+                x, why = candidate, verdict
+                break
+        else:
+            return x, why
+
+
 class TimeUp(BaseException):
     """Ends the generation phase when the budget is spent (hypothesis lets BaseException through)."""
 
@@ -179,6 +200,12 @@ def fuzz_hypothesis(url: str, seconds: float, out: Path, opts: RunOptions | None
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
 
+        def judged(x: Exchange) -> tuple[bool, str]:
+            ok, why = _run_one(x, target, opts, scratch, strict)
+            if not ok:  # confirm with the patient timing of `conformance run`: a slow peer is no finding
+                ok, why = _run_one(x, target, confirm, scratch, strict)
+            return ok, why
+
         @settings(max_examples=1_000_000, deadline=None, database=None, derandomize=False,
                   phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck),
                   print_blob=False, verbosity=Verbosity.quiet)
@@ -187,9 +214,7 @@ def fuzz_hypothesis(url: str, seconds: float, out: Path, opts: RunOptions | None
             if not failing and time.monotonic() - t0 > seconds:
                 raise TimeUp
             count[0] += 1
-            ok, why = _run_one(x, target, opts, scratch, strict)
-            if not ok:  # confirm with the patient timing of `conformance run`: a slow peer is no finding
-                ok, why = _run_one(x, target, confirm, scratch, strict)
+            ok, why = judged(x)
             if not ok:
                 failing.append((x, why))
                 raise AssertionError(why)
@@ -198,10 +223,12 @@ def fuzz_hypothesis(url: str, seconds: float, out: Path, opts: RunOptions | None
             check()
         except (TimeUp, AssertionError):
             pass
+        if failing:  # hypothesis replays the shrunk example last
+            failing.append(tighten(*failing[-1], judged))
     found: list[Path] = []
     detail: list[str] = []
     if failing:
-        x, why = failing[-1]  # hypothesis replays the shrunk example last
+        x, why = failing[-1]
         path = out / f"90_found_{int(time.time() * 1000)}.yaml"
         write_cases(path, [case_document(x, predict(x), 1)])
         found.append(path)

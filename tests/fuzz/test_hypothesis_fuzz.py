@@ -77,3 +77,22 @@ def test_case_document_round_trips_through_yaml(tmp_path: Path) -> None:
     (case,), _ = load_file(tmp_path / "90_x.yaml")
     assert case.close.by == "us" and [o.kind for o in case.expect.ok] == ["text", "pong"]
     assert yaml.safe_load((tmp_path / "90_x.yaml").read_text())["group"] == "90"
+
+
+def test_tighten_drops_every_step_the_discrepancy_does_not_need() -> None:
+    from conformance.fuzz.hypo import tighten
+
+    hello = Message(text=True, pattern=b"Hello", size=5)
+    # the local minimum the shrinker once stopped in: an empty frame before the two messages
+    x = Exchange((GeneratedFrame(2, b""), hello, hello, Close(1000, b"")), offer={"server_no_context_takeover": True})
+    tried: list[Exchange] = []
+
+    def run(c: Exchange) -> tuple[bool, str]:  # the bug needs two messages and the offer
+        tried.append(c)
+        bad = c.offer is not None and sum(s == hello for s in c.steps) >= 2
+        return not bad, "FAILED" if bad else "OK"
+
+    small, why = tighten(x, "FAILED", run)
+    assert small.steps == (hello, hello) and small.offer == x.offer and why == "FAILED"
+    # nothing to drop: the exchange comes back as it was
+    assert tighten(small, "FAILED", run) == (small, "FAILED")
