@@ -166,7 +166,12 @@ def tighten(x: Exchange, why: str, run: Callable[[Exchange], tuple[bool, str]]) 
     x = dataclasses.replace(x, steps=x.steps[: predict(x).steps_used])
     while True:
         smaller = [dataclasses.replace(x, steps=x.steps[:i] + x.steps[i + 1 :]) for i in range(len(x.steps))]
-        smaller += [dataclasses.replace(x, **{f: None}) for f in ("handshake", "offer", "raw_offer") if getattr(x, f) is not None]
+        if x.handshake is not None:
+            smaller.append(dataclasses.replace(x, handshake=None))
+        if x.offer is not None:
+            smaller.append(dataclasses.replace(x, offer=None))
+        if x.raw_offer is not None:
+            smaller.append(dataclasses.replace(x, raw_offer=None))
         for candidate in smaller:
             ok, verdict = run(candidate)
             if not ok:
