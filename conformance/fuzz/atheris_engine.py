@@ -1,7 +1,7 @@
 """`conformance fuzz --impl NAME --engine atheris`: coverage-guided differential fuzzing of an
 in-process library against the engine (the oracle is conformance.fuzz.differential).
 
-The fuzzing itself runs in a child process (libFuzzer exits the process on a crash or a hang, and
+The fuzzing itself runs in a child process, conformance.fuzz.atheris_child (libFuzzer exits the process on a crash or a hang, and
 this way a library that takes the process down loses no finding). The child records every new kind
 of disagreement (its signature: kind, the engine's rule, the library's ending) into a findings
 directory and goes on. The parent then minimises each finding frame by frame and writes it as a case
@@ -101,13 +101,14 @@ class _F:
 
 
 def _parse(wire: bytes) -> list[_F]:
+    """The whole frames of `wire` (as split_frames cuts them), each header read once."""
     out = []
-    for raw in split_frames(wire):
-        h = parse_header(raw)
-        assert h is not None
-        body = raw[h.header_len :]
+    pos = 0
+    while (h := parse_header(wire, pos)) is not None and pos + h.header_len + h.length <= len(wire):
+        body = wire[pos + h.header_len : pos + h.header_len + h.length]
         data = apply_mask(body, h.mask) if h.mask else body
         out.append(_F(int(h.opcode), data, h.fin, h.rsv1 * 4 + h.rsv2 * 2 + h.rsv3, h.mask, h.length_form))
+        pos += h.header_len + h.length
     return out
 
 
@@ -181,47 +182,6 @@ def mutate(data: bytes, max_size: int, seed: int, byte_mutator: Callable[[bytes,
     return out[:max_size]
 
 
-# -- the child: libFuzzer's loop ------------------------------------------------------------------
-
-def _child(argv: list[str]) -> None:
-    import atheris
-
-    spec, findings = argv[1], Path(argv[2])
-    packages = _packages(spec)
-    with atheris.instrument_imports(include=packages):
-        from conformance.targets.inprocess import load_adapter
-
-        factory = load_adapter(spec)
-        for seed in seed_inputs():  # lazy imports inside the library happen here, instrumented
-            compare(factory, seed)
-    seen: set[tuple[str, ...]] = set()
-
-    def test_one_input(data: bytes) -> None:
-        finding, _, _ = compare(factory, data)
-        if finding is not None and finding.signature not in seen:
-            seen.add(finding.signature)
-            name = hashlib.sha1(data).hexdigest()[:16]
-            (findings / f"{name}.bin").write_bytes(data)
-            (findings / f"{name}.txt").write_text(str(finding), encoding="utf-8")
-
-    def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
-        return mutate(data, max_size, seed, atheris.Mutate)
-
-    atheris.Setup([argv[0], *argv[3:]], test_one_input, custom_mutator=custom_mutator)
-    atheris.Fuzz()
-
-
-def _packages(spec: str) -> list[str]:
-    """What gets coverage instrumentation: the library's framing, state and deflate code. Its
-    opening-handshake code runs the same fixed request every time and the engine is the oracle,
-    not the target; leaving them out keeps the executions per second up."""
-    own = {"wsproto": ["wsproto.frame_protocol", "wsproto.connection", "wsproto.extensions"],
-           "websockets": ["websockets.frames", "websockets.protocol", "websockets.streams",
-                          "websockets.extensions.permessage_deflate"],
-           "reference": ["conformance.engine.connection", "conformance.wire"]}
-    return own.get(spec, [spec.partition(":")[0].split(".")[0]])
-
-
 # -- the parent: run, minimise, export -------------------------------------------------------------
 
 @dataclasses.dataclass
@@ -270,7 +230,7 @@ def fuzz_atheris(spec: str, seconds: float, out: Path, corpus: Path | None = Non
         for j in range(jobs):
             fd = work / f"findings-{j}"
             fd.mkdir()
-            cmd = [sys.executable, "-m", "conformance.fuzz.atheris_engine", spec, str(fd), str(corpus),
+            cmd = [sys.executable, "-m", "conformance.fuzz.atheris_child", spec, str(fd), str(corpus),
                    f"-max_total_time={max(1, round(seconds))}", "-timeout=5", f"-max_len={MAX_LEN}",
                    "-rss_limit_mb=4096", f"-artifact_prefix={fd}/", f"-seed={1 + j + int(time.time()) % 100000}",
                    "-print_final_stats=1"]
@@ -514,5 +474,3 @@ def explain(spec: str, path: Path) -> str:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--explain"]:  # python -m conformance.fuzz.atheris_engine --explain IMPL FILE.input
         print(explain(sys.argv[2], Path(sys.argv[3])))
-    else:
-        _child(sys.argv)

@@ -43,21 +43,25 @@ class WsprotoAdapter:
     """wsproto's WSConnection (receive_data / events / send), with permessage-deflate offered."""
 
     def __init__(self) -> None:
+        import wsproto.events
+        import wsproto.utilities
         from wsproto import ConnectionType, WSConnection
+        from wsproto.extensions import PerMessageDeflate
 
+        # looked up once here, not on every call: the fuzzer calls these tens of times per input
+        self._ev, self._deflate = wsproto.events, PerMessageDeflate
+        self._local, self._remote = wsproto.utilities.LocalProtocolError, wsproto.utilities.RemoteProtocolError
         self.ws = WSConnection(ConnectionType.SERVER)
         self._out: list[bytes] = []
         self._parts: list[bytes] = []
         self._done = False
 
     def receive(self, data: bytes) -> None:
-        from wsproto.utilities import LocalProtocolError, RemoteProtocolError
-
         try:
             self.ws.receive_data(data or None)
-        except RemoteProtocolError as exc:
+        except self._remote as exc:
             self._reject(exc)
-        except LocalProtocolError:
+        except self._local:
             self._done = True
 
     def _reject(self, exc: Any) -> None:
@@ -69,39 +73,34 @@ class WsprotoAdapter:
         self._done = True
 
     def messages(self) -> list[tuple[bool, bytes]]:
-        from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping, Request, TextMessage
-        from wsproto.extensions import PerMessageDeflate
-        from wsproto.utilities import LocalProtocolError, RemoteProtocolError
-
+        ev = self._ev
         out: list[tuple[bool, bytes]] = []
         try:
             for e in self.ws.events():
-                if isinstance(e, Request):
-                    self._out.append(self.ws.send(AcceptConnection(extensions=[PerMessageDeflate()])))
-                elif isinstance(e, (TextMessage, BytesMessage)):
-                    self._parts.append(e.data.encode() if isinstance(e, TextMessage) else bytes(e.data))
+                if isinstance(e, ev.Request):
+                    self._out.append(self.ws.send(ev.AcceptConnection(extensions=[self._deflate()])))
+                elif isinstance(e, (ev.TextMessage, ev.BytesMessage)):
+                    text = isinstance(e, ev.TextMessage)
+                    self._parts.append(e.data.encode() if text else bytes(e.data))
                     if e.message_finished:
-                        out.append((isinstance(e, TextMessage), b"".join(self._parts)))
+                        out.append((text, b"".join(self._parts)))
                         self._parts = []
-                elif isinstance(e, Ping):
+                elif isinstance(e, ev.Ping):
                     self._out.append(self.ws.send(e.response()))
-                elif isinstance(e, CloseConnection):
-                    with contextlib.suppress(LocalProtocolError):
+                elif isinstance(e, ev.CloseConnection):
+                    with contextlib.suppress(self._local):
                         self._out.append(self.ws.send(e.response()))
                     self._done = True
-        except RemoteProtocolError as exc:
+        except self._remote as exc:
             self._reject(exc)
-        except LocalProtocolError:
+        except self._local:
             self._done = True
         return out
 
     def send_message(self, data: bytes, text: bool) -> None:
-        from wsproto.events import Message
-        from wsproto.utilities import LocalProtocolError
-
         payload: str | bytes = data.decode("utf-8") if text else data
-        with contextlib.suppress(LocalProtocolError):
-            self._out.append(self.ws.send(Message(data=payload)))  # type: ignore[type-var]
+        with contextlib.suppress(self._local):
+            self._out.append(self.ws.send(self._ev.Message(data=payload)))  # type: ignore[type-var]
 
     def data_to_send(self) -> bytes:
         out = b"".join(self._out)
@@ -116,9 +115,17 @@ class WebsocketsAdapter:
     """websockets' sans-IO ServerProtocol (receive_data / events_received / data_to_send)."""
 
     def __init__(self) -> None:
+        from websockets.exceptions import InvalidState
         from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+        from websockets.frames import CloseCode, Opcode
+        from websockets.http11 import Request
+        from websockets.protocol import State
         from websockets.server import ServerProtocol
 
+        # looked up once here, not on every call: the fuzzer calls these tens of times per input
+        self._data_opcodes, self._text_opcode, self._cont = (Opcode.TEXT, Opcode.BINARY), Opcode.TEXT, Opcode.CONT
+        self._request, self._invalid_state, self._invalid_data = Request, InvalidState, CloseCode.INVALID_DATA
+        self._closed = State.CLOSED
         self.p = ServerProtocol(extensions=[ServerPerMessageDeflateFactory()], max_size=None)
         self._handshaken = False
         self._parts: list[bytes] = []
@@ -133,35 +140,31 @@ class WebsocketsAdapter:
             self.p.receive_eof()
 
     def messages(self) -> list[tuple[bool, bytes]]:
-        from websockets.frames import Opcode
-        from websockets.http11 import Request
-
         out: list[tuple[bool, bytes]] = []
         for e in self.p.events_received():
             if self._failed:
                 continue  # the connection layer stops reading once it failed the connection
-            if isinstance(e, Request) and not self._handshaken:
-                self._handshaken = True
-                self.p.send_response(self.p.accept(e))
-            elif getattr(e, "opcode", None) in (Opcode.TEXT, Opcode.BINARY):
-                self._text, self._parts = getattr(e, "opcode", None) is Opcode.TEXT, []
+            opcode = getattr(e, "opcode", None)
+            if opcode in self._data_opcodes:
+                self._text, self._parts = opcode is self._text_opcode, []
                 self._decoder = codecs.getincrementaldecoder("utf-8")() if self._text else None
                 self._frame(e, out)
-            elif getattr(e, "opcode", None) is Opcode.CONT:
+            elif opcode is self._cont:
                 self._frame(e, out)
+            elif isinstance(e, self._request) and not self._handshaken:
+                self._handshaken = True
+                self.p.send_response(self.p.accept(e))
         return out
 
     def _frame(self, frame: Any, out: list[tuple[bool, bytes]]) -> None:
         """What websockets' connection layer does with a data frame: decode text as it arrives
         (its Assembler), failing the connection with 1007 on invalid UTF-8."""
-        from websockets.frames import CloseCode
-
         data = bytes(frame.data)
         if self._decoder is not None:
             try:
                 self._decoder.decode(data, frame.fin)
             except UnicodeDecodeError as exc:
-                self.p.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                self.p.fail(self._invalid_data, f"{exc.reason} at position {exc.start}")
                 self._failed = True
                 return
         self._parts.append(data)
@@ -169,16 +172,14 @@ class WebsocketsAdapter:
             out.append((self._text, b"".join(self._parts)))
 
     def send_message(self, data: bytes, text: bool) -> None:
-        from websockets.exceptions import InvalidState
-
-        with contextlib.suppress(InvalidState):
+        with contextlib.suppress(self._invalid_state):
             (self.p.send_text if text else self.p.send_binary)(data)
 
     def data_to_send(self) -> bytes:
         return b"".join(self.p.data_to_send())
 
     def should_close(self) -> bool:
-        return bool(self.p.close_expected()) or self.p.state.name == "CLOSED"
+        return self.p.state is self._closed or bool(self.p.close_expected())
 
 
 class ReferenceAdapter:

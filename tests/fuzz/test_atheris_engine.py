@@ -123,3 +123,23 @@ def test_atheris_needs_an_in_process_target(capsys: pytest.CaptureFixture[str]) 
     code = subprocess.run([sys.executable, "-m", "conformance", "fuzz", "--server", "ws://127.0.0.1:9/",
                            "--engine", "atheris"], cwd=ROOT, capture_output=True, text=True, check=False)
     assert code.returncode == 2 and "--impl" in code.stderr and "Traceback" not in code.stderr
+
+
+@pytest.mark.parametrize(("impl", "inside", "outside"), [
+    ("reference", "conformance.engine.connection", "conformance.fuzz.differential"),
+    ("wsproto", "wsproto.frame_protocol", "wsproto.handshake"),
+])
+def test_the_fuzzing_process_instruments_the_target_not_the_handshake(impl: str, inside: str, outside: str,
+                                                                      tmp_path: Path) -> None:
+    """Coverage only guides the fuzzer through code imported under instrumentation: the engine as
+    `--impl reference` was once imported before it, and libFuzzer saw 21 edges in all."""
+    (tmp_path / "f").mkdir()
+    (tmp_path / "c").mkdir()
+    done = subprocess.run([sys.executable, "-m", "conformance.fuzz.atheris_child", impl, str(tmp_path / "f"),
+                           str(tmp_path / "c"), "-runs=300", "-seed=1"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said
+    assert f"Instrumenting {inside}\n" in said and f"Instrumenting {outside}\n" not in said, said
+    edges = [int(line.split("cov: ")[1].split()[0]) for line in said.splitlines() if "DONE" in line and "cov: " in line]
+    assert edges and edges[0] > 200, said
