@@ -288,6 +288,20 @@ def _also_for_close(rule: str, frame: bytes) -> tuple[int, ...]:
     return ()
 
 
+def _client_close_code(frames: list[bytes]) -> int | None:
+    """The code of the first close frame the client sent (1005 for none in it), or None.
+
+    A library that echoes it where it had to fail the connection shows one bug whatever the code
+    the fuzzer put there; the signature says so instead of naming each code."""
+    for f in frames:
+        h = parse_header(f)
+        if h is not None and h.opcode is Opcode.CLOSE:
+            body = f[h.header_len :]
+            payload = apply_mask(body, h.mask) if h.mask else body
+            return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else _NO_CODE
+    return None
+
+
 def _ending(r: Reaction) -> str:
     return "open" if r.close is None else f"close {r.close}"
 
@@ -342,7 +356,8 @@ def compare(factory: Callable[[], Any], data: bytes) -> tuple[Finding | None, Re
     kind, detail = first
     signature: tuple[str, ...]
     if kind == "ending":
-        signature = (kind, _ending_class(strict, True), _ending_class(lib, False))
+        answered = lib.close is not None and lib.close == _client_close_code(frames)
+        signature = (kind, _ending_class(strict, True), "answers the client's close" if answered else _ending_class(lib, False))
     else:  # one bug in what is delivered or answered: one signature, whatever the ending
         got, want = (lib.messages, strict.messages) if kind == "messages" else (lib.pongs, strict.pongs)
         how = "fewer" if want[: len(got)] == got else "more" if got[: len(want)] == want else "other"

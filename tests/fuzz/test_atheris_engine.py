@@ -143,3 +143,17 @@ def test_the_fuzzing_process_instruments_the_target_not_the_handshake(impl: str,
     assert f"Instrumenting {inside}\n" in said and f"Instrumenting {outside}\n" not in said, said
     edges = [int(line.split("cov: ")[1].split()[0]) for line in said.splitlines() if "DONE" in line and "cov: " in line]
     assert edges and edges[0] > 200, said
+
+
+def test_echoing_the_clients_close_is_one_signature_whatever_the_code() -> None:
+    """websockets handles a close in the same read before its UTF-8 check: it echoes the close code
+    the fuzzer chose instead of failing with 1007. One bug, so one signature for every code."""
+    from conformance.fuzz.differential import client_frame
+
+    signatures = set()
+    for code in (1000, 1003, 1011, 4000):
+        data = bytes([0]) + client_frame(1, b"\xba") + client_frame(8, code.to_bytes(2, "big"))
+        finding, _, _ = compare(ADAPTERS["websockets"], data)
+        assert finding is not None and finding.kind == "ending", (code, finding)
+        signatures.add(finding.signature)
+    assert signatures == {("ending", "utf8.text-invalid", "answers the client's close")}
