@@ -137,7 +137,7 @@ def test_the_fuzzing_process_instruments_the_target_not_the_handshake(impl: str,
     (tmp_path / "c").mkdir()
     done = subprocess.run([sys.executable, "-m", "conformance.fuzz.atheris_child", impl, str(tmp_path / "f"),
                            str(tmp_path / "c"), "-runs=300", "-seed=1"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, check=False)
     said = done.stdout + done.stderr
     assert done.returncode == 0, said
     assert f"Instrumenting {inside}\n" in said and f"Instrumenting {outside}\n" not in said, said
