@@ -46,6 +46,9 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         return int(ExitCode.UNREACHABLE)
     rate = summary.examples / max(summary.seconds, 1e-9)
     print(f"{summary.examples} generated exchanges in {summary.seconds:.1f} s ({rate:.0f}/s)")
+    if summary.found_after is not None:
+        print(f"first discrepancy after {summary.found_after:.1f} s; shrinking took "
+              f"{summary.seconds - summary.found_after:.1f} s")
     for path, why in zip(summary.found, summary.detail, strict=True):
         print(f"discrepancy, shrunk and written to {path}: {why}")
         print(f"  replay: conformance run --server URL --cases-dir {path.parent}")

@@ -214,7 +214,10 @@ def frames(draw: st.DrawFn) -> GeneratedFrame:
         payload = draw(st.binary(max_size=16) | st.binary(min_size=124, max_size=127))
     else:
         payload = draw(st.binary(max_size=64))
-    flaw = draw(st.sampled_from(["none"] * 6 + ["fin", "rsv1", "rsv2", "rsv3", "unmasked"]))
+    # a control frame without FIN (§5.5) is drawn twice as often as the other flaws: it is its only
+    # fragment-related flaw, where a data frame is a fragment half of the time anyway
+    flaws = ["fin", "fin", "rsv1", "rsv2", "rsv3", "unmasked"] if opcode >= 8 else ["rsv1", "rsv2", "rsv3", "unmasked"]
+    flaw = draw(st.sampled_from(["none"] * 6 + flaws))
     fin = flaw != "fin" if opcode >= 8 else not draw(st.booleans())
     return GeneratedFrame(opcode, payload, fin=fin, rsv1=flaw == "rsv1", rsv2=flaw == "rsv2",
                           rsv3=flaw == "rsv3", masked=flaw != "unmasked")
