@@ -49,10 +49,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
     if summary.found_after is not None:
         print(f"first discrepancy after {summary.found_after:.1f} s; shrinking took "
               f"{summary.seconds - summary.found_after:.1f} s")
-    for path, why in zip(summary.found, summary.detail, strict=True):
-        print(f"discrepancy, shrunk and written to {path}: {why}")
-        print(f"  replay: conformance run --server URL --cases-dir {path.parent}")
-    return int(ExitCode.CASE_FAILED) if summary.found else 0
+    return _report(summary.found, summary.detail, "discrepancy, shrunk", "--server URL")
 
 
 def _fuzz_conversations(args: argparse.Namespace) -> int:
@@ -62,10 +59,7 @@ def _fuzz_conversations(args: argparse.Namespace) -> int:
     s = fuzz_conversations(args.impl, args.seconds, Path(args.out), steps=max(args.max_steps, 1) * 3)
     print(f"{s.examples} generated conversations in {s.seconds:.1f} s ({s.examples / max(s.seconds, 1e-9):.0f}/s), "
           "half with permessage-deflate offered")
-    for path, why in zip(s.found, s.detail, strict=True):
-        print(f"disagreement, shrunk and written to {path}: {why}")
-        print(f"  replay: conformance run --impl {args.impl} --cases-dir {path.parent}")
-    return int(ExitCode.CASE_FAILED) if s.found else 0
+    return _report(s.found, s.detail, "disagreement, shrunk", f"--impl {args.impl}")
 
 
 def _fuzz_atheris(args: argparse.Namespace) -> int:
@@ -86,7 +80,12 @@ def _fuzz_atheris(args: argparse.Namespace) -> int:
         return int(ExitCode.UNREACHABLE)
     print(f"{s.runs} differential executions with {s.jobs} process(es) ({s.seconds:.1f} s in all): "
           f"{s.exec_per_second:.0f} exec/s, {s.exec_per_second / s.jobs:.0f} per process; corpus {s.corpus}")
-    for path, why in zip(s.found, s.detail, strict=True):
-        print(f"disagreement, minimised and written to {path}: {why}")
-        print(f"  replay: conformance run --impl {args.impl} --cases-dir {path.parent}")
-    return int(ExitCode.CASE_FAILED) if s.found else 0
+    return _report(s.found, s.detail, "disagreement, minimised", f"--impl {args.impl}")
+
+
+def _report(found: list[Path], detail: list[str], what: str, target: str) -> int:
+    """Each exported finding with how to replay it; the exit code of the fuzzing run."""
+    for path, why in zip(found, detail, strict=True):
+        print(f"{what} and written to {path}: {why}")
+        print(f"  replay: conformance run {target} --cases-dir {path.parent}")
+    return int(ExitCode.CASE_FAILED) if found else 0
