@@ -1,8 +1,8 @@
 """`conformance fuzz --impl NAME --engine atheris`: coverage-guided differential fuzzing of an
 in-process library against the engine (the oracle is conformance.fuzz.differential).
 
-The fuzzing itself runs in a child process, conformance.fuzz.atheris_child (libFuzzer exits the process on a crash or a hang, and
-this way a library that takes the process down loses no finding). The child records every new kind
+The fuzzing itself runs in a child process, conformance.fuzz.atheris_child (libFuzzer exits the
+process on a crash or a hang, and this way a library that takes the process down loses no finding). The child records every new kind
 of disagreement (its signature: kind, the engine's rule, the library's ending) into a findings
 directory and goes on. The parent then minimises each finding frame by frame and writes it as a case
 file that `conformance run --impl NAME --cases-dir DIR` replays. The corpus directory persists
@@ -43,6 +43,7 @@ from conformance.fuzz.differential import (
     compare,
     engine_reaction,
     split_frames,
+    whole_frames,
 )
 from conformance.wire.frames import apply_mask, parse_header
 
@@ -101,14 +102,12 @@ class _F:
 
 
 def _parse(wire: bytes) -> list[_F]:
-    """The whole frames of `wire` (as split_frames cuts them), each header read once."""
+    """The whole frames of `wire`, to be mutated."""
     out = []
-    pos = 0
-    while (h := parse_header(wire, pos)) is not None and pos + h.header_len + h.length <= len(wire):
-        body = wire[pos + h.header_len : pos + h.header_len + h.length]
+    for h, octets in whole_frames(wire):
+        body = octets[h.header_len :]
         data = apply_mask(body, h.mask) if h.mask else body
         out.append(_F(int(h.opcode), data, h.fin, h.rsv1 * 4 + h.rsv2 * 2 + h.rsv3, h.mask, h.length_form))
-        pos += h.header_len + h.length
     return out
 
 

@@ -29,11 +29,11 @@ findings too. A hang is left to the fuzzer's time limit.
 from __future__ import annotations
 
 __all__ = ["LENIENT_UTF8", "MASK", "MODELS", "STRICT", "Finding", "Model", "Reaction", "client_frame", "compare",
-           "engine_reaction", "library_reaction", "mismatch", "read_output", "record", "split_frames"]
+           "engine_reaction", "library_reaction", "mismatch", "read_output", "record", "split_frames", "whole_frames"]
 
 import dataclasses
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from conformance.engine import deflate as pmd
@@ -42,7 +42,7 @@ from conformance.engine.connection import Connection, Role
 from conformance.engine.handshake import ClientHandshake
 from conformance.errors import UsageError
 from conformance.wire.extheader import parse_extensions
-from conformance.wire.frames import Opcode, apply_mask, parse_header, serialize_header
+from conformance.wire.frames import FrameHeader, Opcode, apply_mask, parse_header, serialize_header
 from conformance.wire.http import parse_response
 from conformance.wire.uri import parse_uri
 
@@ -67,17 +67,19 @@ def request(deflate: bool) -> bytes:
     return _REQUEST_CACHE[deflate]
 
 
+def whole_frames(wire: bytes) -> Iterator[tuple[FrameHeader, bytes]]:
+    """The whole frames at the start of `wire`: each one's header and octets; a partial last frame
+    is left out."""
+    pos = 0
+    while (h := parse_header(wire, pos)) is not None and pos + h.header_len + h.length <= len(wire):
+        end = pos + h.header_len + h.length
+        yield h, wire[pos:end]
+        pos = end
+
+
 def split_frames(wire: bytes) -> list[bytes]:
     """The whole frames at the start of `wire`, as their octets; a partial last frame is dropped."""
-    out: list[bytes] = []
-    pos = 0
-    while True:
-        h = parse_header(wire, pos)
-        if h is None or pos + h.header_len + h.length > len(wire):
-            return out
-        end = pos + h.header_len + h.length
-        out.append(wire[pos:end])
-        pos = end
+    return [octets for _, octets in whole_frames(wire)]
 
 
 @dataclasses.dataclass
@@ -276,11 +278,9 @@ def _also_for_close(rule: str, frame: bytes) -> tuple[int, ...]:
     RFC does not say which to report, so 1007 is as right as 1002 (§7.4.1, §5.5.1)."""
     if rule != "close.code-invalid":
         return ()
-    h = parse_header(frame)
-    if h is None or h.opcode is not Opcode.CLOSE:
+    payload = _close_payload(frame)
+    if payload is None:
         return ()
-    body = frame[h.header_len :]
-    payload = apply_mask(body, h.mask) if h.mask else body
     try:
         payload[2:].decode("utf-8")
     except UnicodeDecodeError:
@@ -294,12 +294,19 @@ def _client_close_code(frames: list[bytes]) -> int | None:
     A library that echoes it where it had to fail the connection shows one bug whatever the code
     the fuzzer put there; the signature says so instead of naming each code."""
     for f in frames:
-        h = parse_header(f)
-        if h is not None and h.opcode is Opcode.CLOSE:
-            body = f[h.header_len :]
-            payload = apply_mask(body, h.mask) if h.mask else body
+        payload = _close_payload(f)
+        if payload is not None:
             return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else _NO_CODE
     return None
+
+
+def _close_payload(frame: bytes) -> bytes | None:
+    """The unmasked payload of a close frame, None for any other frame."""
+    h = parse_header(frame)
+    if h is None or h.opcode is not Opcode.CLOSE:
+        return None
+    body = frame[h.header_len :]
+    return apply_mask(body, h.mask) if h.mask else body
 
 
 def _ending(r: Reaction) -> str:
