@@ -221,7 +221,7 @@ def fuzz_hypothesis(url: str, seconds: float, out: Path, opts: RunOptions | None
             ok, why = quick(x)
             if not ok and not failing:  # confirm with the patient timing of `conformance run`: a slow peer is no finding
                 ok, why = _run_one(x, target, confirm, scratch, strict)
-                found_after[0] = time.monotonic() - t0
+                found_after[0] = time.monotonic() - t0  # the last time here is the first discrepancy
             if not ok:
                 failing.append((x, why))
                 raise AssertionError(why)
@@ -230,24 +230,24 @@ def fuzz_hypothesis(url: str, seconds: float, out: Path, opts: RunOptions | None
             check()
         except (TimeUp, AssertionError):
             pass
+        result: tuple[Exchange, str] | None = None
         if failing:
             # Shrinking and tightening use the quick timing (a case that waits for a close the peer
             # never sends costs 5 s that way, 15 s with the patient one as well); the smallest
             # example is then confirmed with the patient timing, falling back to the first
             # discrepancy, which was confirmed, if it does not hold.
-            confirmed = failing[0]
-            small = tighten(*failing[-1], quick)  # hypothesis replays the shrunk example last
-            failing[:] = [confirmed]
-            if small[0] != confirmed[0]:
-                ok, why = _run_one(small[0], target, confirm, scratch, strict)
+            result = failing[0]
+            small, _ = tighten(*failing[-1], quick)  # hypothesis replays the shrunk example last
+            if small != result[0]:
+                ok, why = _run_one(small, target, confirm, scratch, strict)
                 if not ok:
-                    failing.append((small[0], why))
+                    result = small, why
     found: list[Path] = []
     detail: list[str] = []
-    if failing:
-        x, why = failing[-1]
+    if result is not None:
+        x, why = result
         path = out / f"90_found_{int(time.time() * 1000)}.yaml"
         write_cases(path, [case_document(x, predict(x), 1)])
         found.append(path)
         detail.append(why)
-    return FuzzSummary(count[0], time.monotonic() - t0, found, detail, found_after[0] if failing else None)
+    return FuzzSummary(count[0], time.monotonic() - t0, found, detail, found_after[0] if result else None)
