@@ -130,15 +130,21 @@ def embedded_server(deflate: bool = True) -> Iterator[str]:
             proc.kill()
 
 
-def _client_cases(args: argparse.Namespace) -> tuple[Any, list[Any]]:
+def _selected(args: argparse.Namespace, side: str) -> tuple[Any, list[Any]]:
+    """The catalogue and the cases of `side` ("server" or "client") that the selection picks; a
+    selection that picks none is a usage error, whatever the target."""
     from conformance.catalog.load import load_catalogue, select
 
     cat = load_catalogue(args.cases_dir)
     cases = [c for c in select(cat.cases, _flatten(args.cases), _flatten(args.exclude))
-             if c.role in ("client", "both")]
+             if c.role in (side, "both")]
     if not cases:
-        raise UsageError(f"no client-side case matches --cases {_flatten(args.cases)}")
+        raise UsageError(f"no {side}-side case matches --cases {_flatten(args.cases)}")
     return cat, cases
+
+
+def _client_cases(args: argparse.Namespace) -> tuple[Any, list[Any]]:
+    return _selected(args, "client")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -146,13 +152,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _run_client(args)
     if args.impl:
         return _run_impl(args)
-    from conformance.catalog.load import load_catalogue, select
-
-    cat = load_catalogue(args.cases_dir)
-    cases = [c for c in select(cat.cases, _flatten(args.cases), _flatten(args.exclude))
-             if c.role in ("server", "both")]
-    if not cases:
-        raise UsageError(f"no server-side case matches --cases {_flatten(args.cases)}")
+    cat, cases = _selected(args, "server")
     baseline = _load_baseline(args.baseline)
     out_dir = args.resume or args.out
     if args.server:
@@ -195,15 +195,11 @@ def _run_client(args: argparse.Namespace) -> int:
 
 def _run_impl(args: argparse.Namespace) -> int:
     """An in-process library behind a loopback echo server (targets/inprocess.py), then a server run."""
-    from conformance.catalog.load import load_catalogue, select
-
     try:
         from conformance.targets.inprocess import impl_server
     except ImportError:
         raise UsageError("--impl needs the in-process adapters (conformance.targets.inprocess)") from None
-    cat = load_catalogue(args.cases_dir)
-    cases = [c for c in select(cat.cases, _flatten(args.cases), _flatten(args.exclude))
-             if c.role in ("server", "both")]
+    cat, cases = _selected(args, "server")
     baseline = _load_baseline(args.baseline)
     with impl_server(args.impl) as url:
         return _run(args, cat, cases, url, args.agent or args.impl, args.resume or args.out, baseline)
