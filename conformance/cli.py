@@ -83,10 +83,10 @@ def _cmd_cases_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:
-    from conformance.catalog.load import _declare_all_rules
+    from conformance.catalog.load import declare_all_rules
     from conformance.engine.rules import RULES
 
-    _declare_all_rules()
+    declare_all_rules()
     for r in sorted(RULES.values(), key=lambda r: r.id):
         code = f" -> {r.close_code}" if r.close_code else f" -> HTTP {r.http_status}" if r.http_status else ""
         print(f"{r.id:<36} {r.section:<18} {r.level.value:<13}{code}\n    {r.text}")

@@ -6,26 +6,43 @@ The format is docs/case-format.md. Loading is: parse YAML (with lines), merge `d
 
 from __future__ import annotations
 
-__all__ = ["Catalogue", "load_catalogue", "load_file", "select"]
+__all__ = ["Catalogue", "declare_all_rules", "load_catalogue", "load_file", "parse_handshake", "select"]
 
 import dataclasses
 import fnmatch
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from conformance.catalog.model import (
+    STEP_TYPES,
     Case,
+    Checkpoint,
     CloseExpect,
+    CloseNow,
+    DeflateSpec,
+    Echo,
     EchoSpec,
     Expect,
+    ExpectResponse,
     FrameSpec,
+    HandshakeSpec,
+    HeaderEdits,
     Observation,
+    OfferParams,
+    ResponseSpec,
+    SendClose,
+    SendFrame,
+    SendMessage,
+    SendRaw,
     Step,
+    Wait,
+    WaitMessages,
+    spec_keys,
 )
-from conformance.catalog.payload import parse_payload
+from conformance.catalog.payload import PayloadSpec, parse_payload
 from conformance.catalog.yamlload import LDict, LList, load_yaml
 from conformance.engine.rules import RULES
 from conformance.errors import CaseFileError
@@ -35,11 +52,6 @@ DEFAULT_CASES_DIR = Path(__file__).resolve().parents[2] / "cases"
 _LEVELS = ("MUST", "SHOULD", "MAY", "informational")
 _ROLES = ("server", "client", "both")
 _ID_RE = re.compile(r"^\d+(\.\d+)*$")
-_CASE_KEYS = {
-    "id", "title", "description", "expectation", "rfc", "level", "rule", "role", "timeout",
-    "exclusive", "handshake", "expect_response", "deflate", "steps", "expect", "close",
-    "params", "product", "expect_client",
-}
 _FILE_KEYS = {"group", "title", "subgroups", "defaults", "tables", "cases"}
 
 
@@ -209,6 +221,9 @@ def _lookup(ctx: _Ctx, name: str, row: dict[str, Any]) -> Any:
 
 # -- validation ----------------------------------------------------------------------------------
 
+_CASE_KEYS = (spec_keys(Case) - {"group", "source"}) | {"params", "product"}
+
+
 def _case(ctx: _Ctx, d: LDict, group: str) -> Case:
     _unknown(ctx, d, _CASE_KEYS, "")
     cid = _req_str(ctx, d, "id")
@@ -234,34 +249,146 @@ def _case(ctx: _Ctx, d: LDict, group: str) -> Case:
     timeout = d.get("timeout")
     if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
         raise ctx.error("timeout", "a positive number of seconds", d, "timeout")
+    if d.get("expect_client") not in (None, "reject"):
+        raise ctx.error("expect_client", "`reject` when given", d, "expect_client")
     return Case(
         id=cid, title=_req_str(ctx, d, "title"), description=str(d.get("description", "")).strip(),
         expectation=str(d.get("expectation", "")).strip(), rfc=tuple(str(r) for r in rfc),
         level=level, group=group, source=f"{ctx.path}:{ctx.line}", rule=rule_id, role=role,
         timeout=float(timeout) if timeout is not None else None,
         exclusive=bool(d.get("exclusive", False)),
-        handshake=_opt_map(ctx, d, "handshake"), expect_response=_opt_map(ctx, d, "expect_response"),
-        deflate=_opt_map(ctx, d, "deflate"), expect_client=d.get("expect_client"),
+        handshake=_spec(ctx, d, "handshake", parse_handshake),
+        expect_response=_spec(ctx, d, "expect_response", _expect_response),
+        deflate=_spec(ctx, d, "deflate", _deflate), expect_client=d.get("expect_client"),
         steps=_steps(ctx, d), expect=_expect(ctx, d), close=_close(ctx, d),
     )
 
 
 def _known_rule(ctx: _Ctx, d: LDict, rule_id: str) -> None:
-    _declare_all_rules()
+    declare_all_rules()
     if rule_id not in RULES:
         raise ctx.error("rule", f"unknown rule id {rule_id!r} (see `conformance rules`)", d, "rule")
 
 
-def _declare_all_rules() -> None:
+def declare_all_rules() -> None:
     """Import every module that declares rules, so the registry is complete."""
     import importlib
 
     for mod in ("conformance.engine.connection", "conformance.engine.handshake",
                 "conformance.engine.deflate"):
-        try:
-            importlib.import_module(mod)
-        except ImportError:  # pragma: no cover - a layer still being built
-            pass
+        importlib.import_module(mod)
+
+
+_T = TypeVar("_T")
+
+
+def _spec(ctx: _Ctx, d: LDict, key: str, parse: Callable[[dict[str, Any]], _T]) -> _T | None:
+    """An optional mapping of the case, validated into its spec; errors name the field."""
+    v = d.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, dict):
+        raise ctx.error(key, "must be a mapping", d, key)
+    try:
+        return parse(v)
+    except (ValueError, TypeError) as exc:
+        raise ctx.error(key, str(exc), d, key) from None
+
+
+def _keys(v: dict[str, Any], cls: type, what: str) -> None:
+    bad = set(v) - spec_keys(cls)
+    if bad:
+        raise ValueError(f"unknown {what} key(s) {', '.join(sorted(map(str, bad)))}; "
+                         f"allowed: {', '.join(sorted(spec_keys(cls)))}")
+
+
+def _text(v: Any, what: str) -> str:
+    if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+        raise ValueError(f"{what} is a string")
+    return str(v)
+
+
+def _header_edits(v: Any, what: str) -> HeaderEdits:
+    if v is None:
+        return ()
+    if not isinstance(v, dict):
+        raise ValueError(f"`{what}` is a mapping of header name to value (a list for several, null to remove)")
+    out = []
+    for name, value in v.items():
+        values = value if isinstance(value, list) else [] if value is None else [value]
+        out.append((_text(name, "a header name"), tuple(_text(x, f"the value of {name}") for x in values)))
+    return tuple(out)
+
+
+def parse_handshake(v: dict[str, Any]) -> HandshakeSpec:
+    _keys(v, HandshakeSpec, "handshake")
+    extra = v.get("extra_headers") or []
+    if not isinstance(extra, list) or not all(isinstance(p, list) and len(p) == 2 for p in extra):
+        raise ValueError("`extra_headers` is a list of [name, value] pairs")
+    protos = v.get("subprotocols") or []
+    if not isinstance(protos, list):
+        raise ValueError("`subprotocols` is a list of names")
+    return HandshakeSpec(
+        raw=parse_payload(v["raw"]) if v.get("raw") is not None else None,
+        method=_opt_text(v, "method"), path=_opt_text(v, "path"), http_version=_opt_text(v, "http_version"),
+        headers=_header_edits(v.get("headers"), "headers"),
+        extra_headers=tuple((_text(a, "a header name"), _text(b, "a header value")) for a, b in extra),
+        subprotocols=tuple(_text(p, "a subprotocol") for p in protos),
+        response=_response(v["response"]) if v.get("response") is not None else None)
+
+
+def _response(v: Any) -> ResponseSpec:
+    if not isinstance(v, dict):
+        raise ValueError("`response` is a mapping with raw / status / reason / headers")
+    _keys(v, ResponseSpec, "response")
+    status = v.get("status")
+    if status is not None and (not isinstance(status, int) or isinstance(status, bool)):
+        raise ValueError("`response.status` is a number")
+    return ResponseSpec(raw=parse_payload(v["raw"]) if v.get("raw") is not None else None, status=status,
+                        reason=_opt_text(v, "reason"), headers=_header_edits(v.get("headers"), "headers"))
+
+
+def _expect_response(v: dict[str, Any]) -> ExpectResponse:
+    _keys(v, ExpectResponse, "expect_response")
+    status = v.get("status", [101])
+    status = status if isinstance(status, list) else [status]
+    if not all(isinstance(x, int) and not isinstance(x, bool) for x in status):
+        raise ValueError("`status` is an HTTP status or a list of them")
+    headers = v.get("headers") or {}
+    if not isinstance(headers, dict):
+        raise ValueError("`headers` is a mapping of header name to the value it must carry (null: absent)")
+    sub = v.get("subprotocol", ...)
+    subs = None if sub is ... else tuple(None if x is None else _text(x, "a subprotocol")
+                                         for x in (sub if isinstance(sub, list) else [sub]))
+    return ExpectResponse(tuple(status), tuple((_text(k, "a header name"), None if w is None else _text(w, k))
+                                               for k, w in headers.items()), subs)
+
+
+def _offers(v: Any, what: str) -> tuple[OfferParams, ...]:
+    if not isinstance(v, list) or not all(isinstance(o, dict) for o in v):
+        raise ValueError(f"`{what}` is a list of parameter mappings")
+    out = []
+    for o in v:
+        params = []
+        for name, value in o.items():
+            if value is None or value is False:
+                continue  # left out, as if not written
+            if not isinstance(value, (str, int)):
+                raise ValueError(f"`{what}`: the value of {name} is true, a number or a string")
+            params.append((str(name), value))
+        out.append(tuple(params))
+    return tuple(out)
+
+
+def _deflate(v: dict[str, Any]) -> DeflateSpec:
+    _keys(v, DeflateSpec, "deflate")
+    return DeflateSpec(_offers(v.get("offers") or [], "offers"),
+                       _offers(v["accept"], "accept") if v.get("accept") is not None else None,
+                       bool(v.get("required", True)))
+
+
+def _opt_text(v: dict[str, Any], key: str) -> str | None:
+    return None if v.get(key) is None else _text(v[key], f"`{key}`")
 
 
 def _steps(ctx: _Ctx, d: LDict) -> tuple[Step, ...]:
@@ -281,7 +408,7 @@ def _steps(ctx: _Ctx, d: LDict) -> tuple[Step, ...]:
         if parser is None:
             raise sctx.error(f"steps[{i}]", f"unknown step {kind!r}; known: {', '.join(sorted(_STEP_PARSERS))}")
         try:
-            out.append(Step(kind, parser(value), line))
+            out.append(parser(value, line))
         except (ValueError, TypeError) as exc:
             raise sctx.error(f"steps[{i}].{kind}", str(exc)) from None
     return tuple(out)
@@ -292,27 +419,28 @@ def _frame(v: Any, opcode: Opcode | None = None) -> FrameSpec:
         v = {"payload": v}  # send_ping / send_pong take a bare payload too
     if not isinstance(v, dict):
         raise ValueError("a frame is a mapping with at least `opcode`")
-    allowed = {"opcode", "payload", "fin", "rsv1", "rsv2", "rsv3", "mask", "length_form", "length",
-               "compress", "chop", "delay"}
-    bad = set(v) - allowed
-    if bad:
-        raise ValueError(f"unknown frame key(s) {', '.join(sorted(bad))}")
+    _keys(v, FrameSpec, "frame")
     op = opcode if opcode is not None else _opcode(v.get("opcode"))
     mask = v.get("mask")
     if isinstance(mask, str):
-        key = bytes.fromhex(mask)
-        if len(key) != 4:
-            raise ValueError("a fixed mask is 8 hex digits")
-        mask = key
-    form = v.get("length_form")
-    if form not in (None, 7, 16, 64):
-        raise ValueError("length_form is 7, 16 or 64")
+        try:
+            mask = bytes.fromhex(mask)
+        except ValueError:
+            raise ValueError("a fixed mask is 8 hex digits") from None
+    elif mask is not None and not isinstance(mask, bool):
+        raise ValueError("`mask` is true, false or 8 hex digits")
     return FrameSpec(
-        op, parse_payload(v.get("payload", "")), bool(v.get("fin", True)),
-        None if v.get("rsv1") is None else bool(v["rsv1"]), bool(v.get("rsv2", False)),
-        bool(v.get("rsv3", False)), mask, form, _opt_int(v, "length"), bool(v.get("compress", False)),
-        _opt_int(v, "chop") or 0, float(v.get("delay", 0) or 0),
-    )
+        op, parse_payload(v.get("payload", "")), _flag(v, "fin", True), None if v.get("rsv1") is None
+        else _flag(v, "rsv1", False), _flag(v, "rsv2", False), _flag(v, "rsv3", False), mask,
+        _opt_int(v, "length_form"), _opt_int(v, "length"), _flag(v, "compress", False), _opt_int(v, "chop") or 0,
+        _number(v.get("delay", 0) or 0))
+
+
+def _flag(v: dict[str, Any], key: str, default: bool) -> bool:
+    x = v.get(key, default)
+    if not isinstance(x, bool):
+        raise ValueError(f"`{key}` is true or false")
+    return x
 
 
 def _opcode(v: Any) -> Opcode:
@@ -330,36 +458,44 @@ def _opt_int(v: dict[str, Any], key: str) -> int | None:
     return x
 
 
-def _message(v: Any) -> dict[str, Any]:
+def _message(v: Any, line: int) -> SendMessage:
     if not isinstance(v, dict):
         raise ValueError("send_message takes {opcode, payload, fragment, compress}")
-    op = _opcode(v.get("opcode", "text"))
-    if op not in (Opcode.TEXT, Opcode.BINARY):
-        raise ValueError("send_message sends text or binary")
-    return {"opcode": op, "payload": parse_payload(v.get("payload", "")),
-            "fragment": _opt_int(v, "fragment") or 0, "compress": bool(v.get("compress", False))}
+    _keys(v, SendMessage, "send_message")
+    compress = None if v.get("compress") is None else _flag(v, "compress", False)
+    return SendMessage(parse_payload(v.get("payload", "")), _opcode(v.get("opcode", "text")),
+                       _opt_int(v, "fragment") or 0, compress, line)
 
 
-def _close_step(v: Any) -> dict[str, Any]:
-    v = v or {}
+def _close_fields(v: Any, cls: type) -> tuple[int | None, PayloadSpec | None]:
     if not isinstance(v, dict):
         raise ValueError("a close is {code, reason} or {payload} or {}")
-    if "payload" in v:
-        return {"payload": parse_payload(v["payload"])}
+    _keys(v, cls, cls.key)  # type: ignore[attr-defined]
     code = v.get("code")
-    if code is not None and (not isinstance(code, int) or not 0 <= code <= 0xFFFF):
+    if code is not None and (not isinstance(code, int) or isinstance(code, bool)):
         raise ValueError("`code` is a number 0-65535")
-    reason = parse_payload(v.get("reason")) if v.get("reason") is not None else None
-    return {"code": code, "reason": reason}
+    return code, parse_payload(v.get("reason")) if v.get("reason") is not None else None
 
 
-def _echo(v: Any) -> EchoSpec:
+def _send_close(v: Any, line: int) -> SendClose:
+    v = v or {}
+    code, reason = _close_fields(v, SendClose)
+    payload = parse_payload(v["payload"]) if "payload" in v else None
+    return SendClose(code, reason, payload, line)
+
+
+def _close_now(v: Any, line: int) -> CloseNow:
+    code, reason = _close_fields(v or {}, CloseNow)
+    return CloseNow(code, reason, line)
+
+
+def _echo(v: Any, line: int) -> Echo:
     if not isinstance(v, dict) or "payload" not in v:
         raise ValueError("echo takes {payload, count, opcode, fragment, chop, compress, window}")
-    op = _opcode(v.get("opcode", "text"))
-    return EchoSpec(parse_payload(v["payload"]), _opt_int(v, "count") or 1, op,
-                    _opt_int(v, "fragment") or 0, _opt_int(v, "chop") or 0,
-                    bool(v.get("compress", False)), max(1, _opt_int(v, "window") or 1))
+    _keys(v, EchoSpec, "echo")
+    return Echo(EchoSpec(parse_payload(v["payload"]), _opt_int(v, "count") or 1, _opcode(v.get("opcode", "text")),
+                         _opt_int(v, "fragment") or 0, _opt_int(v, "chop") or 0, _flag(v, "compress", False),
+                         max(1, _opt_int(v, "window") or 1)), line)
 
 
 def _number(v: Any) -> float:
@@ -374,19 +510,20 @@ def _count(v: Any) -> int:
     return v
 
 
-_STEP_PARSERS: dict[str, Any] = {
-    "send": _frame,
-    "send_ping": lambda v: _frame(v, Opcode.PING),
-    "send_pong": lambda v: _frame(v, Opcode.PONG),
-    "send_message": _message,
-    "send_raw": parse_payload,
-    "send_close": _close_step,
-    "close": _close_step,
-    "wait": _number,
-    "checkpoint": str,
-    "wait_messages": _count,
-    "echo": _echo,
+_STEP_PARSERS: dict[str, Callable[[Any, int], Step]] = {
+    SendFrame.key: lambda v, line: SendFrame(_frame(v), line),
+    "send_ping": lambda v, line: SendFrame(_frame(v, Opcode.PING), line),
+    "send_pong": lambda v, line: SendFrame(_frame(v, Opcode.PONG), line),
+    SendMessage.key: _message,
+    SendRaw.key: lambda v, line: SendRaw(parse_payload(v), line),
+    SendClose.key: _send_close,
+    CloseNow.key: _close_now,
+    Wait.key: lambda v, line: Wait(_number(v), line),
+    Checkpoint.key: lambda v, line: Checkpoint(_text(v, "a checkpoint label"), line),
+    WaitMessages.key: lambda v, line: WaitMessages(_count(v), line),
+    Echo.key: _echo,
 }
+assert {k for k in _STEP_PARSERS if not k.startswith("send_p")} == {t.key for t in STEP_TYPES}
 
 
 def _expect(ctx: _Ctx, d: LDict) -> Expect:
@@ -395,7 +532,7 @@ def _expect(ctx: _Ctx, d: LDict) -> Expect:
         return Expect()
     if not isinstance(e, dict):
         raise ctx.error("expect", "a mapping with ok / non_strict / informational / any", d, "expect")
-    bad = set(e) - {"ok", "non_strict", "informational", "any"}
+    bad = set(e) - spec_keys(Expect)
     if bad:
         raise ctx.error("expect", f"unknown key(s) {', '.join(sorted(bad))}", e)
     anyv = e.get("any")
@@ -428,13 +565,16 @@ def _observation(o: Any) -> Observation:
     return Observation(kind, parse_payload(v))
 
 
+_CLOSE_KEYS = {"by", "codes", "clean", "wrong_side_fatal", "wrong_code_fatal", "any"}
+
+
 def _close(ctx: _Ctx, d: LDict) -> CloseExpect:
     c = d.get("close")
     if c is None:
         return CloseExpect()
     if not isinstance(c, dict):
         raise ctx.error("close", "a mapping with by / codes / clean", d, "close")
-    bad = set(c) - {"by", "codes", "clean", "wrong_side_fatal", "wrong_code_fatal", "any"}
+    bad = set(c) - _CLOSE_KEYS
     if bad:
         raise ctx.error("close", f"unknown key(s) {', '.join(sorted(bad))}", c)
     by = c.get("by", "us")
@@ -451,15 +591,6 @@ def _close(ctx: _Ctx, d: LDict) -> CloseExpect:
                        bool(c.get("wrong_code_fatal", False)), c.get("any") == "informational")
 
 
-def _opt_map(ctx: _Ctx, d: LDict, key: str) -> dict[str, Any] | None:
-    v = d.get(key)
-    if v is None:
-        return None
-    if not isinstance(v, dict):
-        raise ctx.error(key, "must be a mapping", d, key)
-    return dict(v)
-
-
 def _req_str(ctx: _Ctx, d: dict[str, Any], key: str) -> str:
     v = d.get(key)
     if v is None or (isinstance(v, str) and not v.strip()):
@@ -467,7 +598,7 @@ def _req_str(ctx: _Ctx, d: dict[str, Any], key: str) -> str:
     return str(v)
 
 
-def _unknown(ctx: _Ctx, d: dict[str, Any], allowed: set[str], prefix: str) -> None:
+def _unknown(ctx: _Ctx, d: dict[str, Any], allowed: set[str] | frozenset[str], prefix: str) -> None:
     for k in d:
         if k not in allowed:
             raise ctx.error(prefix + k, f"unknown key; allowed: {', '.join(sorted(allowed))}", d, k)

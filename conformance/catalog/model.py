@@ -1,30 +1,91 @@
-"""Cases as the runner sees them: validated, expanded, immutable."""
+"""Cases as the runner sees them: typed, validated when constructed, immutable.
+
+One class per step kind (the `Step` union, dispatched with `match`), typed handshake, response and
+permessage-deflate specs. The keys a case file may use for a spec are its dataclass fields
+(`keys()`), so the loader, the dumper and the schema cannot drift apart. A case can be built in
+code (generators and fuzzers do) as well as loaded from a file; `catalog.dump` writes it back.
+"""
 
 from __future__ import annotations
 
-__all__ = ["Case", "CloseExpect", "EchoSpec", "Expect", "FrameSpec", "Observation", "Step"]
+__all__ = [
+    "Case",
+    "Checkpoint",
+    "CloseExpect",
+    "CloseNow",
+    "DeflateSpec",
+    "Echo",
+    "EchoSpec",
+    "Expect",
+    "ExpectResponse",
+    "FrameSpec",
+    "HandshakeSpec",
+    "HeaderEdits",
+    "Observation",
+    "OfferParams",
+    "ResponseSpec",
+    "SendClose",
+    "SendFrame",
+    "SendMessage",
+    "STEP_TYPES",
+    "SendRaw",
+    "Step",
+    "Wait",
+    "WaitMessages",
+    "spec_keys",
+]
 
 import dataclasses
-from typing import Any
+from typing import ClassVar
 
 from conformance.catalog.payload import PayloadSpec
 from conformance.wire.frames import Opcode
 
+# A header edit: the name and the values it gets (an empty tuple removes the header).
+HeaderEdits = tuple[tuple[str, tuple[str, ...]], ...]
+# One permessage-deflate offer or acceptance policy: parameter -> value (True: sent without a
+# value; a string or number is sent as written, so a case can send malformed values on purpose).
+OfferParams = tuple[tuple[str, str | int | bool], ...]
+
+
+def spec_keys(cls: type) -> frozenset[str]:
+    """The keys a case file may give for `cls`: its fields, less the bookkeeping ones."""
+    return frozenset(f.name for f in dataclasses.fields(cls) if f.name != "line")
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+def _whole(value: int | None, name: str) -> None:
+    _check(value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0),
+           f"`{name}` must be a whole number >= 0")
+
+
+# -- what the suite sends ------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class FrameSpec:
     opcode: Opcode
-    payload: PayloadSpec
+    payload: PayloadSpec = PayloadSpec("literal")
     fin: bool = True
     rsv1: bool | None = None  # None: true when compressed, else false
     rsv2: bool = False
     rsv3: bool = False
-    mask: bool | bytes | None = None  # None: as the role requires
+    mask: bool | bytes | None = None  # None: as the role requires; 4 octets: that masking key
     length_form: int | None = None
     length: int | None = None
     compress: bool = False
     chop: int = 0
     delay: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check(self.length_form in (None, 7, 16, 64), "length_form is 7, 16 or 64")
+        _check(not isinstance(self.mask, bytes) or len(self.mask) == 4, "a fixed mask is 8 hex digits")
+        _whole(self.length, "length")
+        _whole(self.chop, "chop")
+        _check(self.delay >= 0, "`delay` is a number of seconds >= 0")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -37,15 +98,178 @@ class EchoSpec:
     compress: bool = False
     window: int = 1
 
+    def __post_init__(self) -> None:
+        _check(self.opcode in (Opcode.TEXT, Opcode.BINARY), "echo sends text or binary")
+        _check(self.count >= 1 and self.window >= 1, "`count` and `window` are at least 1")
+        _whole(self.fragment, "fragment")
+        _whole(self.chop, "chop")
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Step:
-    """One step: `kind` is the step's key in the case file, `value` its validated value."""
+class SendFrame:
+    """`send` (and `send_ping`, `send_pong`): one frame exactly as described, legal or not."""
 
-    kind: str
-    value: Any
-    line: int = 0
+    key: ClassVar[str] = "send"
+    frame: FrameSpec
+    line: int = dataclasses.field(default=0, compare=False)
 
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SendMessage:
+    """`send_message`: a correct message through the engine."""
+
+    key: ClassVar[str] = "send_message"
+    payload: PayloadSpec = PayloadSpec("literal")
+    opcode: Opcode = Opcode.TEXT
+    fragment: int = 0
+    compress: bool | None = None  # None: compressed when permessage-deflate was agreed
+    line: int = dataclasses.field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        _check(self.opcode in (Opcode.TEXT, Opcode.BINARY), "send_message sends text or binary")
+        _whole(self.fragment, "fragment")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SendRaw:
+    """`send_raw`: these octets as they are."""
+
+    key: ClassVar[str] = "send_raw"
+    payload: PayloadSpec
+    line: int = dataclasses.field(default=0, compare=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SendClose:
+    """`send_close`: a close frame as described (`payload` for a malformed one); it starts the
+    closing handshake."""
+
+    key: ClassVar[str] = "send_close"
+    code: int | None = None
+    reason: PayloadSpec | None = None
+    payload: PayloadSpec | None = None
+    line: int = dataclasses.field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        _check(self.code is None or (isinstance(self.code, int) and 0 <= self.code <= 0xFFFF),
+               "`code` is a number 0-65535")
+        _check(self.payload is None or (self.code is None and self.reason is None),
+               "`payload` gives the whole close payload: no `code` or `reason` beside it")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CloseNow:
+    """`close`: start the closing handshake through the engine now."""
+
+    key: ClassVar[str] = "close"
+    code: int | None = None  # None: 1000
+    reason: PayloadSpec | None = None
+    line: int = dataclasses.field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        _check(self.code is None or (isinstance(self.code, int) and 0 <= self.code <= 0xFFFF),
+               "`code` is a number 0-65535")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Wait:
+    key: ClassVar[str] = "wait"
+    seconds: float
+    line: int = dataclasses.field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        _check(self.seconds >= 0, "a number of seconds >= 0")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Checkpoint:
+    key: ClassVar[str] = "checkpoint"
+    label: str
+    line: int = dataclasses.field(default=0, compare=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WaitMessages:
+    key: ClassVar[str] = "wait_messages"
+    count: int
+    line: int = dataclasses.field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        _check(self.count >= 1, "a whole number >= 1")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Echo:
+    """`echo`: send messages and check every echo (performance and compression cases)."""
+
+    key: ClassVar[str] = "echo"
+    spec: EchoSpec
+    line: int = dataclasses.field(default=0, compare=False)
+
+
+Step = SendFrame | SendMessage | SendRaw | SendClose | CloseNow | Wait | Checkpoint | WaitMessages | Echo
+STEP_TYPES: tuple[type[Step], ...] = (SendFrame, SendMessage, SendRaw, SendClose, CloseNow, Wait, Checkpoint,
+                                      WaitMessages, Echo)
+
+
+# -- the opening handshake -------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ResponseSpec:
+    """For client cases: how the suite bends its handshake response (`handshake.response`)."""
+
+    raw: PayloadSpec | None = None  # these octets instead of a response
+    status: int | None = None
+    reason: str | None = None
+    headers: HeaderEdits = ()
+
+    def __post_init__(self) -> None:
+        _check(self.status is None or 100 <= self.status <= 999, "`status` is a three-digit HTTP status")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HandshakeSpec:
+    """How the opening handshake differs from the default one."""
+
+    raw: PayloadSpec | None = None  # these octets instead of a request
+    method: str | None = None
+    path: str | None = None
+    http_version: str | None = None
+    headers: HeaderEdits = ()  # replace (or, with no values, remove) these headers
+    extra_headers: tuple[tuple[str, str], ...] = ()  # added after the others, duplicates allowed
+    subprotocols: tuple[str, ...] = ()
+    response: ResponseSpec | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ExpectResponse:
+    """For handshake cases: the statuses, headers and subprotocol the server's answer may have."""
+
+    status: tuple[int, ...] = (101,)
+    headers: tuple[tuple[str, str | None], ...] = ()  # None: the header must be absent
+    subprotocol: tuple[str | None, ...] | None = None  # None: not checked; a None entry: no subprotocol
+
+    def __post_init__(self) -> None:
+        _check(bool(self.status) and all(100 <= s <= 999 for s in self.status),
+               "`status` lists three-digit HTTP statuses")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeflateSpec:
+    """permessage-deflate: what the suite offers (as a client) or accepts (as a server)."""
+
+    offers: tuple[OfferParams, ...] = ()
+    accept: tuple[OfferParams, ...] | None = None  # None: the engine's default policy
+    required: bool = True  # without agreement the case is UNIMPLEMENTED
+
+    def offer_maps(self) -> list[dict[str, str | int | bool]]:
+        return [dict(o) for o in self.offers]
+
+    def accept_maps(self) -> list[dict[str, str | int | bool]] | None:
+        return None if self.accept is None else [dict(o) for o in self.accept]
+
+
+# -- what is expected --------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Observation:
@@ -55,6 +279,10 @@ class Observation:
     payload: PayloadSpec | None = None
     label: str = ""
 
+    def __post_init__(self) -> None:
+        _check(self.kind in ("text", "binary", "ping", "pong", "timeout"), f"unknown observation {self.kind!r}")
+        _check((self.kind == "timeout") == (self.payload is None), "a timeout has a label, the others a payload")
+
     def matches(self, kind: str, data: bytes | str) -> bool:
         if kind != self.kind:
             return False
@@ -63,7 +291,7 @@ class Observation:
         assert self.payload is not None
         return self.payload.length == len(data) and self.payload.materialize() == data
 
-    def to_json(self) -> list[Any]:
+    def to_json(self) -> list[str]:
         if self.kind == "timeout":
             return ["timeout", self.label]
         assert self.payload is not None
@@ -77,6 +305,9 @@ class Expect:
     informational: tuple[Observation, ...] | None = None
     any: str | None = None  # e.g. "informational": every outcome gets that verdict
 
+    def __post_init__(self) -> None:
+        _check(self.any in (None, "informational", "ok", "non_strict"), "one of informational, ok, non_strict")
+
     def alternatives(self) -> list[tuple[str, tuple[Observation, ...]]]:
         out = [("OK", self.ok)]
         if self.non_strict is not None:
@@ -88,35 +319,51 @@ class Expect:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class CloseExpect:
-    by: str = "us"  # us | peer
+    by: str = "us"  # us | peer | either
     codes: tuple[int, ...] = (1000,)
     clean: bool = True
     wrong_side_fatal: bool = False  # the wrong side closing also fails the behaviour (UTF-8 cases)
     wrong_code_fatal: bool = False  # a wrong close code also fails the behaviour (close cases)
     informational: bool = False  # whatever happens, the close verdict is INFORMATIONAL
 
+    def __post_init__(self) -> None:
+        _check(self.by in ("us", "peer", "either"), "us, peer or either")
+
+
+_LEVELS = ("MUST", "SHOULD", "MAY", "informational")
+_ROLES = ("server", "client", "both")
+
 
 @dataclasses.dataclass(frozen=True)
 class Case:
     id: str
     title: str
-    description: str
-    expectation: str
     rfc: tuple[str, ...]
-    level: str
-    group: str
-    source: str  # file:line the case came from
+    description: str = ""
+    expectation: str = ""
+    level: str = "MUST"
+    group: str = ""  # default: the first part of the id
+    source: str = dataclasses.field(default="", compare=False)  # file:line the case came from
     rule: str | None = None
     role: str = "both"
     timeout: float | None = None
     exclusive: bool = False
-    handshake: dict[str, Any] | None = None
-    expect_response: dict[str, Any] | None = None
-    deflate: dict[str, Any] | None = None
-    expect_client: str | None = None
+    handshake: HandshakeSpec | None = None
+    expect_response: ExpectResponse | None = None
+    deflate: DeflateSpec | None = None
+    expect_client: str | None = None  # "reject": the client must refuse the handshake response
     steps: tuple[Step, ...] = ()
     expect: Expect = Expect()
     close: CloseExpect = CloseExpect()
+
+    def __post_init__(self) -> None:
+        _check(bool(self.rfc), "list at least one RFC section, e.g. 'RFC 6455 §5.2'")
+        _check(self.level in _LEVELS, f"must be one of {', '.join(_LEVELS)}")
+        _check(self.role in _ROLES, f"must be one of {', '.join(_ROLES)}")
+        _check(self.expect_client in (None, "reject"), "`expect_client` is `reject` when given")
+        _check(self.timeout is None or self.timeout > 0, "a positive number of seconds")
+        if not self.group:
+            object.__setattr__(self, "group", self.id.split(".")[0])
 
     @property
     def subgroup(self) -> str:

@@ -298,14 +298,20 @@ class Connection:
         payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         self._send_part(payload, isinstance(data, str), final=final)
 
-    def send_message(self, data: bytes | str, *, fragment: int = 0, text: bool | None = None) -> None:
+    def send_message(self, data: bytes | str, *, fragment: int = 0, text: bool | None = None,
+                     compress: bool | None = None) -> None:
         """A whole message, split into frames of `fragment` octets of input when > 0 (of the
         compressed payload when permessage-deflate is in use).
 
         `text` overrides the type implied by `data` (bytes sent as a text message, for instance).
+        `compress=False` sends it uncompressed although permessage-deflate is in use (RFC 7692 §6:
+        compression is per message); None compresses whenever it is in use.
         """
         payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         text = isinstance(data, str) if text is None else text
+        if compress is False:
+            self._send_plain_message(payload, text, fragment)
+            return
         if self.deflate is not None and fragment > 0 and self._out_opcode is None:
             # compressed: deflate the whole message once, then cut its payload into frames
             # (RFC 7692 §6.1 lets a compressed message be fragmented anywhere; Autobahn does this)
@@ -322,6 +328,14 @@ class Connection:
         for i in range(0, len(payload), fragment):
             part = payload[i : i + fragment]
             self._send_part(part, text, final=i + fragment >= len(payload))
+
+    def _send_plain_message(self, payload: bytes, text: bool, fragment: int) -> None:
+        self._require_open("send data")
+        step = fragment if fragment > 0 else max(len(payload), 1)
+        parts = [payload[i : i + step] for i in range(0, len(payload), step)] or [b""]
+        first = Opcode.TEXT if text else Opcode.BINARY
+        for k, part in enumerate(parts):
+            self._emit_frame(first if k == 0 else Opcode.CONT, part, fin=k == len(parts) - 1)
 
     def ping(self, data: bytes = b"") -> None:
         self._require_open("send a ping")

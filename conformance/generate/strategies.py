@@ -321,9 +321,10 @@ class Prediction:
 
 def _refusal(handshake: dict[str, Any]) -> HandshakeError | None:
     """The engine's objection to the request the runner builds for `handshake`, if any."""
+    from conformance.catalog.load import parse_handshake
     from conformance.runner.handshake import request_bytes
 
-    req = request_bytes(ClientHandshake(parse_uri("ws://127.0.0.1:9/")).request(), handshake)
+    req = request_bytes(ClientHandshake(parse_uri("ws://127.0.0.1:9/")).request(), parse_handshake(handshake))
     parsed = parse_request(req)
     assert parsed is not None, "the runner builds whole requests"
     try:

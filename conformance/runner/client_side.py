@@ -12,14 +12,13 @@ from __future__ import annotations
 __all__ = ["execute_client_case"]
 
 import asyncio
-from typing import Any
 
-from conformance.catalog.model import Case
-from conformance.catalog.payload import parse_payload
+from conformance.catalog.model import Case, ResponseSpec
 from conformance.engine import deflate as d
 from conformance.engine.connection import Role, State
 from conformance.engine.handshake import ServerHandshake
 from conformance.engine.rules import HandshakeError
+from conformance.runner.handshake import apply_header_edits
 from conformance.runner.session import RunOptions, Trace, _Session, _teardown, case_budget, deflate_missing
 from conformance.runner.steps import run_steps
 from conformance.wire.http import Request, Response
@@ -59,8 +58,7 @@ async def execute_client_case(case: Case, request: Request, raw_request: bytes, 
 async def _respond(s: _Session, request: Request) -> bool:
     """Send the opening handshake response; True when the connection is open."""
     case, t = s.case, s.trace
-    hs: dict[str, Any] = dict(case.handshake or {})
-    selector = d.OfferSelector((case.deflate or {}).get("accept")) if case.deflate else None
+    selector = d.OfferSelector(case.deflate.accept_maps()) if case.deflate is not None else None
     shake = ServerHandshake(select_extensions=selector)
     try:
         shake.check_request(request)
@@ -74,7 +72,7 @@ async def _respond(s: _Session, request: Request) -> bool:
         t.deflate_negotiated = selector.agreed is not None
         if selector.agreed is not None:
             s.deflate = d.negotiated_codec(selector.agreed, "server", s.opts.max_message)
-    raw = _apply_response_override(response, hs.get("response"))
+    raw = _apply_response_override(response, case.handshake.response if case.handshake else None)
     t.response = raw.decode("latin-1")
     if not await s.write(raw, label="opening handshake response"):  # write() logs it
         return False
@@ -83,23 +81,17 @@ async def _respond(s: _Session, request: Request) -> bool:
     return True
 
 
-def _apply_response_override(response: Response, override: Any) -> bytes:
+def _apply_response_override(response: Response, override: ResponseSpec | None) -> bytes:
     """Bend our response as a client-side case asks (wrong Accept, 200, unoffered extension ...)."""
-    if not override:
+    if override is None:
         return response.serialize()
-    if override.get("raw") is not None:
-        return parse_payload(override["raw"]).materialize()
-    if "status" in override:
-        response.status = int(override["status"])
-        response.reason = str(override.get("reason", "Switching Protocols" if response.status == 101 else "OK"))
-    for name, value in (override.get("headers") or {}).items():
-        if name in response.headers:
-            del response.headers[name]
-        for v in value if isinstance(value, list) else [] if value is None else [value]:
-            response.headers[name] = str(v)
+    if override.raw is not None:
+        return override.raw.materialize()
+    if override.status is not None:
+        response.status = override.status
+        response.reason = override.reason or ("Switching Protocols" if response.status == 101 else "OK")
+    apply_header_edits(response.headers, override.headers)
     return response.serialize()
-
-
 
 
 async def _expect_rejection(s: _Session) -> None:

@@ -3,18 +3,22 @@ response, and negotiate permessage-deflate."""
 
 from __future__ import annotations
 
-__all__ = ["do_handshake", "read_http_response", "request_bytes"]
+__all__ = ["apply_header_edits", "do_handshake", "read_http_response", "request_bytes"]
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-from conformance.catalog.payload import parse_payload
+from conformance.catalog.model import ExpectResponse, HandshakeSpec, HeaderEdits
+from conformance.engine import deflate as d
+from conformance.engine.deflate import client_offer
 from conformance.engine.handshake import ClientHandshake
 from conformance.engine.rules import RULES, HandshakeError, ProtocolError
 from conformance.errors import WireError
 from conformance.targets.tcp import ServerTarget
-from conformance.wire.http import Request, Response, parse_response
+from conformance.wire.extheader import ExtensionHeaderError, parse_extensions
+from conformance.wire.http import Headers, Request, Response, parse_response
 
 if TYPE_CHECKING:
     from conformance.runner.session import _Session
@@ -25,11 +29,10 @@ _MAX_HEAD = 65536
 async def do_handshake(s: _Session, target: ServerTarget) -> bytes:
     """Send the request, read the response; returns octets that followed the response."""
     case, t = s.case, s.trace
-    hs: dict[str, Any] = dict(case.handshake or {})
-    offers = (case.deflate or {}).get("offers")
-    ext_value = _offer_header(offers) if offers else None
-    client = ClientHandshake(target.uri, subprotocols=tuple(hs.get("subprotocols") or ()),
-                             extensions=ext_value)
+    hs = case.handshake or HandshakeSpec()
+    offers = case.deflate.offer_maps() if case.deflate is not None else []
+    client = ClientHandshake(target.uri, subprotocols=hs.subprotocols,
+                             extensions=client_offer(offers) if offers else None)
     raw = request_bytes(client.request(), hs)
     t.request = raw.decode("latin-1")
     if not await s.write(raw, label="opening handshake request"):
@@ -39,9 +42,8 @@ async def do_handshake(s: _Session, target: ServerTarget) -> bytes:
     if response is None:
         return b""
     t.status = response.status
-    t.response_headers = response.headers
     if case.expect_response is not None:
-        _check_expected_response(s, response)
+        _check_expected_response(s, case.expect_response, response)
     else:
         try:
             result = client.check_response(response)
@@ -49,28 +51,33 @@ async def do_handshake(s: _Session, target: ServerTarget) -> bytes:
             t.handshake_error = exc
             return b""
         t.opened = True
-        _negotiate_deflate(s, result, offers)
+        _negotiate_deflate(s, result.extensions, offers)
     return leftover
 
 
-def request_bytes(req: Request, hs: dict[str, Any]) -> bytes:
-    if hs.get("raw") is not None:
-        return parse_payload(hs["raw"]).materialize()
-    if "method" in hs:
-        req.method = str(hs["method"])
-    if "path" in hs:
-        req.path = str(hs["path"])
-    if "http_version" in hs:
-        req.http_version = str(hs["http_version"])
-    for name, value in (hs.get("headers") or {}).items():
-        if name in req.headers:
-            del req.headers[name]
-        values = value if isinstance(value, list) else [] if value is None else [value]
-        for v in values:
-            req.headers[name] = str(v)
-    for pair in hs.get("extra_headers") or []:
-        req.headers[str(pair[0])] = str(pair[1])
+def request_bytes(req: Request, hs: HandshakeSpec) -> bytes:
+    """The request as `hs` bends it (or its raw octets)."""
+    if hs.raw is not None:
+        return hs.raw.materialize()
+    if hs.method is not None:
+        req.method = hs.method
+    if hs.path is not None:
+        req.path = hs.path
+    if hs.http_version is not None:
+        req.http_version = hs.http_version
+    apply_header_edits(req.headers, hs.headers)
+    for name, value in hs.extra_headers:
+        req.headers[name] = value
     return req.serialize()
+
+
+def apply_header_edits(headers: Headers, edits: HeaderEdits) -> None:
+    """Replace each named header by the values given (none: remove it)."""
+    for name, values in edits:
+        if name in headers:
+            del headers[name]
+        for v in values:
+            headers[name] = v
 
 
 async def read_http_response(s: _Session, timeout: float) -> tuple[Response | None, bytes]:
@@ -114,49 +121,42 @@ async def read_http_response(s: _Session, timeout: float) -> tuple[Response | No
         buf += chunk
 
 
-def _check_expected_response(s: _Session, resp: Response) -> None:
+def _check_expected_response(s: _Session, exp: ExpectResponse, resp: Response) -> None:
     """For handshake cases: status, headers and subprotocol as the case requires."""
-    case, t = s.case, s.trace
-    exp = case.expect_response or {}
-    statuses = exp.get("status", [101])
-    statuses = statuses if isinstance(statuses, list) else [statuses]
-    if resp.status >= 500 and resp.status not in statuses:
+    t = s.trace
+    if resp.status >= 500 and resp.status not in exp.status:
         t.handshake_note = (f"the server answered {resp.status} {resp.reason}: a request it should "
                             "reject or decline made it fail")
         t.handshake_error = HandshakeError(RULES["handshake.server-error"], t.handshake_note)
         return
-    if resp.status not in statuses:
+    if resp.status not in exp.status:
         t.handshake_note = (f"the server answered {resp.status} {resp.reason}; expected "
-                            f"{' or '.join(map(str, statuses))}")
+                            f"{' or '.join(map(str, exp.status))}")
         return
-    for name, want in (exp.get("headers") or {}).items():
+    for name, want in exp.headers:
         got = resp.headers.get_all(name)
         if want is None and got:
             t.handshake_note = f"the response carries {name}: {', '.join(got)}, which it must not"
             return
-        if want is not None and not _tokens_match(got, str(want)):
+        if want is not None and not _tokens_match(got, want):
             t.handshake_note = f"the response must carry {name}: {want}; it carries {got or 'nothing'}"
             return
-    if "subprotocol" in exp:
+    if exp.subprotocol is not None:
         got_proto = resp.headers.get("Sec-WebSocket-Protocol")
-        allowed = exp["subprotocol"] if isinstance(exp["subprotocol"], list) else [exp["subprotocol"]]
-        if got_proto not in allowed:
+        if got_proto not in exp.subprotocol:
             t.handshake_note = (f"the server selected subprotocol {got_proto!r}; acceptable: "
-                                f"{', '.join(repr(a) for a in allowed)}")
+                                f"{', '.join(repr(a) for a in exp.subprotocol)}")
             return
     if resp.status == 101:
         t.opened = True
-        if s.case.deflate:
-            from conformance.engine.handshake import HandshakeResult
-            from conformance.wire.extheader import ExtensionHeaderError, parse_extensions
-
+        if s.case.deflate is not None:
             try:
                 exts = parse_extensions(resp.headers.get_all("Sec-WebSocket-Extensions"))
             except ExtensionHeaderError as exc:
                 t.handshake_note = f"the response's Sec-WebSocket-Extensions is malformed: {exc}"
                 t.opened = False
                 return
-            _negotiate_deflate(s, HandshakeResult(None, exts), (s.case.deflate or {}).get("offers"))
+            _negotiate_deflate(s, exts, s.case.deflate.offer_maps())
 
 
 def _tokens_match(got: list[str], want: str) -> bool:
@@ -164,19 +164,12 @@ def _tokens_match(got: list[str], want: str) -> bool:
     return all(tok.strip().lower() in have for tok in want.split(","))
 
 
-def _offer_header(offers: list[dict[str, Any]]) -> str:
-    from conformance.engine.deflate import client_offer
-
-    return client_offer(offers)
-
-
-def _negotiate_deflate(s: _Session, result: Any, offers: list[dict[str, Any]] | None) -> None:
+def _negotiate_deflate(s: _Session, extensions: Sequence[tuple[str, d.Params]],
+                       offers: Sequence[Mapping[str, str | int | bool]]) -> None:
     t = s.trace
     if not offers:
         return
-    from conformance.engine import deflate as d
-
-    accepted = [params for name, params in result.extensions if name == "permessage-deflate"]
+    accepted = [params for name, params in extensions if name == "permessage-deflate"]
     if not accepted:
         t.deflate_negotiated = False
         return
@@ -196,5 +189,5 @@ def _negotiate_deflate(s: _Session, result: Any, offers: list[dict[str, Any]] | 
     t.deflate_negotiated = True
 
 
-def _as_params(offer: dict[str, Any]) -> list[tuple[str, str | None]]:
+def _as_params(offer: Mapping[str, str | int | bool]) -> list[tuple[str, str | None]]:
     return [(k, None if v is True else str(v)) for k, v in offer.items() if v is not False]

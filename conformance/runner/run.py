@@ -41,8 +41,8 @@ def make_result(case: Case, trace: Trace, agent: str, started: str, is_server: b
     expected = {name: [o.to_json() for o in seq] for name, seq in case.expect.alternatives()}
     if case.expect_response is not None:
         er = case.expect_response
-        expected["RESPONSE"] = [["status", " or ".join(map(str, er.get("status", [101])))]] + [
-            ["header", f"{k}: {'absent' if v is None else v}"] for k, v in (er.get("headers") or {}).items()]
+        expected["RESPONSE"] = [["status", " or ".join(map(str, er.status))]] + [
+            ["header", f"{k}: {'absent' if v is None else v}"] for k, v in er.headers]
     if case.expect_client == "reject":
         expected["CLIENT"] = [["refuses the handshake response", "and sends no frame"]]
     cr = trace.close_received

@@ -246,7 +246,7 @@ def case_budget(case: Case, opts: RunOptions) -> float:
 def deflate_missing(case: Case, trace: Trace) -> bool:
     """The case needs permessage-deflate and the peer did not agree to it: the case is
     UNIMPLEMENTED, so its steps (compressed frames the peer never agreed to) are not sent."""
-    return case.deflate is not None and bool(case.deflate.get("required", True)) and not trace.deflate_negotiated
+    return case.deflate is not None and case.deflate.required and not trace.deflate_negotiated
 
 
 async def execute_case(case: Case, target: ServerTarget, opts: RunOptions) -> Trace:

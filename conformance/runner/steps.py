@@ -8,9 +8,23 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from conformance.catalog.model import EchoSpec, FrameSpec, Step
+from conformance.catalog.model import (
+    Checkpoint,
+    CloseNow,
+    Echo,
+    EchoSpec,
+    FrameSpec,
+    SendClose,
+    SendFrame,
+    SendMessage,
+    SendRaw,
+    Step,
+    Wait,
+    WaitMessages,
+)
+from conformance.catalog.payload import PayloadSpec
 from conformance.engine import events as ev
 from conformance.engine.connection import Role, StateError
 from conformance.wire.close import serialize_close
@@ -23,16 +37,39 @@ if TYPE_CHECKING:
 async def run_steps(s: _Session, steps: Sequence[Step]) -> None:
     for i, step in enumerate(steps):
         if s.trace.eof or s.trace.reset:
-            s.trace.steps_stopped = f"the peer closed the connection before step {i + 1} ({step.kind})"
+            s.trace.steps_stopped = f"the peer closed the connection before step {i + 1} ({step.key})"
             return
-        handler = _HANDLERS[step.kind]
         try:
-            go_on = await handler(s, step.value)
+            go_on = await _do(s, step)
         except StateError as exc:
-            s.trace.steps_stopped = f"step {i + 1} ({step.kind}) not possible: {exc}"
+            s.trace.steps_stopped = f"step {i + 1} ({step.key}) not possible: {exc}"
             return
         if go_on is False:
             return
+
+
+async def _do(s: _Session, step: Step) -> bool:
+    """One step on the wire; False when the steps end here (the peer is gone or closed)."""
+    match step:
+        case SendFrame(frame=spec):
+            return await _send(s, spec)
+        case SendMessage():
+            return await _send_message(s, step)
+        case SendRaw(payload=payload):
+            return await s.write(payload.materialize(), label="raw octets")
+        case SendClose():
+            return await _send_close(s, step)
+        case CloseNow():
+            return await _close(s, step)
+        case Wait(seconds=seconds):
+            await asyncio.sleep(seconds)
+            return True
+        case Checkpoint(label=label):
+            return await _checkpoint(s, label)
+        case WaitMessages(count=n):
+            return await _wait_messages(s, n)
+        case Echo(spec=spec):
+            return await _echo(s, spec)
 
 
 async def _send(s: _Session, spec: FrameSpec) -> bool:
@@ -53,49 +90,32 @@ async def _send(s: _Session, spec: FrameSpec) -> bool:
     return await s.write(s.conn.data_to_send(), chop=spec.chop, delay=spec.delay, label=label)
 
 
-async def _send_message(s: _Session, v: dict[str, Any]) -> bool:
+async def _send_message(s: _Session, m: SendMessage) -> bool:
     assert s.conn is not None
-    data = v["payload"].materialize()
-    s.conn.send_message(data, fragment=v["fragment"], text=v["opcode"] is Opcode.TEXT)
-    return await s.write(s.conn.data_to_send(), label=f"{v['opcode'].name} message")
+    if m.compress and s.deflate is None:
+        s.trace.echo_error = "the message was to be compressed, but permessage-deflate was not agreed"
+        return False
+    s.conn.send_message(m.payload.materialize(), fragment=m.fragment, text=m.opcode is Opcode.TEXT,
+                        compress=m.compress)
+    return await s.write(s.conn.data_to_send(), label=f"{m.opcode.name} message")
 
 
-async def _send_raw(s: _Session, payload: Any) -> bool:
-    return await s.write(payload.materialize(), label="raw octets")
-
-
-async def _send_close(s: _Session, v: dict[str, Any]) -> bool:
-    if "payload" in v:
-        data = v["payload"].materialize()
+async def _send_close(s: _Session, c: SendClose) -> bool:
+    if c.payload is not None:
+        data = c.payload.materialize()
     else:
-        reason = v["reason"].materialize() if v.get("reason") is not None else b""
-        data = serialize_close(v["code"], reason) if v["code"] is not None else b""
-    spec = FrameSpec(Opcode.CLOSE, _Literal(data))  # type: ignore[arg-type]
+        reason = c.reason.materialize() if c.reason is not None else b""
+        data = serialize_close(c.code, reason) if c.code is not None else b""
     s.mark_close_sent()  # a send_close starts the closing handshake; a raw `send` of opcode 8 does not
-    return await _send(s, spec)
+    return await _send(s, FrameSpec(Opcode.CLOSE, PayloadSpec("literal", data)))
 
 
-class _Literal:
-    """A ready payload passed where a PayloadSpec is expected."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def materialize(self, offset: int = 0) -> bytes:
-        return self.data
-
-
-async def _close(s: _Session, v: dict[str, Any]) -> bool:
+async def _close(s: _Session, c: CloseNow) -> bool:
     assert s.conn is not None
-    reason = v["reason"].materialize().decode("utf-8", "replace") if v.get("reason") else ""
-    s.conn.close(v.get("code", 1000) if v.get("code") is not None else 1000, reason)
+    reason = c.reason.materialize().decode("utf-8", "replace") if c.reason is not None else ""
+    s.conn.close(1000 if c.code is None else c.code, reason)
     s.mark_close_sent()
     return await s.flush()
-
-
-async def _wait(s: _Session, seconds: float) -> bool:
-    await asyncio.sleep(seconds)
-    return True
 
 
 async def _checkpoint(s: _Session, label: str) -> bool:
@@ -121,7 +141,7 @@ async def _echo(s: _Session, spec: EchoSpec) -> bool:
     """Send `count` messages, `window` in flight, and check every echo (type, length, SHA-1)."""
     assert s.conn is not None
     t = s.trace
-    if spec.compress and s.deflate is None and (s.case.deflate or {}).get("required", True):
+    if spec.compress and s.deflate is None and (s.case.deflate is None or s.case.deflate.required):
         t.echo_error = "compression was required but not negotiated"
         return False
     queue: asyncio.Queue[ev.Message] = asyncio.Queue()
@@ -200,18 +220,3 @@ def _echo_mismatch(msg: ev.Message, text: bool, size: int, digest: bytes) -> str
     if hashlib.sha1(msg.data).digest() != digest:
         return "the content differs from what was sent (SHA-1 mismatch)"
     return ""
-
-
-_HANDLERS: dict[str, Any] = {
-    "send": _send,
-    "send_ping": _send,
-    "send_pong": _send,
-    "send_message": _send_message,
-    "send_raw": _send_raw,
-    "send_close": _send_close,
-    "close": _close,
-    "wait": _wait,
-    "checkpoint": _checkpoint,
-    "wait_messages": _wait_messages,
-    "echo": _echo,
-}

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conformance.catalog.load import load_catalogue, load_file, select
+from conformance.catalog.model import SendFrame
 from conformance.catalog.payload import corpus, parse_payload
 from conformance.cli import main
 from conformance.errors import CaseFileError
@@ -54,12 +55,16 @@ class TestFormat:
         assert titles == {"1": "Framing", "1.1": "Text"}
         c = cases[1]
         assert c.title == "Text of 125 octets" and c.rfc == ("RFC 6455 §5.6",)
-        frame = c.steps[0].value
+        step = c.steps[0]
+        assert isinstance(step, SendFrame)
+        frame = step.frame
         assert frame.payload.materialize() == b"*" * 125 and frame.chop == 1
         assert c.expect.ok[0].matches("text", b"*" * 125)
         d = cases[3]
         assert d.title == "text with fin False and {braces}"
-        f = d.steps[0].value
+        step = d.steps[0]
+        assert isinstance(step, SendFrame)
+        f = step.frame
         assert (f.opcode, f.fin, f.mask, f.length_form) == (Opcode.TEXT, False, b"\0\0\0\0", 64)
         assert d.close.by == "peer" and d.close.codes == (1002,) and not d.close.clean
         assert d.level == "SHOULD" and d.rule == "frame.rsv-unnegotiated"
@@ -97,6 +102,23 @@ class TestErrors:
         assert exc.value.path == str(p)
         assert exc.value.field == field
         assert exc.value.line == line, exc.value
+
+    @pytest.mark.parametrize(("spec", "field", "word"), [
+        ("handshake: {heders: {Upgrade: null}}", "handshake", "heders"),
+        ("expect_response: {statuss: [400]}", "expect_response", "statuss"),
+        ("deflate: {offerz: [{}]}", "deflate", "offerz"),
+        ("handshake: {response: {staus: 200}}", "handshake", "staus"),
+        ("steps: [{send_message: {payload: x, compres: true}}]", "steps[0].send_message", "compres"),
+        ("steps: [{echo: {payload: x, cont: 3}}]", "steps[0].echo", "cont"),
+        ("steps: [{send_close: {code: 1000, reasn: x}}]", "steps[0].send_close", "reasn"),
+        ("steps: [{send: {opcode: text, fin: maybe}}]", "steps[0].send", "fin"),
+    ])
+    def test_misspelt_keys_of_every_spec_are_errors(self, tmp_path: Path, spec: str, field: str, word: str) -> None:
+        """These once passed `cases check` silently: every spec's keys come from its fields now."""
+        text = f"group: '1'\ncases:\n  - id: '1.1.1'\n    title: t\n    rfc: ['RFC 6455 §5']\n    {spec}\n"
+        with pytest.raises(CaseFileError) as exc:
+            load_file(write(tmp_path, text))
+        assert exc.value.field == field and exc.value.line == 6 and word in str(exc.value)
 
     def test_yaml_syntax_error_has_a_line(self, tmp_path: Path) -> None:
         with pytest.raises(CaseFileError) as exc:

@@ -59,6 +59,17 @@ class TestRules:
 
 
 class TestSection6_1Framing:
+    @pytest.mark.parametrize("fragment", [0, 2])
+    def test_a_message_can_be_sent_uncompressed_with_deflate_agreed(self, fragment: int) -> None:
+        c, s = client(), server()
+        c.send_message(b"Hello", fragment=fragment, compress=False)
+        wire = c.data_to_send()
+        assert wire[0] & 0x40 == 0, "RSV1 must be clear on an uncompressed message"
+        s.receive_data(wire)
+        assert messages(s) == [b"Hello"]
+        c.send_message(b"Hello", fragment=fragment)
+        assert c.data_to_send()[0] & 0x40, "compressed by default once agreed"
+
     def test_rsv1_on_first_frame_only_is_fine(self) -> None:
         s = server()
         s.receive_data(serialize_frame(Frame(Opcode.TEXT, HELLO[:3], fin=False, rsv1=True), mask=b"abcd")
