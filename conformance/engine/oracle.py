@@ -78,13 +78,13 @@ def accepted_close_codes(rule: Rule) -> frozenset[int]:
     return frozenset({rule.close_code or _DEFAULT_CODE, *rule.also_accepted})
 
 
-def failure_codes(failure: ev.Failure, octets: bytes = b"") -> frozenset[int]:
+def failure_codes(failure: ev.Failure, wire: bytes = b"") -> frozenset[int]:
     """The codes a peer may close with (NO_CODE for none) when it fails the connection where the
-    engine reported `failure` on reading `octets`. A close frame with an invalid code and a
+    engine reported `failure` after reading `wire` (every octet the client sent). A close frame with an invalid code and a
     reason that is not UTF-8 breaks two rules, and the RFC does not say which one to report, so
     the codes for the reason are accepted too (§7.4.1, §5.5.1)."""
     codes = {failure.close_code or _DEFAULT_CODE, NO_CODE, *accepted_close_codes(failure.rule)}
-    if failure.rule.id == "close.code-invalid" and _bad_close_reason(octets):
+    if failure.rule.id == "close.code-invalid" and _bad_close_reason(wire):
         codes |= accepted_close_codes(CLOSE_REASON_INVALID)
     return frozenset(codes)
 
@@ -98,8 +98,9 @@ def _frames(octets: bytes) -> Iterator[tuple[FrameHeader, bytes]]:
         pos += h.header_len + h.length
 
 
-def _bad_close_reason(octets: bytes) -> bool:
-    for h, payload in _frames(octets):
+def _bad_close_reason(wire: bytes) -> bool:
+    """The first close frame in `wire` has a reason that is not UTF-8."""
+    for h, payload in _frames(wire):
         if h.opcode is Opcode.CLOSE:
             try:
                 payload[2:].decode("utf-8")
@@ -179,6 +180,7 @@ class Oracle:
         self.engine = Connection(Role.SERVER, max_message=None, deflate=self.codec, auto_pong=False,
                                  utf8_fail_fast=model.fail_fast, reject_non_minimal=model.reject_non_minimal)
         self.required = Required()
+        self._wire = bytearray()  # what the client sent, however it was cut
 
     def send(self, step: Sent | bytes) -> bool:
         """Read one step; True when the connection has ended (later steps are never read)."""
@@ -191,6 +193,7 @@ class Oracle:
         if step.checkpoint is not None:
             r.observations.append(("timeout", step.checkpoint))
             return False
+        self._wire += step.octets
         self.engine.receive_data(step.octets)
         for e in self.engine.events():
             if self._react(e, step):
@@ -209,7 +212,7 @@ class Oracle:
             r.observations.append(("pong", bytes(e.data)))
         elif isinstance(e, ev.Failure):
             r.close, r.rule, r.failure = e.close_code or _DEFAULT_CODE, e.rule.id, e
-            r.codes = failure_codes(e, step.octets)
+            r.codes = failure_codes(e, bytes(self._wire))
             r.closed_by = "us" if step.closing else "peer"
             return True
         elif isinstance(e, ev.CloseReceived):
