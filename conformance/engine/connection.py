@@ -100,7 +100,7 @@ FAIL_FAST = rule(
 CLOSE_REASON_INVALID = rule(
     "utf8.close-reason-invalid", "RFC 6455 §5.5.1", MUST,
     "The reason in a close frame is UTF-8 text; invalid UTF-8 there fails the connection.",
-    close_code=1007)
+    close_code=1007, also_accepted=(1002,))  # a malformed close frame reads as a protocol error too
 # --- RFC 6455 §5.5.1 / §7: closing ------------------------------------------------------------
 CLOSE_ONE_BYTE = rule(
     "close.payload-one-byte", "RFC 6455 §5.5.1", MUST,

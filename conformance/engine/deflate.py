@@ -53,15 +53,15 @@ RSV1_CONTROL = rule(
 INVALID_DATA = rule(
     "deflate.invalid-data", "RFC 7692 §6.2", MUST,
     "The payload of a compressed message, with 00 00 ff ff appended, must be DEFLATE data that "
-    "ends between two blocks; anything else fails the connection.", close_code=1007)
+    "ends between two blocks; anything else fails the connection.", close_code=1007, also_accepted=(1002,))
 WINDOW_BITS = rule(
     "deflate.window-bits", "RFC 7692 §7.1.2", MUST,
     "A sender must not refer further back than the LZ77 window it agreed to (max_window_bits).",
-    close_code=1007)
+    close_code=1007, also_accepted=(1002,))
 CONTEXT_TAKEOVER = rule(
     "deflate.context-takeover", "RFC 7692 §7.1.1", MUST,
     "A sender that agreed to no_context_takeover compresses every message from an empty history.",
-    close_code=1007)
+    close_code=1007, also_accepted=(1002,))
 OFFER_INVALID = rule(
     "deflate.offer-invalid", "RFC 7692 §5.1", MUST,
     "An offer with an unknown or repeated parameter or an invalid value is declined: the server "

@@ -42,6 +42,9 @@ class Rule:
     text: str  # the requirement, in our own words
     close_code: int | None = None  # what a conforming endpoint fails the connection with
     http_status: int | None = None  # for opening-handshake rules: the status to answer with
+    # close codes a peer may also fail the connection with, in good faith, where the RFC leaves
+    # the choice of code open (the oracle, conformance.engine.oracle, accepts them besides close_code)
+    also_accepted: tuple[int, ...] = ()
 
     @property
     def anchor(self) -> str:
@@ -62,11 +65,15 @@ def rule(
     *,
     close_code: int | None = None,
     http_status: int | None = None,
+    also_accepted: tuple[int, ...] = (),
 ) -> Rule:
-    """Declare a rule and add it to the registry. Ids are unique."""
+    """Declare a rule and add it to the registry. Ids are unique; `also_accepted` needs a
+    `close_code` to be an alternative to."""
     if id in RULES:
         raise ValueError(f"rule {id!r} is declared twice")
-    r = Rule(id, section, Level(level), text, close_code, http_status)
+    if also_accepted and close_code is None:
+        raise ValueError(f"rule {id!r}: accepted alternatives to no close code")
+    r = Rule(id, section, Level(level), text, close_code, http_status, tuple(also_accepted))
     RULES[id] = r
     return r
 

@@ -32,12 +32,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from conformance.engine.oracle import MODELS, Sent, expectation
 from conformance.engine.rules import RULES
 from conformance.fuzz.differential import (
     DEFLATE,
-    LENIENT_UTF8,
     MASK,
-    STRICT,
     Finding,
     client_frame,
     compare,
@@ -298,7 +297,7 @@ def _replayable_case(spec: str, data: bytes, number: int, why: str,
     from conformance.targets.tcp import ServerTarget
 
     frames = split_frames(data[1:])
-    stop = engine_reaction(frames, _agreed(data[0])).frames_used
+    stop = engine_reaction(frames, _agreed(data[0])).steps_used
     docs = [case_from_input(data, number, why, source)]
     if stop < len(frames):
         docs.append(case_from_input(data[:1] + b"".join(frames[:stop]), number, why, source))
@@ -372,14 +371,13 @@ def minimise(factory: Callable[[], Any], data: bytes, signature: tuple[str, ...]
 
 def case_from_input(data: bytes, number: int, why: str, source: str = "conformance fuzz --engine atheris") -> dict[str, Any]:
     """A case file that replays the input against the library run as an echo server (`--impl`)."""
-    from conformance.fuzz.hypo import _payload
+    from conformance.fuzz.hypo import _observations, _payload
 
     flags = data[0] if data else 0
     frames = split_frames(data[1:])
     agreed = _agreed(flags)
-    strict = engine_reaction(frames, agreed)
-    late = engine_reaction(frames, agreed, LENIENT_UTF8)
     used = frames  # already minimised; a lenient model may read further than the strict one
+    strict = engine_reaction(frames, agreed)
     rule = RULES.get(strict.rule or "")
     case: dict[str, Any] = {
         "id": f"90.2.{number}",
@@ -398,61 +396,38 @@ def case_from_input(data: bytes, number: int, why: str, source: str = "conforman
         case["deflate"] = {"offers": [{}], "required": False}
         case["rfc"].append("RFC 7692 §7")
     steps: list[dict[str, Any]] = []
+    sent: list[Sent] = []
     done = 0
-    odd_close = False
     closing = strict.close is not None and strict.rule is None  # the input ends with our close frame
     for k, raw in enumerate(used):
         h = parse_header(raw)
         assert h is not None
         canonical = h.fin and not (h.rsv1 or h.rsv2 or h.rsv3) and h.mask is not None and h.length_form == 7
-        if closing and k == len(used) - 1 and not canonical:  # legal but odd: sent as it is
-            steps.append({"send_raw": _payload(raw)})
-            odd_close = True
-            break
-        if closing and k == len(used) - 1:
+        if closing and k == len(used) - 1 and canonical:  # sent as a close, so the runner knows it closed
             body = raw[h.header_len :]
             payload = apply_mask(body, h.mask) if h.mask else body
             steps.append({"send_close": {"payload": _payload(payload)} if payload else {}})
+            sent.append(Sent(raw, closing=True))
             break
-        steps.append({"send_raw": _payload(raw)})
+        steps.append({"send_raw": _payload(raw)})  # a legal but odd close frame too: sent as it is
+        sent.append(Sent(raw))
         upto = engine_reaction(used[: k + 1], agreed)
         if len(upto.messages) > done and k + 1 < len(used):
             done = len(upto.messages)
             steps.append({"wait_messages": done})  # keeps echoes and later pongs in a fixed order
     case["steps"] = steps
-
-    def observations(model: Any) -> list[dict[str, Any]]:
-        obs: list[dict[str, Any]] = []
-        for k in range(1, len(used) + 1):  # messages and pongs in the order they arise
-            part = engine_reaction(used[:k], agreed, model)
-            new_m = part.messages[len([o for o in obs if "pong" not in o]):]
-            new_p = part.pongs[len([o for o in obs if "pong" in o]):]
-            obs += [{"text" if t else "binary": _payload(m)} for t, m in new_m]
-            obs += [{"pong": _payload(p)} for p in new_p]
-        return obs
-
-    ok = observations(STRICT)
-    case["expect"] = {"ok": ok}
-    lenient = observations(LENIENT_UTF8)
-    if lenient != ok:
-        case["expect"]["non_strict"] = lenient
-    if strict.rule:
-        # a server that checks UTF-8 late may fail later, with another code, or not at all
-        by = "peer" if late.rule else "either"
-        codes = (strict.codes | late.codes | {1000} if by == "either" else strict.codes | late.codes) - {1005}
-        case["close"] = {"by": by, "codes": sorted(codes), "clean": False}
-    elif odd_close:  # a server that rejects the close frame's length form is conforming too
-        case["close"] = {"by": "either", "codes": sorted((strict.codes - {1005}) | {1002}), "clean": False}
-    elif closing:
-        case["close"] = {"by": "us", "codes": sorted(strict.codes - {1005}), "clean": True}
-    else:
-        case["close"] = {"by": "us", "codes": [1000], "clean": True}
+    want = expectation(sent, agreed)
+    case["expect"] = {"ok": _observations(want.ok)}
+    for key, alternative in (("non_strict", want.non_strict), ("informational", want.informational)):
+        if alternative is not None:
+            case["expect"][key] = _observations(alternative)
+    case["close"] = {"by": want.closed_by, "codes": want.close_codes, "clean": want.clean}
     return case
 
 
 def explain(spec: str, path: Path) -> str:
     """What the library and each allowed model of the engine do with a saved input (for triage)."""
-    from conformance.fuzz.differential import MODELS, check_adapter, library_reaction
+    from conformance.fuzz.differential import check_adapter, library_reaction
 
     factory = check_adapter(spec)
     data = path.read_bytes()

@@ -10,17 +10,15 @@ An input is one flags octet and then the octets a client sends after the opening
 
 Only whole frames are used (a trailing partial frame is dropped), so every input ends at a frame
 boundary and exports as a replayable case. The required reaction is the engine's, played as a
-server with the parameters the library agreed to. Where the RFCs leave room the engine runs in
-each of the allowed ways and the library must match one of them: failing fast on invalid UTF-8 or
-checking it only when a message is complete (RFC 6455 §8.1 makes fail-fast a SHOULD); accepting or
-rejecting a length not encoded in the fewest octets (§5.2 binds the sender); rejecting compressed
-data that ends inside a deflate block or inflating what it can (RFC 7692 §7.2.2). It must match in
+server with the parameters the library agreed to, as conformance.engine.oracle says: where the
+RFCs leave room it runs in each allowed way (the oracle's models) and the library must match one of
+them. It must match in
 
 - the messages it delivers, in order (type and octets);
 - the pongs it sends (§5.5.2, §5.5.3);
 - how it ends: no close frame while the connection must stay open, or a close frame whose code is
-  one the engine accepts: the failure's code (§7.4.1) or, answering a close, the peer's code,
-  1000 or none (§5.5.1).
+  one the oracle accepts: the failure's code or an alternative declared on the rule (§7.4.1), or,
+  answering a close, the peer's code, 1000 or none (§5.5.1).
 
 A crash (any exception escaping the adapter) and output that is not valid server framing are
 findings too. A hang is left to the fuzzer's time limit.
@@ -28,8 +26,8 @@ findings too. A hang is left to the fuzzer's time limit.
 
 from __future__ import annotations
 
-__all__ = ["LENIENT_UTF8", "MASK", "MODELS", "STRICT", "Finding", "Model", "Reaction", "client_frame", "compare",
-           "engine_reaction", "library_reaction", "mismatch", "read_output", "record", "split_frames", "whole_frames"]
+__all__ = ["MASK", "Finding", "Reaction", "client_frame", "compare", "engine_reaction", "library_reaction",
+           "mismatch", "read_output", "split_frames", "whole_frames"]
 
 import dataclasses
 import traceback
@@ -40,6 +38,7 @@ from conformance.engine import deflate as pmd
 from conformance.engine import events as ev
 from conformance.engine.connection import Connection, Role
 from conformance.engine.handshake import ClientHandshake
+from conformance.engine.oracle import NO_CODE, STRICT, Model, Required, models_for, required
 from conformance.errors import UsageError
 from conformance.wire.extheader import parse_extensions
 from conformance.wire.frames import FrameHeader, Opcode, apply_mask, parse_header, serialize_header
@@ -50,11 +49,7 @@ DEFLATE = 0x01
 CHUNKING = 0x06
 _REQUEST_CACHE: dict[bool, bytes] = {}
 
-# Codes also accepted where implementations differ in good faith (as the generated cases do; a
-# message that does not inflate gets no code from RFC 7692 §6.2, see conformance.engine.deflate).
-_ALSO_ACCEPTED = {"utf8.close-reason-invalid": {1002}, "deflate.invalid-data": {1002},
-                  "deflate.window-bits": {1002}, "deflate.context-takeover": {1002}}
-_NO_CODE = 1005  # a close frame without a payload (never sent on the wire as a code)
+_NO_CODE = NO_CODE  # a close frame without a payload (never sent on the wire as a code)
 MASK = b"\x37\xfa\x21\x3d"  # the masking key of generated client frames
 
 
@@ -84,17 +79,11 @@ def split_frames(wire: bytes) -> list[bytes]:
 
 @dataclasses.dataclass
 class Reaction:
-    """What a server did with the octets: messages delivered, pongs sent, and how it ended."""
+    """What the library did with the octets: messages delivered, pongs sent, and how it ended."""
 
     messages: list[tuple[bool, bytes]] = dataclasses.field(default_factory=list)
     pongs: list[bytes] = dataclasses.field(default_factory=list)
     close: int | None = None  # the code of the close frame it sent (1005: empty), None: none sent
-    codes: frozenset[int] = frozenset()  # for the engine: the codes a conforming server may send
-    rule: str | None = None  # for the engine: the rule the client broke, when it failed
-    # for the engine: it accepted a message cut short inside a deflate block; what a server does
-    # after that is beyond the RFCs, so only what came before is compared
-    open_ended: bool = False
-    frames_used: int = 0  # for the engine: frames read before it stopped
 
 
 @dataclasses.dataclass
@@ -198,71 +187,9 @@ def read_output(out: bytes, r: Reaction) -> None:
             raise _BadOutput("it sent a data message nobody asked for")
 
 
-@dataclasses.dataclass(frozen=True)
-class Model:
-    """One conforming way to behave where the RFCs leave a choice."""
-
-    fail_fast: bool = True
-    reject_non_minimal: bool = False
-    check_boundary: bool = True
-
-
-STRICT = Model()
-LENIENT_UTF8 = Model(fail_fast=False)
-# every combination, the engine's default first
-MODELS = [Model(f, r, b) for f in (True, False) for r in (False, True) for b in (True, False)]
-
-
-def _other_models(frames: list[bytes], agreed: Any) -> list[Model]:
-    """The models besides STRICT that can react differently to these frames: how a deflate block
-    boundary is checked matters only with deflate agreed, and the length rule only when a frame's
-    length is not in its shortest form (each model costs one more run of the engine)."""
-    boundary = agreed is not None
-    lengths = False
-    for f in frames:
-        h = parse_header(f)
-        if h is not None and not h.minimal_length:
-            lengths = True
-            break
-    return [m for m in MODELS[1:] if (boundary or m.check_boundary) and (lengths or not m.reject_non_minimal)]
-
-
-def engine_reaction(frames: list[bytes], agreed: Any, model: Model = STRICT) -> Reaction:
-    codec = pmd.negotiated_codec(agreed, "server", None) if agreed is not None else None
-    if codec is not None:
-        codec.check_boundary = model.check_boundary
-    eng = Connection(Role.SERVER, max_message=None, deflate=codec, utf8_fail_fast=model.fail_fast, auto_pong=False,
-                     reject_non_minimal=model.reject_non_minimal)
-    r = Reaction()
-    for frame in frames:
-        r.frames_used += 1
-        eng.receive_data(frame)
-        if any(record(r, e, frame) for e in eng.events()):
-            return r
-        if codec is not None and codec.cut_short:
-            r.open_ended = True
-            return r
-    return r
-
-
-def record(r: Reaction, e: ev.Event, frame: bytes) -> bool:
-    """Add to `r` what the engine's event `e` (on reading `frame`) requires of a server; True when
-    the connection ends there."""
-    if isinstance(e, ev.Message):
-        r.messages.append((e.opcode is Opcode.TEXT, bytes(e.data)))
-    elif isinstance(e, ev.Ping):
-        r.pongs.append(bytes(e.data))
-    elif isinstance(e, ev.Failure):
-        code = e.close_code or 1002
-        r.close, r.rule = code, e.rule.id
-        # failing with an empty close frame is allowed too (§7.1.7: the status code is optional)
-        r.codes = frozenset({code, _NO_CODE, *_ALSO_ACCEPTED.get(e.rule.id, ()), *_also_for_close(e.rule.id, frame)})
-        return True
-    elif isinstance(e, ev.CloseReceived):
-        r.close = _NO_CODE if e.code is None else e.code
-        r.codes = frozenset({1000, r.close})
-        return True
-    return False
+def engine_reaction(frames: list[bytes], agreed: Any, model: Model = STRICT) -> Required:
+    """What a conforming server must do with the frames (the oracle's answer in `model`)."""
+    return required(frames, agreed, model)
 
 
 def client_frame(opcode: int, data: bytes = b"", *, fin: bool = True, rsv1: bool = False, rsv2: bool = False,
@@ -271,21 +198,6 @@ def client_frame(opcode: int, data: bytes = b"", *, fin: bool = True, rsv1: bool
     head = serialize_header(opcode=opcode, length=len(data), fin=fin, rsv1=rsv1, rsv2=rsv2, rsv3=rsv3,
                             mask=mask, length_form=form)
     return head + (apply_mask(data, mask) if mask else data)
-
-
-def _also_for_close(rule: str, frame: bytes) -> tuple[int, ...]:
-    """A close frame with an invalid code and a reason that is not UTF-8 breaks two rules; the
-    RFC does not say which to report, so 1007 is as right as 1002 (§7.4.1, §5.5.1)."""
-    if rule != "close.code-invalid":
-        return ()
-    payload = _close_payload(frame)
-    if payload is None:
-        return ()
-    try:
-        payload[2:].decode("utf-8")
-    except UnicodeDecodeError:
-        return (1007,)
-    return ()
 
 
 def _client_close_code(frames: list[bytes]) -> int | None:
@@ -309,23 +221,23 @@ def _close_payload(frame: bytes) -> bytes | None:
     return apply_mask(body, h.mask) if h.mask else body
 
 
-def _ending(r: Reaction) -> str:
+def _ending(r: Reaction | Required) -> str:
     return "open" if r.close is None else f"close {r.close}"
 
 
 _FAILING = {1002, 1003, 1007, 1008, 1009, 1010, 1011}
 
 
-def _ending_class(r: Reaction, engine: bool) -> str:
+def _ending_class(r: Reaction | Required) -> str:
     """How a connection ended, coarsely enough that one bug gives one signature."""
     if r.close is None:
         return "open"
-    if engine:
+    if isinstance(r, Required):
         return r.rule or "answers a close"
     return f"fails with {r.close}" if r.close in _FAILING else "closes normally"
 
 
-def mismatch(lib: Reaction, want: Reaction) -> tuple[str, str] | None:
+def mismatch(lib: Reaction, want: Required) -> tuple[str, str] | None:
     if want.open_ended:
         if lib.messages[: len(want.messages)] != want.messages or lib.pongs[: len(want.pongs)] != want.pongs:
             return "messages", f"delivered {_short(lib.messages)}, the engine {_short(want.messages)}"
@@ -346,7 +258,7 @@ def _short(items: list[Any]) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def compare(factory: Callable[[], Any], data: bytes) -> tuple[Finding | None, Reaction | None, list[bytes]]:
+def compare(factory: Callable[[], Any], data: bytes) -> tuple[Finding | None, Required | None, list[bytes]]:
     """Judge one input: (the finding or None, the engine's strict reaction, the frames used)."""
     flags = data[0] if data else 0
     frames = split_frames(data[1:])
@@ -358,13 +270,13 @@ def compare(factory: Callable[[], Any], data: bytes) -> tuple[Finding | None, Re
         return Finding("invalid-output", str(exc), ("invalid-output", str(exc).split(":")[0])), None, frames
     strict = engine_reaction(frames, agreed)
     first = mismatch(lib, strict)
-    if first is None or any(mismatch(lib, engine_reaction(frames, agreed, m)) is None for m in _other_models(frames, agreed)):
+    if first is None or any(mismatch(lib, required(frames, agreed, m)) is None for m in models_for(frames, agreed)[1:]):
         return None, strict, frames
     kind, detail = first
     signature: tuple[str, ...]
     if kind == "ending":
         answered = lib.close is not None and lib.close == _client_close_code(frames)
-        signature = (kind, _ending_class(strict, True), "answers the client's close" if answered else _ending_class(lib, False))
+        signature = (kind, _ending_class(strict), "answers the client's close" if answered else _ending_class(lib))
     else:  # one bug in what is delivered or answered: one signature, whatever the ending
         got, want = (lib.messages, strict.messages) if kind == "messages" else (lib.pongs, strict.pongs)
         how = "fewer" if want[: len(got)] == got else "more" if got[: len(want)] == want else "other"

@@ -128,6 +128,8 @@ def case_document(x: Exchange | list[GeneratedFrame], pred: Prediction, number: 
     case["expect"] = {"ok": _observations(pred.observations)}
     if pred.lenient is not None:
         case["expect"]["non_strict"] = _observations(pred.lenient)
+    if pred.informational is not None:
+        case["expect"]["informational"] = _observations(pred.informational)
     case["close"] = {"by": pred.closed_by, "codes": pred.close_codes, "clean": pred.clean}
     return case
 

@@ -6,8 +6,8 @@ when permessage-deflate was agreed), fragments with pings between them, pings, a
 thing a server must refuse (an unmasked frame, a reserved opcode or RSV bit, a long or fragmented
 control frame, a continuation with no message, a new message inside another, invalid UTF-8, a close
 frame with an invalid code), then a close. After each step the library's reaction (messages
-delivered, pongs sent, close frame sent and its code) must match the engine's, as in
-conformance.fuzz.differential. Hypothesis shrinks a failing conversation to the fewest steps.
+delivered, pongs sent, close frame sent and its code) must match what conformance.engine.oracle
+requires, as in conformance.fuzz.differential. Hypothesis shrinks a failing conversation to the fewest steps.
 
     from conformance.generate.stateful import conversation_machine
     TestWsproto = conversation_machine(ADAPTERS["wsproto"], deflate=True).TestCase
@@ -25,7 +25,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from conformance.engine import deflate as pmd
 from conformance.engine.connection import Connection, Role
-from conformance.fuzz.differential import Reaction, client_frame, mismatch, read_output, record, request
+from conformance.engine.oracle import Oracle
+from conformance.fuzz.differential import Reaction, client_frame, mismatch, read_output, request
 from conformance.wire.extheader import parse_extensions
 from conformance.wire.http import parse_response
 
@@ -68,12 +69,10 @@ def conversation_machine(factory: Callable[[], Any], deflate: bool = False) -> t
             answers = parse_extensions(parsed[0].headers.get_all("Sec-WebSocket-Extensions"))
             agreed = pmd.client_accept(answers[0][1], [pmd.parse_offer([])]) if answers else None
             self.compressed = agreed is not None
-            self.engine = Connection(Role.SERVER, max_message=None, auto_pong=False,
-                                     deflate=pmd.negotiated_codec(agreed, "server", None) if agreed else None)
+            self.oracle = Oracle(agreed)  # what a conforming server must have done so far
             self.writer = Connection(Role.CLIENT, deflate=pmd.negotiated_codec(agreed, "client", None) if agreed else None)
             self.output = bytearray(head[parsed[1]:])
             self.seen = Reaction()  # what the library did so far
-            self.want = Reaction()  # what the engine requires so far
             self.ended = False
             self.fragmenting = False
 
@@ -142,8 +141,7 @@ def conversation_machine(factory: Callable[[], Any], deflate: bool = False) -> t
             self.seen.messages.extend(self.lib.messages())
             self.output += self.lib.data_to_send()
             self.seen = self._read(self.seen.messages)
-            self.engine.receive_data(data)
-            if any(record(self.want, e, data) for e in self.engine.events()):
+            if self.oracle.send(data):
                 self.ended = True
             if self.seen.close is not None:
                 self.ended = True
@@ -157,7 +155,7 @@ def conversation_machine(factory: Callable[[], Any], deflate: bool = False) -> t
         def reacts_like_the_engine(self) -> None:
             if not hasattr(self, "lib"):
                 return
-            wrong = mismatch(self.seen, self.want)
+            wrong = mismatch(self.seen, self.oracle.required)
             if wrong is not None:
                 steps = "\n".join(f"  {i + 1}. {what}: {data.hex()}" for i, (what, data) in enumerate(self.trace))
                 raise AssertionError(f"{wrong[0]}: {wrong[1]}\nafter the steps:\n{steps}")

@@ -40,9 +40,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from conformance.engine import events as ev
 from conformance.engine.connection import Connection, Role
 from conformance.engine.handshake import ClientHandshake, ServerHandshake
+from conformance.engine.oracle import Sent, expectation
 from conformance.engine.rules import HandshakeError
 from conformance.wire.frames import Frame, Opcode, serialize_frame
 from conformance.wire.http import parse_request
@@ -305,7 +305,9 @@ class Prediction:
     then the connection ends: closed by `closed_by` ("us" after our close or the end of the steps,
     "peer" when it fails the connection; "either" when a late UTF-8 check changes who closes),
     with a code in `close_codes`, clean or not. `lenient` is what a server that checks UTF-8 only
-    at the end of a message shows instead, when that differs (allowed: fail-fast is a SHOULD).
+    at the end of a message shows instead, when that differs (allowed: fail-fast is a SHOULD);
+    `informational` what another model the RFCs allow shows (a MAY), when that differs from both.
+    The oracle (conformance.engine.oracle) decides all of it.
     """
 
     observations: list[Observation]
@@ -315,6 +317,7 @@ class Prediction:
     close_codes: list[int] = dataclasses.field(default_factory=lambda: [1000])
     clean: bool = True
     lenient: list[Observation] | None = None
+    informational: list[Observation] | None = None
     status: list[int] | None = None
     steps_used: int = 0  # steps after the connection ends (in either model) are never sent
 
@@ -334,64 +337,25 @@ def _refusal(handshake: dict[str, Any]) -> HandshakeError | None:
     return None
 
 
-@dataclasses.dataclass
-class _Outcome:
-    observations: list[Observation]
-    failure: ev.Failure | None = None
-    by_close: bool = False  # the failure (or the end) came from our close frame
-    close: Close | None = None
-    steps_used: int = 0
-
-
-def _simulate(steps: tuple[Step, ...], fail_fast: bool) -> _Outcome:
-    server = Connection(Role.SERVER, max_message=None, utf8_fail_fast=fail_fast)
+def _sent(steps: tuple[Step, ...]) -> list[Sent]:
+    """The steps as the octets the runner sends; our close frame is sent as a close."""
     writer = Connection(Role.CLIENT)  # serializes correct messages
-    out = _Outcome([])
+    out = []
     for step in steps:
-        out.steps_used += 1
         if isinstance(step, Checkpoint):
-            out.observations.append(("timeout", step.label))
-            continue
-        if isinstance(step, GeneratedFrame):
-            data = step.to_bytes()
+            out.append(Sent(checkpoint=step.label))
+        elif isinstance(step, GeneratedFrame):
+            out.append(Sent(step.to_bytes()))
         elif isinstance(step, Message):
             writer.send_message(step.data, fragment=step.fragment, text=step.text)
-            data = writer.data_to_send()
+            out.append(Sent(writer.data_to_send()))
         else:
-            data = serialize_frame(Frame(Opcode.CLOSE, step.payload), mask=_ZERO_MASK)
-            out.by_close, out.close = True, step
-        server.receive_data(data)
-        for e in server.events():
-            if isinstance(e, ev.Message):
-                out.observations.append(("text" if e.opcode is Opcode.TEXT else "binary", e.data))
-            elif isinstance(e, ev.Ping):
-                out.observations.append(("pong", e.data))
-            elif isinstance(e, ev.Failure):
-                out.failure = e
-                return out
-            elif isinstance(e, ev.CloseReceived):
-                return out
-        if out.by_close:
-            return out
+            out.append(Sent(serialize_frame(Frame(Opcode.CLOSE, step.payload), mask=_ZERO_MASK), closing=True))
     return out
 
 
-# Codes the catalogue also accepts where implementations differ in good faith.
-_ALSO_ACCEPTED = {"utf8.close-reason-invalid": [1002]}
-
-
-def _ending(o: _Outcome) -> tuple[str, list[int], bool]:
-    """(closed_by, close codes, clean) for an outcome."""
-    if o.failure is not None:
-        code = o.failure.close_code or 1002
-        return ("us" if o.by_close else "peer"), [code, *_ALSO_ACCEPTED.get(o.failure.rule.id, [])], False
-    if o.close is not None and o.close.code is not None:
-        return "us", sorted({1000, o.close.code}), True
-    return "us", [1000], True
-
-
 def predict(x: Exchange | tuple[Step, ...] | list[GeneratedFrame]) -> Prediction:
-    """Ask the reference engine, playing the server, what must happen."""
+    """Ask the oracle (the reference engine, playing the server) what must happen."""
     if not isinstance(x, Exchange):
         x = Exchange(tuple(x))
     if x.handshake is not None:
@@ -399,14 +363,7 @@ def predict(x: Exchange | tuple[Step, ...] | list[GeneratedFrame]) -> Prediction
         if refused is not None:
             statuses = _REFUSAL_STATUS.get(refused.rule.id, [400])
             return Prediction([], None, refused.rule.id, close_codes=[], clean=False, status=statuses)
-    strict = _simulate(x.steps, fail_fast=True)
-    late = _simulate(x.steps, fail_fast=False)
-    by, codes, clean = _ending(strict)
-    lenient = late.observations if late.observations != strict.observations else None
-    late_by, late_codes, late_clean = _ending(late)
-    codes = sorted(set(codes) | set(late_codes))  # e.g. 1002 when a later frame breaks framing first
-    if (late_by, late_clean) != (by, clean):
-        by, clean = "either", False
-    f = strict.failure
-    return Prediction(strict.observations, f.close_code if f else None, f.rule.id if f else None,
-                      by, codes, clean, lenient, steps_used=max(strict.steps_used, late.steps_used))
+    want = expectation(_sent(x.steps))
+    f = want.strict.failure
+    return Prediction(want.ok, f.close_code if f else None, f.rule.id if f else None, want.closed_by,
+                      want.close_codes, want.clean, want.non_strict, want.informational, steps_used=want.steps_used)

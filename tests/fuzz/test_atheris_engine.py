@@ -157,3 +157,13 @@ def test_echoing_the_clients_close_is_one_signature_whatever_the_code() -> None:
         assert finding is not None and finding.kind == "ending", (code, finding)
         signatures.add(finding.signature)
     assert signatures == {("ending", "utf8.text-invalid", "answers the client's close")}
+
+
+def test_an_exported_case_allows_a_server_that_rejects_a_non_minimal_length() -> None:
+    """RFC 6455 §5.2 binds the sender: a server may accept a 16-bit length for 2 octets or fail
+    the connection over it, so the exported case may not call the second FAILED."""
+    from conformance.fuzz.differential import client_frame
+
+    case = case_from_input(bytes([0]) + client_frame(1, b"hi", form=16), 1, "test")
+    assert case["expect"]["ok"] == [{"text": {"hex": "6869"}}] and case["expect"]["informational"] == []
+    assert case["close"] == {"by": "either", "codes": [1000, 1002], "clean": False}

@@ -69,6 +69,12 @@ def test_a_message_over_the_16_bit_length_is_predicted_whole() -> None:
     assert p.observations == [("binary", b"ab" * 32768)] and p.fail_code is None and p.close_codes == [1000]
 
 
+def test_an_invalid_close_code_with_a_reason_not_utf8_accepts_either_rules_code() -> None:
+    """It breaks §7.4.1 and §5.5.1; the RFC does not say which to report, so 1007 is as right as 1002."""
+    p = predict(Exchange((Close(999, b"\xff"),)))
+    assert p.rule == "close.code-invalid" and p.close_codes == [1002, 1007] and p.closed_by == "us"
+
+
 def test_case_document_round_trips_through_yaml(tmp_path: Path) -> None:
     from conformance.fuzz.hypo import case_document, write_cases
 
