@@ -6,7 +6,7 @@ The format is docs/case-format.md. Loading is: parse YAML (with lines), merge `d
 
 from __future__ import annotations
 
-__all__ = ["Catalogue", "load_catalogue", "load_file", "select"]
+__all__ = ["Catalogue", "check_consistent", "load_catalogue", "load_file", "select"]
 
 import dataclasses
 import fnmatch
@@ -123,7 +123,9 @@ def load_file(path: str | Path) -> tuple[list[Case], dict[str, str]]:
         merged = _merge(defaults, entry)
         for row in _rows(ectx, merged, tables):
             raw = _substitute(ectx, merged, row) if row else merged
-            cases.append(_case(ectx, raw, group))
+            case = _case(ectx, raw, group)
+            check_consistent(case, raw)
+            cases.append(case)
     return cases, titles
 
 
@@ -240,7 +242,7 @@ def _case(ctx: _Ctx, d: LDict, group: str) -> Case:
         level=level, group=group, source=f"{ctx.path}:{ctx.line}", rule=rule_id, role=role,
         timeout=float(timeout) if timeout is not None else None,
         exclusive=bool(d.get("exclusive", False)),
-        handshake=_opt_map(ctx, d, "handshake"), expect_response=_opt_map(ctx, d, "expect_response"),
+        handshake=_opt_map(ctx, d, "handshake"), expect_response=_expect_response(ctx, d),
         deflate=_opt_map(ctx, d, "deflate"), expect_client=d.get("expect_client"),
         steps=_steps(ctx, d), expect=_expect(ctx, d), close=_close(ctx, d),
     )
@@ -451,6 +453,29 @@ def _close(ctx: _Ctx, d: LDict) -> CloseExpect:
                        bool(c.get("wrong_code_fatal", False)), c.get("any") == "informational")
 
 
+_STATUS_RE = re.compile(r"^[1-5]xx$")
+
+
+def _expect_response(ctx: _Ctx, d: LDict) -> dict[str, Any] | None:
+    """`status` is a list of numbers 100-599 or classes like "4xx" (RFC 6455 §4.2.1 asks for "an
+    appropriate error code (such as 400 Bad Request)", so a refusal is usually "4xx")."""
+    er = _opt_map(ctx, d, "expect_response")
+    if er is None:
+        return None
+    status = er.get("status", [101])
+    status = status if isinstance(status, list) else [status]
+    for s in status:
+        ok = (isinstance(s, int) and not isinstance(s, bool) and 100 <= s <= 599) or (
+            isinstance(s, str) and _STATUS_RE.match(s))
+        if not ok:
+            raise ctx.error("expect_response.status", f"{s!r} is not an HTTP status (100-599) or a class "
+                            "like \"4xx\"", d, "expect_response")
+    bad = set(er) - {"status", "headers", "refusal_headers", "subprotocol"}
+    if bad:
+        raise ctx.error("expect_response", f"unknown key(s) {', '.join(sorted(bad))}", d, "expect_response")
+    return {**er, "status": list(status)}
+
+
 def _opt_map(ctx: _Ctx, d: LDict, key: str) -> dict[str, Any] | None:
     v = d.get(key)
     if v is None:
@@ -471,6 +496,65 @@ def _unknown(ctx: _Ctx, d: dict[str, Any], allowed: set[str], prefix: str) -> No
     for k in d:
         if k not in allowed:
             raise ctx.error(prefix + k, f"unknown key; allowed: {', '.join(sorted(allowed))}", d, k)
+
+
+# -- consistency ---------------------------------------------------------------------------------
+
+_CLOSE_STEPS = ("send_close", "close")
+
+
+def check_consistent(case: Case, raw: LDict | None = None) -> None:
+    """The close expectation must not contradict the behaviour expectation.
+
+    - An alternative that is a proper prefix of another (typically `non_strict: [{text: A}]` beside
+      `ok: [{text: A}, {text: A}]`) is reached only by a peer that stops early, i.e. closes or fails
+      the connection; `close.by: us` would call that close FAILED, and a code list without a failure
+      code would call it WRONG CODE, so the alternative could never be NON-STRICT (or OK).
+    - `close.codes` without 1000 means the peer must fail the connection; unless a step sends a close
+      frame first, the peer closes first, so `close.by: us` contradicts it.
+    - When the peer must fail, the close code the case's rule calls for must be acceptable.
+    """
+    path, _, line = case.source.rpartition(":")
+    lines = getattr(raw, "lines", {}) if raw is not None else {}
+    where = int(lines.get("close", lines.get("expect", line)) or line)
+
+    def err(field: str, message: str) -> CaseFileError:
+        return CaseFileError(path, where, field, f"case {case.id}: {message}")
+
+    ce = case.close
+    if ce.informational or case.expect.any:
+        return
+    fail_codes = [c for c in ce.codes if c != 1000]
+    seqs = case.expect.alternatives()
+    for name, seq in seqs:
+        longer = [n for n, other in seqs if len(other) > len(seq) and all(
+            _same_observation(a, b) for a, b in zip(seq, other, strict=False))]
+        if not longer:
+            continue
+        if ce.by == "us":
+            raise err("close.by", f"the {name} alternative is a prefix of {longer[0]}, so it is reached only "
+                      "by a peer that closes early, which `close.by: us` calls FAILED; use by: either")
+        if not fail_codes:
+            raise err("close.codes", f"the {name} alternative is reached by a peer that closes early, but "
+                      f"close.codes {list(ce.codes)} has no code it could fail with")
+    sends_close = any(s.kind in _CLOSE_STEPS or (s.kind == "send" and int(s.value.opcode) == 8)
+                      for s in case.steps)
+    if ce.by == "us" and ce.codes and len(fail_codes) == len(ce.codes) and not sends_close:
+        raise err("close.by", f"close.codes {list(ce.codes)} are failure codes, so the peer must fail the "
+                  "connection and closes first; `close.by: us` contradicts it (use peer or either)")
+    r = RULES.get(case.rule) if case.rule else None
+    if (r is not None and r.close_code is not None and ce.codes and len(fail_codes) == len(ce.codes)
+            and r.close_code not in ce.codes):
+        raise err("close.codes", f"the peer must fail the connection under {r.id}, whose code is "
+                  f"{r.close_code}, but close.codes {list(ce.codes)} would call that code wrong")
+
+
+def _same_observation(a: Observation, b: Observation) -> bool:
+    if a.kind != b.kind:
+        return False
+    if a.kind == "timeout":
+        return a.label == b.label
+    return a.payload is not None and b.payload is not None and a.payload.materialize() == b.payload.materialize()
 
 
 # -- selection -----------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Case", "CloseExpect", "EchoSpec", "Expect", "FrameSpec", "Observation", "Step"]
+__all__ = ["Case", "CloseExpect", "EchoSpec", "Expect", "FrameSpec", "Observation", "Step", "status_matches"]
 
 import dataclasses
 from typing import Any
@@ -125,3 +125,8 @@ class Case:
 
     def sort_key(self) -> tuple[int | str, ...]:
         return tuple(int(p) if p.isdigit() else p for p in self.id.split("."))
+
+
+def status_matches(spec: list[int | str], status: int) -> bool:
+    """`spec` lists HTTP statuses: a number, or a class such as "4xx" (any 400-499)."""
+    return any(status == s if isinstance(s, int) else str(status)[0] == s[0] for s in spec)

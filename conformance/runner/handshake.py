@@ -9,6 +9,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
+from conformance.catalog.model import status_matches
 from conformance.catalog.payload import parse_payload
 from conformance.engine.handshake import ClientHandshake
 from conformance.engine.rules import RULES, HandshakeError, ProtocolError
@@ -120,16 +121,19 @@ def _check_expected_response(s: _Session, resp: Response) -> None:
     exp = case.expect_response or {}
     statuses = exp.get("status", [101])
     statuses = statuses if isinstance(statuses, list) else [statuses]
-    if resp.status >= 500 and resp.status not in statuses:
+    if resp.status >= 500 and not status_matches(statuses, resp.status):
         t.handshake_note = (f"the server answered {resp.status} {resp.reason}: a request it should "
                             "reject or decline made it fail")
         t.handshake_error = HandshakeError(RULES["handshake.server-error"], t.handshake_note)
         return
-    if resp.status not in statuses:
+    if not status_matches(statuses, resp.status):
         t.handshake_note = (f"the server answered {resp.status} {resp.reason}; expected "
                             f"{' or '.join(map(str, statuses))}")
         return
-    for name, want in (exp.get("headers") or {}).items():
+    headers = dict(exp.get("headers") or {})
+    if resp.status != 101:  # what a refusal must carry (RFC 6455 §4.4: the versions spoken)
+        headers.update(exp.get("refusal_headers") or {})
+    for name, want in headers.items():
         got = resp.headers.get_all(name)
         if want is None and got:
             t.handshake_note = f"the response carries {name}: {', '.join(got)}, which it must not"
