@@ -183,6 +183,8 @@ def _expect_response(e: ExpectResponse) -> dict[str, Any]:
     out: dict[str, Any] = {"status": list(e.status)}
     if e.headers:
         out["headers"] = dict(e.headers)
+    if e.refusal_headers:
+        out["refusal_headers"] = dict(e.refusal_headers)
     if e.subprotocol is not None:
         out["subprotocol"] = list(e.subprotocol)
     return out

@@ -6,7 +6,7 @@ The format is docs/case-format.md. Loading is: parse YAML (with lines), merge `d
 
 from __future__ import annotations
 
-__all__ = ["Catalogue", "declare_all_rules", "load_catalogue", "load_file", "parse_handshake", "select"]
+__all__ = ["Catalogue", "check_consistent", "declare_all_rules", "load_catalogue", "load_file", "parse_handshake", "select"]
 
 import dataclasses
 import fnmatch
@@ -135,7 +135,9 @@ def load_file(path: str | Path) -> tuple[list[Case], dict[str, str]]:
         merged = _merge(defaults, entry)
         for row in _rows(ectx, merged, tables):
             raw = _substitute(ectx, merged, row) if row else merged
-            cases.append(_case(ectx, raw, group))
+            case = _case(ectx, raw, group)
+            check_consistent(case, raw)
+            cases.append(case)
     return cases, titles
 
 
@@ -352,16 +354,19 @@ def _expect_response(v: dict[str, Any]) -> ExpectResponse:
     _keys(v, ExpectResponse, "expect_response")
     status = v.get("status", [101])
     status = status if isinstance(status, list) else [status]
-    if not all(isinstance(x, int) and not isinstance(x, bool) for x in status):
-        raise ValueError("`status` is an HTTP status or a list of them")
-    headers = v.get("headers") or {}
-    if not isinstance(headers, dict):
-        raise ValueError("`headers` is a mapping of header name to the value it must carry (null: absent)")
+    if not all(isinstance(x, (int, str)) and not isinstance(x, bool) for x in status):
+        raise ValueError("`status` is an HTTP status, a class like \"4xx\", or a list of them")
     sub = v.get("subprotocol", ...)
     subs = None if sub is ... else tuple(None if x is None else _text(x, "a subprotocol")
                                          for x in (sub if isinstance(sub, list) else [sub]))
-    return ExpectResponse(tuple(status), tuple((_text(k, "a header name"), None if w is None else _text(w, k))
-                                               for k, w in headers.items()), subs)
+    return ExpectResponse(tuple(status), _required_headers(v, "headers"), _required_headers(v, "refusal_headers"), subs)
+
+
+def _required_headers(v: dict[str, Any], key: str) -> tuple[tuple[str, str | None], ...]:
+    headers = v.get(key) or {}
+    if not isinstance(headers, dict):
+        raise ValueError(f"`{key}` is a mapping of header name to the value it must carry (null: absent)")
+    return tuple((_text(k, "a header name"), None if w is None else _text(w, k)) for k, w in headers.items())
 
 
 def _offers(v: Any, what: str) -> tuple[OfferParams, ...]:
@@ -602,6 +607,63 @@ def _unknown(ctx: _Ctx, d: dict[str, Any], allowed: set[str] | frozenset[str], p
     for k in d:
         if k not in allowed:
             raise ctx.error(prefix + k, f"unknown key; allowed: {', '.join(sorted(allowed))}", d, k)
+
+
+# -- consistency ---------------------------------------------------------------------------------
+
+def check_consistent(case: Case, raw: LDict | None = None) -> None:
+    """The close expectation must not contradict the behaviour expectation.
+
+    - An alternative that is a proper prefix of another (typically `non_strict: [{text: A}]` beside
+      `ok: [{text: A}, {text: A}]`) is reached only by a peer that stops early, i.e. closes or fails
+      the connection; `close.by: us` would call that close FAILED, and a code list without a failure
+      code would call it WRONG CODE, so the alternative could never be NON-STRICT (or OK).
+    - `close.codes` without 1000 means the peer must fail the connection; unless a step sends a close
+      frame first, the peer closes first, so `close.by: us` contradicts it.
+    - When the peer must fail, the close code the case's rule calls for must be acceptable.
+    """
+    path, _, line = case.source.rpartition(":")
+    lines = getattr(raw, "lines", {}) if raw is not None else {}
+    at = lines.get("close", lines.get("expect", line)) or line
+    where = int(at) if str(at).isdigit() else None  # a case built in code has no line
+
+    def err(field: str, message: str) -> CaseFileError:
+        return CaseFileError(path, where, field, f"case {case.id}: {message}")
+
+    ce = case.close
+    if ce.informational or case.expect.any:
+        return
+    fail_codes = [c for c in ce.codes if c != 1000]
+    seqs = case.expect.alternatives()
+    for name, seq in seqs:
+        longer = [n for n, other in seqs if len(other) > len(seq) and all(
+            _same_observation(a, b) for a, b in zip(seq, other, strict=False))]
+        if not longer:
+            continue
+        if ce.by == "us":
+            raise err("close.by", f"the {name} alternative is a prefix of {longer[0]}, so it is reached only "
+                      "by a peer that closes early, which `close.by: us` calls FAILED; use by: either")
+        if not fail_codes:
+            raise err("close.codes", f"the {name} alternative is reached by a peer that closes early, but "
+                      f"close.codes {list(ce.codes)} has no code it could fail with")
+    sends_close = any(isinstance(s, (SendClose, CloseNow)) or (isinstance(s, SendFrame) and s.frame.opcode == 8)
+                      for s in case.steps)
+    if ce.by == "us" and ce.codes and len(fail_codes) == len(ce.codes) and not sends_close:
+        raise err("close.by", f"close.codes {list(ce.codes)} are failure codes, so the peer must fail the "
+                  "connection and closes first; `close.by: us` contradicts it (use peer or either)")
+    r = RULES.get(case.rule) if case.rule else None
+    if (r is not None and r.close_code is not None and ce.codes and len(fail_codes) == len(ce.codes)
+            and r.close_code not in ce.codes):
+        raise err("close.codes", f"the peer must fail the connection under {r.id}, whose code is "
+                  f"{r.close_code}, but close.codes {list(ce.codes)} would call that code wrong")
+
+
+def _same_observation(a: Observation, b: Observation) -> bool:
+    if a.kind != b.kind:
+        return False
+    if a.kind == "timeout":
+        return a.label == b.label
+    return a.payload is not None and b.payload is not None and a.payload.materialize() == b.payload.materialize()
 
 
 # -- selection -----------------------------------------------------------------------------------

@@ -243,15 +243,29 @@ class HandshakeSpec:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ExpectResponse:
-    """For handshake cases: the statuses, headers and subprotocol the server's answer may have."""
+    """For handshake cases: the statuses, headers and subprotocol the server's answer may have.
 
-    status: tuple[int, ...] = (101,)
+    A status is a number or a class such as "4xx" (RFC 6455 §4.2.1 asks for "an appropriate error
+    code (such as 400 Bad Request)", so a refusal is usually any 4xx)."""
+
+    status: tuple[int | str, ...] = (101,)
     headers: tuple[tuple[str, str | None], ...] = ()  # None: the header must be absent
+    refusal_headers: tuple[tuple[str, str | None], ...] = ()  # also checked when the answer is not 101
     subprotocol: tuple[str | None, ...] | None = None  # None: not checked; a None entry: no subprotocol
 
     def __post_init__(self) -> None:
-        _check(bool(self.status) and all(100 <= s <= 999 for s in self.status),
-               "`status` lists three-digit HTTP statuses")
+        _check(bool(self.status) and all(
+            (isinstance(s, int) and not isinstance(s, bool) and 100 <= s <= 599)
+            or (isinstance(s, str) and len(s) == 3 and s[0] in "12345" and s[1:] == "xx") for s in self.status),
+            "`status` lists HTTP statuses (100-599) or classes like \"4xx\"")
+
+    def allows(self, status: int) -> bool:
+        return any(status == s if isinstance(s, int) else str(status)[0] == s[0] for s in self.status)
+
+    def headers_for(self, status: int) -> tuple[tuple[str, str | None], ...]:
+        """What the answer must carry: `headers`, plus `refusal_headers` for a refusal (§4.4: the
+        versions the server speaks)."""
+        return self.headers + (self.refusal_headers if status != 101 else ())
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -115,7 +115,8 @@ CLOSE_MUST_REPLY = rule(
     "An endpoint that receives a close frame, and has not sent one, answers with a close frame.")
 NO_FRAMES_AFTER_CLOSE = rule(
     "close.no-frames-after-close", "RFC 6455 §5.5.1", MUST,
-    "After sending a close frame an endpoint sends no more data frames.")
+    "After sending a close frame an endpoint sends no more data frames (text, binary or "
+    "continuation); control frames after it are not forbidden.")
 SERVER_CLOSES_TCP = rule(
     "close.server-closes-tcp-first", "RFC 6455 §7.1.1", SHOULD,
     "After the closing handshake the server should be the first to close the TCP connection.")
@@ -228,6 +229,8 @@ class Connection:
         self.failure: ProtocolError | None = None
         self.eof_received = False
         self._eof_pending = False
+        self._tail = bytearray()  # octets after the peer's close frame, checked for data frames
+        self._tail_reported = False
 
     # -- public: receiving ------------------------------------------------------------------
 
@@ -245,7 +248,7 @@ class Connection:
             return
         if self.state is State.CLOSED or self.close_received is not None:
             if self.close_received is not None and self.failure is None:
-                self._violation(NO_FRAMES_AFTER_CLOSE, f"{len(data)} octets after the close frame")
+                self._after_close(data)
             return
         self._buf += data
 
@@ -410,8 +413,8 @@ class Connection:
                 self._frame_event(header, payload, buf, pos)
             self._on_frame(header, payload)
             if self.state is State.CLOSED or self.close_received is not None:
-                if pos < n and self.failure is None:
-                    self._violation(NO_FRAMES_AFTER_CLOSE, f"{n - pos} octets after the close frame")
+                if pos < n and self.failure is None and self.close_received is not None:
+                    self._after_close(buf[pos:n])
                 pos = n
                 break
             if self._events:
@@ -700,6 +703,30 @@ class Connection:
             self._emit_frame(Opcode.CLOSE, serialize_close(exc.close_code, ""))
             self.close_sent = (exc.close_code, "")
         self._move(_Do.FAIL)
+
+    def _after_close(self, data: bytes | bytearray | memoryview) -> None:
+        """Octets after the peer's close frame: §5.5.1 forbids only data frames there, so read the
+        headers that arrived and report the first text, binary or continuation frame (control
+        frames are skipped; they are at most 139 octets, so little is kept)."""
+        if self._tail_reported:
+            return
+        tail = self._tail
+        tail += data
+        pos = 0
+        while (h := parse_header(tail, pos)) is not None:
+            if not h.opcode.is_control:
+                self._tail_reported = True
+                self._violation(NO_FRAMES_AFTER_CLOSE, f"a {h.opcode.name} frame after the close frame")
+                tail.clear()
+                return
+            if h.length > CONTROL_MAX_PAYLOAD:  # not a frame any more: stop looking
+                self._tail_reported = True
+                tail.clear()
+                return
+            if pos + h.header_len + h.length > len(tail):
+                break
+            pos += h.header_len + h.length
+        del tail[:pos]
 
     def _violation(self, r: Rule, detail: str) -> None:
         self._events.append(ev.Violation(r, detail, self._at))

@@ -124,16 +124,16 @@ async def read_http_response(s: _Session, timeout: float) -> tuple[Response | No
 def _check_expected_response(s: _Session, exp: ExpectResponse, resp: Response) -> None:
     """For handshake cases: status, headers and subprotocol as the case requires."""
     t = s.trace
-    if resp.status >= 500 and resp.status not in exp.status:
+    if resp.status >= 500 and not exp.allows(resp.status):
         t.handshake_note = (f"the server answered {resp.status} {resp.reason}: a request it should "
                             "reject or decline made it fail")
         t.handshake_error = HandshakeError(RULES["handshake.server-error"], t.handshake_note)
         return
-    if resp.status not in exp.status:
+    if not exp.allows(resp.status):
         t.handshake_note = (f"the server answered {resp.status} {resp.reason}; expected "
                             f"{' or '.join(map(str, exp.status))}")
         return
-    for name, want in exp.headers:
+    for name, want in exp.headers_for(resp.status):
         got = resp.headers.get_all(name)
         if want is None and got:
             t.handshake_note = f"the response carries {name}: {', '.join(got)}, which it must not"

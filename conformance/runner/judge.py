@@ -20,6 +20,7 @@ class Verdict:
     result_close: str
     rule: Rule | None = None
     section: str | None = None
+    level: str = Level.MUST.value  # the level of `rule` (the case's level when no rule is named)
 
 
 def match_observations(case: Case, observed: Sequence[tuple[str, bytes | str]]) -> str | None:
@@ -79,27 +80,63 @@ def judge(case: Case, trace: Trace) -> Verdict:
     if behavior == "UNIMPLEMENTED":  # its steps were not sent, so how it closes says nothing
         bclose, rclose, crule = "UNIMPLEMENTED", "Not judged: the case did not run (permessage-deflate was not agreed).", None
     if case.close.wrong_side_fatal and bclose == "FAILED" and behavior != "FAILED":
-        behavior, result = "FAILED", f"{result} But the wrong side closed: {rclose}"
+        behavior, result, rule = "FAILED", f"{result} But the wrong side closed: {rclose}", crule
     if case.close.wrong_code_fatal and bclose == "WRONG CODE" and behavior != "FAILED":
-        behavior, result = "FAILED", rclose
+        behavior, result, rule = "FAILED", rclose, crule
     if case.close.informational:
         bclose = "INFORMATIONAL"
-    behavior = _apply_level(case, behavior)
-    the_rule = rule or crule or _case_rule(case)
-    if behavior == "OK" and bclose == "OK":
-        the_rule = None
-    section = the_rule.section if the_rule else (case.rfc[0] if case.rfc and (
-        behavior != "OK" or bclose != "OK") else None)
-    return Verdict(behavior, result, bclose, rclose, the_rule, section)
+    blevel, clevel = _level_of(case, rule), _level_of(case, crule)
+    behavior, bclose = _apply_level(behavior, blevel), _apply_close_level(bclose, clevel)
+    named = _named(behavior, (rule, blevel), bclose, (crule, clevel))
+    if named is None:
+        return Verdict(behavior, result, bclose, rclose, None, None, case.level)
+    the_rule, level = named
+    the_rule = the_rule or _case_rule(case)
+    section = the_rule.section if the_rule else (case.rfc[0] if case.rfc else None)
+    return Verdict(behavior, result, bclose, rclose, the_rule, section, level)
 
 
-def _apply_level(case: Case, behavior: str) -> str:
-    """A broken SHOULD is NON-STRICT and an informational case is INFORMATIONAL, never FAILED."""
-    if behavior == "FAILED" and case.level == Level.SHOULD.value:
+_HARD_CLOSE = ("FAILED", "WRONG CODE", "UNCLEAN")
+
+
+def _named(behavior: str, b: tuple[Rule | None, str], bclose: str,
+           c: tuple[Rule | None, str]) -> tuple[Rule | None, str] | None:
+    """The rule (and its level) a verdict names: the most severe non-OK part, so that the level
+    says whether a FAILED-class verdict is a MUST failure (a FAILED behaviour, then a failed close,
+    then the other non-OK parts)."""
+    if behavior == "FAILED":
+        return b
+    if bclose in _HARD_CLOSE:
+        return c
+    if behavior != "OK":
+        return b
+    if bclose != "OK":
+        return c
+    return None
+
+
+def _level_of(case: Case, rule: Rule | None) -> str:
+    """A verdict carries the level of the rule it names (the case's rule when the engine named
+    none), else the case's level."""
+    rule = rule or _case_rule(case)
+    return rule.level.value if rule is not None else case.level
+
+
+def _apply_level(behavior: str, level: str) -> str:
+    """A broken SHOULD is NON-STRICT; a MAY or informational rule never gives FAILED."""
+    if behavior == "FAILED" and level == Level.SHOULD.value:
         return "NON-STRICT"
-    if behavior in ("FAILED", "NON-STRICT") and case.level == Level.INFORMATIONAL.value:
+    if behavior in ("FAILED", "NON-STRICT") and level in (Level.MAY.value, Level.INFORMATIONAL.value):
         return "INFORMATIONAL"
     return behavior
+
+
+def _apply_close_level(bclose: str, level: str) -> str:
+    """A close verdict naming a MAY or informational rule is INFORMATIONAL. One naming a SHOULD
+    keeps its name; the verdict's level (SHOULD) keeps it out of the failures unless --strict."""
+    if bclose in (*_HARD_CLOSE, "FAILED BY CLIENT") and level in (Level.MAY.value, Level.INFORMATIONAL.value):
+        return "INFORMATIONAL"
+    return bclose
 
 
 def _behavior(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
@@ -166,10 +203,11 @@ def _judge_handshake_only(case: Case, t: Trace) -> Verdict:
     if t.handshake_error is not None or t.handshake_note:
         text = t.handshake_note or str(t.handshake_error)
         r = t.handshake_error.rule if t.handshake_error else rule
-        return Verdict(_apply_level(case, "FAILED"), text, "OK", "No WebSocket connection.", r,
-                       r.section if r else section)
+        level = _level_of(case, r)
+        return Verdict(_apply_level("FAILED", level), text, "OK", "No WebSocket connection.", r,
+                       r.section if r else section, level)
     return Verdict("OK", f"The server answered {t.status} as required.", "OK",
-                   "No WebSocket connection was expected.", None, None)
+                   "No WebSocket connection was expected.", None, None, case.level)
 
 
 def _not_opened(case: Case, t: Trace) -> Verdict:
@@ -181,7 +219,8 @@ def _not_opened(case: Case, t: Trace) -> Verdict:
         why = t.timed_out or "the opening handshake did not complete"
     r = t.handshake_error.rule if t.handshake_error else RULES.get("handshake.server-error")
     return Verdict("FAILED", f"The WebSocket connection was not opened: {why}.", "FAILED",
-                   "The opening handshake never completed.", r, r.section if r else case.rfc[0])
+                   "The opening handshake never completed.", r, r.section if r else case.rfc[0],
+                   r.level.value if r else Level.MUST.value)
 
 
 def _judge_client_rejection(case: Case, t: Trace) -> Verdict:
@@ -189,7 +228,8 @@ def _judge_client_rejection(case: Case, t: Trace) -> Verdict:
     rule = _case_rule(case)
     section = rule.section if rule else case.rfc[0]
     if t.handshake_note:
-        return Verdict(_apply_level(case, "FAILED"), f"The client did not refuse the response: {t.handshake_note}.",
-                       "OK", "No WebSocket connection was expected.", rule, section)
+        level = _level_of(case, rule)
+        return Verdict(_apply_level("FAILED", level), f"The client did not refuse the response: {t.handshake_note}.",
+                       "OK", "No WebSocket connection was expected.", rule, section, level)
     return Verdict("OK", "The client refused the handshake response and closed the connection.", "OK",
-                   "No WebSocket connection was expected.", None, None)
+                   "No WebSocket connection was expected.", None, None, case.level)

@@ -33,7 +33,9 @@ class RunSummary:
     def failed(self, strict: bool = False) -> list[CaseResult]:
         bad = {"FAILED"} | ({"NON-STRICT"} if strict else set())
         bad_close = set(_BAD_CLOSE) | ({"FAILED BY CLIENT"} if strict else set())
-        return [r for r in self.results if r.behavior in bad or r.behaviorClose in bad_close]
+        # a failed close counts when the rule it names is a MUST (a SHOULD one only with --strict)
+        return [r for r in self.results if r.behavior in bad or (
+            r.behaviorClose in bad_close and (strict or r.level == "MUST"))]
 
 
 def make_result(case: Case, trace: Trace, agent: str, started: str, is_server: bool = True) -> CaseResult:
@@ -49,7 +51,7 @@ def make_result(case: Case, trace: Trace, agent: str, started: str, is_server: b
     local = None
     return CaseResult(
         agent=agent, id=case.id, title=case.title, description=case.description,
-        expectation=case.expectation, group=case.group, rfc=list(case.rfc), level=case.level,
+        expectation=case.expectation, group=case.group, rfc=list(case.rfc), level=v.level,
         behavior=v.behavior, behaviorClose=v.behavior_close, result=v.result,
         resultClose=v.result_close, rule=v.rule.id if v.rule else None, section=v.section,
         expected=expected,

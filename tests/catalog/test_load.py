@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conformance.catalog.load import load_catalogue, load_file, select
-from conformance.catalog.model import SendFrame
+from conformance.catalog.model import ExpectResponse, SendFrame
 from conformance.catalog.payload import corpus, parse_payload
 from conformance.cli import main
 from conformance.errors import CaseFileError
@@ -175,3 +175,84 @@ class TestPayloads:
     def test_bad(self, bad: object) -> None:
         with pytest.raises(ValueError):
             parse_payload(bad)
+
+
+# -- the close expectation cannot contradict the behaviour expectation --------------------------
+
+_CONTRADICTIONS = {
+    "non-strict refusal with close.by us": """\
+  - id: "1.1.1"
+    title: t
+    rfc: ["RFC 7692 §7.2.3.4"]
+    steps: [{send: {opcode: text, payload: a}}, {send: {opcode: text, payload: a}}]
+    expect: {ok: [{text: a}, {text: a}], non_strict: [{text: a}]}
+    close: {by: us, codes: [1000], clean: true}
+""",
+    "non-strict refusal without a failure code": """\
+  - id: "1.1.1"
+    title: t
+    rfc: ["RFC 7692 §7.2.3.4"]
+    steps: [{send: {opcode: text, payload: a}}, {send: {opcode: text, payload: a}}]
+    expect: {ok: [{text: a}, {text: a}], non_strict: [{text: a}]}
+    close: {by: either, codes: [1000], clean: false}
+""",
+    "peer must fail, close.by us": """\
+  - id: "1.1.1"
+    title: t
+    rfc: ["RFC 6455 §5.5"]
+    steps: [{send_ping: {repeat: "*", size: 126}}]
+    close: {by: us, codes: [1002], clean: false}
+""",
+    "the rule's code is called wrong": """\
+  - id: "1.1.1"
+    title: t
+    rfc: ["RFC 6455 §8.1"]
+    rule: utf8.text-invalid
+    steps: [{send: {opcode: text, payload: {hex: "ff"}}}]
+    close: {by: peer, codes: [1002], clean: false}
+""",
+}
+
+
+@pytest.mark.parametrize("body", list(_CONTRADICTIONS.values()), ids=list(_CONTRADICTIONS))
+def test_contradicting_close_expectation_is_refused(body: str, tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text('group: "1"\ntitle: x\ncases:\n' + body)
+    with pytest.raises(CaseFileError) as err:
+        load_file(path)
+    assert err.value.line is not None and err.value.line >= 4 and "close" in str(err.value.field)
+    assert str(path) in str(err.value) and "1.1.1" in str(err.value)
+
+
+def test_contradiction_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "c.yaml").write_text('group: "1"\ntitle: x\ncases:\n' + _CONTRADICTIONS["peer must fail, close.by us"])
+    assert main(["cases", "check", "--cases-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "c.yaml:" in err[0] and "close.by" in err[0]
+
+
+def test_consistent_refusal_is_accepted(tmp_path: Path) -> None:
+    body = _CONTRADICTIONS["non-strict refusal with close.by us"].replace(
+        "close: {by: us, codes: [1000], clean: true}", "close: {by: either, codes: [1000, 1007], clean: false}")
+    (tmp_path / "c.yaml").write_text('group: "1"\ntitle: x\ncases:\n' + body)
+    (case,), _ = load_file(tmp_path / "c.yaml")
+    assert case.expect.non_strict is not None
+
+
+def test_status_classes(tmp_path: Path) -> None:
+    body = """\
+  - id: "1.1.1"
+    title: t
+    rfc: ["RFC 6455 §4.2.1"]
+    handshake: {method: POST}
+    expect_response: {status: [STATUS]}
+"""
+    path = tmp_path / "c.yaml"
+    path.write_text('group: "1"\ntitle: x\ncases:\n' + body.replace("STATUS", '"4xx", 501'))
+    (case,), _ = load_file(path)
+    assert case.expect_response == ExpectResponse(status=("4xx", 501))
+    assert case.expect_response.allows(404) and case.expect_response.allows(501)
+    assert not case.expect_response.allows(101) and not case.expect_response.allows(500)
+    path.write_text('group: "1"\ntitle: x\ncases:\n' + body.replace("STATUS", '"4yy"'))
+    with pytest.raises(CaseFileError, match="4xx"):
+        load_file(path)

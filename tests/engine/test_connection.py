@@ -163,6 +163,22 @@ class TestSection5_5_1Close:
         assert [type(e) for e in evs] == [ev.CloseReceived, ev.Violation]
         assert evs[1].rule.id == "close.no-frames-after-close"  # type: ignore[union-attr]
 
+    @pytest.mark.parametrize("op", [8, 9, 10])
+    def test_control_frames_after_close_are_allowed(self, op: int) -> None:
+        # §5.5.1 forbids only data frames after a close: a second close, a ping or a pong is not one
+        evs = feed(server(), client_frame(8, b"") + client_frame(op, b"x"))
+        assert [type(e) for e in evs] == [ev.CloseReceived]
+
+    @pytest.mark.parametrize("op", [0, 1, 2])
+    def test_data_frame_after_close_in_a_later_read(self, op: int) -> None:
+        s = server()
+        feed(s, client_frame(8, b""))
+        late = client_frame(10, b"pong") + client_frame(op, b"late")
+        for i in range(len(late)):  # octet by octet: the frame is recognised by its header
+            s.receive_data(late[i:i + 1])
+        evs = list(s.events())
+        assert [e.rule.id for e in evs if isinstance(e, ev.Violation)] == ["close.no-frames-after-close"]
+
     def test_our_close_then_their_close(self) -> None:
         c = Connection(Role.CLIENT)
         c.close(1000, "done")

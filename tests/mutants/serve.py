@@ -231,6 +231,53 @@ def _truncates_large() -> None:
     cx.Connection.send_message = send  # type: ignore[method-assign]
 
 
+# -- variants: servers that differ from the reference where the RFC leaves the choice open ------
+
+def _speaks_version_8() -> None:
+    """Speaks draft version 8 as well as 13, as a server may (RFC 6455 §4.4)."""
+    original = hs.ServerHandshake.check_request
+
+    def check(self: hs.ServerHandshake, req: Any) -> None:
+        if req.headers.get("Sec-WebSocket-Version") == "8":
+            req.headers = req.headers.copy()
+            del req.headers["Sec-WebSocket-Version"]
+            req.headers["Sec-WebSocket-Version"] = "13"
+        original(self, req)
+
+    hs.ServerHandshake.check_request = check  # type: ignore[method-assign]
+
+
+def _refuses_iana_codes() -> None:
+    """Knows only RFC 6455's close codes: 1012-1014 (IANA registry only) are invalid to it."""
+    original = cx.close_code_valid
+    cx.close_code_valid = lambda code: original(code) and not 1012 <= code <= 1014  # type: ignore[assignment]
+
+
+def _ends_window_at_bfinal() -> None:
+    """Refuses a compressed message once an earlier one ended the DEFLATE stream with a final block
+    (16.2.5; RFC 7692 does not say that the window outlives it)."""
+    original = wdfl.DeflateCodec.decode
+
+    def decode(self: wdfl.DeflateCodec, payload: bytes, fin: bool) -> bytes:
+        if getattr(self, "_saw_bfinal", False):
+            raise wdfl.DeflateDataError("the previous message ended the DEFLATE stream")
+        out = original(self, payload, fin)
+        if fin and payload[:1] and payload[0] & 1:  # the first block of the message was BFINAL
+            self._saw_bfinal = True  # type: ignore[attr-defined]
+        return out
+
+    wdfl.DeflateCodec.decode = decode  # type: ignore[method-assign]
+
+
+# name -> (how it differs, the patch); each must pass every case (exit 0)
+VARIANTS: dict[str, tuple[str, Callable[[], None]]] = {
+    "speaks-version-8": ("accepts Sec-WebSocket-Version 8 too (§4.4)", _speaks_version_8),
+    "refuses-iana-codes": ("fails the connection on close codes 1012-1014 (§7.4.2)", _refuses_iana_codes),
+    "ends-window-at-bfinal": ("refuses a back-reference past a final DEFLATE block (16.2.5)",
+                              _ends_window_at_bfinal),
+}
+
+
 MUTANTS: dict[str, tuple[str, str, Callable[[], None]]] = {
     "accepts-unmasked": ("does not fail on unmasked client frames (RFC 6455 §5.1)", "MUST", _accepts_unmasked),
     "ignores-rsv": ("accepts RSV bits without an extension (§5.2)", "MUST", _ignores_rsv),
@@ -258,11 +305,11 @@ MUTANTS: dict[str, tuple[str, str, Callable[[], None]]] = {
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("name", choices=sorted(MUTANTS))
+    ap.add_argument("name", choices=sorted(MUTANTS) + sorted(VARIANTS))
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--no-deflate", action="store_true")
     args = ap.parse_args()
-    MUTANTS[args.name][2]()
+    (MUTANTS[args.name][2] if args.name in MUTANTS else VARIANTS[args.name][1])()
 
     async def run() -> None:
         ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()

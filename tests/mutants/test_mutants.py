@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conformance.cli import main
-from tests.mutants.serve import MUTANTS
+from tests.mutants.serve import MUTANTS, VARIANTS
 from tests.peers.spawn import spawn_server
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ EXPECTED = {
     "accepts-invalid-close-codes": ("7.9.1", "FAILED", None, "close.code-invalid"),
     "no-pong": ("2.2", "FAILED", "OK", "ping.pong-reply"),
     "bad-accept": ("1.1.1", "FAILED", "FAILED", "handshake.accept"),
-    "no-version-check": ("0.3.1", "FAILED", "OK", "handshake.version"),
+    "no-version-check": ("0.3.2", "FAILED", "OK", "handshake.version"),  # 14: no server speaks it
     "crash-on-bad-extension": ("0.6.2", "FAILED", "OK", "handshake.server-error"),
     "no-tcp-close": ("1.1.1", "OK", "FAILED BY CLIENT", None),
     "masks-frames": ("1.1.1", "FAILED", None, "frame.server-masked"),
@@ -70,6 +70,43 @@ def test_mutant_is_caught(name: str, tmp_path: Path) -> None:
     # the same case against the reference server is OK: the verdict comes from the break alone
     _, good = run_case(None, case, tmp_path / "reference")
     assert (good["behavior"], good["behaviorClose"]) == ("OK", "OK")
+
+
+# variant -> cases it used to be misjudged on, with the verdict it must get now (same as the
+# reference server's where the RFC lets both behave either way); the run must exit 0
+VARIANT_EXPECTED = {
+    "speaks-version-8": {"0.3.1": ("OK", "OK"), "0.3.2": ("OK", "OK")},
+    "refuses-iana-codes": {f"15.1.{n}": ("INFORMATIONAL", "INFORMATIONAL") for n in (10, 11, 12)},
+    "ends-window-at-bfinal": {"16.2.5": ("NON-STRICT", "OK")},
+}
+
+
+def test_unmasked_close_is_failed_like_unmasked_data(tmp_path: Path) -> None:
+    # 14.1.7 used to be OK/WRONG CODE for the deviation 14.1.1 calls FAILED
+    with spawn_server(["-m", "tests.mutants.serve", "accepts-unmasked"]) as (url, _):
+        code, result = run_case(url, "14.1.7", tmp_path / "mutant")
+    assert (result["behavior"], result["rule"], code) == ("FAILED", "frame.client-unmasked", 1)
+
+
+def test_every_variant_has_an_expectation() -> None:
+    assert set(VARIANT_EXPECTED) == set(VARIANTS)
+
+
+@pytest.mark.parametrize("name", sorted(VARIANT_EXPECTED))
+def test_variant_is_not_a_failure(name: str, tmp_path: Path) -> None:
+    cases = VARIANT_EXPECTED[name]
+    with spawn_server(["-m", "tests.mutants.serve", name]) as (url, _):
+        for case, (behavior, close) in cases.items():
+            code, result = run_case(url, case, tmp_path / f"variant-{case}")
+            assert (result["behavior"], result["behaviorClose"]) == (behavior, close), (
+                result["result"], result["resultClose"])
+            assert code == 0
+    for case, (behavior, close) in cases.items():  # the reference server, for comparison
+        _, good = run_case(None, case, tmp_path / f"reference-{case}")
+        if behavior == "INFORMATIONAL":  # accepting and refusing give the same verdict
+            assert (good["behavior"], good["behaviorClose"]) == (behavior, close)
+        else:
+            assert (good["behavior"], good["behaviorClose"]) == ("OK", "OK")
 
 
 def test_should_breaks_count_only_with_strict(tmp_path: Path) -> None:

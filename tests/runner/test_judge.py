@@ -1,0 +1,158 @@
+"""The judge, table-driven: a Trace in, a Verdict out, no sockets.
+
+Each row is a case (built from a few keys), a trace (the facts a run would have recorded) and the
+verdict expected: behaviour, close, the rule named and its level.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import conformance.engine.connection
+import conformance.engine.handshake  # noqa: F401
+from conformance.catalog.model import Case, CloseExpect, DeflateSpec, Expect, Observation
+from conformance.catalog.payload import parse_payload
+from conformance.engine import events as ev
+from conformance.engine.rules import RULES, HandshakeError
+from conformance.runner.judge import judge
+from conformance.runner.session import Trace
+
+
+def obs(kind: str, value: str) -> Observation:
+    return Observation(kind, None, value) if kind == "timeout" else Observation(kind, parse_payload(value))
+
+
+def case(level: str = "MUST", rule: str | None = None, ok: tuple[Observation, ...] = (),
+         non_strict: tuple[Observation, ...] | None = None, close: CloseExpect | None = None,
+         expect: Expect | None = None, **kw: Any) -> Case:
+    return Case(id="99.1.1", title="t", description="", expectation="", rfc=("RFC 6455 §5.2",),
+                level=level, group="99", source="test.yaml:1", rule=rule,
+                expect=expect or Expect(ok, non_strict), close=close or CloseExpect(), **kw)
+
+
+def closed_by_us(code: int | None = 1000, eof_first: bool = True, **kw: Any) -> Trace:
+    """We sent the first close, the peer answered with `code`, the peer then closed TCP."""
+    return Trace(connected=True, opened=True, close_received=ev.CloseReceived(code, ""),
+                 close_sent_first=True, eof=True, eof_first=eof_first, **kw)
+
+
+def closed_by_peer(code: int | None = 1002, clean: bool = True, **kw: Any) -> Trace:
+    """The peer failed the connection: its close first (answered by us when `clean`), or a drop."""
+    return Trace(connected=True, opened=True,
+                 close_received=ev.CloseReceived(code, "") if code is not None else None,
+                 close_sent_first=False if clean else None, eof=True, eof_first=True, **kw)
+
+
+HELLO = (obs("text", "Hello"),)
+PEER_FAILS = CloseExpect(by="peer", codes=(1002,), clean=False)
+PEER_FAILS_1007 = CloseExpect(by="peer", codes=(1007,), clean=False)
+
+# (name, case, trace, behaviour, close, rule id, level)
+ROWS: list[tuple[str, Case, Trace, str, str, str | None, str]] = [
+    ("ok", case(ok=HELLO), closed_by_us(observations=[("text", b"Hello")]),
+     "OK", "OK", None, "MUST"),
+    ("non-strict alternative matched", case(ok=HELLO, non_strict=()), closed_by_us(),
+     "NON-STRICT", "OK", None, "MUST"),
+    ("no alternative matched: FAILED with the case's MUST rule",
+     case(ok=HELLO, rule="frame.control-too-long"), closed_by_us(),
+     "FAILED", "OK", "frame.control-too-long", "MUST"),
+    ("FAILED naming a SHOULD rule is NON-STRICT even in a MUST case",
+     case(ok=HELLO, rule="utf8.fail-fast"), closed_by_us(),
+     "NON-STRICT", "OK", "utf8.fail-fast", "SHOULD"),
+    ("FAILED in a SHOULD case without a rule is NON-STRICT",
+     case(level="SHOULD", ok=HELLO), closed_by_us(),
+     "NON-STRICT", "OK", None, "SHOULD"),
+    ("FAILED naming a MAY rule is accepted (INFORMATIONAL)",
+     case(ok=HELLO, rule="frame.message-too-big"), closed_by_us(),
+     "INFORMATIONAL", "OK", "frame.message-too-big", "MAY"),
+    ("an informational case never fails",
+     case(level="informational", ok=HELLO), closed_by_us(),
+     "INFORMATIONAL", "OK", None, "informational"),
+    ("the engine saw the peer break a MUST rule",
+     case(ok=()), closed_by_us(violations=[(RULES["frame.server-masked"], "masked text frame")]),
+     "FAILED", "OK", "frame.server-masked", "MUST"),
+    ("a SHOULD violation seen by the engine is not a failure",
+     case(ok=()), closed_by_us(violations=[(RULES["close.server-closes-tcp-first"], "x")]),
+     "OK", "OK", None, "MUST"),
+    ("the peer failed in a way we failed it for",
+     case(ok=()), closed_by_us(peer_failure=ev.Failure(RULES["utf8.text-invalid"], "bad", 1007)),
+     "FAILED", "OK", "utf8.text-invalid", "MUST"),
+    ("wrong side closed", case(ok=HELLO), closed_by_peer(observations=[("text", b"Hello")]),
+     "OK", "FAILED", None, "MUST"),
+    ("wrong side closed, naming a SHOULD rule: close keeps its name, level SHOULD",
+     case(ok=HELLO, rule="utf8.fail-fast"), closed_by_peer(observations=[("text", b"Hello")]),
+     "OK", "FAILED", "utf8.fail-fast", "SHOULD"),
+    ("wrong side fatal", case(ok=(), rule="utf8.text-invalid",
+                              close=CloseExpect(by="peer", codes=(1007,), clean=False, wrong_side_fatal=True)),
+     closed_by_us(), "FAILED", "FAILED", "utf8.text-invalid", "MUST"),
+    ("wrong code", case(rule="frame.control-too-long", close=PEER_FAILS), closed_by_peer(1011),
+     "OK", "WRONG CODE", "frame.control-too-long", "MUST"),
+    ("wrong code naming a SHOULD rule is not a MUST failure",
+     case(rule="utf8.fail-fast", close=PEER_FAILS_1007), closed_by_peer(1002),
+     "OK", "WRONG CODE", "utf8.fail-fast", "SHOULD"),
+    ("wrong code fatal", case(rule="close.code-invalid",
+                              close=CloseExpect(by="us", codes=(1002,), clean=False, wrong_code_fatal=True)),
+     closed_by_us(1000), "FAILED", "WRONG CODE", "close.code-invalid", "MUST"),
+    ("wrong code naming a MAY rule is INFORMATIONAL",
+     case(rule="frame.message-too-big", close=CloseExpect(by="peer", codes=(1009,), clean=False)),
+     closed_by_peer(1002), "OK", "INFORMATIONAL", "frame.message-too-big", "MAY"),
+    ("peer failing without a close frame is accepted when clean is not required",
+     case(rule="frame.control-too-long", close=PEER_FAILS), closed_by_peer(None, clean=False),
+     "OK", "OK", None, "MUST"),
+    ("unclean", case(), Trace(connected=True, opened=True, close_sent_first=True, eof=True, eof_first=True),
+     "OK", "UNCLEAN", "close.must-reply", "MUST"),
+    ("failed by client (the server did not close TCP first) is a SHOULD",
+     case(), closed_by_us(eof_first=False), "OK", "FAILED BY CLIENT", "close.server-closes-tcp-first", "SHOULD"),
+    ("a NON-STRICT behaviour and a wrong code at MUST level: level MUST, so it counts",
+     case(ok=HELLO, non_strict=(), rule="frame.control-too-long", close=PEER_FAILS), closed_by_peer(1011),
+     "NON-STRICT", "WRONG CODE", "frame.control-too-long", "MUST"),
+    ("a NON-STRICT behaviour and a wrong code naming a SHOULD rule: level SHOULD",
+     case(ok=HELLO, non_strict=(), rule="utf8.fail-fast", close=PEER_FAILS_1007), closed_by_peer(1002),
+     "NON-STRICT", "WRONG CODE", "utf8.fail-fast", "SHOULD"),
+    ("a matched NON-STRICT alternative carries the level of the case's rule",
+     case(ok=HELLO, non_strict=(), rule="utf8.fail-fast", close=PEER_FAILS), closed_by_peer(None, clean=False),
+     "NON-STRICT", "OK", "utf8.fail-fast", "SHOULD"),
+    ("any: informational", case(expect=Expect(any="informational")), closed_by_us(),
+     "INFORMATIONAL", "OK", None, "MUST"),
+    ("UNIMPLEMENTED: permessage-deflate not agreed",
+     case(deflate=DeflateSpec(offers=((),))), closed_by_us(deflate_negotiated=False),
+     "UNIMPLEMENTED", "UNIMPLEMENTED", None, "MUST"),
+    ("steps did not complete", case(ok=HELLO), closed_by_us(timed_out="no echo within 2 s"),
+     "FAILED", "OK", None, "MUST"),
+    ("handshake case answered as required",
+     case(rule="handshake.version", handshake={}, expect_response={"status": ["4xx"]}),
+     Trace(connected=True, status=426), "OK", "OK", None, "MUST"),
+    ("handshake case answered wrongly",
+     case(rule="handshake.version", handshake={}, expect_response={"status": ["4xx"]}),
+     Trace(connected=True, status=101, handshake_note="the server answered 101"),
+     "FAILED", "OK", "handshake.version", "MUST"),
+    ("handshake case answered 5xx names handshake.server-error",
+     case(rule="handshake.version", handshake={}, expect_response={"status": ["4xx"]}),
+     Trace(connected=True, status=500, handshake_error=HandshakeError(RULES["handshake.server-error"], "500"),
+           handshake_note="the server answered 500"),
+     "FAILED", "OK", "handshake.server-error", "MUST"),
+    ("handshake refused in an informational case",
+     case(level="informational", handshake={}, expect_response={"status": [101]}),
+     Trace(connected=True, status=400, handshake_note="the server answered 400"),
+     "INFORMATIONAL", "OK", None, "informational"),
+    ("connection never opened", case(), Trace(connected=False, timed_out="refused"),
+     "FAILED", "FAILED", "handshake.server-error", "MUST"),
+    ("client refused the response", case(rule="handshake.accept", expect_client="reject"),
+     Trace(testing="client", connected=True), "OK", "OK", None, "MUST"),
+    ("client accepted a response it must refuse", case(rule="handshake.accept", expect_client="reject"),
+     Trace(testing="client", connected=True, handshake_note="the client sent frames"),
+     "FAILED", "OK", "handshake.accept", "MUST"),
+]
+
+
+@pytest.mark.parametrize(("c", "t", "behavior", "close", "rule", "level"),
+                         [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
+def test_judge(c: Case, t: Trace, behavior: str, close: str, rule: str | None, level: str) -> None:
+    v = judge(c, t)
+    assert (v.behavior, v.behavior_close) == (behavior, close), (v.result, v.result_close)
+    assert (v.rule.id if v.rule else None) == rule
+    assert v.level == level
+    if behavior != "OK" or close != "OK":
+        assert v.section, "every non-OK verdict names an RFC section"
