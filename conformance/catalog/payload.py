@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["PayloadSpec", "corpus", "parse_payload"]
+__all__ = ["PayloadSpec", "compact", "corpus", "parse_payload"]
 
 import dataclasses
 import functools
@@ -40,6 +40,16 @@ class PayloadSpec:
         if self.kind == "repeat":
             return f"{self.data!r} repeated to {self.size} octets"
         return f"{self.size} octets of the {self.corpus} corpus"
+
+
+def compact(data: bytes) -> PayloadSpec:
+    """These octets as a payload spec; a long run of a short pattern stays short in a case file."""
+    if len(data) > 256:
+        for period in range(1, 65):
+            unit = data[:period]
+            if _repeat(unit, len(data)) == data:
+                return PayloadSpec("repeat", unit, len(data))
+    return PayloadSpec("literal", data)
 
 
 def _repeat(unit: bytes, size: int) -> bytes:

@@ -28,10 +28,22 @@ import sys
 import tempfile
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from conformance.catalog.model import (
+    Case,
+    CloseExpect,
+    DeflateSpec,
+    Expect,
+    Observation,
+    SendClose,
+    SendRaw,
+    Step,
+    WaitMessages,
+)
+from conformance.catalog.payload import compact
 from conformance.engine.oracle import MODELS, Sent, expectation
 from conformance.engine.rules import RULES
 from conformance.fuzz.differential import (
@@ -274,12 +286,12 @@ def fuzz_atheris(spec: str, seconds: float, out: Path, corpus: Path | None = Non
                 signatures.add(sig)
                 n += 1
                 path = out / f"90_atheris_{re.sub(r'[^A-Za-z0-9]', '_', spec)}_{n}.yaml"
-                from conformance.fuzz.hypo import write_cases
+                from conformance.fuzz.hypo import write_found
 
-                doc, reproduced = _replayable_case(spec, small, n, why)
+                case, reproduced = _replayable_case(spec, small, n, why)
                 if not reproduced:
                     why += " (the exported case does not reproduce it over TCP: the library read the octets cut differently)"
-                write_cases(path, [doc])
+                write_found(path, [case])
                 path.with_suffix(".input").write_bytes(small)  # the exact input, cut as it was
                 found.append(path)
                 detail.append(why)
@@ -287,31 +299,31 @@ def fuzz_atheris(spec: str, seconds: float, out: Path, corpus: Path | None = Non
 
 
 def _replayable_case(spec: str, data: bytes, number: int, why: str,
-                     source: str = "conformance fuzz --engine atheris") -> tuple[dict[str, Any], bool]:
+                     source: str = "conformance fuzz --engine atheris") -> tuple[Case, bool]:
     """The case for `data`, checked by replaying it against the library as an in-process echo
     server: all the frames, or else only those up to where the engine stops reading."""
 
-    from conformance.fuzz.hypo import run_document
+    from conformance.fuzz.hypo import run_case
     from conformance.runner.session import RunOptions
     from conformance.targets.inprocess import impl_server
     from conformance.targets.tcp import ServerTarget
 
     frames = split_frames(data[1:])
     stop = engine_reaction(frames, _agreed(data[0])).steps_used
-    docs = [case_from_input(data, number, why, source)]
+    cases = [case_from_input(data, number, why, source)]
     if stop < len(frames):
-        docs.append(case_from_input(data[:1] + b"".join(frames[:stop]), number, why, source))
+        cases.append(case_from_input(data[:1] + b"".join(frames[:stop]), number, why, source))
     opts = RunOptions(agent="replay", timeout=5, wait=0.5, settle=0.1, close_grace=0.3)
-    with impl_server(spec) as url, tempfile.TemporaryDirectory() as tmp:
+    with impl_server(spec) as url:
         target = ServerTarget.from_url(url)
-        for doc in docs:
+        for case in cases:
             try:
-                ok, _ = run_document(doc, target, opts, Path(tmp))
+                ok, _ = run_case(case, target, opts)
             except (TimeoutError, OSError):
                 ok = False
             if not ok:
-                return doc, True
-    return docs[0], False
+                return case, True
+    return cases[0], False
 
 
 def _agreed(flags: int) -> Any:
@@ -369,33 +381,16 @@ def minimise(factory: Callable[[], Any], data: bytes, signature: tuple[str, ...]
     return build(flags, frames)
 
 
-def case_from_input(data: bytes, number: int, why: str, source: str = "conformance fuzz --engine atheris") -> dict[str, Any]:
-    """A case file that replays the input against the library run as an echo server (`--impl`)."""
-    from conformance.fuzz.hypo import _observations, _payload
-
+def case_from_input(data: bytes, number: int, why: str, source: str = "conformance fuzz --engine atheris") -> Case:
+    """A case that replays the input against the library run as an echo server (`--impl`)."""
     flags = data[0] if data else 0
     frames = split_frames(data[1:])
     agreed = _agreed(flags)
     used = frames  # already minimised; a lenient model may read further than the strict one
     strict = engine_reaction(frames, agreed)
     rule = RULES.get(strict.rule or "")
-    case: dict[str, Any] = {
-        "id": f"90.2.{number}",
-        "title": f"Fuzzed input of {len(used)} frame(s)",
-        "description": f"Found by `{source}`: {why}. The library read the octets "
-                       f"{_CUT_NAMES[(flags & 6) >> 1]}; the .input file beside this one holds them exactly.",
-        "expectation": (f"The server fails the connection with {sorted(strict.codes - {1005})} ({strict.rule})." if strict.rule
-                        else "The server echoes and pongs as listed and closes as listed."),
-        "rfc": sorted({"RFC 6455 §5", *([rule.section] if rule else [])}),
-        "level": "MUST",
-        "role": "server",
-    }
-    if rule:
-        case["rule"] = rule.id
-    if flags & DEFLATE:
-        case["deflate"] = {"offers": [{}], "required": False}
-        case["rfc"].append("RFC 7692 §7")
-    steps: list[dict[str, Any]] = []
+    rfc = sorted({"RFC 6455 §5", *([rule.section] if rule else [])}) + (["RFC 7692 §7"] if flags & DEFLATE else [])
+    steps: list[Step] = []
     sent: list[Sent] = []
     done = 0
     closing = strict.close is not None and strict.rule is None  # the input ends with our close frame
@@ -406,23 +401,31 @@ def case_from_input(data: bytes, number: int, why: str, source: str = "conforman
         if closing and k == len(used) - 1 and canonical:  # sent as a close, so the runner knows it closed
             body = raw[h.header_len :]
             payload = apply_mask(body, h.mask) if h.mask else body
-            steps.append({"send_close": {"payload": _payload(payload)} if payload else {}})
+            steps.append(SendClose(payload=compact(payload)) if payload else SendClose())
             sent.append(Sent(raw, closing=True))
             break
-        steps.append({"send_raw": _payload(raw)})  # a legal but odd close frame too: sent as it is
+        steps.append(SendRaw(compact(raw)))  # a legal but odd close frame too: sent as it is
         sent.append(Sent(raw))
         upto = engine_reaction(used[: k + 1], agreed)
         if len(upto.messages) > done and k + 1 < len(used):
             done = len(upto.messages)
-            steps.append({"wait_messages": done})  # keeps echoes and later pongs in a fixed order
-    case["steps"] = steps
+            steps.append(WaitMessages(done))  # keeps echoes and later pongs in a fixed order
     want = expectation(sent, agreed)
-    case["expect"] = {"ok": _observations(want.ok)}
-    for key, alternative in (("non_strict", want.non_strict), ("informational", want.informational)):
-        if alternative is not None:
-            case["expect"][key] = _observations(alternative)
-    case["close"] = {"by": want.closed_by, "codes": want.close_codes, "clean": want.clean}
-    return case
+
+    def observations(seq: Sequence[tuple[str, bytes | str]] | None) -> tuple[Observation, ...] | None:
+        return None if seq is None else tuple(
+            Observation("timeout", label=d) if isinstance(d, str) else Observation(k, compact(d)) for k, d in seq)
+
+    return Case(
+        f"90.2.{number}", f"Fuzzed input of {len(used)} frame(s)", tuple(rfc),
+        f"Found by `{source}`: {why}. The library read the octets {_CUT_NAMES[(flags & 6) >> 1]}; "
+        "the .input file beside this one holds them exactly.",
+        (f"The server fails the connection with {sorted(strict.codes - {1005})} ({strict.rule})." if strict.rule
+         else "The server echoes and pongs as listed and closes as listed."),
+        rule=rule.id if rule else None, role="server",
+        deflate=DeflateSpec(((),), required=False) if flags & DEFLATE else None, steps=tuple(steps),
+        expect=Expect(observations(want.ok) or (), observations(want.non_strict), observations(want.informational)),
+        close=CloseExpect(want.closed_by, tuple(want.close_codes), want.clean))
 
 
 def explain(spec: str, path: Path) -> str:

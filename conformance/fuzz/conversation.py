@@ -5,6 +5,8 @@ an atheris finding: as a case file checked by replaying it against the library o
 
 from __future__ import annotations
 
+import dataclasses
+
 __all__ = ["fuzz_conversations"]
 
 import re
@@ -17,7 +19,7 @@ from hypothesis.errors import HypothesisException
 from hypothesis.stateful import run_state_machine_as_test
 
 from conformance.fuzz.differential import DEFLATE, check_adapter
-from conformance.fuzz.hypo import FuzzSummary, TimeUp, write_cases
+from conformance.fuzz.hypo import FuzzSummary, TimeUp, write_found
 from conformance.generate.stateful import conversation_machine
 
 
@@ -75,11 +77,10 @@ def fuzz_conversations(spec: str, seconds: float, out: Path, steps: int = 12) ->
             continue  # the same conversation fails with and without deflate offered
         seen.add(f"{why} {steps_text}")
         data = bytes([DEFLATE if deflate else 0]) + b"".join(octets for _, octets in trace)
-        doc, reproduced = _replayable_case(spec, data, len(found) + 1, f"{why} (after: {steps_text})",
-                                           "conformance fuzz --impl (hypothesis conversation)")
-        doc["id"] = f"90.3.{len(found) + 1}"
+        case, reproduced = _replayable_case(spec, data, len(found) + 1, f"{why} (after: {steps_text})",
+                                            "conformance fuzz --impl (hypothesis conversation)")
         path = out / f"90_conversation_{re.sub(r'[^A-Za-z0-9]', '_', spec)}_{len(found) + 1}.yaml"
-        write_cases(path, [doc])
+        write_found(path, [dataclasses.replace(case, id=f"90.3.{len(found) + 1}")])
         path.with_suffix(".input").write_bytes(data)
         found.append(path)
         detail.append(f"{why}{'' if reproduced else ' (the exported case does not reproduce it over TCP)'}"

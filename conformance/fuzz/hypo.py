@@ -10,20 +10,34 @@ discrepancy; hypothesis shrinks it to a minimal exchange, which is exported as a
 
 from __future__ import annotations
 
-__all__ = ["FuzzSummary", "TimeUp", "fuzz_hypothesis"]
+__all__ = ["FuzzSummary", "TimeUp", "case_for", "fuzz_hypothesis", "run_case", "write_found"]
 
 import asyncio
 import dataclasses
-import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
-import yaml
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 
-from conformance.catalog.load import load_file
+from conformance.catalog.dump import write_cases
+from conformance.catalog.load import parse_handshake
+from conformance.catalog.model import (
+    Case,
+    CloseExpect,
+    DeflateSpec,
+    Expect,
+    ExpectResponse,
+    FrameSpec,
+    HandshakeSpec,
+    SendClose,
+    SendFrame,
+    SendMessage,
+    Step,
+)
+from conformance.catalog.model import Checkpoint as CheckpointStep
+from conformance.catalog.model import Observation as Expected
+from conformance.catalog.payload import PayloadSpec, compact
 from conformance.generate.strategies import (
     Checkpoint,
     Close,
@@ -38,8 +52,8 @@ from conformance.generate.strategies import (
 from conformance.runner.judge import judge
 from conformance.runner.session import RunOptions, Trace, execute_case
 from conformance.targets.tcp import ServerTarget
+from conformance.wire.frames import Opcode
 
-_NAMES = {0: "continuation", 1: "text", 2: "binary", 9: "ping", 10: "pong"}
 _MUST_BAD = ("FAILED", "WRONG CODE", "UNCLEAN")
 
 
@@ -52,104 +66,73 @@ class FuzzSummary:
     found_after: float | None = None  # seconds until the first (confirmed) discrepancy
 
 
-def _payload(data: bytes) -> dict[str, Any]:
-    """Octets as a case payload: a repeated pattern stays short in the file."""
-    if len(data) > 256:
-        for period in range(1, 65):
-            unit = data[:period]
-            if (unit * (len(data) // period + 1))[: len(data)] == data:
-                return {"repeat_hex": unit.hex(), "size": len(data)}
-    return {"hex": data.hex()}
-
-
-def _step(s: GeneratedFrame | Message | Close | Checkpoint) -> dict[str, Any]:
+def _step(s: GeneratedFrame | Message | Close | Checkpoint) -> Step:
     if isinstance(s, Checkpoint):
-        return {"checkpoint": s.label}
+        return CheckpointStep(s.label)
     if isinstance(s, Message):
-        msg: dict[str, Any] = {"opcode": "text" if s.text else "binary", "payload": _payload(s.data)}
-        if s.fragment:
-            msg["fragment"] = s.fragment
-        return {"send_message": msg}
+        return SendMessage(compact(s.data), Opcode.TEXT if s.text else Opcode.BINARY, s.fragment)
     if isinstance(s, Close):
         if s.one_octet or s.code is None:
-            return {"send_close": {"payload": {"hex": s.payload.hex()}}}
-        return {"send_close": {"code": s.code, "reason": {"hex": s.reason.hex()}}}
-    frame: dict[str, Any] = {"opcode": _NAMES.get(s.opcode, s.opcode), "payload": {"hex": s.payload.hex()}}
-    if not s.fin:
-        frame["fin"] = False
-    for bit in ("rsv1", "rsv2", "rsv3"):
-        if getattr(s, bit):
-            frame[bit] = True
-    frame["mask"] = "00000000" if s.masked else False
-    return {"send": frame}
+            return SendClose(payload=PayloadSpec("literal", s.payload))
+        return SendClose(s.code, PayloadSpec("literal", s.reason))
+    return SendFrame(FrameSpec(Opcode(s.opcode), PayloadSpec("literal", s.payload), s.fin, s.rsv1 or None, s.rsv2, s.rsv3,
+                               b"\0\0\0\0" if s.masked else False))
 
 
-def _observations(obs: list[Observation]) -> list[dict[str, Any]]:
-    return [{kind: data if isinstance(data, str) else _payload(data)} for kind, data in obs]
+def _observations(obs: Sequence[Observation]) -> tuple[Expected, ...]:
+    return tuple(Expected("timeout", label=data) if isinstance(data, str) else Expected(kind, compact(data))
+                 for kind, data in obs)
 
 
-def case_document(x: Exchange | list[GeneratedFrame], pred: Prediction, number: int) -> dict[str, Any]:
-    """The exchange as a case file (group 90: cases found by fuzzing)."""
+def case_for(x: Exchange | list[GeneratedFrame], pred: Prediction, number: int) -> Case:
+    """The exchange as a case (group 90: cases found by fuzzing)."""
     if not isinstance(x, Exchange):
         x = Exchange(tuple(x))
-    case: dict[str, Any] = {
-        "id": f"90.1.{number}",
-        "title": f"Generated exchange of {pred.steps_used} step(s)" if pred.status is None
-        else "Generated opening handshake the server must refuse",
-        "description": "Found by `conformance fuzz`: what a client sends, as listed below.",
-        "rfc": ["RFC 6455 §5"],
-        "level": "MUST",
-        "role": "server",
-    }
-    if x.handshake is not None:
-        case["handshake"] = x.handshake
+    base = parse_handshake(x.handshake) if x.handshake is not None else None
+    cid, role = f"90.1.{number}", "server"
+    description = "Found by `conformance fuzz`: what a client sends, as listed below."
     if pred.status is not None:
-        case["expectation"] = f"The server refuses the request with {' or '.join(map(str, pred.status))} ({pred.rule})."
-        case["rfc"] = ["RFC 6455 §4.2.1"]
-        case["rule"] = pred.rule
-        case["expect_response"] = {"status": pred.status}
-        return case
+        return Case(cid, "Generated opening handshake the server must refuse", ("RFC 6455 §4.2.1",), description,
+                    f"The server refuses the request with {' or '.join(map(str, pred.status))} ({pred.rule}).",
+                    rule=pred.rule, role=role, handshake=base, expect_response=ExpectResponse(tuple(pred.status)))
+    rfc: tuple[str, ...] = ("RFC 6455 §5",)
+    response, deflate = None, None
     if x.raw_offer is not None:
-        case["handshake"] = {**(x.handshake or {}), "headers": {**(x.handshake or {}).get("headers", {}),
-                                                                "Sec-WebSocket-Extensions": x.raw_offer}}
-        case["expect_response"] = {"status": [101], "headers": {"Sec-WebSocket-Extensions": None}}
-        case["rfc"] = ["RFC 6455 §5", "RFC 7692 §5.1"]
-    elif x.handshake is not None:
-        case["expect_response"] = {"status": [101]}
+        shake = base or HandshakeSpec()
+        base = dataclasses.replace(shake, headers=(*shake.headers, ("Sec-WebSocket-Extensions", (x.raw_offer,))))
+        response = ExpectResponse((101,), (("Sec-WebSocket-Extensions", None),))
+        rfc = ("RFC 6455 §5", "RFC 7692 §5.1")
+    elif base is not None:
+        response = ExpectResponse((101,))
     if x.offer is not None:
-        case["deflate"] = {"offers": [x.offer], "required": False}
-        case["rfc"] = ["RFC 6455 §5", "RFC 7692 §7"]
-    case["expectation"] = ("Echoes, pongs and checkpoints as listed, then the connection is failed with "
-                           f"{pred.fail_code} ({pred.rule})" if pred.fail_code else
-                           "Echoes, pongs and checkpoints as listed, then a close as listed.")
-    case["steps"] = [_step(s) for s in x.steps[: pred.steps_used]]
-    if pred.rule:
-        case["rule"] = pred.rule
-    case["expect"] = {"ok": _observations(pred.observations)}
-    if pred.lenient is not None:
-        case["expect"]["non_strict"] = _observations(pred.lenient)
-    if pred.informational is not None:
-        case["expect"]["informational"] = _observations(pred.informational)
-    case["close"] = {"by": pred.closed_by, "codes": pred.close_codes, "clean": pred.clean}
-    return case
+        deflate = DeflateSpec((tuple((k, v) for k, v in x.offer.items() if v is not None and v is not False),),
+                              required=False)
+        rfc = ("RFC 6455 §5", "RFC 7692 §7")
+    return Case(
+        cid, f"Generated exchange of {pred.steps_used} step(s)", rfc, description,
+        ("Echoes, pongs and checkpoints as listed, then the connection is failed with "
+                     f"{pred.fail_code} ({pred.rule})" if pred.fail_code else
+                     "Echoes, pongs and checkpoints as listed, then a close as listed."),
+        rule=pred.rule, role=role, handshake=base, expect_response=response, deflate=deflate,
+        steps=tuple(_step(s) for s in x.steps[: pred.steps_used]),
+        expect=Expect(_observations(pred.observations),
+                      None if pred.lenient is None else _observations(pred.lenient),
+                      None if pred.informational is None else _observations(pred.informational)),
+        close=CloseExpect(pred.closed_by, tuple(pred.close_codes), pred.clean))
 
 
-def write_cases(path: Path, cases: list[dict[str, Any]]) -> None:
-    doc = {"group": "90", "title": "Found by fuzzing", "cases": cases}
-    path.write_text("# Generated by `conformance fuzz`; replay with `conformance run --cases-dir DIR`.\n"
-                    + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
+def write_found(path: Path, cases: list[Case]) -> None:
+    """Export found cases through the one dumper (replay with `conformance run --cases-dir DIR`)."""
+    write_cases(path, cases, "90", "Found by fuzzing",
+                "Generated by `conformance fuzz`; replay with `conformance run --cases-dir DIR`.")
 
 
-def _run_one(x: Exchange, target: ServerTarget, opts: RunOptions, scratch: Path, strict: bool) -> tuple[bool, str]:
-    return run_document(case_document(x, predict(x), 1), target, opts, scratch, strict)
+def _run_one(x: Exchange, target: ServerTarget, opts: RunOptions, strict: bool) -> tuple[bool, str]:
+    return run_case(case_for(x, predict(x), 1), target, opts, strict)
 
 
-def run_document(doc: dict[str, Any], target: ServerTarget, opts: RunOptions, scratch: Path,
-                 strict: bool = False) -> tuple[bool, str]:
-    """Run one case document against `target`: (its verdict is acceptable, the verdict)."""
-    f = scratch / "90_example.yaml"
-    write_cases(f, [doc])
-    (case,), _ = load_file(f)
+def run_case(case: Case, target: ServerTarget, opts: RunOptions, strict: bool = False) -> tuple[bool, str]:
+    """Run one case, in memory, against `target`: (its verdict is acceptable, the verdict)."""
     trace: Trace = asyncio.run(execute_case(case, target, opts))
     if not trace.connected:
         raise ConnectionError(f"cannot connect: {trace.timed_out or trace.handshake_note or 'refused'}")
@@ -206,11 +189,9 @@ def fuzz_hypothesis(url: str, seconds: float, out: Path, opts: RunOptions | None
     count = [0]
     found_after = [0.0]
     failing: list[tuple[Exchange, str]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        scratch = Path(tmp)
-
+    if True:  # one block, so that the search below reads as before
         def quick(x: Exchange) -> tuple[bool, str]:
-            return _run_one(x, target, opts, scratch, strict)
+            return _run_one(x, target, opts, strict)
 
         @settings(max_examples=1_000_000, deadline=None, database=None, derandomize=False,
                   phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck),
@@ -222,7 +203,7 @@ def fuzz_hypothesis(url: str, seconds: float, out: Path, opts: RunOptions | None
             count[0] += 1
             ok, why = quick(x)
             if not ok and not failing:  # confirm with the patient timing of `conformance run`: a slow peer is no finding
-                ok, why = _run_one(x, target, confirm, scratch, strict)
+                ok, why = _run_one(x, target, confirm, strict)
                 found_after[0] = time.monotonic() - t0  # the last time here is the first discrepancy
             if not ok:
                 failing.append((x, why))
@@ -241,7 +222,7 @@ def fuzz_hypothesis(url: str, seconds: float, out: Path, opts: RunOptions | None
             result = failing[0]
             small, _ = tighten(*failing[-1], quick)  # hypothesis replays the shrunk example last
             if small != result[0]:
-                ok, why = _run_one(small, target, confirm, scratch, strict)
+                ok, why = _run_one(small, target, confirm, strict)
                 if not ok:
                     result = small, why
     found: list[Path] = []
@@ -249,7 +230,7 @@ def fuzz_hypothesis(url: str, seconds: float, out: Path, opts: RunOptions | None
     if result is not None:
         x, why = result
         path = out / f"90_found_{int(time.time() * 1000)}.yaml"
-        write_cases(path, [case_document(x, predict(x), 1)])
+        write_found(path, [case_for(x, predict(x), 1)])
         found.append(path)
         detail.append(why)
     return FuzzSummary(count[0], time.monotonic() - t0, found, detail, found_after[0] if result else None)

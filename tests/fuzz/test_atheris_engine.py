@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from conformance.catalog.load import load_file
+from conformance.catalog.model import CloseExpect, Observation
+from conformance.catalog.payload import PayloadSpec
 from conformance.cli import main
 from conformance.fuzz.atheris_engine import case_from_input, minimise, mutate, seed_inputs
 from conformance.fuzz.differential import compare, split_frames
@@ -85,12 +87,12 @@ def test_minimise_keeps_the_signature_and_drops_noise() -> None:
 
 
 def test_exported_case_is_a_valid_case_file(tmp_path: Path) -> None:
-    from conformance.fuzz.hypo import write_cases
+    from conformance.fuzz.hypo import write_found
 
     key = b"\x37\xfa\x21\x3d"
     data = b"\x00" + b"".join(serialize_frame(f, mask=key) for f in (
         Frame(Opcode.TEXT, b"\xce", fin=False), Frame(Opcode.PING), Frame(Opcode.CONT, b"\xff")))
-    write_cases(tmp_path / "90_x.yaml", [case_from_input(data, 1, "test")])
+    write_found(tmp_path / "90_x.yaml", [case_from_input(data, 1, "test")])
     (case,), _ = load_file(tmp_path / "90_x.yaml")
     assert [o.kind for o in case.expect.ok] == ["pong"]  # the ping comes before the bad octet
     assert case.close.by == "peer" and list(case.close.codes) == [1007] and case.rule == "utf8.text-invalid"
@@ -165,5 +167,5 @@ def test_an_exported_case_allows_a_server_that_rejects_a_non_minimal_length() ->
     from conformance.fuzz.differential import client_frame
 
     case = case_from_input(bytes([0]) + client_frame(1, b"hi", form=16), 1, "test")
-    assert case["expect"]["ok"] == [{"text": {"hex": "6869"}}] and case["expect"]["informational"] == []
-    assert case["close"] == {"by": "either", "codes": [1000, 1002], "clean": False}
+    assert case.expect.ok == (Observation("text", PayloadSpec("literal", b"hi")),) and case.expect.informational == ()
+    assert case.close == CloseExpect("either", (1000, 1002), False)
