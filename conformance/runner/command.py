@@ -36,8 +36,9 @@ def add_run_commands(sub: Any) -> None:
                         "given explicitly, it also caps those budgets")
     r.add_argument("--wait", type=_positive_float, default=2.0,
                    help="seconds to wait for an expected reaction such as an echo or a close (default 2)")
-    r.add_argument("--settle", type=_positive_float, default=0.25,
-                   help="seconds a peer gets to fail fast at a checkpoint (default 0.25)")
+    r.add_argument("--settle", type=_positive_float, default=1.0,
+                   help="upper bound at a checkpoint for a peer that answers the ping with neither a pong "
+                        "nor a close, or where no ping can be sent (default 1)")
     r.add_argument("--budget", type=_positive_float, help="seconds for the whole run")
     r.add_argument("--strict", action="store_true", help="NON-STRICT counts as a failure")
     r.add_argument("--junit", metavar="FILE", help="write JUnit XML here")

@@ -76,6 +76,8 @@ def judge(case: Case, trace: Trace) -> Verdict:
     if not trace.opened:
         return _not_opened(case, trace)
     behavior, result, rule = _behavior(case, trace)
+    if trace.timing_notes:  # the one kind of result that rests on time, not on what the peer did
+        result = f"{result} This rests on a timeout: {'; '.join(trace.timing_notes)}."
     bclose, rclose, crule = _close(case, trace)
     if behavior == "UNIMPLEMENTED":  # its steps were not sent, so how it closes says nothing
         bclose, rclose, crule = "UNIMPLEMENTED", "Not judged: the case did not run (permessage-deflate was not agreed).", None

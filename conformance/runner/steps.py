@@ -119,21 +119,42 @@ async def _close(s: _Session, c: CloseNow) -> bool:
 
 
 async def _checkpoint(s: _Session, label: str) -> bool:
-    """Give the peer the settle time to fail; if it has not, note that and go on."""
+    """Has the peer failed the connection on what came before? A ping with a unique payload
+    asks: a close frame or EOF first means it failed fast (the remaining steps are skipped),
+    its pong means it read everything and kept the connection open ({timeout: label}).
+
+    Where no ping may be sent (inside a frame, after the suite's close) or the peer answers
+    neither, the settle time is the upper bound and the result says it rests on a timeout.
+    """
     t = s.trace
-    await s.wait_for(lambda: t.peer_closed, s.opts.settle)
     if t.peer_closed:
         return False
+    why = s.can_sync()
+    if why:
+        await s.wait_for(lambda: t.peer_closed, s.opts.settle)
+        outcome = "closed" if t.peer_closed else "timeout"
+    else:
+        outcome = await s.sync(s.opts.settle, f"checkpoint {label}")
+        why = "the peer answered the ping with neither a pong nor a close"
+    if outcome == "closed":
+        return False
     t.observations.append(("timeout", label))
-    t.log("tx", "event", text=f"checkpoint {label}: connection still open")
-    return True
+    if outcome == "timeout":
+        note = f"checkpoint {label}: {why}; still open after {s.opts.settle:g} s (a timing-dependent result)"
+        t.timing_notes.append(note)
+        t.log("tx", "event", text=note)
+    else:
+        t.log("tx", "event", text=f"checkpoint {label}: connection still open (the peer answered the ping)")
+    return not t.peer_closed
 
 
 async def _wait_messages(s: _Session, n: int) -> bool:
+    """Until N messages were observed in all, or the peer closed; `--wait` is the upper bound."""
     t = s.trace
-    await s.wait_for(
-        lambda: t.peer_closed or sum(k in ("text", "binary") for k, _ in t.observations) >= n,
-        s.opts.wait)
+    if not await s.wait_for(
+            lambda: t.peer_closed or sum(k in ("text", "binary") for k, _ in t.observations) >= n,
+            s.opts.wait):
+        t.log("tx", "event", text=f"wait_messages: fewer than {n} messages within {s.opts.wait:g} s; going on")
     return True
 
 
