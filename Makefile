@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 4
 
-.PHONY: install demo test test-fast lint bench bench-suite fuzz-engine fuzz-mutants fuzz-libs matrix browser-deps clean
+.PHONY: install demo test test-fast lint bench bench-suite fuzz-engine fuzz-mutants fuzz-libs matrix browser-deps node node-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(PY) -m conformance run --out reports/demo --jobs $(JOBS)
 
 # All tests: unit, property, differential, end-to-end, short fuzz runs, browser.
-test: $(STAMP) browser-deps
+test: $(STAMP) browser-deps node-deps
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 # Debian's chromium for the report's browser test (needs root, as on CI; skipped when present).
@@ -28,6 +28,21 @@ browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing chromium (Debian package) for the browser test"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# Node's ws (the matrix and the testee smoke test): Debian's nodejs and npm (needs root, as on CI;
+# skipped when present), then the pinned ws of tests/peers/node/package-lock.json into its node_modules.
+NODE_DIR   := tests/peers/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed
+node:
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
+	  echo "installing nodejs and npm (Debian packages) for the ws testees"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json | node
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+node-deps: $(NODE_STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
@@ -58,7 +73,7 @@ fuzz-libs: $(STAMP)
 	done; true
 
 # Every implementation's server and client through the whole catalogue, with and without compression,
-# plus the in-process adapters: one report, reports/matrix/index.html. Its own venv, pinned versions.
+# plus the in-process adapters and Node's ws: one report, reports/matrix/index.html. Its own venv, pinned versions.
 # MATRIX_ARGS=--full sends Autobahn's whole volume in groups 9/12/13 (default: at most 50 messages per echo step).
 MATRIX_VENV := .venv-matrix
 $(MATRIX_VENV)/.installed: pyproject.toml
@@ -67,8 +82,8 @@ $(MATRIX_VENV)/.installed: pyproject.toml
 	$(MATRIX_VENV)/bin/python -m pip install --quiet -e '.[matrix]'
 	@touch $@
 
-matrix: $(MATRIX_VENV)/.installed
+matrix: $(MATRIX_VENV)/.installed node-deps
 	$(MATRIX_VENV)/bin/python -m tests.matrix.run --out reports/matrix $(MATRIX_ARGS)
 
 clean:
-	rm -rf $(VENV) $(MATRIX_VENV) reports/demo reports/matrix build *.egg-info
+	rm -rf $(VENV) $(MATRIX_VENV) $(NODE_DIR)/node_modules reports/demo reports/matrix build *.egg-info

@@ -1,5 +1,6 @@
 """The matrix: every implementation's echo server and testee client through the whole catalogue,
-with compression on and off, plus the in-process adapters, into one report directory.
+with compression on and off, plus the in-process adapters, into one report directory. Node's `ws`
+(tests/peers/node/, installed there by `make node-deps`) runs beside the Python libraries.
 
 python -m tests.matrix.run [--out reports/matrix] [--parallel 2] [--only NAME ...] [--max-echo 50 | --full]
 
@@ -28,22 +29,37 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
-LIBS = ["websockets", "wsproto", "aiohttp", "tornado", "picows"]
+LIBS = ["websockets", "wsproto", "aiohttp", "tornado", "picows", "ws"]
 NO_DEFLATE = {"picows"}  # no permessage-deflate support: compression "on" would be the same run
+NODE_DIR = "tests/peers/node"  # ws's testees; runs start in ROOT, so the path stays relative
 
 
 def version(lib: str) -> str:
+    if lib == "ws":  # the version npm ci installed from the lock file
+        try:
+            return str(json.loads((ROOT / NODE_DIR / "node_modules/ws/package.json").read_text())["version"])
+        except (OSError, ValueError, KeyError):
+            return "missing"
     try:
         return importlib.metadata.version(lib)
     except importlib.metadata.PackageNotFoundError:
         return "missing"
 
 
+def testees(lib: str, flag: list[str]) -> tuple[list[str], str]:
+    """The echo server's argv and the client's command template of one library."""
+    if lib == "ws":
+        return (["node", f"{NODE_DIR}/server.js", "--port", "0", *flag],
+                f"node {NODE_DIR}/client.js {{url}} {{agent}} {' '.join(flag)}".strip())
+    return ([PY, "-m", f"tests.peers.{lib}_server", "--port", "0", *flag],
+            f"{{py}} -m tests.clients.{lib}_client {{url}} {{agent}} {' '.join(flag)}".strip())
+
+
 @dataclasses.dataclass
 class Job:
     agent: str
     kind: str  # server, client, impl
-    argv: list[str]  # the testee (server/client) or the --impl name
+    argv: list[str]  # the server's whole argv, the client's command template, or the --impl name
     seconds: float = 0.0
     code: int | None = None
     note: str = ""
@@ -59,11 +75,10 @@ def jobs(only: list[str]) -> list[Job]:
             suffix = "" if comp or lib in NO_DEFLATE else "-nodeflate"
             flag = [] if comp else ["--no-compression"]
             if lib == "reference":
-                server = ["-m", "conformance", "echo-server", "--port", "0", *(["--deflate"] if comp else [])]
+                server = [PY, "-m", "conformance", "echo-server", "--port", "0", *(["--deflate"] if comp else [])]
                 client = "" if not comp else "{py} -m conformance echo-client --url {url} --agent {agent}"
             else:
-                server = ["-m", f"tests.peers.{lib}_server", "--port", "0", *flag]
-                client = f"{{py}} -m tests.clients.{lib}_client {{url}} {{agent}} {' '.join(flag)}".strip()
+                server, client = testees(lib, flag)
             out.append(Job(f"{tag}-server{suffix}", "server", server))
             if client:
                 out.append(Job(f"{tag}-client{suffix}", "client", [client]))
@@ -73,7 +88,7 @@ def jobs(only: list[str]) -> list[Job]:
 
 
 def _start(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([PY, *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if "listening on" not in line:
@@ -104,7 +119,7 @@ def run_job(job: Job, out: Path, jobs_per_run: int, max_echo: int | None) -> Job
         job.code = done.returncode
         if done.returncode not in (0, 1):
             job.note = done.stderr.strip()[-300:]
-    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
         job.code, job.note = 3, str(exc)
     finally:
         if proc is not None:

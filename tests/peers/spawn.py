@@ -9,9 +9,10 @@ from collections.abc import Iterator, Sequence
 
 
 @contextlib.contextmanager
-def spawn_server(argv: Sequence[str], timeout: float = 20.0) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """Run `python argv...`; yield (url, process) once it printed its URL."""
-    proc = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def spawn_server(argv: Sequence[str], timeout: float = 20.0, *,
+                 program: str | None = None) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Run `python argv...` (or `program argv...`); yield (url, process) once it printed its URL."""
+    proc = subprocess.Popen([program or sys.executable, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
