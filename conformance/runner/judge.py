@@ -71,7 +71,7 @@ def _case_rule(case: Case) -> Rule | None:
 def judge(case: Case, trace: Trace) -> Verdict:
     if case.expect_client == "reject":
         return _judge_client_rejection(case, trace)
-    if case.handshake is not None and case.expect_response is not None and not trace.opened:
+    if case.expect_response is not None and not trace.opened:
         return _judge_handshake_only(case, trace)
     if not trace.opened:
         return _not_opened(case, trace)

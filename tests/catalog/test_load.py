@@ -77,9 +77,9 @@ class TestFormat:
         assert [c.id for c in cat.cases][:2] == ["1.1.1", "1.1.2"]
 
     def test_bundled_catalogue_loads_under_a_second(self) -> None:
-        t0 = time.perf_counter()
+        t0 = time.process_time()  # CPU time: a busy machine must not fail this test
         cat = load_catalogue()
-        assert time.perf_counter() - t0 < 1.0
+        assert time.process_time() - t0 < 1.0
         ids = [c.id for c in cat.cases]
         assert len(ids) == len(set(ids))
 

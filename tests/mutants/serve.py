@@ -270,7 +270,22 @@ def _ends_window_at_bfinal() -> None:
 
 
 # name -> (how it differs, the patch); each must pass every case (exit 0)
+def _refuses_invalid_offer() -> None:
+    """Refuses the whole handshake (400) over an invalid permessage-deflate offer instead of going on
+    without the extension (Node's ws does this): the offer is declined either way."""
+    def accept(offers: Any, policy: Any = None) -> Any:
+        for name, params in offers:
+            if name == "permessage-deflate":
+                dfl.parse_offer(params)  # a HandshakeError here refuses the request
+        return original(offers, policy)
+
+    original = dfl.server_accept
+    dfl.server_accept = accept  # type: ignore[assignment]
+
+
 VARIANTS: dict[str, tuple[str, Callable[[], None]]] = {
+    "refuses-invalid-offer": ("refuses the handshake over an invalid deflate offer (RFC 7692 §5.1)",
+                              _refuses_invalid_offer),
     "speaks-version-8": ("accepts Sec-WebSocket-Version 8 too (§4.4)", _speaks_version_8),
     "refuses-iana-codes": ("fails the connection on close codes 1012-1014 (§7.4.2)", _refuses_iana_codes),
     "ends-window-at-bfinal": ("refuses a back-reference past a final DEFLATE block (16.2.5)",

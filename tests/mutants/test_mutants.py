@@ -75,6 +75,7 @@ def test_mutant_is_caught(name: str, tmp_path: Path) -> None:
 # variant -> cases it used to be misjudged on, with the verdict it must get now (same as the
 # reference server's where the RFC lets both behave either way); the run must exit 0
 VARIANT_EXPECTED = {
+    "refuses-invalid-offer": {"0.6.2": ("OK", "OK"), "0.6.12": ("OK", "OK")},
     "speaks-version-8": {"0.3.1": ("OK", "OK"), "0.3.2": ("OK", "OK")},
     "refuses-iana-codes": {f"15.1.{n}": ("INFORMATIONAL", "INFORMATIONAL") for n in (10, 11, 12)},
     "ends-window-at-bfinal": {"16.2.5": ("NON-STRICT", "OK")},
