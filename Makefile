@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 4
 
-.PHONY: install demo test test-fast lint bench bench-suite fuzz-engine fuzz-mutants fuzz-libs matrix browser-deps clean
+.PHONY: install demo test test-fast lint bench bench-suite fuzz-engine fuzz-mutants fuzz-libs matrix browser-deps stability clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,11 @@ $(MATRIX_VENV)/.installed: pyproject.toml
 
 matrix: $(MATRIX_VENV)/.installed
 	$(MATRIX_VENV)/bin/python -m tests.matrix.run --out reports/matrix $(MATRIX_ARGS)
+
+# Verdicts quiet vs with every core busy: the catalogue without groups 9/12/13 against the reference,
+# websockets and wsproto servers, and the client catalogue against two clients; flips counted per target.
+stability: $(STAMP)
+	$(PY) -m tests.stability --rounds $${STABILITY_ROUNDS:-3} --client-rounds $${STABILITY_CLIENT_ROUNDS:-3}
 
 clean:
 	rm -rf $(VENV) $(MATRIX_VENV) reports/demo reports/matrix build *.egg-info
