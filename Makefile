@@ -73,7 +73,7 @@ matrix: $(MATRIX_VENV)/.installed
 # Verdicts quiet vs with every core busy: the catalogue without groups 9/12/13 against the reference,
 # websockets and wsproto servers, and the client catalogue against two clients; flips counted per target.
 stability: $(STAMP)
-	$(PY) -m tests.stability --rounds $${STABILITY_ROUNDS:-3} --client-rounds $${STABILITY_CLIENT_ROUNDS:-3}
+	$(PY) -m tests.stability --rounds $${STABILITY_ROUNDS:-3} --client-runs $${STABILITY_CLIENT_RUNS:-5}
 
 clean:
 	rm -rf $(VENV) $(MATRIX_VENV) reports/demo reports/matrix build *.egg-info

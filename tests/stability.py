@@ -1,12 +1,12 @@
 """Proof of stability: the catalogue gives the same verdicts quiet and with every core busy.
 
-    python -m tests.stability [--rounds N] [--client-rounds N] [--jobs N] [--out DIR] [--no-client]
+    python -m tests.stability [--rounds N] [--client-runs N] [--jobs N] [--out DIR] [--no-client]
 
 For each server target (the embedded reference echo server, the websockets and wsproto echo servers
 in tests/peers/) it runs the catalogue without the volume groups 9, 12 and 13, in N rounds of one
 quiet run and one run under `cpu_load()`; then the client catalogue against the reference client
-and the websockets client the same way. Every run is compared with the first quiet run of its
-target, case by case, on the (behavior, behaviorClose) pair. It prints a table (target, cases,
+and the websockets client, five runs each (quiet, loaded, quiet, loaded, quiet). Every run is
+compared with the first quiet run of its target, case by case, on the (behavior, behaviorClose) pair. It prints a table (target, cases,
 runs, flips quiet vs quiet, flips loaded vs quiet) and every flipped case with both verdicts and
 their reasons. Exit 0 when nothing flipped, 1 otherwise.
 """
@@ -159,23 +159,23 @@ class _Row:
     details: list[Flip] = dataclasses.field(default_factory=list)
 
 
-def _rounds(target: str, rounds: int, work: Path, run: Any) -> _Row:
-    """`rounds` x (quiet run, loaded run); every run compared with the first quiet one."""
+def _runs(target: str, runs: int, work: Path, run: Any) -> _Row:
+    """`runs` runs, quiet and loaded in turn (quiet first); each compared with the first quiet one."""
     row = _Row(target)
     first: dict[str, Verdict] | None = None
-    for n in range(rounds):
-        for loaded in (False, True):
-            out = work / f"{target}-{n}-{'loaded' if loaded else 'quiet'}"
-            with cpu_load() if loaded else contextlib.nullcontext():
-                got: dict[str, Verdict] = run(target, out)
-            row.runs += 1
-            print(f"  {target} round {n + 1} {'loaded' if loaded else 'quiet '}: {len(got)} cases", flush=True)
-            if first is None:
-                first, row.cases = got, len(got)
-                continue
-            found = flips(first, got)
-            (row.loaded_flips if loaded else row.quiet_flips).update(f.case_id for f in found)
-            row.details += [f for f in found if f.case_id not in {d.case_id for d in row.details}]
+    for n in range(runs):
+        loaded = n % 2 == 1
+        kind = "loaded" if loaded else "quiet"
+        with cpu_load() if loaded else contextlib.nullcontext():
+            got: dict[str, Verdict] = run(target, work / f"{target}-{n + 1}-{kind}")
+        row.runs += 1
+        print(f"  {target} run {n + 1} {kind:<6}: {len(got)} cases", flush=True)
+        if first is None:
+            first, row.cases = got, len(got)
+            continue
+        found = flips(first, got)
+        (row.loaded_flips if loaded else row.quiet_flips).update(f.case_id for f in found)
+        row.details += [f for f in found if f.case_id not in {d.case_id for d in row.details}]
     return row
 
 
@@ -191,20 +191,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.stability", description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=int(os.environ.get("STABILITY_ROUNDS", "3")),
                     help="quiet+loaded rounds per server target (default $STABILITY_ROUNDS or 3)")
-    ap.add_argument("--client-rounds", type=int, default=int(os.environ.get("STABILITY_CLIENT_ROUNDS", "3")),
-                    help="quiet+loaded rounds per client (default $STABILITY_CLIENT_ROUNDS or 3)")
+    ap.add_argument("--client-runs", type=int, default=int(os.environ.get("STABILITY_CLIENT_RUNS", "5")),
+                    help="client catalogue runs per client, quiet and loaded in turn (default "
+                         "$STABILITY_CLIENT_RUNS or 5)")
     ap.add_argument("--jobs", type=int, default=4, help="cases at once in server runs (default 4)")
     ap.add_argument("--out", help="keep every run's report here (default: a temporary directory)")
     ap.add_argument("--no-client", action="store_true", help="server targets only")
     args = ap.parse_args(argv)
-    if args.rounds < 1 or args.client_rounds < 1 or args.jobs < 1:
-        ap.error("--rounds, --client-rounds and --jobs must be at least 1")
+    if args.rounds < 1 or args.client_runs < 1 or args.jobs < 1:
+        ap.error("--rounds, --client-runs and --jobs must be at least 1")
     with contextlib.ExitStack() as stack:
         work = Path(args.out) if args.out else Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        rows = [_rounds(t, args.rounds, work, lambda t, o: run_server_catalogue(t, o, jobs=args.jobs))
+        rows = [_runs(t, 2 * args.rounds, work, lambda t, o: run_server_catalogue(t, o, jobs=args.jobs))
                 for t in SERVER_TARGETS]
         if not args.no_client:
-            rows += [_rounds(t, args.client_rounds, work, run_client_catalogue) for t in CLIENT_TARGETS]
+            rows += [_runs(t, args.client_runs, work, run_client_catalogue) for t in CLIENT_TARGETS]
     print()
     print(_table(rows))
     for row in rows:
