@@ -6,9 +6,9 @@ For each server target (the embedded reference echo server, the websockets and w
 in tests/peers/) it runs the catalogue without the volume groups 9, 12 and 13, in N rounds of one
 quiet run and one run under `cpu_load()`; then the client catalogue against the reference client
 and the websockets client, five runs each (quiet, loaded, quiet, loaded, quiet). Every run is
-compared with the first quiet run of its target, case by case, on the (behavior, behaviorClose) pair. It prints a table (target, cases,
-runs, flips quiet vs quiet, flips loaded vs quiet) and every flipped case with both verdicts and
-their reasons. Exit 0 when nothing flipped, 1 otherwise.
+compared with the first quiet run of its target, case by case, on the (behavior, behaviorClose)
+pair. It prints a table (target, cases, runs, flips quiet vs quiet, flips loaded vs quiet) and
+every flipped case with both verdicts and their reasons. Exit 0 when nothing flipped, 1 otherwise.
 """
 
 from __future__ import annotations
