@@ -66,15 +66,15 @@ class TestFormat:
 
     def test_loading_the_catalogue_is_fast_and_sorted(self, tmp_path: Path) -> None:
         write(tmp_path, GOOD)
-        t0 = time.perf_counter()
+        t0 = time.process_time()  # CPU time: what the loader costs, however busy the machine is
         cat = load_catalogue(tmp_path)
-        assert time.perf_counter() - t0 < 1.0
+        assert time.process_time() - t0 < 1.0
         assert [c.id for c in cat.cases][:2] == ["1.1.1", "1.1.2"]
 
     def test_bundled_catalogue_loads_under_a_second(self) -> None:
-        t0 = time.perf_counter()
+        t0 = time.process_time()  # CPU time: wall time failed with 2.3 s when both cores were busy
         cat = load_catalogue()
-        assert time.perf_counter() - t0 < 1.0
+        assert time.process_time() - t0 < 1.0
         ids = [c.id for c in cat.cases]
         assert len(ids) == len(set(ids))
 
