@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 4
 
-.PHONY: install demo test test-fast lint bench bench-suite fuzz-engine fuzz-mutants fuzz-libs matrix browser-deps node node-deps clean
+.PHONY: install demo test test-fast lint bench bench-suite fuzz-engine fuzz-mutants fuzz-libs matrix browser-deps node node-deps stability clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -84,6 +84,11 @@ $(MATRIX_VENV)/.installed: pyproject.toml
 
 matrix: $(MATRIX_VENV)/.installed node-deps
 	$(MATRIX_VENV)/bin/python -m tests.matrix.run --out reports/matrix $(MATRIX_ARGS)
+
+# Verdicts quiet vs with every core busy: the catalogue without groups 9/12/13 against the reference,
+# websockets and wsproto servers, and the client catalogue against two clients; flips counted per target.
+stability: $(STAMP)
+	$(PY) -m tests.stability --rounds $${STABILITY_ROUNDS:-3} --client-runs $${STABILITY_CLIENT_RUNS:-5}
 
 clean:
 	rm -rf $(VENV) $(MATRIX_VENV) $(NODE_DIR)/node_modules reports/demo reports/matrix build *.egg-info

@@ -257,14 +257,14 @@ class TestBoundedInflation:
         limit = 1 << 20
         c = codec(max_message=limit, server_max_window_bits=bits)
         tracemalloc.start()
-        start = time.perf_counter()
+        start = time.process_time()
         try:
             with pytest.raises(DeflateTooBigError):
                 c.decode(bomb, True)
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
-        assert time.perf_counter() - start < 5
+        assert time.process_time() - start < 5
         assert peak < len(bomb) + 2 * limit + (1 << 20), peak
 
 
@@ -334,13 +334,13 @@ class TestDamagedInput:
             if wire:
                 wire[where % len(wire)] = value
         c = codec(max_message=limit, server_max_window_bits=bits, server_no_context_takeover=reset)
-        start = time.perf_counter()
+        start = time.process_time()
         try:
             c.decode(bytes(wire[: len(wire) // 2]), False)
             c.decode(bytes(wire[len(wire) // 2:]), True)
         except (DeflateDataError, DeflateTooBigError):
             pass
-        assert time.perf_counter() - start < 5
+        assert time.process_time() - start < 5
 
     def test_naming_the_rule_costs_no_more_than_the_failure(self) -> None:
         # A window violation early in a message followed by 1 GiB of zeros: explaining the error
@@ -352,8 +352,8 @@ class TestDamagedInput:
         assert parts[2] == parts[3]  # after the first MiB every MiB of zeros is the same octets
         message = b"".join(parts[:2]) + parts[2] * 1022
         c = codec(server_max_window_bits=9, server_no_context_takeover=True)
-        start = time.perf_counter()
+        start = time.process_time()
         with pytest.raises(DeflateDataError) as err:
             c.decode(message, True)
         assert err.value.hint == "window"
-        assert time.perf_counter() - start < 0.3  # about 1 ms; replaying the whole message takes 0.6 s
+        assert time.process_time() - start < 0.3  # CPU time: about 1 ms; replaying the whole message takes 0.6 s
