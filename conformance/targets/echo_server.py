@@ -135,6 +135,9 @@ async def _lingering_close(reader: asyncio.StreamReader, writer: asyncio.StreamW
     Closing a socket that has unread octets makes the kernel answer with a reset, which can
     destroy the close frame just sent; half-closing first lets it arrive.
     """
+    if writer.get_extra_info("ssl_object") is not None:
+        await _tls_close(writer)
+        return
     with contextlib.suppress(ConnectionError, OSError, RuntimeError):
         if writer.can_write_eof():
             writer.write_eof()
@@ -144,6 +147,19 @@ async def _lingering_close(reader: asyncio.StreamReader, writer: asyncio.StreamW
                 pass
 
 
+async def _tls_close(writer: asyncio.StreamWriter) -> None:
+    """The TLS form of the lingering close: close_notify at once, then TCP closes when the
+    client's close_notify (or its FIN) arrives, or after the linger time.
+
+    TLS has no half-close of its own in asyncio (no write_eof); close_notify is how TLS says
+    "no more data from me", and a client treats it as the end of the stream. What the client
+    still sends meanwhile is read and dropped by the TLS layer, so no reset meets it.
+    """
+    writer.close()
+    with contextlib.suppress(TimeoutError, ConnectionError, OSError):
+        await asyncio.wait_for(writer.wait_closed(), _LINGER + 1)
+
+
 async def serve_echo(
     host: str, port: int, *, deflate: bool = False, ssl_context: ssl.SSLContext | None = None,
     ready: asyncio.Future[int] | None = None,
@@ -151,7 +167,8 @@ async def serve_echo(
     """Serve until cancelled; `ready` receives the bound port (useful with port 0)."""
     server_obj = EchoServer(deflate=deflate)
     server = await asyncio.start_server(server_obj.handle, host, port, ssl=ssl_context,
-                                        limit=_READ, reuse_address=True)
+                                        limit=_READ, reuse_address=True,
+                                        ssl_shutdown_timeout=_LINGER if ssl_context else None)
     bound = server.sockets[0].getsockname()[1]
     if ready is not None:
         ready.set_result(bound)
