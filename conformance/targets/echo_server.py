@@ -19,6 +19,7 @@ from conformance.engine.deflate import OfferSelector, negotiated_codec
 from conformance.engine.handshake import ServerHandshake
 from conformance.engine.rules import HandshakeError
 from conformance.errors import WireError
+from conformance.targets.tls import TLSServerStream
 from conformance.wire.frames import Opcode
 from conformance.wire.http import Request, parse_request
 
@@ -27,27 +28,38 @@ _HANDSHAKE_TIMEOUT = 10.0
 _CLOSE_TIMEOUT = 5.0
 _LINGER = 2.0
 
+Reader = asyncio.StreamReader | TLSServerStream
+Writer = asyncio.StreamWriter | TLSServerStream
+
 
 class EchoServer:
     """Echoes every message back with the same type; permessage-deflate when `deflate`."""
 
-    def __init__(self, *, deflate: bool = False, max_message: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, *, deflate: bool = False, max_message: int = 64 * 1024 * 1024,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.deflate = deflate
+        self.ssl_context = ssl_context  # wss://: TLS on memory BIOs, so that it can half-close
         self.max_message = max_message
         self.connections = 0
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(self, tcp_reader: asyncio.StreamReader, tcp_writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        reader: Reader = tcp_reader
+        writer: Writer = tcp_writer
         try:
+            if self.ssl_context is not None:
+                tls = TLSServerStream(tcp_reader, tcp_writer, self.ssl_context)
+                reader = writer = tls
+                await asyncio.wait_for(tls.handshake(), _HANDSHAKE_TIMEOUT)
             await self._serve(reader, writer)
-        except (ConnectionError, OSError, asyncio.IncompleteReadError):
+        except (ConnectionError, OSError, asyncio.IncompleteReadError, TimeoutError):
             pass
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError, OSError, TimeoutError):
                 await asyncio.wait_for(writer.wait_closed(), 1)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, reader: Reader, writer: Writer) -> None:
         got = await self._read_request(reader, writer)
         if got is None:
             return
@@ -70,8 +82,7 @@ class EchoServer:
             conn.receive_data(leftover)
         await self._echo_loop(conn, reader, writer)
 
-    async def _read_request(self, reader: asyncio.StreamReader,
-                            writer: asyncio.StreamWriter) -> tuple[Request, bytes] | None:
+    async def _read_request(self, reader: Reader, writer: Writer) -> tuple[Request, bytes] | None:
         buf = bytearray()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + _HANDSHAKE_TIMEOUT
@@ -98,8 +109,7 @@ class EchoServer:
                 return None
             buf += chunk
 
-    async def _echo_loop(self, conn: Connection, reader: asyncio.StreamReader,
-                         writer: asyncio.StreamWriter) -> None:
+    async def _echo_loop(self, conn: Connection, reader: Reader, writer: Writer) -> None:
         while True:
             self._answer(conn)
             out = conn.data_to_send()
@@ -129,15 +139,13 @@ class EchoServer:
                     conn.send_message(e.data, text=False)
 
 
-async def _lingering_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Send FIN, then read and drop what the client still sends until it closes too.
+async def _lingering_close(reader: Reader, writer: Writer) -> None:
+    """Send FIN (over TLS: close_notify, then FIN), then read and drop what the client still
+    sends until it closes too.
 
     Closing a socket that has unread octets makes the kernel answer with a reset, which can
     destroy the close frame just sent; half-closing first lets it arrive.
     """
-    if writer.get_extra_info("ssl_object") is not None:
-        await _tls_close(writer)
-        return
     with contextlib.suppress(ConnectionError, OSError, RuntimeError):
         if writer.can_write_eof():
             writer.write_eof()
@@ -147,28 +155,14 @@ async def _lingering_close(reader: asyncio.StreamReader, writer: asyncio.StreamW
                 pass
 
 
-async def _tls_close(writer: asyncio.StreamWriter) -> None:
-    """The TLS form of the lingering close: close_notify at once, then TCP closes when the
-    client's close_notify (or its FIN) arrives, or after the linger time.
-
-    TLS has no half-close of its own in asyncio (no write_eof); close_notify is how TLS says
-    "no more data from me", and a client treats it as the end of the stream. What the client
-    still sends meanwhile is read and dropped by the TLS layer, so no reset meets it.
-    """
-    writer.close()
-    with contextlib.suppress(TimeoutError, ConnectionError, OSError):
-        await asyncio.wait_for(writer.wait_closed(), _LINGER + 1)
-
-
 async def serve_echo(
     host: str, port: int, *, deflate: bool = False, ssl_context: ssl.SSLContext | None = None,
     ready: asyncio.Future[int] | None = None,
 ) -> None:
     """Serve until cancelled; `ready` receives the bound port (useful with port 0)."""
-    server_obj = EchoServer(deflate=deflate)
-    server = await asyncio.start_server(server_obj.handle, host, port, ssl=ssl_context,
-                                        limit=_READ, reuse_address=True,
-                                        ssl_shutdown_timeout=_LINGER if ssl_context else None)
+    server_obj = EchoServer(deflate=deflate, ssl_context=ssl_context)
+    server = await asyncio.start_server(server_obj.handle, host, port,
+                                        limit=_READ, reuse_address=True)
     bound = server.sockets[0].getsockname()[1]
     if ready is not None:
         ready.set_result(bound)
