@@ -422,10 +422,14 @@ async def _teardown(s: _Session) -> None:
             if t.eof_first is None:
                 t.eof_first = False
         try:
-            s.writer.close()
+            s.writer.close()  # over TLS: close_notify, then TCP closes on the peer's close_notify
             await asyncio.wait_for(s.writer.wait_closed(), 0.5)
-        except (ConnectionError, OSError, TimeoutError):
-            pass
+        except TimeoutError:
+            # a peer that neither reads nor answers close_notify would keep the socket (and, over
+            # TLS, asyncio's 30 s shutdown timer) alive past the case: drop it now
+            s.writer.transport.abort()
+        except (ConnectionError, OSError):
+            pass  # already gone
     if s.task is not None:
         s.task.cancel()
         try:

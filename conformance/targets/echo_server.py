@@ -19,6 +19,7 @@ from conformance.engine.deflate import OfferSelector, negotiated_codec
 from conformance.engine.handshake import ServerHandshake
 from conformance.engine.rules import HandshakeError
 from conformance.errors import WireError
+from conformance.targets.tls import TLSServerStream
 from conformance.wire.frames import Opcode
 from conformance.wire.http import Request, parse_request
 
@@ -27,27 +28,38 @@ _HANDSHAKE_TIMEOUT = 10.0
 _CLOSE_TIMEOUT = 5.0
 _LINGER = 2.0
 
+Reader = asyncio.StreamReader | TLSServerStream
+Writer = asyncio.StreamWriter | TLSServerStream
+
 
 class EchoServer:
     """Echoes every message back with the same type; permessage-deflate when `deflate`."""
 
-    def __init__(self, *, deflate: bool = False, max_message: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, *, deflate: bool = False, max_message: int = 64 * 1024 * 1024,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.deflate = deflate
+        self.ssl_context = ssl_context  # wss://: TLS on memory BIOs, so that it can half-close
         self.max_message = max_message
         self.connections = 0
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(self, tcp_reader: asyncio.StreamReader, tcp_writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        reader: Reader = tcp_reader
+        writer: Writer = tcp_writer
         try:
+            if self.ssl_context is not None:
+                tls = TLSServerStream(tcp_reader, tcp_writer, self.ssl_context)
+                reader = writer = tls
+                await asyncio.wait_for(tls.handshake(), _HANDSHAKE_TIMEOUT)
             await self._serve(reader, writer)
-        except (ConnectionError, OSError, asyncio.IncompleteReadError):
+        except (ConnectionError, OSError, asyncio.IncompleteReadError, TimeoutError):
             pass
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError, OSError, TimeoutError):
                 await asyncio.wait_for(writer.wait_closed(), 1)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(self, reader: Reader, writer: Writer) -> None:
         got = await self._read_request(reader, writer)
         if got is None:
             return
@@ -70,8 +82,7 @@ class EchoServer:
             conn.receive_data(leftover)
         await self._echo_loop(conn, reader, writer)
 
-    async def _read_request(self, reader: asyncio.StreamReader,
-                            writer: asyncio.StreamWriter) -> tuple[Request, bytes] | None:
+    async def _read_request(self, reader: Reader, writer: Writer) -> tuple[Request, bytes] | None:
         buf = bytearray()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + _HANDSHAKE_TIMEOUT
@@ -98,8 +109,7 @@ class EchoServer:
                 return None
             buf += chunk
 
-    async def _echo_loop(self, conn: Connection, reader: asyncio.StreamReader,
-                         writer: asyncio.StreamWriter) -> None:
+    async def _echo_loop(self, conn: Connection, reader: Reader, writer: Writer) -> None:
         while True:
             self._answer(conn)
             out = conn.data_to_send()
@@ -129,8 +139,9 @@ class EchoServer:
                     conn.send_message(e.data, text=False)
 
 
-async def _lingering_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Send FIN, then read and drop what the client still sends until it closes too.
+async def _lingering_close(reader: Reader, writer: Writer) -> None:
+    """Send FIN (over TLS: close_notify, then FIN), then read and drop what the client still
+    sends until it closes too.
 
     Closing a socket that has unread octets makes the kernel answer with a reset, which can
     destroy the close frame just sent; half-closing first lets it arrive.
@@ -149,8 +160,8 @@ async def serve_echo(
     ready: asyncio.Future[int] | None = None,
 ) -> None:
     """Serve until cancelled; `ready` receives the bound port (useful with port 0)."""
-    server_obj = EchoServer(deflate=deflate)
-    server = await asyncio.start_server(server_obj.handle, host, port, ssl=ssl_context,
+    server_obj = EchoServer(deflate=deflate, ssl_context=ssl_context)
+    server = await asyncio.start_server(server_obj.handle, host, port,
                                         limit=_READ, reuse_address=True)
     bound = server.sockets[0].getsockname()[1]
     if ready is not None:
