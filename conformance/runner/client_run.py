@@ -46,7 +46,7 @@ async def run_client_command(
     t0 = time.monotonic()
     done: list[CaseResult] = []
     server = CaseServer(cases, report, opts, titles, on_result=done.append)
-    srv = await asyncio.start_server(server.handle, "127.0.0.1", 0, limit=1 << 16)
+    srv = await server.listen("127.0.0.1", 0)
     port = srv.sockets[0].getsockname()[1]
     url = f"ws://127.0.0.1:{port}"
     argv = _command(template, url, opts.agent)

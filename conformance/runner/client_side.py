@@ -2,7 +2,7 @@
 
 The same steps, trace and judge as server testing, with the roles reversed: the suite sends
 unmasked frames and its engine (role SERVER) checks that the client masks every frame; the
-suite closes TCP after the closing handshake and a client that closes it first is reported.
+suite closes TCP as soon as the closing handshake is complete (or it failed the connection).
 Cases with `expect_client: reject` answer the handshake wrongly on purpose (case's
 `handshake.response`); the client must then fail the connection without sending frames.
 """
@@ -19,7 +19,15 @@ from conformance.engine.connection import Role, State
 from conformance.engine.handshake import ServerHandshake
 from conformance.engine.rules import HandshakeError
 from conformance.runner.handshake import apply_header_edits
-from conformance.runner.session import RunOptions, Trace, _Session, _teardown, case_budget, deflate_missing
+from conformance.runner.session import (
+    RunOptions,
+    Trace,
+    _matches_any,
+    _Session,
+    _teardown,
+    case_budget,
+    deflate_missing,
+)
 from conformance.runner.steps import run_steps
 from conformance.wire.http import Request, Response
 
@@ -115,24 +123,40 @@ async def _expect_rejection(s: _Session) -> None:
 
 
 async def _finish_as_server(s: _Session) -> None:
-    """Close as the case expects; as the server, the suite closes TCP after the closing handshake."""
+    """Close as the case expects, then close TCP at once (RFC 6455 §7.1.1, §5.5.1: the server
+    closes TCP first, right after the closing handshake), so close order is never a race."""
     t, case, opts = s.trace, s.case, s.opts
     conn = s.conn
     assert conn is not None
-    from conformance.runner.session import _matches_any
-
     if case.close.by == "us":
         await s.wait_for(lambda: t.peer_closed or _matches_any(case, t), opts.wait)
     else:
         await s.wait_for(lambda: t.peer_closed, opts.wait)
-    if conn.state is State.OPEN and not t.eof:
+    if conn.state is State.OPEN and not t.eof and not t.reset:
         conn.close(1000)
         s.mark_close_sent()
+        t.log("tx", "event", text="starting the closing handshake (1000)")
         await s.flush()
-    await s.wait_for(lambda: t.eof or t.close_received is not None, opts.wait)
-    await asyncio.sleep(0)  # let a client that drops TCP right after its close reply be seen doing so
-    if s.writer is not None and not t.eof and s.writer.can_write_eof():
-        if t.eof_first is None:
-            t.eof_first = False  # the suite, as the server, closes TCP first (RFC 6455 §7.1.1)
-        s.writer.write_eof()  # half-closing, so that the client's last octets do not meet a reset
-        await s.wait_for(lambda: t.eof, opts.close_grace)
+    # Complete: the client's close is in (when it came first, the reader has already written our
+    # reply), or we failed the connection, or the client is gone. `wait` only bounds a client
+    # that leaves the connection open.
+    await s.wait_for(lambda: t.peer_closed, opts.wait)
+    await _close_tcp(s)
+
+
+async def _close_tcp(s: _Session) -> None:
+    """The suite closes its side of TCP now. Half-closing (FIN after our last frame) rather than
+    closing keeps the kernel from answering late octets of the client with a reset that could
+    destroy our close frame; the client's own FIN is then awaited a while, judged by nothing."""
+    t = s.trace
+    if s.writer is None or t.eof or t.reset or not s.writer.can_write_eof():
+        return  # the client closed already, or TLS: `_teardown` closes the connection now
+    if t.eof_first is None:
+        t.eof_first = False
+    t.dropped_by_me = True
+    t.log("tx", "event", text="the suite closes the TCP connection")
+    try:
+        s.writer.write_eof()
+    except (ConnectionError, OSError, RuntimeError):
+        return
+    await s.wait_for(lambda: t.eof, s.opts.close_grace)

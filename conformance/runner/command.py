@@ -220,8 +220,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                          cat.titles)
 
     async def main() -> None:
-        srv = await asyncio.start_server(server.handle, args.host, args.port, limit=1 << 16,
-                                         reuse_address=True)
+        srv = await server.listen(args.host, args.port, reuse_address=True)
         port = srv.sockets[0].getsockname()[1]
         host = f"[{args.host}]" if ":" in args.host else args.host
         print(f"serving {len(cases)} client cases; listening on ws://{host}:{port}", flush=True)

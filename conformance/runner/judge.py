@@ -192,10 +192,18 @@ def _close(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
         return ("FAILED BY CLIENT", "After the closing handshake the server did not close the TCP connection, "
                 "so the suite had to (RFC 6455 §7.1.1: the server should close it first).",
                 RULES.get("close.server-closes-tcp-first"))
-    if clean and t.testing == "client" and t.eof_first:
-        return ("FAILED BY CLIENT", "The client closed the TCP connection first; after the closing handshake "
-                "it should wait for the server to close it (RFC 6455 §7.1.1).",
-                RULES.get("close.server-closes-tcp-first"))
+    if t.testing == "client" and not clean and t.peer_failure is None and not t.flooded:
+        # The suite closes TCP right after a complete closing handshake, so who closed TCP first
+        # is judged only when the handshake did not complete: both are SHOULDs (§7.1.1, §5.5.1).
+        if t.eof_first:
+            return ("FAILED BY CLIENT", "The client closed the TCP connection before the closing handshake "
+                    "was complete (it sent no close frame); it should close the WebSocket connection first "
+                    "and then wait for the server to close TCP (RFC 6455 §7.1.1).",
+                    RULES.get("close.server-closes-tcp-first"))
+        if t.close_sent_first:
+            return ("FAILED BY CLIENT", "The client left the connection open: it did not answer the suite's close "
+                    "frame within the time allowed, so the suite closed TCP (RFC 6455 §5.5.1: reply as soon "
+                    "as practical).", RULES.get("close.server-closes-tcp-first"))
     return "OK", f"Connection closed as expected (peer code {code if code is not None else 'none'}).", None
 
 

@@ -16,9 +16,10 @@ import datetime
 import json
 import urllib.parse
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from conformance.catalog.model import Case
-from conformance.engine.connection import Connection, Role
+from conformance.engine.connection import Connection, Role, State
 from conformance.engine.handshake import ServerHandshake
 from conformance.engine.rules import ProtocolError
 from conformance.errors import WireError
@@ -27,6 +28,7 @@ from conformance.runner.client_side import execute_client_case
 from conformance.runner.run import make_result
 from conformance.runner.session import RunOptions
 from conformance.targets.echo_server import _lingering_close
+from conformance.targets.streams import start_stream_server
 from conformance.wire.http import Headers, Request, Response, parse_request
 
 _READ = 1 << 16
@@ -46,6 +48,11 @@ class CaseServer:
         self.results: dict[tuple[str, str], CaseResult] = {}
         self.started: set[int] = set()
         self.connections = 0
+
+    async def listen(self, host: str, port: int, **kwargs: Any) -> asyncio.Server:
+        """Accept clients on host:port (kwargs go to loop.create_server); octets a client sent
+        before resetting the connection still reach the case (KeepingReader)."""
+        return await start_stream_server(self.handle, host, port, limit=_READ, **kwargs)
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -147,7 +154,8 @@ class CaseServer:
         conn.close(1000)
         writer.write(conn.data_to_send())
         await writer.drain()
-        await _lingering_close(reader, writer)  # let the client's close reply arrive before TCP closes
+        await _close_reply(conn, reader, self.opts.wait)
+        await _lingering_close(reader, writer)  # the closing handshake is over: the server closes TCP now
 
     def _write_html(self) -> None:
         try:
@@ -155,6 +163,20 @@ class CaseServer:
         except ImportError:  # pragma: no cover - during development of the report layer
             return
         write_html(self.report.path, self.titles)
+
+
+async def _close_reply(conn: Connection, reader: asyncio.StreamReader, wait: float) -> None:
+    """Read until the client's close frame has answered ours (or it closed TCP); `wait` bounds a
+    client that never answers."""
+    with contextlib.suppress(TimeoutError, ConnectionError, OSError, ProtocolError, WireError):
+        async with asyncio.timeout(wait):
+            while conn.state is not State.CLOSED:
+                data = await reader.read(_READ)
+                conn.receive_data(data)
+                for _ in conn.events():  # parsing happens as events are pulled
+                    pass
+                if not data:
+                    return
 
 
 def _headers(length: int) -> Headers:

@@ -19,6 +19,7 @@ from conformance.engine.connection import Connection, Role, State
 from conformance.engine.handshake import ClientHandshake
 from conformance.engine.rules import ProtocolError
 from conformance.errors import WireError
+from conformance.targets.streams import open_stream
 from conformance.wire.frames import Opcode
 from conformance.wire.http import parse_response
 from conformance.wire.uri import WebSocketURI, parse_uri
@@ -30,17 +31,30 @@ _OFFER = [{"client_max_window_bits": True}]
 async def run_echo_client(url: str, agent: str, timeout: float = 30.0) -> int:
     """Run every case the server offers; returns the number of cases run."""
     base = url.rstrip("/")
-    count = int(await _fetch_text(f"{base}/getCaseCount", timeout) or "0")
+    count = await _case_count(base, timeout)
     for n in range(1, count + 1):
         with contextlib.suppress(ConnectionError, OSError, TimeoutError, WireError, ProtocolError):
             await asyncio.wait_for(_run_case(parse_uri(f"{base}/runCase?case={n}&agent={agent}")), timeout)
     with contextlib.suppress(ConnectionError, OSError, TimeoutError, WireError, ProtocolError):
-        await _fetch_text(f"{base}/updateReports?agent={agent}", timeout)
+        await _fetch_text(f"{base}/updateReports?agent={agent}", timeout, need_text=False)
     return count
 
 
+async def _case_count(base: str, timeout: float) -> int:
+    """The count from /getCaseCount; ConnectionError (with the reason) when there is none."""
+    url = f"{base}/getCaseCount"
+    try:
+        text = await _fetch_text(url, timeout)
+    except (WireError, ProtocolError) as exc:
+        raise ConnectionError(f"{url}: {exc}") from None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConnectionError(f"{url} answered {text[:40]!r}, not a case count") from None
+
+
 async def _open(uri: WebSocketURI, deflate: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Connection]:
-    reader, writer = await asyncio.open_connection(uri.host, uri.port, limit=_READ)
+    reader, writer = await open_stream(uri.host, uri.port, limit=_READ)  # keeps frames sent before a reset
     codec = None
     offer = None
     if deflate:
@@ -114,30 +128,47 @@ async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn
             return
 
 
-async def _fetch_text(url: str, timeout: float) -> str:
-    """Connect, read the first text message, answer the close."""
+async def _fetch_text(url: str, timeout: float, *, need_text: bool = True) -> str:
+    """Connect, read the first text message, answer the close.
+
+    Once the message is in, however the server ends the connection (its close frame, EOF, or a
+    reset as Autobahn's fuzzingserver does, even before our close reply) is a normal end; an
+    end before the message raises ConnectionError.
+    """
     async def go() -> str:
         reader, writer, conn = await _open(parse_uri(url), deflate=False)
-        text = ""
+        got: list[str] = []
         try:
-            while conn.state is not State.CLOSED:
-                for e in conn.events():
-                    if isinstance(e, ev.Message) and e.text is not None:
-                        text = e.text
-                out = conn.data_to_send()
-                if out:
-                    writer.write(out)
-                    await writer.drain()
-                data = await reader.read(_READ)
-                conn.receive_data(data)
-                if not data:
-                    break
-            for e in conn.events():
-                if isinstance(e, ev.Message) and e.text is not None:
-                    text = e.text
-            writer.write(conn.data_to_send())
+            await _converse(reader, writer, conn, got)
+        except (ConnectionError, OSError) as exc:
+            if need_text and not got:
+                raise ConnectionError(f"the connection ended before the server sent a message: {exc}") from None
         finally:
             writer.close()
-        return text
+        if need_text and not got:
+            raise ConnectionError("the server closed the connection without sending a message")
+        return got[0] if got else ""
 
     return await asyncio.wait_for(go(), timeout)
+
+
+async def _converse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: Connection,
+                    got: list[str]) -> None:
+    """Collect text messages into `got` and answer the server until the connection ends."""
+    while True:
+        for e in conn.events():
+            if isinstance(e, ev.Message) and e.text is not None:
+                got.append(e.text)
+        out = conn.data_to_send()
+        if out:
+            writer.write(out)
+            await writer.drain()
+        if conn.state is State.CLOSED:
+            return
+        data = await reader.read(_READ)
+        conn.receive_data(data)
+        if not data:
+            for e in conn.events():
+                if isinstance(e, ev.Message) and e.text is not None:
+                    got.append(e.text)
+            return

@@ -91,3 +91,35 @@ def test_misbehaving_clients_end_with_verdicts(kind: str, code: int, why: str, t
     got = verdicts(out, "bad")
     assert len(got) == 8 and all(r["behavior"] == "FAILED" for r in got.values())
     assert any(why in str(r["result"]) for r in got.values()) or why in proc.stderr, (proc.stderr[-1000:], got)
+
+
+def _closes(kind: str, cases: list[str], tmp_path: Path) -> dict[str, dict[str, object]]:
+    out = tmp_path / kind
+    argv = [PY, "-m", "conformance", "run", "--quiet", "--client", f"{PY} tests/clients/bad_clients.py {kind} {{url}} {{agent}}",
+            "--agent", kind, "--out", str(out), "--wait", "1"]
+    for c in cases:
+        argv += ["--cases", c]
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    return verdicts(out, kind)
+
+
+def test_a_client_that_closes_tcp_right_after_its_close_reply_is_not_blamed(tmp_path: Path) -> None:
+    """The suite closes TCP as soon as the closing handshake is complete, so a client whose FIN
+    follows its close reply at once (aiohttp does) is not judged on who closed TCP first."""
+    got = _closes("eager", ["1.1.*", "2.1", "7.1.1", "7.5.1"], tmp_path)
+    assert len(got) == 8 + 3
+    assert {c: (r["behaviorClose"], r["resultClose"]) for c, r in got.items() if r["behaviorClose"] != "OK"} == {}
+
+
+def test_a_client_that_drops_tcp_without_a_close_frame_fails_by_client_at_should(tmp_path: Path) -> None:
+    got = _closes("drop", ["5.1", "5.2"], tmp_path)  # the client must fail the connection: with a close frame
+    assert {r["behaviorClose"] for r in got.values()} == {"FAILED BY CLIENT"}
+    assert {r["rule"] for r in got.values()} == {"close.server-closes-tcp-first"}  # a SHOULD (§7.1.1)
+    assert all("sent no close frame" in str(r["resultClose"]) for r in got.values())
+
+
+def test_a_client_that_leaves_our_close_unanswered_fails_by_client(tmp_path: Path) -> None:
+    got = _closes("mute", ["7.3.2"], tmp_path)  # a 1-octet close payload; the connection may end unclean
+    assert got["7.3.2"]["behaviorClose"] == "FAILED BY CLIENT"
+    assert "left the connection open" in str(got["7.3.2"]["resultClose"])

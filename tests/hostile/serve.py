@@ -13,6 +13,11 @@ prints `listening on ws://127.0.0.1:PORT/`. Behaviours:
   stop-reading     completes the handshake and never reads again
   dies             serves --connections connections as a correct echo server, then exits
   flaky            a correct echo server that drops every other connection right after the handshake
+  autobahn-reset   Autobahn's client protocol (/getCaseCount answers --connections, /runCase sends
+                   one message and checks its echo) where every connection ends the way Autobahn's
+                   fuzzingserver can end it: the server's last message and close frame, then at
+                   once a reset (SO_LINGER 0), before the client's close reply can arrive; prints
+                   `echoed case N` for each case whose echo came back
 """
 
 from __future__ import annotations
@@ -117,6 +122,8 @@ async def behave(name: str, reader: asyncio.StreamReader, writer: asyncio.Stream
     elif name == "stop-reading":
         await handshake(reader, writer)
         await asyncio.sleep(3600)
+    elif name == "autobahn-reset":
+        await autobahn_reset(reader, writer, limit)
     elif name in ("dies", "flaky"):
         rest = await handshake(reader, writer)
         if rest is None:
@@ -128,6 +135,37 @@ async def behave(name: str, reader: asyncio.StreamReader, writer: asyncio.Stream
         await echo(reader, writer, rest)
         if name == "dies" and STATE["served"] >= limit:
             os._exit(0)
+
+
+async def autobahn_reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, count: int) -> None:
+    got = await read_request(reader)
+    if got is None:
+        return
+    req, rest = got
+    response, _ = ServerHandshake().accept(req)  # type: ignore[arg-type]
+    path = str(req.path)  # type: ignore[attr-defined]
+    conn = Connection(Role.SERVER)
+    out = response.serialize()
+    if path.startswith("/getCaseCount"):
+        conn.send_data(str(count))
+    elif path.startswith("/runCase"):
+        conn.send_data("hello")
+        writer.write(out + conn.data_to_send())
+        out = b""
+        if rest:
+            conn.receive_data(rest)
+        echoed = False
+        while not echoed and (data := await reader.read(65536)):
+            conn.receive_data(data)
+            echoed = any(isinstance(e, ev.Message) and e.data == b"hello" for e in conn.events())
+        if echoed:
+            print(f"echoed case {path.split('case=')[1].split('&', maxsplit=1)[0]}", flush=True)
+    conn.close(1000)
+    writer.write(out + conn.data_to_send())
+    await writer.drain()
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()  # a reset, whatever the client still sends
 
 
 def main() -> None:

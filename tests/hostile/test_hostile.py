@@ -160,3 +160,16 @@ def test_three_runs_give_the_same_verdicts(tmp_path: Path) -> None:
         verdicts.append({c: (v["behavior"], v["behaviorClose"]) for c, v in index.items()})
     assert verdicts[0] == verdicts[1] == verdicts[2]
     assert os.path.exists(tmp_path / "run0" / "index.html")
+
+
+def test_reference_client_survives_a_server_that_resets_after_its_close(tmp_path: Path) -> None:
+    """Autobahn's fuzzingserver resets TCP right after its close frame: the count and every
+    case have still arrived, so the reference client runs all of them and exits 0."""
+    with spawn_server(["-m", "tests.hostile.serve", "autobahn-reset", "--connections", "3"]) as (url, server):
+        proc = subprocess.run([sys.executable, "-m", "conformance", "echo-client", "--url", url, "--agent", "ref"],
+                              capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
+        server.terminate()
+        out, _ = server.communicate(timeout=10)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "ran 3 cases" in proc.stdout
+    assert sorted(ln for ln in out.splitlines() if ln.startswith("echoed")) == [f"echoed case {n}" for n in (1, 2, 3)]
