@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from conformance.catalog.model import Case, Observation
 from conformance.engine.rules import RULES, Level, Rule
 from conformance.runner.session import Trace, deflate_missing
+from conformance.wire.close import close_code_valid
 
 
 @dataclasses.dataclass
@@ -81,7 +82,8 @@ def judge(case: Case, trace: Trace) -> Verdict:
         bclose, rclose, crule = "UNIMPLEMENTED", "Not judged: the case did not run (permessage-deflate was not agreed).", None
     if case.close.wrong_side_fatal and bclose == "FAILED" and behavior != "FAILED":
         behavior, result, rule = "FAILED", f"{result} But the wrong side closed: {rclose}", crule
-    if case.close.wrong_code_fatal and bclose == "WRONG CODE" and behavior != "FAILED":
+    if (case.close.wrong_code_fatal and bclose == "WRONG CODE" and behavior != "FAILED"
+            and crule is not RULES["close.failure-code"]):  # failing with another code is still failing
         behavior, result, rule = "FAILED", rclose, crule
     if case.close.informational:
         bclose = "INFORMATIONAL"
@@ -184,8 +186,7 @@ def _close(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
         how = "reset" if t.reset else "closed without a completed closing handshake"
         return "UNCLEAN", f"The TCP connection was {how}; the case requires a clean close.", RULES.get("close.must-reply")
     if code is not None and code not in ce.codes:
-        return ("WRONG CODE", f"The peer's close code was {code}; expected "
-                f"{' or '.join(map(str, ce.codes))} (or none).", _case_rule(case))
+        return _other_code(case, code, closed_by_me)
     if clean and t.testing == "server" and t.eof_first is False:
         return ("FAILED BY CLIENT", "After the closing handshake the server did not close the TCP connection, "
                 "so the suite had to (RFC 6455 §7.1.1: the server should close it first).",
@@ -195,6 +196,28 @@ def _close(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
                 "it should wait for the server to close it (RFC 6455 §7.1.1).",
                 RULES.get("close.server-closes-tcp-first"))
     return "OK", f"Connection closed as expected (peer code {code if code is not None else 'none'}).", None
+
+
+def _other_code(case: Case, code: int, closed_by_me: bool) -> tuple[str, str, Rule | None]:
+    """A close code the case did not list. Only a code no endpoint may send, or a normal 1000
+    answer where the peer had to fail the connection, breaks a MUST; which error code a failing
+    peer picks is a SHOULD (§7.1.7), and the code answering our normal close is free (§5.5.1)."""
+    want = f"{' or '.join(map(str, case.close.codes))} (or none)"
+    if not close_code_valid(code):
+        return ("WRONG CODE", f"The peer's close code was {code}, which no endpoint may send "
+                f"(RFC 6455 §7.4.1); expected {want}.", RULES["close.code-invalid"])
+    if 1000 in case.close.codes:
+        return ("INFORMATIONAL", f"The peer answered with {code}, not {want}; RFC 6455 §5.5.1: an endpoint "
+                "\"typically echos the status code it received\", which is not a requirement.",
+                RULES["close.reply-code"])
+    rule = _case_rule(case)
+    if closed_by_me and code == 1000:
+        return ("WRONG CODE", f"The peer answered with 1000 (normal closure), as if the input were valid; "
+                f"it should have failed the connection with {want}.", rule)
+    if rule is not None and rule.level in (Level.MAY, Level.INFORMATIONAL):
+        return "WRONG CODE", f"The peer's close code was {code}; expected {want}.", rule
+    return ("WRONG CODE", f"The peer failed the connection with {code}; {want} fits the problem (RFC 6455 "
+            "§7.1.7: it \"SHOULD send a Close frame with an appropriate status code\").", RULES["close.failure-code"])
 
 
 def _judge_handshake_only(case: Case, t: Trace) -> Verdict:
