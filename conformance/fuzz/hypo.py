@@ -38,9 +38,9 @@ from conformance.generate.strategies import (
 from conformance.runner.judge import judge
 from conformance.runner.session import RunOptions, Trace, execute_case
 from conformance.targets.tcp import ServerTarget
+from conformance.verdicts import is_failure
 
 _NAMES = {0: "continuation", 1: "text", 2: "binary", 9: "ping", 10: "pong"}
-_MUST_BAD = ("FAILED", "WRONG CODE", "UNCLEAN")
 
 
 @dataclasses.dataclass
@@ -154,8 +154,7 @@ def run_document(doc: dict[str, Any], target: ServerTarget, opts: RunOptions, sc
     if not trace.connected:
         raise ConnectionError(f"cannot connect: {trace.timed_out or trace.handshake_note or 'refused'}")
     v = judge(case, trace)
-    bad = set(_MUST_BAD) | ({"NON-STRICT", "FAILED BY CLIENT"} if strict else set())
-    ok = v.behavior not in bad and v.behavior_close not in bad
+    ok = not is_failure(v.behavior, v.behavior_close, v.level, strict)
     return ok, f"{v.behavior}/{v.behavior_close}: {v.result} {v.result_close}"
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from conformance.catalog.model import Case, Observation
 from conformance.engine.rules import RULES, Level, Rule
 from conformance.runner.session import Trace, deflate_missing
+from conformance.verdicts import HARD_CLOSE, CloseBehavior
 from conformance.wire.close import close_code_valid
 
 
@@ -98,9 +99,6 @@ def judge(case: Case, trace: Trace) -> Verdict:
     return Verdict(behavior, result, bclose, rclose, the_rule, section, level)
 
 
-_HARD_CLOSE = ("FAILED", "WRONG CODE", "UNCLEAN")
-
-
 def _named(behavior: str, b: tuple[Rule | None, str], bclose: str,
            c: tuple[Rule | None, str]) -> tuple[Rule | None, str] | None:
     """The rule (and its level) a verdict names: the most severe non-OK part, so that the level
@@ -108,7 +106,7 @@ def _named(behavior: str, b: tuple[Rule | None, str], bclose: str,
     then the other non-OK parts)."""
     if behavior == "FAILED":
         return b
-    if bclose in _HARD_CLOSE:
+    if bclose in HARD_CLOSE:
         return c
     if behavior != "OK":
         return b
@@ -136,7 +134,7 @@ def _apply_level(behavior: str, level: str) -> str:
 def _apply_close_level(bclose: str, level: str) -> str:
     """A close verdict naming a MAY or informational rule is INFORMATIONAL. One naming a SHOULD
     keeps its name; the verdict's level (SHOULD) keeps it out of the failures unless --strict."""
-    if bclose in (*_HARD_CLOSE, "FAILED BY CLIENT") and level in (Level.MAY.value, Level.INFORMATIONAL.value):
+    if bclose in (*HARD_CLOSE, CloseBehavior.FAILED_BY_CLIENT) and level in (Level.MAY.value, Level.INFORMATIONAL.value):
         return "INFORMATIONAL"
     return bclose
 
@@ -186,7 +184,7 @@ def _close(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
         how = "reset" if t.reset else "closed without a completed closing handshake"
         return "UNCLEAN", f"The TCP connection was {how}; the case requires a clean close.", RULES.get("close.must-reply")
     if code is not None and code not in ce.codes:
-        return _other_code(case, code, closed_by_me)
+        return _other_code(case, code)
     if clean and t.testing == "server" and t.eof_first is False:
         return ("FAILED BY CLIENT", "After the closing handshake the server did not close the TCP connection, "
                 "so the suite had to (RFC 6455 §7.1.1: the server should close it first).",
@@ -198,7 +196,7 @@ def _close(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
     return "OK", f"Connection closed as expected (peer code {code if code is not None else 'none'}).", None
 
 
-def _other_code(case: Case, code: int, closed_by_me: bool) -> tuple[str, str, Rule | None]:
+def _other_code(case: Case, code: int) -> tuple[str, str, Rule | None]:
     """A close code the case did not list. Only a code no endpoint may send, or a normal 1000
     answer where the peer had to fail the connection, breaks a MUST; which error code a failing
     peer picks is a SHOULD (§7.1.7), and the code answering our normal close is free (§5.5.1)."""
@@ -211,7 +209,7 @@ def _other_code(case: Case, code: int, closed_by_me: bool) -> tuple[str, str, Ru
                 "\"typically echos the status code it received\", which is not a requirement.",
                 RULES["close.reply-code"])
     rule = _case_rule(case)
-    if closed_by_me and code == 1000:
+    if code == 1000 and case.close.by != "peer":  # an answer to a close frame of ours (14.1.7's is raw)
         return ("WRONG CODE", f"The peer answered with 1000 (normal closure), as if the input were valid; "
                 f"it should have failed the connection with {want}.", rule)
     if rule is not None and rule.level in (Level.MAY, Level.INFORMATIONAL):
