@@ -27,8 +27,9 @@ from typing import Any
 
 import pytest
 
+from conformance.verdicts import Behavior
+
 _RESULT_KEY = "ws_conformance_result"
-_BAD_CLOSE = {"FAILED", "WRONG CODE", "UNCLEAN"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -131,12 +132,9 @@ class CaseItem(pytest.Item):
         res = make_result(self.case, trace, opts.agent, started)
         self._result = res
         self.user_properties.append((_RESULT_KEY, res.to_json()))
-        if res.behavior == "UNIMPLEMENTED":
+        if res.behavior == Behavior.UNIMPLEMENTED:
             pytest.skip(f"UNIMPLEMENTED: {res.result}")
-        bad = res.behavior == "FAILED" or res.behaviorClose in _BAD_CLOSE
-        if state.strict:
-            bad = bad or res.behavior == "NON-STRICT" or res.behaviorClose == "FAILED BY CLIENT"
-        if bad:
+        if res.is_failure(state.strict):
             raise CaseFailed(res)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:

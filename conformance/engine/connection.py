@@ -117,6 +117,21 @@ NO_FRAMES_AFTER_CLOSE = rule(
     "close.no-frames-after-close", "RFC 6455 §5.5.1", MUST,
     "After sending a close frame an endpoint sends no more data frames (text, binary or "
     "continuation); control frames after it are not forbidden.")
+# How the judge reads close codes (RFC 6455 §7.1.7, §5.5.1, §10.7): which code a peer picks is,
+# with one exception (a code no endpoint may send, close.code-invalid), not a MUST.
+FAILURE_CODE = rule(
+    "close.failure-code", "RFC 6455 §7.1.7", SHOULD,
+    "An endpoint failing the connection should send a close frame with the status code that fits "
+    "the problem (1002, 1007, 1009 ...); the RFC does not make any particular code a MUST.")
+REPLY_CODE = rule(
+    "close.reply-code", "RFC 6455 §5.5.1", INFO,
+    "An endpoint answering a close frame typically echoes the code it received; any code it may "
+    "send is conforming.")
+CODE_INVALID_RECEIVED = rule(
+    "close.code-invalid-received", "RFC 6455 §10.7", SHOULD,
+    "An endpoint receiving a close code that no endpoint may send should fail the connection "
+    "(1002): incoming data must be validated, but dropping the connection is a MAY and the close "
+    "frame with an appropriate code a SHOULD.", close_code=1002)
 SERVER_CLOSES_TCP = rule(
     "close.server-closes-tcp-first", "RFC 6455 §7.1.1", SHOULD,
     "After the closing handshake the server should be the first to close the TCP connection.")

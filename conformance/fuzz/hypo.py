@@ -52,9 +52,8 @@ from conformance.generate.strategies import (
 from conformance.runner.judge import judge
 from conformance.runner.session import RunOptions, Trace, execute_case
 from conformance.targets.tcp import ServerTarget
+from conformance.verdicts import is_failure
 from conformance.wire.frames import Opcode
-
-_MUST_BAD = ("FAILED", "WRONG CODE", "UNCLEAN")
 
 
 @dataclasses.dataclass
@@ -137,8 +136,7 @@ def run_case(case: Case, target: ServerTarget, opts: RunOptions, strict: bool = 
     if not trace.connected:
         raise ConnectionError(f"cannot connect: {trace.timed_out or trace.handshake_note or 'refused'}")
     v = judge(case, trace)
-    bad = set(_MUST_BAD) | ({"NON-STRICT", "FAILED BY CLIENT"} if strict else set())
-    ok = v.behavior not in bad and v.behavior_close not in bad
+    ok = not is_failure(v.behavior, v.behavior_close, v.level, strict)
     return ok, f"{v.behavior}/{v.behavior_close}: {v.result} {v.result_close}"
 
 

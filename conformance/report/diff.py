@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from conformance.errors import CaseFileError
+from conformance.verdicts import Behavior, CloseBehavior
 
 # How good a verdict is, best first (used to tell a regression from a fix).
-_RANK = {"OK": 0, "NON-STRICT": 1, "INFORMATIONAL": 2, "UNIMPLEMENTED": 3, "FAILED": 4}
-_RANK_CLOSE = {"OK": 0, "INFORMATIONAL": 1, "UNIMPLEMENTED": 2, "FAILED BY CLIENT": 3, "WRONG CODE": 4,
-               "UNCLEAN": 5, "FAILED": 6}
+# (the enums list them in that order; JSON strings look the members up by value)
+_RANK: dict[str, int] = {b: i for i, b in enumerate(Behavior)}
+_RANK_CLOSE: dict[str, int] = {c: i for i, c in enumerate(
+    (CloseBehavior.OK, CloseBehavior.INFORMATIONAL, CloseBehavior.UNIMPLEMENTED, CloseBehavior.FAILED_BY_CLIENT,
+     CloseBehavior.WRONG_CODE, CloseBehavior.UNCLEAN, CloseBehavior.FAILED))}
 
 
 @dataclasses.dataclass

@@ -87,8 +87,8 @@ def _badge(verdict: str, cls: str = "v", href: str | None = None) -> str:
 
 
 def _bad(r: CaseResult) -> bool:
-    return r.behavior in ("FAILED", "NON-STRICT") or r.behaviorClose in ("FAILED", "WRONG CODE", "UNCLEAN",
-                                                                          "FAILED BY CLIENT")
+    """Marked in the summary: whatever would fail a --strict run (a SHOULD break included)."""
+    return r.is_failure(strict=True)
 
 
 def _sort_key(case_id: str) -> tuple[int, ...]:

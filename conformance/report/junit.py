@@ -1,7 +1,8 @@
 """JUnit XML: one testsuite per agent and group, one testcase per case.
 
-A case fails when its behaviour is FAILED or its close is FAILED, WRONG CODE or UNCLEAN; NON-STRICT
-and FAILED BY CLIENT (SHOULD-level) fail only with `strict`; UNIMPLEMENTED and INFORMATIONAL are
+A case fails when the run would fail on it (conformance.verdicts.is_failure: a FAILED behaviour, a
+FAILED, WRONG CODE or UNCLEAN close naming a MUST rule; NON-STRICT, FAILED BY CLIENT and failed
+closes naming a SHOULD rule only with `strict`); UNIMPLEMENTED and INFORMATIONAL are
 reported as skipped, with the reason. The failure message names the rule and RFC section and says
 what was expected and what was observed.
 """
@@ -16,20 +17,17 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from conformance.report.model import CaseResult
-
-_HARD_CLOSE = ("FAILED", "WRONG CODE", "UNCLEAN")
+from conformance.verdicts import Behavior, CloseBehavior, is_failure
 
 
 def _outcome(r: CaseResult, strict: bool) -> tuple[str, str]:
     """('failure'|'skipped'|'', message)."""
-    soft = {"NON-STRICT"} if strict else set()
-    soft_close = {"FAILED BY CLIENT"} if strict else set()
     where = f"[{r.rule or 'no specific rule'}; {r.section or ', '.join(r.rfc)}]"
-    if r.behavior == "FAILED" or r.behavior in soft:
-        return "failure", f"{r.behavior} {where} {r.result}"
-    if r.behaviorClose in _HARD_CLOSE or r.behaviorClose in soft_close:
+    if r.is_failure(strict):
+        if is_failure(r.behavior, CloseBehavior.OK, r.level, strict):
+            return "failure", f"{r.behavior} {where} {r.result}"
         return "failure", f"close {r.behaviorClose} {where} {r.resultClose}"
-    if r.behavior in ("UNIMPLEMENTED", "INFORMATIONAL"):
+    if r.behavior in (Behavior.UNIMPLEMENTED, Behavior.INFORMATIONAL):
         return "skipped", f"{r.behavior}: {r.result}"
     return "", ""
 

@@ -26,10 +26,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from conformance.verdicts import Behavior, CloseBehavior, is_failure
+
 # Autobahn's vocabulary, in order of severity for sorting and colours.
-BEHAVIORS = ("OK", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED", "FAILED")
-CLOSE_BEHAVIORS = ("OK", "INFORMATIONAL", "UNIMPLEMENTED", "WRONG CODE", "UNCLEAN",
-                   "FAILED BY CLIENT", "FAILED")
+BEHAVIORS = tuple(b.value for b in Behavior)
+CLOSE_BEHAVIORS = tuple(c.value for c in CloseBehavior)
 
 
 def safe_agent(agent: str) -> str:
@@ -78,6 +79,10 @@ class CaseResult:
     attempts: int = 1
     flaky: bool = False
     measurements: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def is_failure(self, strict: bool = False) -> bool:
+        """Whether this result fails a run (conformance.verdicts.is_failure, at its own level)."""
+        return is_failure(self.behavior, self.behaviorClose, self.level, strict)
 
     @property
     def reportfile(self) -> str:

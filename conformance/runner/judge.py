@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from conformance.catalog.model import Case, Observation
 from conformance.engine.rules import RULES, Level, Rule
 from conformance.runner.session import Trace, deflate_missing
+from conformance.verdicts import HARD_CLOSE, CloseBehavior
+from conformance.wire.close import close_code_valid
 
 
 @dataclasses.dataclass
@@ -83,7 +85,8 @@ def judge(case: Case, trace: Trace) -> Verdict:
         bclose, rclose, crule = "UNIMPLEMENTED", "Not judged: the case did not run (permessage-deflate was not agreed).", None
     if case.close.wrong_side_fatal and bclose == "FAILED" and behavior != "FAILED":
         behavior, result, rule = "FAILED", f"{result} But the wrong side closed: {rclose}", crule
-    if case.close.wrong_code_fatal and bclose == "WRONG CODE" and behavior != "FAILED":
+    if (case.close.wrong_code_fatal and bclose == "WRONG CODE" and behavior != "FAILED"
+            and crule is not RULES["close.failure-code"]):  # failing with another code is still failing
         behavior, result, rule = "FAILED", rclose, crule
     if case.close.informational:
         bclose = "INFORMATIONAL"
@@ -98,9 +101,6 @@ def judge(case: Case, trace: Trace) -> Verdict:
     return Verdict(behavior, result, bclose, rclose, the_rule, section, level)
 
 
-_HARD_CLOSE = ("FAILED", "WRONG CODE", "UNCLEAN")
-
-
 def _named(behavior: str, b: tuple[Rule | None, str], bclose: str,
            c: tuple[Rule | None, str]) -> tuple[Rule | None, str] | None:
     """The rule (and its level) a verdict names: the most severe non-OK part, so that the level
@@ -108,7 +108,7 @@ def _named(behavior: str, b: tuple[Rule | None, str], bclose: str,
     then the other non-OK parts)."""
     if behavior == "FAILED":
         return b
-    if bclose in _HARD_CLOSE:
+    if bclose in HARD_CLOSE:
         return c
     if behavior != "OK":
         return b
@@ -136,7 +136,7 @@ def _apply_level(behavior: str, level: str) -> str:
 def _apply_close_level(bclose: str, level: str) -> str:
     """A close verdict naming a MAY or informational rule is INFORMATIONAL. One naming a SHOULD
     keeps its name; the verdict's level (SHOULD) keeps it out of the failures unless --strict."""
-    if bclose in (*_HARD_CLOSE, "FAILED BY CLIENT") and level in (Level.MAY.value, Level.INFORMATIONAL.value):
+    if bclose in (*HARD_CLOSE, CloseBehavior.FAILED_BY_CLIENT) and level in (Level.MAY.value, Level.INFORMATIONAL.value):
         return "INFORMATIONAL"
     return bclose
 
@@ -186,8 +186,7 @@ def _close(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
         how = "reset" if t.reset else "closed without a completed closing handshake"
         return "UNCLEAN", f"The TCP connection was {how}; the case requires a clean close.", RULES.get("close.must-reply")
     if code is not None and code not in ce.codes:
-        return ("WRONG CODE", f"The peer's close code was {code}; expected "
-                f"{' or '.join(map(str, ce.codes))} (or none).", _case_rule(case))
+        return _other_code(case, code)
     if clean and t.testing == "server" and t.eof_first is False:
         return ("FAILED BY CLIENT", "After the closing handshake the server did not close the TCP connection, "
                 "so the suite had to (RFC 6455 §7.1.1: the server should close it first).",
@@ -205,6 +204,28 @@ def _close(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
                     "frame within the time allowed, so the suite closed TCP (RFC 6455 §5.5.1: reply as soon "
                     "as practical).", RULES.get("close.server-closes-tcp-first"))
     return "OK", f"Connection closed as expected (peer code {code if code is not None else 'none'}).", None
+
+
+def _other_code(case: Case, code: int) -> tuple[str, str, Rule | None]:
+    """A close code the case did not list. Only a code no endpoint may send, or a normal 1000
+    answer where the peer had to fail the connection, breaks a MUST; which error code a failing
+    peer picks is a SHOULD (§7.1.7), and the code answering our normal close is free (§5.5.1)."""
+    want = f"{' or '.join(map(str, case.close.codes))} (or none)"
+    if not close_code_valid(code):
+        return ("WRONG CODE", f"The peer's close code was {code}, which no endpoint may send "
+                f"(RFC 6455 §7.4.1); expected {want}.", RULES["close.code-invalid"])
+    if 1000 in case.close.codes:
+        return ("INFORMATIONAL", f"The peer answered with {code}, not {want}; RFC 6455 §5.5.1: an endpoint "
+                "\"typically echos the status code it received\", which is not a requirement.",
+                RULES["close.reply-code"])
+    rule = _case_rule(case)
+    if code == 1000 and case.close.by != "peer":  # an answer to a close frame of ours (14.1.7's is raw)
+        return ("WRONG CODE", f"The peer answered with 1000 (normal closure), as if the input were valid; "
+                f"it should have failed the connection with {want}.", rule)
+    if rule is not None and rule.level in (Level.MAY, Level.INFORMATIONAL):
+        return "WRONG CODE", f"The peer's close code was {code}; expected {want}.", rule
+    return ("WRONG CODE", f"The peer failed the connection with {code}; {want} fits the problem (RFC 6455 "
+            "§7.1.7: it \"SHOULD send a Close frame with an appropriate status code\").", RULES["close.failure-code"])
 
 
 def _judge_handshake_only(case: Case, t: Trace) -> Verdict:

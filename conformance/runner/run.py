@@ -18,8 +18,7 @@ from conformance.report.model import CaseResult, ReportDir
 from conformance.runner.judge import describe_observed, judge
 from conformance.runner.session import RunOptions, Trace, execute_case
 from conformance.targets.tcp import ServerTarget, open_connection
-
-_BAD_CLOSE = ("FAILED", "WRONG CODE", "UNCLEAN")  # FAILED BY CLIENT (a SHOULD) counts with --strict
+from conformance.verdicts import HARD_CLOSE, Behavior, CloseBehavior
 
 
 @dataclasses.dataclass
@@ -31,11 +30,7 @@ class RunSummary:
     note: str = ""
 
     def failed(self, strict: bool = False) -> list[CaseResult]:
-        bad = {"FAILED"} | ({"NON-STRICT"} if strict else set())
-        bad_close = set(_BAD_CLOSE) | ({"FAILED BY CLIENT"} if strict else set())
-        # a failed close counts when the rule it names is a MUST (a SHOULD one only with --strict)
-        return [r for r in self.results if r.behavior in bad or (
-            r.behaviorClose in bad_close and (strict or r.level == "MUST"))]
+        return [r for r in self.results if r.is_failure(strict)]
 
 
 def make_result(case: Case, trace: Trace, agent: str, started: str, is_server: bool = True) -> CaseResult:
@@ -143,8 +138,7 @@ async def run_cases(
         res = await _run_with_retries(case, target, opts, retries, state)
         report.write_case(res)
         results.append(res)
-        bad = res.behavior == "FAILED" or res.behaviorClose in _BAD_CLOSE
-        progress.update(res, bad)
+        progress.update(res, res.is_failure())
         if on_result is not None:
             on_result(res)
 
@@ -182,7 +176,7 @@ def _not_run_result(case: Case, agent: str, why: str) -> CaseResult:
     stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
     return CaseResult(agent=agent, id=case.id, title=case.title, description=case.description,
                       expectation=case.expectation, group=case.group, rfc=list(case.rfc), level=case.level,
-                      behavior="FAILED", behaviorClose="FAILED", result=f"Not run: {why}.",
+                      behavior=Behavior.FAILED, behaviorClose=CloseBehavior.FAILED, result=f"Not run: {why}.",
                       resultClose="No connection was made for this case.",
                       section=case.rfc[0] if case.rfc else None, started=stamp)
 
@@ -205,7 +199,7 @@ async def _run_with_retries(case: Case, target: ServerTarget, opts: RunOptions, 
         state["wanted_open"] += case.expect_response is None
         res = make_result(case, trace, opts.agent, started)
         res.attempts = attempts
-        ok = res.behavior != "FAILED" and res.behaviorClose not in _BAD_CLOSE
+        ok = not res.is_failure()
         if first is None:
             first = res
         if ok or attempts > retries or state["stop"]:
@@ -236,7 +230,7 @@ def summary_table(results: Sequence[CaseResult], titles: dict[str, str]) -> str:
     for r in results:
         g = groups.setdefault(r.group or r.id.split(".")[0], dict.fromkeys((*cols, "close!"), 0))
         g[r.behavior] = g.get(r.behavior, 0) + 1
-        if r.behaviorClose in _BAD_CLOSE:
+        if r.behaviorClose in HARD_CLOSE:
             g["close!"] += 1
     head = f"{'group':<6} {'title':<34} {'cases':>5} " + " ".join(f"{c[:6]:>6}" for c in cols) + "  close-bad"
     lines = [head, "-" * len(head)]

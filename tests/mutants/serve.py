@@ -269,6 +269,41 @@ def _ends_window_at_bfinal() -> None:
     wdfl.DeflateCodec.decode = decode  # type: ignore[method-assign]
 
 
+def _fails_with_1002() -> None:
+    """Fails every connection with 1002, where 1007 or 1009 would fit better (§7.1.7: a SHOULD)."""
+    original = cx.Connection._fail
+
+    def fail(self: cx.Connection, exc: Any) -> None:
+        exc.close_code = 1002
+        original(self, exc)
+
+    cx.Connection._fail = fail  # type: ignore[method-assign]
+
+
+def _replace_close_code(new: bytes, when: Callable[[int], bool]) -> None:
+    """The peer's close code reads as `new` (so it is not checked and is answered with `new`)
+    whenever `when(code)` holds."""
+    original = cx.Connection._on_close
+
+    def on_close(self: cx.Connection, payload: bytes) -> None:
+        if len(payload) >= 2 and when(int.from_bytes(payload[:2], "big")):
+            payload = new + payload[2:]
+        original(self, payload)
+
+    cx.Connection._on_close = on_close  # type: ignore[method-assign]
+
+
+def _answers_every_close_with_1000() -> None:
+    """Answers every close frame with 1000, even one whose code nobody may send (§10.7: a SHOULD)."""
+    _replace_close_code(b"\x03\xe8", lambda code: True)
+
+
+def _answers_close_with_1001() -> None:
+    """Answers a valid close with 1001 instead of echoing it (§5.5.1: "typically echos")."""
+    valid = cx.close_code_valid
+    _replace_close_code(b"\x03\xe9", valid)
+
+
 # name -> (how it differs, the patch); each must pass every case (exit 0)
 def _refuses_invalid_offer() -> None:
     """Refuses the whole handshake (400) over an invalid permessage-deflate offer instead of going on
@@ -290,6 +325,10 @@ VARIANTS: dict[str, tuple[str, Callable[[], None]]] = {
     "refuses-iana-codes": ("fails the connection on close codes 1012-1014 (§7.4.2)", _refuses_iana_codes),
     "ends-window-at-bfinal": ("refuses a back-reference past a final DEFLATE block (16.2.5)",
                               _ends_window_at_bfinal),
+    "fails-with-1002": ("fails every connection with 1002 (§7.1.7)", _fails_with_1002),
+    "answers-every-close-with-1000": ("answers every close with 1000, invalid codes too (§10.7)",
+                                      _answers_every_close_with_1000),
+    "answers-close-with-1001": ("answers a valid close with 1001 (§5.5.1)", _answers_close_with_1001),
 }
 
 
@@ -302,7 +341,8 @@ MUTANTS: dict[str, tuple[str, str, Callable[[], None]]] = {
     "no-utf8-check": ("echoes invalid UTF-8 text (§8.1)", "MUST", _no_utf8_check),
     "late-utf8-check": ("finds invalid UTF-8 only at the end of a message (§8.1, fail-fast)", "SHOULD",
                         _late_utf8_check),
-    "wrong-close-code": ("fails connections with 1000 instead of 1002/1007 (§7.4.1)", "MUST", _wrong_close_code),
+    "wrong-close-code": ("fails connections with 1000, a normal close (§8.1: it must fail on an invalid close "
+                         "reason, and a 1000 answer is no failure)", "MUST", _wrong_close_code),
     "no-close-reply": ("does not answer a close frame (§5.5.1)", "MUST", _no_close_reply),
     "accepts-invalid-close-codes": ("accepts invalid close codes (§7.4)", "MUST", _accepts_invalid_close_codes),
     "no-pong": ("does not answer pings (§5.5.2)", "MUST", _no_pong),

@@ -27,7 +27,7 @@ EXPECTED = {
     "fragmented-control-frames": ("5.1", "FAILED", None, "frame.control-fragmented"),
     "no-utf8-check": ("6.3.1", "FAILED", "FAILED", "utf8.text-invalid"),
     "late-utf8-check": ("6.4.1", "NON-STRICT", "OK", None),
-    "wrong-close-code": ("2.5", "OK", "WRONG CODE", None),
+    "wrong-close-code": ("7.5.1", "FAILED", "WRONG CODE", "utf8.close-reason-invalid"),
     "no-close-reply": ("7.1.1", "OK", "UNCLEAN", None),
     "accepts-invalid-close-codes": ("7.9.1", "FAILED", None, "close.code-invalid"),
     "no-pong": ("2.2", "FAILED", "OK", "ping.pong-reply"),
@@ -79,6 +79,13 @@ VARIANT_EXPECTED = {
     "speaks-version-8": {"0.3.1": ("OK", "OK"), "0.3.2": ("OK", "OK")},
     "refuses-iana-codes": {f"15.1.{n}": ("INFORMATIONAL", "INFORMATIONAL") for n in (10, 11, 12)},
     "ends-window-at-bfinal": {"16.2.5": ("NON-STRICT", "OK")},
+    # §7.1.7: the code of a failing endpoint is a SHOULD
+    "fails-with-1002": {"6.3.1": ("OK", "WRONG CODE"), "15.3.4": ("OK", "OK")},
+    # §10.7: no MUST makes the receiver of an invalid code fail; echoing it would break §7.4.1
+    "answers-every-close-with-1000": {"7.9.1": ("NON-STRICT", "WRONG CODE"), "15.2.5": ("NON-STRICT", "WRONG CODE"),
+                                      "7.7.10": ("OK", "OK")},
+    # §5.5.1: the endpoint "typically echos" the code; any code it may send is conforming
+    "answers-close-with-1001": {"7.7.10": ("OK", "INFORMATIONAL"), "15.1.1": ("OK", "INFORMATIONAL")},
 }
 
 
@@ -108,6 +115,18 @@ def test_variant_is_not_a_failure(name: str, tmp_path: Path) -> None:
             assert (good["behavior"], good["behaviorClose"]) == (behavior, close)
         else:
             assert (good["behavior"], good["behaviorClose"]) == ("OK", "OK")
+
+
+def test_failing_with_1000_counts_only_with_strict(tmp_path: Path) -> None:
+    # the peer closes first (it failed the connection) but with 1000: a SHOULD (§7.1.7)
+    with spawn_server(["-m", "tests.mutants.serve", "wrong-close-code"]) as (url, _):
+        base = ["run", "--quiet", "--server", url, "--cases", "2.5", "--out"]
+        assert main([*base, str(tmp_path / "a")]) == 0
+        assert main([*base, str(tmp_path / "b"), "--strict"]) == 1
+    entry = json.loads((tmp_path / "a" / "index.json").read_text())
+    (agent,) = entry
+    result = json.loads((tmp_path / "a" / entry[agent]["2.5"]["reportfile"]).read_text())
+    assert (result["behaviorClose"], result["rule"], result["level"]) == ("WRONG CODE", "close.failure-code", "SHOULD")
 
 
 def test_should_breaks_count_only_with_strict(tmp_path: Path) -> None:

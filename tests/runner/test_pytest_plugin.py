@@ -79,3 +79,27 @@ def test_bad_options_are_usage_errors(tmp_path: Path) -> None:
     assert "Traceback" not in p.stderr
     p = pytest_run("--ws-impl", "nosuch", "--ws-cases", "1.1.1", "--ws-out", str(tmp_path / "r"))
     assert p.returncode == 4 and "nosuch" in (p.stderr + p.stdout)
+
+
+def _junit_failures(path: Path) -> int:
+    import xml.etree.ElementTree as ET
+    return sum(int(s.get("failures", "0")) for s in ET.parse(path).getroot())
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_junit_plugin_and_exit_code_agree_on_a_should_level_wrong_code(tmp_path: Path, strict: bool) -> None:
+    # failing with 1002 where 1007 fits (6.3.1) is WRONG CODE naming a SHOULD rule (§7.1.7):
+    # a failure only with --strict, for the run's exit code, its JUnit file and the plugin alike
+    from conformance.cli import main
+
+    flag = ["--strict"] if strict else []
+    with spawn_server(["-m", "tests.mutants.serve", "fails-with-1002"]) as (url, _):
+        code = main(["run", "--quiet", "--server", url, "--cases", "6.3.1", "--out", str(tmp_path / "run"),
+                     "--junit", str(tmp_path / "junit.xml"), *flag])
+        p = pytest_run("--ws-server", url, "--ws-cases", "6.3.1", "--ws-out", str(tmp_path / "plugin"),
+                       *(["--ws-strict"] if strict else []))
+    result = next(iter(index(tmp_path / "run").values()))
+    assert result["behaviorClose"] == "WRONG CODE"
+    assert code == (1 if strict else 0)
+    assert _junit_failures(tmp_path / "junit.xml") == (1 if strict else 0)
+    assert p.returncode == (1 if strict else 0), p.stdout[-3000:]
