@@ -83,7 +83,8 @@ def test_huge_declared_length_is_refused_not_allocated(tmp_path: Path) -> None:
         rc, secs, rss_kib, _ = run(url, tmp_path / "out", cases=["1.1.1"])
     r = results(tmp_path / "out")["1.1.1"]
     assert rc == 1 and secs < 20
-    assert r["behavior"] == "FAILED" and r["rule"] == "frame.message-too-big", r["result"]
+    # no RFC rule of the peer's: what it sent is not the echo the case asked for, over the suite's limit
+    assert r["behavior"] == "FAILED" and "memory limit" in r["result"], r["result"]
     assert rss_kib * 1024 < 200 * 1024 * 1024
 
 
