@@ -30,8 +30,8 @@ browser-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # Node's ws (the matrix and the testee smoke test): Debian's nodejs and npm (needs root, as on CI;
-# skipped when present), then the pinned ws of tests/peers/node/package-lock.json into its node_modules.
-NODE_DIR   := tests/peers/node
+# skipped when present), then the pinned ws of testees/peers/node/package-lock.json into its node_modules.
+NODE_DIR   := testees/peers/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 node:
 	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
@@ -48,7 +48,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check conformance tests
+	$(VENV)/bin/ruff check conformance testees tests
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)
@@ -61,9 +61,9 @@ bench-suite: $(STAMP)
 fuzz-engine: $(STAMP)
 	$(PY) -m conformance.fuzz.engine_harness -max_total_time=$${SECONDS_BUDGET:-60}
 
-# Hypothesis fuzzing alone (no catalogue) must find every mutant in tests/mutants; SECONDS each.
+# Hypothesis fuzzing alone (no catalogue) must find every mutant in testees/mutants; SECONDS each.
 fuzz-mutants: $(STAMP)
-	$(PY) -m tests.mutants.fuzz_sweep --seconds $${SECONDS:-60}
+	$(PY) -m testees.mutants.fuzz_sweep --seconds $${SECONDS:-60}
 
 # Long in-process fuzzing of wsproto and websockets: atheris, then conversations; findings in reports/found.
 fuzz-libs: $(STAMP)
@@ -83,12 +83,12 @@ $(MATRIX_VENV)/.installed: pyproject.toml
 	@touch $@
 
 matrix: $(MATRIX_VENV)/.installed node-deps
-	$(MATRIX_VENV)/bin/python -m tests.matrix.run --out reports/matrix $(MATRIX_ARGS)
+	$(MATRIX_VENV)/bin/python -m testees.matrix.run --out reports/matrix $(MATRIX_ARGS)
 
 # Verdicts quiet vs with every core busy: the catalogue without groups 9/12/13 against the reference,
 # websockets and wsproto servers, and the client catalogue against two clients; flips counted per target.
 stability: $(STAMP)
-	$(PY) -m tests.stability --rounds $${STABILITY_ROUNDS:-3} --client-runs $${STABILITY_CLIENT_RUNS:-5}
+	$(PY) -m testees.stability --rounds $${STABILITY_ROUNDS:-3} --client-runs $${STABILITY_CLIENT_RUNS:-5}
 
 clean:
 	rm -rf $(VENV) $(MATRIX_VENV) $(NODE_DIR)/node_modules reports/demo reports/matrix build *.egg-info
