@@ -40,6 +40,7 @@ from conformance.catalog.model import (
     WaitMessages,
 )
 from conformance.catalog.payload import PayloadSpec
+from conformance.catalog.resources import Bomb, Flood, Request, dump_limits, dump_resource_step
 from conformance.wire.frames import Opcode
 
 _OPCODE_NAMES = {Opcode.CONT: "continuation", Opcode.TEXT: "text", Opcode.BINARY: "binary",
@@ -142,6 +143,8 @@ def dump_step(step: Step) -> dict[str, Any]:
             return {"wait_messages": n}
         case Echo(spec=e):
             return {"echo": _echo(e)}
+        case Flood() | Bomb() | Request():
+            return dump_resource_step(step)
 
 
 def _headers(edits: HeaderEdits) -> dict[str, Any]:
@@ -252,6 +255,8 @@ def dump_case(case: Case) -> dict[str, Any]:
     if case.expect != Expect():
         out["expect"] = _expect(case.expect)
     out["close"] = _close(case.close)
+    if case.resources is not None:
+        out["resources"] = dump_limits(case.resources)
     return out
 
 

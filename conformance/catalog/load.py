@@ -43,6 +43,7 @@ from conformance.catalog.model import (
     spec_keys,
 )
 from conformance.catalog.payload import PayloadSpec, parse_payload
+from conformance.catalog.resources import RESOURCE_PARSERS, parse_limits
 from conformance.catalog.yamlload import LDict, LList, load_yaml
 from conformance.engine.rules import RULES
 from conformance.errors import CaseFileError
@@ -263,6 +264,7 @@ def _case(ctx: _Ctx, d: LDict, group: str) -> Case:
         expect_response=_spec(ctx, d, "expect_response", _expect_response),
         deflate=_spec(ctx, d, "deflate", _deflate), expect_client=d.get("expect_client"),
         steps=_steps(ctx, d), expect=_expect(ctx, d), close=_close(ctx, d),
+        resources=_spec(ctx, d, "resources", parse_limits),
     )
 
 
@@ -527,6 +529,7 @@ _STEP_PARSERS: dict[str, Callable[[Any, int], Step]] = {
     Checkpoint.key: lambda v, line: Checkpoint(_text(v, "a checkpoint label"), line),
     WaitMessages.key: lambda v, line: WaitMessages(_count(v), line),
     Echo.key: _echo,
+    **RESOURCE_PARSERS,
 }
 assert {k for k in _STEP_PARSERS if not k.startswith("send_p")} == {t.key for t in STEP_TYPES}
 

@@ -39,6 +39,7 @@ import dataclasses
 from typing import ClassVar
 
 from conformance.catalog.payload import PayloadSpec
+from conformance.catalog.resources import Bomb, Flood, Limits, Request
 from conformance.wire.frames import Opcode
 
 # A header edit: the name and the values it gets (an empty tuple removes the header).
@@ -207,9 +208,10 @@ class Echo:
     line: int = dataclasses.field(default=0, compare=False)
 
 
-Step = SendFrame | SendMessage | SendRaw | SendClose | CloseNow | Wait | Checkpoint | WaitMessages | Echo
+Step = (SendFrame | SendMessage | SendRaw | SendClose | CloseNow | Wait | Checkpoint | WaitMessages | Echo
+        | Flood | Bomb | Request)  # the last three: the resource group's (catalog/resources.py)
 STEP_TYPES: tuple[type[Step], ...] = (SendFrame, SendMessage, SendRaw, SendClose, CloseNow, Wait, Checkpoint,
-                                      WaitMessages, Echo)
+                                      WaitMessages, Echo, Flood, Bomb, Request)
 
 
 # -- the opening handshake -------------------------------------------------------------------------
@@ -369,6 +371,7 @@ class Case:
     steps: tuple[Step, ...] = ()
     expect: Expect = Expect()
     close: CloseExpect = CloseExpect()
+    resources: Limits | None = None  # the resource group's expectation (catalog/resources.py)
 
     def __post_init__(self) -> None:
         _check(bool(self.rfc), "list at least one RFC section, e.g. 'RFC 6455 §5.2'")

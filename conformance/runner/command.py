@@ -24,6 +24,10 @@ def add_run_commands(sub: Any) -> None:
     tgt.add_argument("--server", metavar="URL", help="a WebSocket server to test (ws:// or wss://, loopback only)")
     tgt.add_argument("--client", metavar="CMD", help='a client command to test, with {url} and {agent}')
     tgt.add_argument("--impl", metavar="NAME", help="an in-process sans-IO library (wsproto, websockets, module:factory)")
+    tgt.add_argument("--server-cmd", metavar="CMD", help='a server command with {port}: the suite starts it on '
+                     "127.0.0.1, watches its memory, CPU time and exit, and restarts it after a crash")
+    r.add_argument("--robustness", action="store_true", help="run the resource group (30) in full, its heavy "
+                   "variants included (the default run has only its light cases)")
     r.add_argument("--cases", action="append", nargs="+", default=[], metavar="GLOB",
                    help="case IDs to run, shell patterns over the whole ID (repeatable)")
     r.add_argument("--exclude", action="append", nargs="+", default=[], metavar="GLOB",
@@ -83,6 +87,14 @@ def add_run_commands(sub: Any) -> None:
     e.add_argument("--deflate", action="store_true", help="accept permessage-deflate")
     e.add_argument("--cert", help="TLS certificate (PEM) to listen with wss://")
     e.add_argument("--key", help="TLS private key (PEM)")
+    e.add_argument("--max-message", type=_positive_int, default=64 * 1024 * 1024,
+                   help="largest message accepted, after inflation (default 64 MiB; larger: close 1009)")
+    e.add_argument("--max-head", type=_positive_int, default=16384,
+                   help="largest handshake request head in octets (default 16384; larger: 431)")
+    e.add_argument("--max-headers", type=_positive_int, default=100,
+                   help="most header lines in the handshake request (default 100; more: 431)")
+    e.add_argument("--handshake-timeout", type=_positive_float, default=5.0,
+                   help="seconds for the whole handshake request to arrive (default 5; later: 408)")
     e.set_defaults(func=cmd_echo_server)
 
 
@@ -137,8 +149,9 @@ def _selected(args: argparse.Namespace, side: str) -> tuple[Any, list[Any]]:
     from conformance.catalog.load import load_catalogue, select
 
     cat = load_catalogue(args.cases_dir)
-    cases = [c for c in select(cat.cases, _flatten(args.cases), _flatten(args.exclude))
-             if c.role in (side, "both")]
+    wanted = _flatten(args.cases) + (["30.*"] if getattr(args, "robustness", False) else [])
+    cases = [c for c in select(cat.cases, wanted, _flatten(args.exclude))
+             if c.role in (side, "both") and (wanted or c.resources is None or not c.resources.heavy)]
     if not cases:
         raise UsageError(f"no {side}-side case matches --cases {_flatten(args.cases)}")
     return cat, cases
@@ -159,8 +172,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.server:
         agent = args.agent or "testee"
         return _run(args, cat, cases, args.server, agent, out_dir, baseline)
+    if args.server_cmd:
+        return _run_watched(args, cat, cases, out_dir, baseline)
     with embedded_server() as url:
         return _run(args, cat, cases, url, args.agent or "reference", out_dir, baseline)
+
+
+def _run_watched(args: argparse.Namespace, cat: Any, cases: list[Any], out_dir: str, baseline: Any) -> int:
+    """--server-cmd: start the server, watch it through the run (targets/watch.py), stop it after."""
+    from conformance.targets.watch import WatchedServer
+
+    watch = WatchedServer(args.server_cmd)
+    try:
+        watch.start()
+        code = _run(args, cat, cases, watch.url, args.agent or "testee", out_dir, baseline, watch=watch)
+        if watch.restarts:
+            print(f"note: the server was restarted {watch.restarts} time(s) after it died", file=sys.stderr)
+        return code
+    finally:
+        watch.close()
 
 
 def _run_client(args: argparse.Namespace) -> int:
@@ -258,7 +288,7 @@ def _load_baseline(path: str | None) -> Any:
 
 
 def _run(args: argparse.Namespace, cat: Any, cases: list[Any], url: str, agent: str,
-         out_dir: str, baseline: Any) -> int:
+         out_dir: str, baseline: Any, watch: Any = None) -> int:
     from conformance.report.model import ReportDir
     from conformance.runner.run import run_cases, summary_table
     from conformance.runner.session import RunOptions
@@ -272,7 +302,7 @@ def _run(args: argparse.Namespace, cat: Any, cases: list[Any], url: str, agent: 
         print(f"resuming in {out_dir}: {len(done)} cases already done, {len(cases)} to run",
               file=sys.stderr)
     opts = RunOptions(agent=agent, timeout=args.timeout or 10.0, timeout_cap=args.timeout, wait=args.wait,
-                      settle=args.settle, max_message=args.max_message, max_echo=args.max_echo)
+                      settle=args.settle, max_message=args.max_message, max_echo=args.max_echo, watch=watch)
     print(f"running {len(cases)} cases against {url} as agent {agent!r} "
           f"(jobs {args.jobs}, report in {out_dir})", file=sys.stderr)
     summary = None
@@ -352,7 +382,9 @@ def cmd_echo_server(args: argparse.Namespace) -> int:
     async def main() -> None:
         ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(serve_echo(args.host, args.port, deflate=args.deflate,
-                                              ssl_context=ctx, ready=ready))
+                                              ssl_context=ctx, ready=ready, max_message=args.max_message,
+                                              max_head=args.max_head, max_headers=args.max_headers,
+                                              handshake_timeout=args.handshake_timeout))
         port = await ready
         scheme = "wss" if ctx else "ws"
         host = f"[{args.host}]" if ":" in args.host else args.host

@@ -71,6 +71,12 @@ def _case_rule(case: Case) -> Rule | None:
 
 
 def judge(case: Case, trace: Trace) -> Verdict:
+    from conformance.runner.limits import judge_limits  # the resource group's figures and limits
+
+    return judge_limits(case, trace, _judge(case, trace))
+
+
+def _judge(case: Case, trace: Trace) -> Verdict:
     if case.expect_client == "reject":
         return _judge_client_rejection(case, trace)
     if case.expect_response is not None and not trace.opened:

@@ -16,7 +16,8 @@ from conformance.catalog.model import Case
 from conformance.errors import TargetError
 from conformance.report.model import CaseResult, ReportDir
 from conformance.runner.judge import describe_observed, judge
-from conformance.runner.session import RunOptions, Trace, execute_case
+from conformance.runner.resources import execute_watched
+from conformance.runner.session import RunOptions, Trace
 from conformance.targets.tcp import ServerTarget, open_connection
 from conformance.verdicts import HARD_CLOSE, Behavior, CloseBehavior
 
@@ -189,7 +190,7 @@ async def _run_with_retries(case: Case, target: ServerTarget, opts: RunOptions, 
         attempts += 1
         started = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
         try:
-            trace = await execute_case(case, target, opts)
+            trace = await execute_watched(case, target, opts)  # runner/resources.py: the watch
         except Exception as exc:
             res = _not_run_result(case, opts.agent, f"internal error in the suite: {type(exc).__name__}: {exc}")
             res.attempts = attempts

@@ -41,6 +41,7 @@ class RunOptions:
     max_message: int = 64 * 1024 * 1024  # most octets the suite holds from one connection (a message,
     # the frame being read, and the messages recorded so far); a peer that makes it hold more is stopped
     max_echo: int | None = None  # caps the message count of echo steps (Autobahn's volume cases send 1000)
+    watch: Any = None  # a targets.watch.WatchedServer (--server-cmd): figures and restarts (runner/resources.py)
 
 
 @dataclasses.dataclass

@@ -25,6 +25,7 @@ from conformance.catalog.model import (
     WaitMessages,
 )
 from conformance.catalog.payload import PayloadSpec
+from conformance.catalog.resources import Bomb, Flood, Request
 from conformance.engine import events as ev
 from conformance.engine.connection import Role, StateError
 from conformance.wire.close import serialize_close
@@ -70,6 +71,10 @@ async def _do(s: _Session, step: Step) -> bool:
             return await _wait_messages(s, n)
         case Echo(spec=spec):
             return await _echo(s, spec)
+        case Flood() | Bomb() | Request():  # the resource group (runner/resources.py)
+            from conformance.runner.resources import run_resource_step
+
+            return await run_resource_step(s, step)
 
 
 async def _send(s: _Session, spec: FrameSpec) -> bool:

@@ -12,6 +12,7 @@ __all__ = ["EchoServer", "serve_echo"]
 import asyncio
 import contextlib
 import ssl
+from typing import Any
 
 from conformance.engine import events as ev
 from conformance.engine.connection import Connection, Role, State
@@ -24,7 +25,12 @@ from conformance.wire.frames import Opcode
 from conformance.wire.http import Request, parse_request
 
 _READ = 1 << 16
-_HANDSHAKE_TIMEOUT = 10.0
+_HANDSHAKE_TIMEOUT = 10.0  # TLS handshake
+# Documented limits (docs/resources.md): the opening handshake must arrive whole within
+# HANDSHAKE_TIMEOUT (else 408), its head within MAX_HEAD octets and MAX_HEADERS lines (else 431).
+HANDSHAKE_TIMEOUT = 5.0
+MAX_HEAD = 16384
+MAX_HEADERS = 100
 _CLOSE_TIMEOUT = 5.0
 _LINGER = 2.0
 
@@ -36,8 +42,12 @@ class EchoServer:
     """Echoes every message back with the same type; permessage-deflate when `deflate`."""
 
     def __init__(self, *, deflate: bool = False, max_message: int = 64 * 1024 * 1024,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, max_head: int = MAX_HEAD,
+                 max_headers: int = MAX_HEADERS, handshake_timeout: float = HANDSHAKE_TIMEOUT) -> None:
         self.deflate = deflate
+        self.max_head = max_head
+        self.max_headers = max_headers
+        self.handshake_timeout = handshake_timeout
         self.ssl_context = ssl_context  # wss://: TLS on memory BIOs, so that it can half-close
         self.max_message = max_message
         self.connections = 0
@@ -85,25 +95,23 @@ class EchoServer:
     async def _read_request(self, reader: Reader, writer: Writer) -> tuple[Request, bytes] | None:
         buf = bytearray()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + _HANDSHAKE_TIMEOUT
+        deadline = loop.time() + self.handshake_timeout
         while True:
             try:
-                parsed = parse_request(bytes(buf))
+                parsed = parse_request(bytes(buf), max_head=self.max_head, max_headers=self.max_headers)
             except WireError as exc:
-                body = f"Bad request: {exc}\n".encode()
-                writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
-                             b"Content-Length: " + str(len(body)).encode() + b"\r\n"
-                             b"Connection: close\r\n\r\n" + body)
-                await writer.drain()
+                large = "limit" in str(exc) or "within" in str(exc)
+                await _refuse(reader, writer, 431 if large else 400, f"{exc}")
                 return None
             if parsed is not None:
                 return parsed[0], bytes(buf[parsed[1]:])
             left = deadline - loop.time()
-            if left <= 0:
-                return None
             try:
-                chunk = await asyncio.wait_for(reader.read(_READ), left)
+                chunk = await asyncio.wait_for(reader.read(_READ), left) if left > 0 else None
             except TimeoutError:
+                chunk = None
+            if chunk is None:  # RFC 9110 §15.5.9: 408, the server would not wait any longer
+                await _refuse(reader, writer, 408, f"no complete request within {self.handshake_timeout:g} s")
                 return None
             if not chunk:
                 return None
@@ -139,6 +147,20 @@ class EchoServer:
                     conn.send_message(e.data, text=False)
 
 
+_REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}
+
+
+async def _refuse(reader: Reader, writer: Writer, status: int, why: str) -> None:
+    """Answer `status` and close lingering, so that the answer is not lost to a reset while the
+    client is still sending (a request too large is refused before it has all arrived)."""
+    body = f"{_REASONS[status]}: {why}\n".encode()
+    writer.write(f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: text/plain\r\n"
+                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+    with contextlib.suppress(ConnectionError, OSError):
+        await writer.drain()
+    await _lingering_close(reader, writer)
+
+
 async def _lingering_close(reader: Reader, writer: Writer) -> None:
     """Send FIN (over TLS: close_notify, then FIN), then read and drop what the client still
     sends until it closes too.
@@ -157,10 +179,11 @@ async def _lingering_close(reader: Reader, writer: Writer) -> None:
 
 async def serve_echo(
     host: str, port: int, *, deflate: bool = False, ssl_context: ssl.SSLContext | None = None,
-    ready: asyncio.Future[int] | None = None,
+    ready: asyncio.Future[int] | None = None, **limits: Any,
 ) -> None:
-    """Serve until cancelled; `ready` receives the bound port (useful with port 0)."""
-    server_obj = EchoServer(deflate=deflate, ssl_context=ssl_context)
+    """Serve until cancelled; `ready` receives the bound port (useful with port 0). `limits`:
+    max_message, max_head, max_headers, handshake_timeout (EchoServer's)."""
+    server_obj = EchoServer(deflate=deflate, ssl_context=ssl_context, **limits)
     server = await asyncio.start_server(server_obj.handle, host, port,
                                         limit=_READ, reuse_address=True)
     bound = server.sockets[0].getsockname()[1]

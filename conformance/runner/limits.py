@@ -1,0 +1,138 @@
+"""Verdicts of the resource group: what the watch and the resource steps measured, against `Limits`.
+
+In order, the first that applies decides (docs/resources.md):
+1. the server process died during the case (watched): FAILED (MUST, RFC 6455 §10.4: an
+   implementation "MUST protect" itself against exceeding its limits);
+2. it no longer answered a new handshake within `alive_within`, or another client was not served
+   while a slow request was under way (a hang): FAILED, likewise;
+3. a shortfall at the case's level (SHOULD: NON-STRICT; informational: INFORMATIONAL): no refusal
+   where the case asks for one, no reaction within the step's deadline, a refusal that is no 4xx,
+   memory growth or CPU time over the bound.
+Otherwise the ordinary verdict stands, with the figures in the result sentence.
+"""
+
+from __future__ import annotations
+
+__all__ = ["judge_limits"]
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from conformance.catalog.model import Case
+from conformance.catalog.resources import Limits
+
+if TYPE_CHECKING:
+    from conformance.runner.judge import Verdict
+    from conformance.runner.session import Trace
+
+_MIB = 1 << 20
+
+
+def judge_limits(case: Case, trace: Trace, verdict: Verdict) -> Verdict:
+    m = trace.measurements
+    server: dict[str, Any] = m.get("server", {})
+    if "exit" in server:
+        return _fail(verdict, case, f"The server process {server['exit']} during this case (it was restarted "
+                     "for the next case); RFC 6455 §10.4: an implementation MUST protect itself against "
+                     "exceeding its limits.", "MUST")
+    if case.resources is None:
+        return verdict
+    dead = _hang(m)
+    if dead:
+        return _fail(verdict, case, f"{dead}; RFC 6455 §10.4: an implementation MUST protect itself "
+                     "against exceeding its limits.", "MUST")
+    figures = _figures(m)
+    short = _shortfalls(case.resources, m) + _refusal(case.resources, trace)
+    if short and verdict.behavior != "FAILED":
+        return _fail(verdict, case, f"{short[0][0].upper()}{'; '.join(short)[1:]}.{figures}", case.level)
+    if verdict.behavior == "OK" and case.expect.any:
+        return dataclasses.replace(verdict, result=f"The server stayed within the case's limits.{figures}")
+    return dataclasses.replace(verdict, result=f"{verdict.result}{figures}")
+
+
+def _fail(verdict: Verdict, case: Case, text: str, level: str) -> Verdict:
+    behavior = {"MUST": "FAILED", "SHOULD": "NON-STRICT"}.get(level, "INFORMATIONAL")
+    return dataclasses.replace(verdict, behavior=behavior, result=text, rule=None,
+                               section=case.rfc[0] if case.rfc else None, level=level)
+
+
+def _hang(m: dict[str, Any]) -> str:
+    alive = m.get("alive")
+    if alive is not None and not alive.get("ok"):
+        return f"After the case the server was not alive: {alive.get('detail')}"
+    for a in m.get("attack", []):
+        probe = a.get("probe_during")
+        if probe is not None and probe.get("ok") is False:
+            return f"While one client sent its request slowly, the server did not serve another: {probe.get('detail')}"
+    return ""
+
+
+def _shortfalls(limits: Limits, m: dict[str, Any]) -> list[str]:
+    out = [s for a in m.get("attack", []) for s in _answer(limits.answer, a)]
+    server = m.get("server", {})
+    if server:
+        growth, bound = server.get("rss_growth", 0), limits.rss_bound(server.get("octets_sent", 0))
+        if growth > bound:
+            out.append(f"the server's memory grew by {growth / _MIB:.1f} MiB for {server.get('octets_sent', 0)} "
+                       f"octets sent, over the bound of {bound / _MIB:.1f} MiB ({limits.rss_slack / _MIB:g} MiB + "
+                       f"{limits.rss_per_octet:g} x octets sent); RFC 6455 §10.4: it SHOULD impose a limit")
+        if server.get("cpu_seconds", 0.0) > limits.cpu_seconds:
+            out.append(f"the server used {server['cpu_seconds']:.2f} s of CPU time, over the bound of "
+                       f"{limits.cpu_seconds:g} s")
+    return out
+
+
+def _answer(answer: str, a: dict[str, Any]) -> list[str]:
+    if a.get("step") == "request":
+        return _request_answer(answer, a)
+    if a.get("reaction") == "timeout":
+        return [f"after the {a['step']} the server neither answered a ping nor closed within {a.get('within'):g} s"]
+    return []
+
+
+def _refusal(limits: Limits, t: Trace) -> list[str]:
+    """`answer: refuse` on the case's own connection (requests are judged on theirs): the peer must
+    have ended the connection itself, before the suite's closing handshake."""
+    if limits.answer != "refuse" or any(a.get("step") == "request" for a in t.measurements.get("attack", [])):
+        return []
+    if t.close_sent_first is False or (t.close_sent_first is None and (t.eof_first or t.reset)):
+        return []
+    return ["the server did not refuse what it could never hold (it kept the connection open until the suite "
+            "closed it); RFC 6455 §10.4: it SHOULD impose a limit on frame and message sizes"]
+
+
+def _request_answer(answer: str, a: dict[str, Any]) -> list[str]:
+    got, within = a.get("answer"), a.get("within")
+    if got == "none":
+        return [f"the server gave no answer to the request within {within:g} s"]
+    if got == "unreachable":
+        return [f"the request could not be sent: {a.get('detail')}"]
+    refused = got == "closed" or (isinstance(got, int) and 400 <= got < 500)
+    if answer == "accept":
+        return [] if got == 101 else [f"the server answered the request with {got}, not 101"]
+    if answer == "refuse":
+        return [] if refused else [f"the server answered the request with {got} instead of refusing it "
+                                   "(a 4xx, or closing)"]
+    if got == 101 or refused and got != "closed":
+        return []
+    if got == "closed":
+        return ["the server closed the connection without an answer; RFC 9110 §5.4: a server that receives "
+                "header fields larger than it wishes to process MUST respond with a 4xx status"]
+    return [f"the server answered the request with {got}; RFC 9110 §5.4 asks for a 4xx"]
+
+
+def _figures(m: dict[str, Any]) -> str:
+    parts = []
+    server = m.get("server")
+    if server:
+        parts.append(f"memory +{server.get('rss_growth', 0) / _MIB:.1f} MiB (peak {server.get('rss_peak', 0) / _MIB:.1f} MiB), "
+                     f"CPU {server.get('cpu_seconds', 0.0):.2f} s")
+    for a in m.get("attack", []):
+        if a.get("step") == "request":
+            parts.append(f"request of {a.get('octets', 0)} octets answered {a.get('answer')} after {a.get('answer_s', 0):g} s")
+        else:
+            parts.append(f"{a['step']} of {a.get('octets', 0)} octets: {a.get('reaction')} after {a.get('reaction_s', 0):g} s")
+    alive = m.get("alive")
+    if alive:
+        parts.append(f"alive after: {'yes' if alive.get('ok') else 'no'} ({alive.get('seconds', 0):g} s)")
+    return f" Figures: {'; '.join(parts)}." if parts else ""

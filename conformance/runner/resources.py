@@ -1,0 +1,326 @@
+"""The resource group on the wire: floods, deflate bombs, hostile requests, and the watch around a case.
+
+Everything is generated lazily: a flood is written in batches of at most 64 KiB, a bomb is one
+compressed unit repeated (its inflated size is never built), a request of many megabytes is cut
+into `chunk`-sized pieces as it is written. What each step did and how the peer reacted goes into
+`trace.measurements["attack"]`; `execute_watched` adds the server's figures (`server`) and the
+liveness probe (`alive`); runner/limits.py judges them.
+"""
+
+from __future__ import annotations
+
+__all__ = ["bomb_payload", "execute_watched", "request_chunks", "run_resource_step"]
+
+import asyncio
+import contextlib
+import contextvars
+import time
+import zlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from conformance.catalog.model import Case
+from conformance.catalog.resources import Bomb, Flood, Request
+from conformance.engine.handshake import ClientHandshake
+from conformance.errors import TargetError
+from conformance.targets.tcp import ServerTarget, open_connection
+from conformance.targets.watch import WatchedServer, probe_handshake
+from conformance.wire.frames import Frame, Opcode
+from conformance.wire.uri import WebSocketURI
+
+if TYPE_CHECKING:
+    from conformance.runner.session import RunOptions, Trace, _Session
+
+_BATCH = 1 << 16
+_UNIT = 1 << 20  # inflated octets per compressed unit of a bomb
+_TARGET: contextvars.ContextVar[ServerTarget | None] = contextvars.ContextVar("resource_target", default=None)
+
+
+# -- steps -------------------------------------------------------------------------------------------
+
+async def run_resource_step(s: _Session, step: Flood | Bomb | Request) -> bool:
+    """One resource step; False when the steps end here (the peer closed)."""
+    match step:
+        case Flood():
+            return await _flood(s, step)
+        case Bomb():
+            return await _bomb(s, step)
+        case Request():
+            return await _request(s, step)
+
+
+def _record(s: _Session, fact: dict[str, Any]) -> None:
+    s.trace.measurements.setdefault("attack", []).append(fact)
+
+
+async def _reaction(s: _Session, within: float, why: str) -> tuple[str, float]:
+    """What the peer did after the attack: "closed", "pong" (it read everything and stayed open)
+    or "timeout" (neither within `within` s), and after how long."""
+    t0 = time.monotonic()
+    if s.trace.peer_closed:
+        return "closed", 0.0
+    if s.can_sync():
+        closed = await s.wait_for(lambda: s.trace.peer_closed, within)
+        return ("closed" if closed else "timeout"), round(time.monotonic() - t0, 4)
+    outcome = await s.sync(within, why)
+    return outcome, round(time.monotonic() - t0, 4)
+
+
+async def _flood(s: _Session, step: Flood) -> bool:
+    assert s.conn is not None
+    t = s.trace
+    frame = Frame(step.opcode, step.payload.materialize(), step.fin)
+    t.log("tx", "event", text=f"flood: {step.count} {step.opcode.name} frames of {len(frame.data)} octets, "
+          f"fin={int(step.fin)}, pace {step.pace:g} s")
+    sent = octets = 0
+    batch = bytearray()
+    t0 = time.monotonic()
+    was, t.logging = t.logging, False
+    try:
+        for i in range(step.count):
+            s.conn.send_frame(frame)
+            batch += s.conn.data_to_send()
+            sent += 1
+            if step.pace or len(batch) >= _BATCH or i + 1 == step.count:
+                octets += len(batch)
+                ok = await s.write(bytes(batch))
+                batch.clear()
+                if not ok or t.peer_closed:
+                    break
+                if step.pace:
+                    await asyncio.sleep(step.pace)
+    finally:
+        t.logging = was
+    seconds = round(time.monotonic() - t0, 4)
+    reaction, after = await _reaction(s, step.within, "after the flood")
+    _record(s, {"step": "flood", "frames": sent, "octets": octets, "seconds": seconds,
+                "reaction": reaction, "reaction_s": after, "within": step.within})
+    return not t.peer_closed
+
+
+def bomb_payload(inflated: int) -> bytes:
+    """A permessage-deflate payload (RFC 7692 §7.2.1: the trailing 00 00 ff ff removed) that
+    inflates to `inflated` zero octets: one fully flushed unit of 1 MiB, repeated, then the rest.
+    A full flush leaves the compressor as it started, so every unit is the same octets."""
+    whole, rest = divmod(inflated, _UNIT)
+    unit = _deflate(_UNIT) if whole else b""
+    tail = _deflate(rest) if rest else b""
+    data = unit * whole + tail
+    return data[:-4] if data.endswith(b"\x00\x00\xff\xff") else data
+
+
+def _deflate(n: int) -> bytes:
+    c = zlib.compressobj(9, zlib.DEFLATED, -9)  # window 2^9 fits any negotiated window (9-15)
+    return c.compress(bytes(n)) + c.flush(zlib.Z_FULL_FLUSH)
+
+
+async def _bomb(s: _Session, step: Bomb) -> bool:
+    assert s.conn is not None
+    t = s.trace
+    if s.deflate is None:
+        t.echo_error = "the bomb needs permessage-deflate, which was not agreed"
+        return False
+    data = await asyncio.to_thread(bomb_payload, step.inflated)
+    size = step.fragment or len(data)
+    pieces = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
+    t.log("tx", "event", text=f"bomb: {len(data)} compressed octets that inflate to {step.inflated}, "
+          f"in {len(pieces)} frames")
+    t0 = time.monotonic()
+    was, t.logging = t.logging, False
+    octets = 0
+    try:
+        for i, piece in enumerate(pieces):
+            first, last = i == 0, i + 1 == len(pieces)
+            s.conn.send_frame(Frame(step.opcode if first else Opcode.CONT, piece, last, first))
+            out = s.conn.data_to_send()
+            octets += len(out)
+            if not await s.write(out) or t.peer_closed:
+                break
+    finally:
+        t.logging = was
+    seconds = round(time.monotonic() - t0, 4)
+    reaction, after = await _reaction(s, step.within, "after the bomb")
+    _record(s, {"step": "bomb", "inflated": step.inflated, "octets": octets, "frames": len(pieces),
+                "seconds": seconds, "reaction": reaction, "reaction_s": after, "within": step.within})
+    return not t.peer_closed
+
+
+# -- hostile requests --------------------------------------------------------------------------------
+
+def request_chunks(uri: WebSocketURI, step: Request) -> Iterator[bytes]:
+    """The request `step` describes, in pieces of `chunk` octets (64 KiB when 0). Incomplete
+    requests end without the blank line; the caller trickles more header octets after them."""
+    size = step.chunk or _BATCH
+    buf = bytearray()
+    for part in _request_parts(uri, step):
+        buf += part
+        while len(buf) >= size:
+            yield bytes(buf[:size])
+            del buf[:size]
+    if buf:
+        yield bytes(buf)
+
+
+def _request_parts(uri: WebSocketURI, step: Request) -> Iterator[bytes]:
+    req = ClientHandshake(uri).request()
+    head = req.serialize()
+    line, rest = head.split(b"\r\n", 1)
+    method, path, version = line.split(b" ")
+    yield method + b" " + path
+    if step.path_size > len(path):
+        yield from _repeat(b"a", step.path_size - len(path))
+    yield b" " + version + b"\r\n" + rest[:-2]  # every header, without the blank line
+    value = step.value.encode("latin-1")
+    for i in range(step.headers):
+        name = f"{step.name}-{i + 1}" if step.numbered else step.name
+        yield name.encode() + b": "
+        yield from _repeat(value, step.size)
+        yield b"\r\n"
+    if step.complete:
+        yield b"\r\n"
+
+
+def _repeat(unit: bytes, n: int) -> Iterator[bytes]:
+    block = unit * (_BATCH // len(unit) + 1)
+    while n > 0:
+        piece = block[: min(n, _BATCH)]
+        n -= len(piece)
+        yield piece
+
+
+async def _request(s: _Session, step: Request) -> bool:
+    target = _TARGET.get()
+    if target is None:
+        s.trace.steps_stopped = "a `request` step runs only in a run (it needs the target to open a second connection)"
+        return False
+    fact: dict[str, Any] = {"step": "request", "headers": step.headers, "size": step.size, "within": step.within}
+    try:
+        await _hostile(target, step, fact)
+    except TargetError as exc:
+        fact.update(answer="unreachable", detail=str(exc))
+    _record(s, fact)
+    return not s.trace.peer_closed
+
+
+async def _hostile(target: ServerTarget, step: Request, fact: dict[str, Any]) -> None:
+    reader, writer = await open_connection(target, 5.0)
+    t0 = time.monotonic()
+    answer = asyncio.create_task(_status(reader))
+    octets = 0
+    try:
+        deadline = t0 + step.within
+        with contextlib.suppress(TimeoutError, ConnectionError, OSError):
+            async with asyncio.timeout(step.within):
+                for piece in _trickle(target.uri, step):
+                    if answer.done():
+                        break
+                    writer.write(piece)
+                    await writer.drain()
+                    octets += len(piece)
+                    if step.pace:
+                        await asyncio.sleep(step.pace)
+                        await _probe_once(target, step, fact, t0)
+        fact["octets"] = octets
+        fact["send_s"] = round(time.monotonic() - t0, 4)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(answer), max(0.0, deadline - time.monotonic()))
+        got = answer.result() if answer.done() else None
+        fact["answer"] = got if got is not None else "none"
+        fact["answer_s"] = round(time.monotonic() - t0, 4)
+    finally:
+        answer.cancel()
+        with contextlib.suppress(BaseException):
+            await answer
+        writer.transport.abort()
+
+
+def _trickle(uri: WebSocketURI, step: Request) -> Iterator[bytes]:
+    yield from request_chunks(uri, step)
+    if not step.complete:  # slowloris: the head never ends
+        size = step.chunk or 1
+        while True:
+            yield from (b"X-Slow: a\r\n"[i : i + size] for i in range(0, 11, size))
+
+
+async def _probe_once(target: ServerTarget, step: Request, fact: dict[str, Any], t0: float) -> None:
+    """While a slow request is under way, one other client must still be served (a hang otherwise)."""
+    if "probe_during" in fact or time.monotonic() - t0 < min(1.0, step.within / 2):
+        return
+    fact["probe_during"] = {"ok": None}
+    live = await probe_handshake(target, 3.0)
+    fact["probe_during"] = {"ok": live.ok, "seconds": live.seconds, "detail": live.detail}
+
+
+async def _status(reader: asyncio.StreamReader) -> int | str:
+    """The status of the server's answer, or "closed" if it closed without a status line."""
+    buf = b""
+    while b"\r\n" not in buf and len(buf) < 8192:
+        try:
+            chunk = await reader.read(4096)
+        except (ConnectionError, OSError):
+            return "closed"
+        if not chunk:
+            return "closed"
+        buf += chunk
+    parts = buf.split(b"\r\n", 1)[0].split(b" ")
+    if len(parts) >= 2 and parts[1].isdigit():
+        return int(parts[1])
+    return "closed"
+
+
+# -- the watch around a case -------------------------------------------------------------------------
+
+async def execute_watched(case: Case, target: ServerTarget, opts: RunOptions) -> Trace:
+    """`execute_case`, with the server's figures and a liveness probe around it when the case is a
+    resource case or the server is watched (`opts.watch`)."""
+    from conformance.runner.session import execute_case
+
+    watch: WatchedServer | None = getattr(opts, "watch", None)
+    if watch is None and case.resources is None:
+        return await execute_case(case, target, opts)
+    token = _TARGET.set(target)
+    if watch is not None:
+        watch.reset_peak()
+    before = watch.sample() if watch is not None else None
+    try:
+        trace = await execute_case(case, target, opts)
+    finally:
+        _TARGET.reset(token)
+    if watch is not None and before is not None:
+        await _after(case, trace, watch, before)
+    if case.resources is not None and "exit" not in trace.measurements.get("server", {}):
+        live = await probe_handshake(target, case.resources.alive_within)
+        trace.measurements["alive"] = {"ok": live.ok, "seconds": live.seconds, "detail": live.detail}
+    return trace
+
+
+async def _after(case: Case, trace: Trace, watch: WatchedServer, before: Any) -> None:
+    after = watch.sample()
+    sent = sum(int(a.get("octets", 0)) for a in trace.measurements.get("attack", []))
+    figures: dict[str, Any] = {
+        "rss_before": before.rss, "rss_after": after.rss, "rss_peak": after.peak,
+        "rss_growth": max(0, after.peak - before.rss), "cpu_seconds": round(after.cpu - before.cpu, 4),
+        "octets_sent": sent}
+    if case.resources is not None:
+        figures["rss_bound"] = case.resources.rss_bound(sent)
+        figures["cpu_bound"] = case.resources.cpu_seconds
+    status = watch.exit_status()
+    if status is None and trace.close_received is None and (trace.eof or trace.reset or not trace.connected):
+        status = await asyncio.to_thread(watch.settle_exit, 0.5)
+    if status is not None:
+        figures["exit"] = status + watch.stderr_tail(200)
+        lock = _restart_lock()
+        async with lock:
+            if watch.exit_status() is not None:
+                await asyncio.to_thread(watch.restart)
+        figures["restarted"] = True
+    trace.measurements["server"] = figures
+
+
+_locks: dict[int, asyncio.Lock] = {}
+
+
+def _restart_lock() -> asyncio.Lock:
+    """One restart at a time (per event loop), whichever case saw the crash first."""
+    loop = asyncio.get_running_loop()
+    return _locks.setdefault(id(loop), asyncio.Lock())
