@@ -296,7 +296,7 @@ async def execute_watched(case: Case, target: ServerTarget, opts: RunOptions) ->
 
 async def _after(case: Case, trace: Trace, watch: WatchedServer, before: Any) -> None:
     after = watch.sample()
-    sent = sum(int(a.get("octets", 0)) for a in trace.measurements.get("attack", []))
+    sent = _octets_sent(trace)
     figures: dict[str, Any] = {
         "rss_before": before.rss, "rss_after": after.rss, "rss_peak": after.peak,
         "rss_growth": max(0, after.peak - before.rss), "cpu_seconds": round(after.cpu - before.cpu, 4),
@@ -315,6 +315,13 @@ async def _after(case: Case, trace: Trace, watch: WatchedServer, before: Any) ->
                 await asyncio.to_thread(watch.restart)
         figures["restarted"] = True
     trace.measurements["server"] = figures
+
+
+def _octets_sent(trace: Trace) -> int:
+    """What the suite wrote: the resource steps' counts, plus the logged writes of the other steps
+    (the resource steps write with the log off, so nothing counts twice)."""
+    logged = sum(int(e.get("len", 0)) for e in trace.wirelog if e.get("dir") == "tx" and e.get("kind") == "octets")
+    return logged + sum(int(a.get("octets", 0)) for a in trace.measurements.get("attack", []))
 
 
 _locks: dict[int, asyncio.Lock] = {}
