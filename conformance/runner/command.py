@@ -7,6 +7,7 @@ __all__ = ["add_run_commands"]
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import subprocess
 import sys
@@ -183,6 +184,8 @@ def _run_watched(args: argparse.Namespace, cat: Any, cases: list[Any], out_dir: 
     from conformance.targets.watch import WatchedServer
 
     watch = WatchedServer(args.server_cmd)
+    # a resource case runs alone against a watched server, so that the figures are its own
+    cases = [dataclasses.replace(c, exclusive=True) if c.resources is not None else c for c in cases]
     try:
         watch.start()
         code = _run(args, cat, cases, watch.url, args.agent or "testee", out_dir, baseline, watch=watch)

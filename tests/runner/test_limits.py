@@ -1,0 +1,87 @@
+"""The resource verdicts (runner/limits.py) from traces with chosen figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance.catalog.model import Case, CloseExpect, Expect
+from conformance.catalog.resources import Limits
+from conformance.runner.judge import judge
+from conformance.runner.session import Trace
+
+_MIB = 1 << 20
+
+
+def _case(**limits: Any) -> Case:
+    return Case(id="30.9.1", title="t", rfc=("RFC 6455 §10.4",), level="SHOULD", role="server",
+                expect=Expect(any="ok"), close=CloseExpect(by="either", codes=(1000, 1009), clean=False,
+                                                          informational=True),
+                resources=Limits(**limits))
+
+
+def _trace(**measurements: Any) -> Trace:
+    t = Trace(connected=True, opened=True, eof=True, eof_first=True)
+    t.measurements.update(measurements)
+    return t
+
+
+def _server(growth: int = 0, cpu: float = 0.0, sent: int = 100, **extra: Any) -> dict[str, Any]:
+    return {"rss_before": 30 * _MIB, "rss_peak": 30 * _MIB + growth, "rss_growth": growth,
+            "cpu_seconds": cpu, "octets_sent": sent, **extra}
+
+
+ALIVE = {"ok": True, "seconds": 0.01, "detail": "fine"}
+
+
+class TestFailed:
+    def test_a_dead_server_is_failed_at_must_level(self) -> None:
+        v = judge(_case(), _trace(server=_server(exit="killed by signal SIGABRT (6)")))
+        assert (v.behavior, v.level) == ("FAILED", "MUST") and "SIGABRT" in v.result
+
+    def test_a_crash_fails_any_case_of_a_watched_server(self) -> None:
+        case = Case(id="1.1.1", title="t", rfc=("RFC 6455 §5.6",))
+        v = judge(case, _trace(server=_server(exit="exited with status 1")))
+        assert v.behavior == "FAILED" and "exited with status 1" in v.result
+
+    def test_a_server_that_stops_answering_is_failed(self) -> None:
+        v = judge(_case(), _trace(alive={"ok": False, "seconds": 5.0, "detail": "no answer within 5 s"}))
+        assert (v.behavior, v.level) == ("FAILED", "MUST") and "not alive" in v.result
+
+    def test_a_client_left_waiting_during_slowloris_is_a_hang(self) -> None:
+        attack = [{"step": "request", "answer": 408, "within": 8, "probe_during": {"ok": False, "detail": "x"}}]
+        assert judge(_case(), _trace(alive=ALIVE, attack=attack)).behavior == "FAILED"
+
+
+class TestShortfalls:
+    def test_memory_over_the_bound_is_non_strict(self) -> None:
+        v = judge(_case(rss_slack=16 * _MIB), _trace(alive=ALIVE, server=_server(growth=17 * _MIB)))
+        assert (v.behavior, v.level) == ("NON-STRICT", "SHOULD") and "memory grew" in v.result
+
+    def test_memory_under_the_bound_is_ok(self) -> None:
+        v = judge(_case(rss_slack=16 * _MIB), _trace(alive=ALIVE, server=_server(growth=15 * _MIB)))
+        assert v.behavior == "OK" and "memory +15.0 MiB" in v.result
+
+    def test_cpu_over_the_bound_is_non_strict(self) -> None:
+        v = judge(_case(cpu_seconds=1), _trace(alive=ALIVE, server=_server(cpu=1.5)))
+        assert v.behavior == "NON-STRICT" and "CPU" in v.result
+
+    def test_refuse_needs_the_peer_to_end_the_connection(self) -> None:
+        kept = _trace(alive=ALIVE)
+        kept.eof_first, kept.close_sent_first = False, True
+        assert judge(_case(answer="refuse"), kept).behavior == "NON-STRICT"
+        assert judge(_case(answer="refuse"), _trace(alive=ALIVE)).behavior == "OK"
+
+    def test_request_answers(self) -> None:
+        def verdict(answer: str, got: object) -> str:
+            attack = [{"step": "request", "answer": got, "within": 5, "octets": 10, "answer_s": 0.1}]
+            return judge(_case(answer=answer), _trace(alive=ALIVE, attack=attack)).behavior
+
+        assert verdict("either", 431) == verdict("either", 101) == verdict("refuse", "closed") == "OK"
+        assert verdict("either", "closed") == verdict("either", 500) == verdict("either", "none") == "NON-STRICT"
+        assert verdict("accept", 400) == verdict("refuse", 101) == "NON-STRICT"
+
+    def test_an_informational_case_stays_informational(self) -> None:
+        case = Case(id="30.9.2", title="t", rfc=("RFC 9112 §9.5",), level="informational", role="server",
+                    expect=Expect(any="ok"), resources=Limits(answer="refuse"))
+        attack = [{"step": "request", "answer": "none", "within": 8}]
+        assert judge(case, _trace(alive=ALIVE, attack=attack)).behavior == "INFORMATIONAL"

@@ -1,0 +1,74 @@
+"""What the resource steps put on the wire, and that the suite never builds it whole in memory."""
+
+from __future__ import annotations
+
+import tracemalloc
+import zlib
+
+from conformance.catalog.resources import Request
+from conformance.runner.resources import bomb_payload, request_chunks
+from conformance.wire.http import parse_request
+from conformance.wire.uri import parse_uri
+
+URI = parse_uri("ws://127.0.0.1:9/chat")
+
+
+def _inflate(payload: bytes) -> int:
+    d = zlib.decompressobj(-15)
+    size = 0
+    data = payload + b"\x00\x00\xff\xff"  # RFC 7692 §7.2.2: the receiver appends the tail
+    for i in range(0, len(data), 4096):
+        size += len(d.decompress(data[i : i + 4096]))
+    return size
+
+
+class TestBomb:
+    def test_it_inflates_to_exactly_the_size_asked(self) -> None:
+        for size in (1, 1000, (1 << 20) + 7, 3 << 20):
+            assert _inflate(bomb_payload(size)) == size
+
+    def test_it_is_a_thousandth_of_that_on_the_wire(self) -> None:
+        assert len(bomb_payload(64 << 20)) < (64 << 20) // 900
+
+    def test_a_gigabyte_bomb_costs_the_suite_a_few_megabytes(self) -> None:
+        tracemalloc.start()
+        try:
+            bomb_payload(1 << 30)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 8 << 20
+
+
+class TestRequest:
+    def test_the_headers_are_all_there_and_the_request_parses(self) -> None:
+        data = b"".join(request_chunks(URI, Request(headers=50, size=3, value="xy")))
+        parsed = parse_request(data)
+        assert parsed is not None and parsed[1] == len(data)
+        req = parsed[0]
+        assert req.headers["X-Filler-50"] == "xyx" and req.headers["Upgrade"].lower() == "websocket"
+        assert req.path == "/chat"
+
+    def test_a_long_target_and_one_long_header(self) -> None:
+        data = b"".join(request_chunks(URI, Request(headers=1, size=5000, numbered=False, path_size=3000)))
+        line = data.split(b"\r\n", 1)[0]
+        assert len(line.split(b" ")[1]) == 3000
+        assert b"\r\nX-Filler: " + b"a" * 5000 + b"\r\n" in data
+
+    def test_pieces_are_no_larger_than_the_chunk(self) -> None:
+        pieces = list(request_chunks(URI, Request(headers=100, chunk=7)))
+        assert all(len(p) == 7 for p in pieces[:-1]) and 0 < len(pieces[-1]) <= 7
+
+    def test_an_incomplete_request_has_no_blank_line(self) -> None:
+        data = b"".join(request_chunks(URI, Request(headers=2, pace=0.1, complete=False)))
+        assert b"\r\n\r\n" not in data and data.endswith(b"\r\n")
+
+    def test_a_64_mib_header_is_generated_lazily(self) -> None:
+        tracemalloc.start()
+        try:
+            total = sum(len(p) for p in request_chunks(URI, Request(headers=1, size=64 << 20, numbered=False)))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert total > 64 << 20
+        assert peak < 1 << 20
