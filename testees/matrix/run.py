@@ -3,6 +3,11 @@ with compression on and off, plus the in-process adapters, into one report direc
 (testees/peers/node/, installed there by `make node-deps`) runs beside the Python libraries.
 
 python -m testees.matrix.run [--out reports/matrix] [--parallel 2] [--only NAME ...] [--max-echo 50 | --full]
+                             [--robustness]
+
+The default catalogue holds the light cases of the resource group (30), judged on liveness only.
+--robustness runs only the servers, each started and watched by the suite (--server-cmd), through
+the whole group 30 (heavy variants too), so that their memory, CPU time and crashes are measured.
 
 Every case runs for every agent. By default the echo steps of the volume cases (groups 9, 12, 13:
 up to 1000 messages of up to 128 KiB each) send at most 50 messages, which keeps the matrix within
@@ -98,14 +103,25 @@ def _start(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
     return proc, line.split()[-1]
 
 
-def run_job(job: Job, out: Path, jobs_per_run: int, max_echo: int | None) -> Job:
+def watched(argv: list[str]) -> list[str]:
+    """--server-cmd for a server argv that listens on `--port 0`: the suite picks the port."""
+    import shlex
+
+    at = argv.index("--port") + 1
+    cmd = shlex.join([*argv[:at], "PORT", *argv[at + 1:]]).replace("PORT", "{port}")
+    return ["--server-cmd", cmd, "--robustness"]
+
+
+def run_job(job: Job, out: Path, jobs_per_run: int, max_echo: int | None, robustness: bool = False) -> Job:
     t0 = time.monotonic()
     dest = out / "runs" / job.agent
     common = ["--agent", job.agent, "--out", str(dest), "--quiet", "--jobs", str(jobs_per_run), "--budget", "900",
               *(["--max-echo", str(max_echo)] if max_echo else [])]
     proc = None
     try:
-        if job.kind == "server":
+        if job.kind == "server" and robustness:
+            cmd = watched(job.argv)
+        elif job.kind == "server":
             proc, url = _start(job.argv)
             cmd = ["--server", url]
         elif job.kind == "client":
@@ -156,16 +172,19 @@ def main() -> int:
     ap.add_argument("--agents", nargs="*", default=[], help="only the runs of these agents (e.g. to redo one)")
     ap.add_argument("--max-echo", type=int, default=50, help="messages per echo step at most (default 50)")
     ap.add_argument("--full", action="store_true", help="Autobahn's whole volume: no --max-echo")
+    ap.add_argument("--robustness", action="store_true",
+                    help="servers only, watched (--server-cmd), through the whole resource group 30")
     args = ap.parse_args()
     out = (ROOT / args.out) if not Path(args.out).is_absolute() else Path(args.out)
     t0 = time.monotonic()
-    todo = [j for j in jobs(args.only) if not args.agents or j.agent in args.agents]
+    todo = [j for j in jobs(args.only) if (not args.agents or j.agent in args.agents)
+            and (not args.robustness or j.kind == "server")]
     print(f"matrix: {len(todo)} runs, {args.parallel} at a time, into {out}"
           f"{'' if args.full else f' (echo steps capped at {args.max_echo} messages)'}", flush=True)
     finished: list[Job] = []
     with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
         max_echo = None if args.full else args.max_echo
-        for job in pool.map(lambda j: run_job(j, out, args.jobs, max_echo), todo):
+        for job in pool.map(lambda j: run_job(j, out, args.jobs, max_echo, args.robustness), todo):
             c = summary(out, job.agent)
             print(f"  {job.agent:34} {job.seconds:6.1f} s  {c['cases']:4} cases  OK {c['OK']:4}  "
                   f"FAILED {c['FAILED']:3}{'  ' + job.note if job.note else ''}", flush=True)
