@@ -252,13 +252,16 @@ async def _probe_once(target: ServerTarget, step: Request, fact: dict[str, Any],
 
 
 async def _status(reader: asyncio.StreamReader) -> int | str:
-    """The status of the server's answer, or "closed" if it closed without a status line."""
+    """The status of the server's answer; "closed" if it sent FIN without a status line, "reset" if
+    the connection was reset. Both count as a refusal: a server that closes with part of the request
+    unread resets the connection, which can destroy a 4xx it sent just before, and whether it had
+    read everything (FIN) or not (reset) is a matter of timing."""
     buf = b""
     while b"\r\n" not in buf and len(buf) < 8192:
         try:
             chunk = await reader.read(4096)
         except (ConnectionError, OSError):
-            return "closed"
+            return "reset"
         if not chunk:
             return "closed"
         buf += chunk

@@ -77,7 +77,9 @@ class TestShortfalls:
             return judge(_case(answer=answer), _trace(alive=ALIVE, attack=attack)).behavior
 
         assert verdict("either", 431) == verdict("either", 101) == verdict("refuse", "closed") == "OK"
-        assert verdict("either", "closed") == verdict("either", 500) == verdict("either", "none") == "NON-STRICT"
+        # a reset can destroy a 4xx, and whether a refusing server resets or closes is timing: both accepted
+        assert verdict("either", "reset") == verdict("either", "closed") == verdict("refuse", "reset") == "OK"
+        assert verdict("either", 500) == verdict("either", "none") == verdict("either", "unreachable") == "NON-STRICT"
         assert verdict("accept", 400) == verdict("refuse", 101) == "NON-STRICT"
 
     def test_an_informational_case_stays_informational(self) -> None:
