@@ -283,6 +283,8 @@ async def execute_watched(case: Case, target: ServerTarget, opts: RunOptions) ->
         return await execute_case(case, target, opts)
     token = _TARGET.set(target)
     if watch is not None:
+        async with _restart_lock():  # a restart under way (after another case's crash) ends first
+            pass
         watch.reset_peak()
     before = watch.sample() if watch is not None else None
     try:

@@ -72,3 +72,27 @@ class TestRequest:
             tracemalloc.stop()
         assert total > 64 << 20
         assert peak < 1 << 20
+
+
+class TestSelection:
+    @staticmethod
+    def _ids(*argv: str) -> set[str]:
+        import argparse
+
+        from conformance.runner.command import _selected, add_run_commands
+
+        parser = argparse.ArgumentParser()
+        add_run_commands(parser.add_subparsers())
+        _, cases = _selected(parser.parse_args(["run", *argv]), "server")
+        return {c.id for c in cases}
+
+    def test_the_default_run_has_the_light_cases_only(self) -> None:
+        ids = self._ids()
+        assert "30.2.1" in ids and "30.2.5" not in ids and "1.1.1" in ids
+
+    def test_robustness_runs_the_whole_group(self) -> None:
+        ids = self._ids("--robustness")
+        assert {"30.2.1", "30.2.5", "30.7.13"} <= ids and "1.1.1" not in ids
+
+    def test_naming_a_heavy_case_runs_it(self) -> None:
+        assert self._ids("--cases", "30.7.13") == {"30.7.13"}
