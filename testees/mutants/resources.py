@@ -74,17 +74,21 @@ def _inflates_without_limit() -> None:
 
 
 def _quadratic_headers() -> None:
-    """No head limits, and a header parser that splits everything read so far again for every
-    line (quadratic in the number of header lines)."""
+    """No head limits, and a header parser that looks for an earlier header of the same name by
+    comparing each line with every earlier one, case-insensitively (quadratic in the number of
+    lines: about 4 s of CPU time for 10,000 headers)."""
     original = http.parse_request
 
     def parse(buf: bytes | bytearray, **_: Any) -> Any:
         got = original(buf, max_head=1 << 30, max_headers=1 << 30, max_line=1 << 30)
         if got is not None:
-            seen = b""
+            names: list[bytes] = []
             for line in bytes(buf[: got[1]]).split(b"\r\n"):
-                seen += line + b"\r\n"
-                seen.split(b"\r\n")
+                name = line.split(b":", 1)[0]
+                for prev in names:
+                    if prev.lower() == name.lower():
+                        break
+                names.append(name)
         return got
 
     es.parse_request = parse  # type: ignore[assignment]
