@@ -88,6 +88,11 @@ MESSAGE_TOO_BIG = rule(
     "frame.message-too-big", "RFC 6455 §10.4", Level.MAY,
     "An endpoint may refuse a message larger than it can handle, closing with 1009.",
     close_code=1009)
+SIZE_LIMIT = rule(
+    "message.size-limit", "RFC 6455 §10.4", Level.MAY,
+    "An endpoint may limit the size of the frames and messages it accepts and refuse a larger one "
+    "by closing the connection, with 1009 (message too big) or 1008 (policy violation).",
+    close_code=1009, also_accepted=(1008,))
 # --- RFC 6455 §8.1: UTF-8 ---------------------------------------------------------------------
 TEXT_INVALID = rule(
     "utf8.text-invalid", "RFC 6455 §8.1", MUST,
