@@ -12,8 +12,8 @@ __all__ = ["CaseServer"]
 
 import asyncio
 import contextlib
-import datetime
 import json
+import ssl
 import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,11 +24,17 @@ from conformance.engine.handshake import ServerHandshake
 from conformance.engine.rules import ProtocolError
 from conformance.errors import WireError
 from conformance.report.model import CaseResult, ReportDir
-from conformance.runner.client_side import execute_client_case
-from conformance.runner.run import make_result
-from conformance.runner.session import RunOptions
-from conformance.targets.echo_server import _lingering_close
-from conformance.targets.streams import start_stream_server
+from conformance.runner.result import make_result, now_stamp
+from conformance.runner.session import RunOptions, execute_client_case
+from conformance.targets.streams import (
+    HeadIncomplete,
+    Reader,
+    Writer,
+    lingering_close,
+    read_http_head,
+    start_stream_server,
+)
+from conformance.targets.tls import TLSServerStream
 from conformance.wire.http import Headers, Request, Response, parse_request
 
 _READ = 1 << 16
@@ -39,8 +45,10 @@ class CaseServer:
 
     def __init__(self, cases: Sequence[Case], report: ReportDir, opts: RunOptions,
                  titles: dict[str, str] | None = None,
-                 on_result: Callable[[CaseResult], None] | None = None) -> None:
+                 on_result: Callable[[CaseResult], None] | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.cases = list(cases)
+        self.ssl_context = ssl_context  # wss://: TLS on memory BIOs, so that the suite can half-close
         self.report = report
         self.opts = opts
         self.titles = titles or {}
@@ -54,39 +62,33 @@ class CaseServer:
         before resetting the connection still reach the case (KeepingReader)."""
         return await start_stream_server(self.handle, host, port, limit=_READ, **kwargs)
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(self, tcp_reader: asyncio.StreamReader, tcp_writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        reader: Reader = tcp_reader
+        writer: Writer = tcp_writer
         try:
+            if self.ssl_context is not None:
+                tls = TLSServerStream(tcp_reader, tcp_writer, self.ssl_context)
+                reader = writer = tls
+                await asyncio.wait_for(tls.handshake(), self.opts.wait * 5)
             got = await self._read_request(reader)
             if got is not None:
                 await self._dispatch(*got, reader, writer)
-        except (ConnectionError, OSError):
+        except (ConnectionError, OSError, TimeoutError):
             pass
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError, OSError, TimeoutError):
                 await asyncio.wait_for(writer.wait_closed(), 1)
 
-    async def _read_request(self, reader: asyncio.StreamReader) -> tuple[Request, bytes, bytes] | None:
-        buf = bytearray()
-        while True:
-            try:
-                parsed = parse_request(bytes(buf))
-            except WireError:
-                return None
-            if parsed is not None:
-                req, used = parsed
-                return req, bytes(buf[:used]), bytes(buf[used:])
-            try:
-                chunk = await asyncio.wait_for(reader.read(_READ), self.opts.wait * 5)
-            except TimeoutError:
-                return None
-            if not chunk:
-                return None
-            buf += chunk
+    async def _read_request(self, reader: Reader) -> tuple[Request, bytes, bytes] | None:
+        try:
+            return await read_http_head(reader, parse_request, self.opts.wait * 5)
+        except HeadIncomplete:
+            return None
 
-    async def _dispatch(self, req: Request, raw: bytes, leftover: bytes, reader: asyncio.StreamReader,
-                        writer: asyncio.StreamWriter) -> None:
+    async def _dispatch(self, req: Request, raw: bytes, leftover: bytes, reader: Reader,
+                        writer: Writer) -> None:
         url = urllib.parse.urlsplit(req.path)
         q = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
         path = url.path.rstrip("/")
@@ -118,7 +120,7 @@ class CaseServer:
         return self.cases[n - 1] if 1 <= n <= len(self.cases) else None
 
     async def _run_case(self, q: dict[str, str], req: Request, raw: bytes, leftover: bytes,
-                        reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                        reader: Reader, writer: Writer) -> None:
         case = self._case(q)
         if case is None:
             body = f"no case {q.get('case')!r}: cases are 1..{len(self.cases)}\n".encode()
@@ -127,7 +129,7 @@ class CaseServer:
             return
         agent = q.get("agent") or self.opts.agent
         self.started.add(self.cases.index(case) + 1)
-        started = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+        started = now_stamp()
         opts = RunOptions(**{**self.opts.__dict__, "agent": agent})
         trace = await execute_client_case(case, req, raw, leftover, reader, writer, opts)
         result = make_result(case, trace, agent, started, is_server=False)
@@ -136,7 +138,7 @@ class CaseServer:
         if self.on_result is not None:
             self.on_result(result)
 
-    async def _answer(self, req: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+    async def _answer(self, req: Request, reader: Reader, writer: Writer,
                       text: str | None) -> None:
         """A plain WebSocket exchange: handshake, one text message (if any), close."""
         shake = ServerHandshake()
@@ -155,7 +157,7 @@ class CaseServer:
         writer.write(conn.data_to_send())
         await writer.drain()
         await _close_reply(conn, reader, self.opts.wait)
-        await _lingering_close(reader, writer)  # the closing handshake is over: the server closes TCP now
+        await lingering_close(reader, writer)  # the closing handshake is over: the server closes TCP now
 
     def _write_html(self) -> None:
         try:
@@ -165,7 +167,7 @@ class CaseServer:
         write_html(self.report.path, self.titles)
 
 
-async def _close_reply(conn: Connection, reader: asyncio.StreamReader, wait: float) -> None:
+async def _close_reply(conn: Connection, reader: Reader, wait: float) -> None:
     """Read until the client's close frame has answered ours (or it closed TCP); `wait` bounds a
     client that never answers."""
     with contextlib.suppress(TimeoutError, ConnectionError, OSError, ProtocolError, WireError):
