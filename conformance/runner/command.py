@@ -222,7 +222,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ctx = _server_tls(args.cert, args.key)
     server = CaseServer(cases, ReportDir(args.out), RunOptions(agent="client", timeout=args.timeout,
                                                                  wait=args.wait, max_echo=args.max_echo),
-                         cat.titles, ssl_context=ctx)
+                         cat.titles, ssl_context=ctx, on_update=lambda: _write_html(args.out, cat.titles))
 
     async def main() -> None:
         srv = await server.listen(args.host, args.port, reuse_address=True)
@@ -316,6 +316,12 @@ def _against_baseline(baseline: Any, results: list[Any]) -> int:
     for d in diffs:
         print(f"baseline: {d}")
     return int(ExitCode.CASE_FAILED) if diffs else int(ExitCode.OK)
+
+
+def _write_html(out_dir: str, titles: dict[str, str]) -> None:
+    from conformance.report.html import write_html
+
+    write_html(out_dir, titles)
 
 
 def _write_reports(out_dir: str, titles: dict[str, str], args: argparse.Namespace, report: Any) -> None:

@@ -2,7 +2,8 @@
 
 Endpoints (each a WebSocket connection): /getCaseCount (a text message with the count),
 /getCaseInfo?case=N (JSON with id and description), /runCase?case=N&agent=A (the case itself),
-/getCaseStatus?case=N&agent=A (JSON with the verdict), /updateReports?agent=A (writes the HTML).
+/getCaseStatus?case=N&agent=A (JSON with the verdict), /updateReports?agent=A (calls `on_update`:
+`conformance serve` writes the HTML then).
 Case numbers are 1..N in catalogue order over the cases that apply to clients.
 """
 
@@ -32,9 +33,9 @@ from conformance.targets.streams import (
     Writer,
     lingering_close,
     read_http_head,
+    server_side,
     start_stream_server,
 )
-from conformance.targets.tls import TLSServerStream
 from conformance.wire.http import Headers, Request, Response, parse_request
 
 _READ = 1 << 16
@@ -46,9 +47,11 @@ class CaseServer:
     def __init__(self, cases: Sequence[Case], report: ReportDir, opts: RunOptions,
                  titles: dict[str, str] | None = None,
                  on_result: Callable[[CaseResult], None] | None = None,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None,
+                 on_update: Callable[[], None] | None = None) -> None:
         self.cases = list(cases)
         self.ssl_context = ssl_context  # wss://: TLS on memory BIOs, so that the suite can half-close
+        self.on_update = on_update  # /updateReports: whoever drives the server writes the HTML
         self.report = report
         self.opts = opts
         self.titles = titles or {}
@@ -64,13 +67,9 @@ class CaseServer:
 
     async def handle(self, tcp_reader: asyncio.StreamReader, tcp_writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        reader: Reader = tcp_reader
         writer: Writer = tcp_writer
         try:
-            if self.ssl_context is not None:
-                tls = TLSServerStream(tcp_reader, tcp_writer, self.ssl_context)
-                reader = writer = tls
-                await asyncio.wait_for(tls.handshake(), self.opts.wait * 5)
+            reader, writer = await server_side(tcp_reader, tcp_writer, self.ssl_context, self.opts.wait * 5)
             got = await self._read_request(reader)
             if got is not None:
                 await self._dispatch(*got, reader, writer)
@@ -105,7 +104,8 @@ class CaseServer:
             res = self.results.get((q.get("agent", ""), case.id)) if case else None
             await self._answer(req, reader, writer, json.dumps({"behavior": res.behavior if res else None}))
         elif path == "/updateReports":
-            self._write_html()
+            if self.on_update is not None:
+                self.on_update()
             await self._answer(req, reader, writer, None)
         else:
             body = f"unknown endpoint {url.path}\n".encode()
@@ -159,12 +159,6 @@ class CaseServer:
         await _close_reply(conn, reader, self.opts.wait)
         await lingering_close(reader, writer)  # the closing handshake is over: the server closes TCP now
 
-    def _write_html(self) -> None:
-        try:
-            from conformance.report.html import write_html
-        except ImportError:  # pragma: no cover - during development of the report layer
-            return
-        write_html(self.report.path, self.titles)
 
 
 async def _close_reply(conn: Connection, reader: Reader, wait: float) -> None:

@@ -213,21 +213,11 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
 
 
 async def _next_echo(s: Session, queue: asyncio.Queue[ev.Message]) -> ev.Message | None:
-    # A large message may take longer than a reaction wait; the case's own budget bounds it.
-    deadline = time.monotonic() + max(s.opts.wait, case_budget(s.case, s.opts))
-    while True:
-        if not queue.empty():
-            return queue.get_nowait()
-        if s.trace.peer_closed:
-            return None
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        s.changed.clear()
-        try:
-            await asyncio.wait_for(s.changed.wait(), left)
-        except TimeoutError:
-            pass
+    """The next echo, or None when the peer closed first or none came in time. A large message
+    may take longer than a reaction wait; the case's own budget bounds it."""
+    await s.wait_for(lambda: not queue.empty() or s.trace.peer_closed,
+                     max(s.opts.wait, case_budget(s.case, s.opts)))
+    return None if queue.empty() else queue.get_nowait()
 
 
 def _echo_mismatch(msg: ev.Message, text: bool, size: int, digest: bytes) -> str:

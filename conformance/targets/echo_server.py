@@ -18,8 +18,14 @@ from conformance.engine.connection import Connection, Role, State
 from conformance.engine.deflate import OfferSelector, negotiated_codec
 from conformance.engine.handshake import ServerHandshake
 from conformance.engine.rules import HandshakeError
-from conformance.targets.streams import HeadIncomplete, Reader, Writer, lingering_close, read_http_head
-from conformance.targets.tls import TLSServerStream
+from conformance.targets.streams import (
+    HeadIncomplete,
+    Reader,
+    Writer,
+    lingering_close,
+    read_http_head,
+    server_side,
+)
 from conformance.wire.frames import Opcode
 from conformance.wire.http import Request, parse_request
 
@@ -40,13 +46,9 @@ class EchoServer:
 
     async def handle(self, tcp_reader: asyncio.StreamReader, tcp_writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        reader: Reader = tcp_reader
         writer: Writer = tcp_writer
         try:
-            if self.ssl_context is not None:
-                tls = TLSServerStream(tcp_reader, tcp_writer, self.ssl_context)
-                reader = writer = tls
-                await asyncio.wait_for(tls.handshake(), _HANDSHAKE_TIMEOUT)
+            reader, writer = await server_side(tcp_reader, tcp_writer, self.ssl_context, _HANDSHAKE_TIMEOUT)
             await self._serve(reader, writer)
         except (ConnectionError, OSError, asyncio.IncompleteReadError, TimeoutError):
             pass

@@ -13,12 +13,13 @@ everything the peer sent and then learns how it ended.
 from __future__ import annotations
 
 __all__ = ["HeadIncomplete", "KeepingProtocol", "KeepingReader", "Reader", "Writer", "lingering_close",
-           "open_stream", "read_http_head", "start_stream_server"]
+           "open_stream", "read_http_head", "server_side", "start_stream_server"]
 
 import asyncio
 import contextlib
 import os
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -115,6 +116,17 @@ async def start_stream_server(
         return KeepingProtocol(KeepingReader(limit), handle)
 
     return await loop.create_server(factory, host, port, **kwargs)
+
+
+async def server_side(tcp_reader: asyncio.StreamReader, tcp_writer: asyncio.StreamWriter,
+                      context: ssl.SSLContext | None, timeout: float) -> tuple[Reader, Writer]:
+    """An accepted connection as the server reads and writes it: plain TCP, or TLS on memory BIOs
+    (handshake done, within `timeout`) when `context` is given, so that it can half-close."""
+    if context is None:
+        return tcp_reader, tcp_writer
+    tls = TLSServerStream(tcp_reader, tcp_writer, context)
+    await asyncio.wait_for(tls.handshake(), timeout)
+    return tls, tls
 
 
 class HeadIncomplete(Exception):
