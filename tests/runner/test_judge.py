@@ -15,7 +15,7 @@ import conformance.engine.handshake  # noqa: F401
 from conformance.catalog.model import Case, CloseExpect, DeflateSpec, Expect, ExpectResponse, HandshakeSpec, Observation
 from conformance.catalog.payload import parse_payload
 from conformance.engine import events as ev
-from conformance.engine.rules import RULES, HandshakeError
+from conformance.engine.rules import RULES
 from conformance.runner.judge import judge
 from conformance.runner.trace import EchoFailure, StepsStopped, Trace
 from conformance.wire.http import Headers, Response

@@ -223,7 +223,7 @@ def _client_run(out: Path, *tls: str, ca: Path | None = None) -> dict[str, tuple
         assert url.startswith("wss://" if tls else "ws://")
         trust = ["--ca", str(ca)] if ca else []
         done = subprocess.run([sys.executable, "-m", "conformance", "echo-client", "--url", url,
-                               "--agent", "reference", *trust], capture_output=True, text=True, timeout=600)
+                               "--agent", "reference", *trust], check=False, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
     index: dict[str, dict[str, object]] = json.loads((out / "index.json").read_text())["reference"]
     return {k: (v["behavior"], v["behaviorClose"]) for k, v in index.items()}
@@ -249,9 +249,9 @@ def test_echo_client_refuses_an_untrusted_certificate(pki: tuple[Path, Path, Pat
             "--cert", str(cert), "--key", str(key)]
     with spawn_server(argv) as (url, _):
         done = subprocess.run([sys.executable, "-m", "conformance", "echo-client", "--url", url,
-                               "--agent", "x"], capture_output=True, text=True, timeout=60)
+                               "--agent", "x"], check=False, capture_output=True, text=True, timeout=60)
         insecure = subprocess.run([sys.executable, "-m", "conformance", "echo-client", "--url", url,
-                                   "--agent", "x", "--insecure"], capture_output=True, text=True, timeout=60)
+                                   "--agent", "x", "--insecure"], check=False, capture_output=True, text=True, timeout=60)
     assert done.returncode == 3 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert "certificate" in done.stderr.lower()
     assert insecure.returncode == 0, insecure.stderr
@@ -260,5 +260,5 @@ def test_echo_client_refuses_an_untrusted_certificate(pki: tuple[Path, Path, Pat
 def test_serve_with_a_missing_certificate_is_a_usage_error(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "conformance", "serve", "--port", "0", "--cert",
                            str(tmp_path / "none.pem"), "--key", str(tmp_path / "none.key")],
-                          capture_output=True, text=True, timeout=60)
+                          check=False, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
