@@ -8,7 +8,8 @@ cost on this machine for the octets the group's echo steps move. Then a profile 
 15) of the slowest cases, and the peak RSS of the suite.
 
 The server is the embedded reference server (started here through `conformance echo-server`),
-or `--server URL` / `--server-cmd "CMD {port}"`; nothing here imports from tests/ or testees/.
+or `--server URL`, or `--server-cmd CMD` for a command that prints `listening on URL` (the testees
+do: `--server-cmd "python -m testees.peers.websockets_server"`); nothing here imports them.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
 import pstats
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,7 @@ import psutil
 
 from conformance.catalog.load import load_catalogue
 from conformance.catalog.model import Echo
+from conformance.targets.process import announced_server
 
 _SAMPLE = 1 << 20  # octets of each corpus timed for the floor
 
@@ -123,51 +125,18 @@ def group_octets(group: str, rates: dict[str, Floor] | None = None) -> tuple[int
 
 @contextlib.contextmanager
 def _server(url: str | None, cmd: str | None) -> Iterator[tuple[str, psutil.Process | None]]:
-    """A URL and the process to measure: the embedded reference by default."""
+    """A URL and the process to measure: the embedded reference by default, or `cmd`, a command
+    that prints `listening on URL` (as the testees do, e.g. `python -m testees.peers.websockets_server`)."""
     if url:
         yield url, None
         return
-    proc, url = _start(cmd) if cmd else _start_reference()
+    argv = shlex.split(cmd) if cmd else [sys.executable, "-m", "conformance", "echo-server", "--port", "0",
+                                         "--deflate"]
     try:
-        yield url, psutil.Process(proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def _start(cmd: str) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(shlex.split(cmd.replace("{port}", str(port))),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_port(port, proc)
-    return proc, f"ws://127.0.0.1:{port}"
-
-
-def _start_reference() -> tuple[subprocess.Popen[bytes], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "conformance", "echo-server", "--port", "0", "--deflate"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    line = proc.stdout.readline().decode()
-    if not line.startswith("listening"):
-        proc.kill()
-        raise SystemExit("bench-suite: the reference echo server did not start")
-    return proc, line.split()[-1]
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"bench-suite: the server command exited with {proc.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.1)
-    raise SystemExit(f"bench-suite: nothing listens on port {port} after 20 s")
+        with announced_server(argv, cwd=os.getcwd()) as (found, proc):
+            yield found, psutil.Process(proc.pid)
+    except RuntimeError as exc:
+        raise SystemExit(f"bench-suite: {exc}") from None
 
 
 def _cpu(proc: psutil.Process | None) -> float:
@@ -265,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=4)
     ap.add_argument("--groups", nargs="*", help="groups to run (default: every server-side group)")
     ap.add_argument("--server", help="ws:// URL of a running server (its CPU is then not measured)")
-    ap.add_argument("--server-cmd", help='command starting the server, "{port}" replaced')
+    ap.add_argument("--server-cmd", help="command starting the server; it prints `listening on URL`")
     ap.add_argument("--profile", type=int, default=2, help="how many of the slowest cases to profile")
     args = ap.parse_args(argv)
     rates = floor_rates()
