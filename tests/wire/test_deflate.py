@@ -370,6 +370,25 @@ class TestSpeedups:
         assert zlib_module(15).__name__ == "zlib_ng.zlib_ng"
         assert all(zlib_module(bits) is zlib for bits in range(8, 15))
 
+    def test_compression_uses_zlib_ng_from_9_bits_and_stock_zlib_for_8(self) -> None:
+        pytest.importorskip("zlib_ng")
+        from conformance.wire.deflate import compressor_module
+
+        assert all(compressor_module(bits).__name__ == "zlib_ng.zlib_ng" for bits in range(9, 16))
+        assert compressor_module(8) is zlib
+
+    @given(st.lists(st.sampled_from([compressible(20_000, seed=1), compressible(3000, seed=2), os.urandom(2000)]),
+                    min_size=1, max_size=4), st.integers(8, 14), st.booleans())
+    @settings(max_examples=30, deadline=None)
+    def test_narrow_windows_are_kept_exactly(self, messages: list[bytes], bits: int, no_takeover: bool) -> None:
+        """Inflated one octet per call with the agreed window, zlib rejects any reference past it."""
+        ours = codec("client", client_max_window_bits=bits, client_no_context_takeover=no_takeover)
+        payloads = [ours.encode(m, True) + b"\x00\x00\xff\xff" for m in messages]
+        if no_takeover:
+            assert [exact_inflate(p, max(bits, 9)) for p in payloads] == messages
+        else:
+            assert exact_inflate(b"".join(payloads), max(bits, 9)) == b"".join(messages)
+
     @given(st.lists(st.binary(max_size=3000) | st.sampled_from([compressible(40_000), b"ab" * 3000]),
                     min_size=1, max_size=5), st.booleans())
     @settings(max_examples=40, deadline=None)
