@@ -117,10 +117,8 @@ class EchoServer:
     def _answer(conn: Connection) -> None:
         for e in conn.events():
             if isinstance(e, ev.Message) and conn.state is State.OPEN:
-                if e.opcode is Opcode.TEXT:
-                    conn.send_message(e.text if e.text is not None else e.data, text=True)
-                else:
-                    conn.send_message(e.data, text=False)
+                # the octets as received (validated UTF-8 for text): no second encoding
+                conn.send_message(e.data, text=e.opcode is Opcode.TEXT)
 
 
 async def serve_echo(
