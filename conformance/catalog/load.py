@@ -259,13 +259,20 @@ def _case(ctx: _Ctx, d: LDict, group: str) -> Case:
         expectation=str(d.get("expectation", "")).strip(), rfc=tuple(str(r) for r in rfc),
         level=level, group=group, source=f"{ctx.path}:{ctx.line}", rule=rule_id, role=role,
         timeout=float(timeout) if timeout is not None else None,
-        exclusive=bool(d.get("exclusive", False)),
+        exclusive=bool(d.get("exclusive", False)), size_limited=_case_flag(ctx, d, "size_limited"),
         handshake=_spec(ctx, d, "handshake", parse_handshake),
         expect_response=_spec(ctx, d, "expect_response", _expect_response),
         deflate=_spec(ctx, d, "deflate", _deflate), expect_client=d.get("expect_client"),
         steps=_steps(ctx, d), expect=_expect(ctx, d), close=_close(ctx, d),
         resources=_spec(ctx, d, "resources", parse_limits),
     )
+
+
+def _case_flag(ctx: _Ctx, d: LDict, key: str) -> bool:
+    value = d.get(key, False)
+    if not isinstance(value, bool):
+        raise ctx.error(key, "true or false", d, key)
+    return value
 
 
 def _known_rule(ctx: _Ctx, d: LDict, rule_id: str) -> None:

@@ -12,7 +12,6 @@ __all__ = ["ClientRunSummary", "run_client_command"]
 import asyncio
 import contextlib
 import dataclasses
-import datetime
 import shlex
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import TextIO
 
 from conformance.catalog.model import Case
 from conformance.report.model import CaseResult, ReportDir
+from conformance.runner.result import not_run_result
 from conformance.runner.serve import CaseServer
 from conformance.runner.session import RunOptions
 
@@ -118,14 +118,8 @@ def _fill_missing(cases: Sequence[Case], server: CaseServer, report: ReportDir, 
                   done: list[CaseResult]) -> None:
     """Every case the client did not run gets a FAILED verdict that says why."""
     ran = {cid for (_, cid) in server.results}
-    stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
     for case in cases:
-        if case.id in ran:
-            continue
-        res = CaseResult(agent=agent, id=case.id, title=case.title, description=case.description,
-                         expectation=case.expectation, group=case.group, rfc=list(case.rfc),
-                         level=case.level, behavior="FAILED", behaviorClose="FAILED",
-                         result=f"The case did not run: {why}.", resultClose="No connection for this case.",
-                         section=case.rfc[0] if case.rfc else None, started=stamp, isServer=False)
-        report.write_case(res)
-        done.append(res)
+        if case.id not in ran:
+            res = not_run_result(case, agent, why, is_server=False)
+            report.write_case(res)
+            done.append(res)

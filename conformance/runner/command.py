@@ -75,11 +75,15 @@ def add_run_commands(sub: Any) -> None:
     sv.add_argument("--cases-dir", help="case directory (default: the bundled cases/)")
     sv.add_argument("--max-echo", type=_positive_int, default=None, metavar="N",
                     help="send at most N messages in each echo step")
+    sv.add_argument("--cert", metavar="FILE", help="TLS certificate (PEM) to listen with wss://")
+    sv.add_argument("--key", metavar="FILE", help="TLS private key (PEM)")
     sv.set_defaults(func=cmd_serve)
 
     ec = sub.add_parser("echo-client", help="the reference echo client (a conforming testee client)")
-    ec.add_argument("--url", required=True, help="the serve URL, e.g. ws://127.0.0.1:9001")
+    ec.add_argument("--url", required=True, help="the serve URL, e.g. ws://127.0.0.1:9001 or wss://...")
     ec.add_argument("--agent", required=True)
+    ec.add_argument("--ca", metavar="FILE", help="CA certificate to trust for wss://")
+    ec.add_argument("--insecure", action="store_true", help="do not verify the wss:// certificate")
     ec.set_defaults(func=cmd_echo_client)
 
     e = sub.add_parser("echo-server", help="the reference echo server (a conforming testee)")
@@ -248,15 +252,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     check_loopback(args.host)
     args.baseline = None
     cat, cases = _client_cases(args)
+    ctx = _server_tls(args.cert, args.key)
     server = CaseServer(cases, ReportDir(args.out), RunOptions(agent="client", timeout=args.timeout,
                                                                  wait=args.wait, max_echo=args.max_echo),
-                         cat.titles)
+                         cat.titles, ssl_context=ctx, on_update=lambda: _write_html(args.out, cat.titles))
 
     async def main() -> None:
         srv = await server.listen(args.host, args.port, reuse_address=True)
         port = srv.sockets[0].getsockname()[1]
         host = f"[{args.host}]" if ":" in args.host else args.host
-        print(f"serving {len(cases)} client cases; listening on ws://{host}:{port}", flush=True)
+        scheme = "wss" if ctx else "ws"
+        print(f"serving {len(cases)} client cases; listening on {scheme}://{host}:{port}", flush=True)
         async with srv:
             await srv.serve_forever()
 
@@ -273,9 +279,9 @@ def cmd_echo_client(args: argparse.Namespace) -> int:
     from conformance.targets.echo_client import run_echo_client
     from conformance.targets.tcp import ServerTarget
 
-    ServerTarget.from_url(args.url)  # loopback only, and a valid ws:// URL
+    target = ServerTarget.from_url(args.url, args.ca, args.insecure)  # loopback only, a valid ws:// or wss:// URL
     try:
-        n = asyncio.run(run_echo_client(args.url, args.agent))
+        n = asyncio.run(run_echo_client(args.url, args.agent, ssl_context=target.ssl_context()))
     except (OSError, ConnectionError) as exc:
         raise TargetError(f"{args.url}: {exc}") from None
     print(f"ran {n} cases as {args.agent}")
@@ -345,6 +351,12 @@ def _against_baseline(baseline: Any, results: list[Any]) -> int:
     return int(ExitCode.CASE_FAILED) if diffs else int(ExitCode.OK)
 
 
+def _write_html(out_dir: str, titles: dict[str, str]) -> None:
+    from conformance.report.html import write_html
+
+    write_html(out_dir, titles)
+
+
 def _write_reports(out_dir: str, titles: dict[str, str], args: argparse.Namespace, report: Any) -> None:
     try:
         from conformance.report.html import write_html
@@ -370,17 +382,28 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, old)
 
 
+def _server_tls(cert: str | None, key: str | None) -> Any:
+    """The TLS server context of `--cert`/`--key` (None without them); a bad file is a usage error."""
+    if not cert:
+        if key:
+            raise UsageError("--key needs --cert")
+        return None
+    import ssl
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"cannot load the TLS certificate {cert}: {exc}") from None
+    return ctx
+
+
 def cmd_echo_server(args: argparse.Namespace) -> int:
     from conformance.targets.echo_server import serve_echo
     from conformance.targets.tcp import check_loopback
 
     check_loopback(args.host)
-    ctx = None
-    if args.cert:
-        import ssl
-
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(args.cert, args.key)
+    ctx = _server_tls(args.cert, args.key)
 
     async def main() -> None:
         ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()

@@ -23,13 +23,15 @@ from conformance.catalog.model import Case
 from conformance.catalog.resources import Bomb, Flood, Request
 from conformance.engine.handshake import ClientHandshake
 from conformance.errors import TargetError
+from conformance.runner.trace import EchoFailure, StepsStopped
 from conformance.targets.tcp import ServerTarget, open_connection
 from conformance.targets.watch import WatchedServer, probe_handshake
 from conformance.wire.frames import Frame, Opcode
 from conformance.wire.uri import WebSocketURI
 
 if TYPE_CHECKING:
-    from conformance.runner.session import RunOptions, Trace, _Session
+    from conformance.runner.context import Session as _Session
+    from conformance.runner.session import RunOptions, Trace
 
 _BATCH = 1 << 16
 _UNIT = 1 << 20  # inflated octets per compressed unit of a bomb
@@ -118,7 +120,7 @@ async def _bomb(s: _Session, step: Bomb) -> bool:
     assert s.conn is not None
     t = s.trace
     if s.deflate is None:
-        t.echo_error = "the bomb needs permessage-deflate, which was not agreed"
+        t.echo_failure = EchoFailure("not-negotiated")  # the bomb needs permessage-deflate
         return False
     data = await asyncio.to_thread(bomb_payload, step.inflated)
     size = step.fragment or len(data)
@@ -191,7 +193,8 @@ def _repeat(unit: bytes, n: int) -> Iterator[bytes]:
 async def _request(s: _Session, step: Request) -> bool:
     target = _TARGET.get()
     if target is None:
-        s.trace.steps_stopped = "a `request` step runs only in a run (it needs the target to open a second connection)"
+        s.trace.steps_stopped = StepsStopped(s.case.steps.index(step) + 1, step.key, peer_closed=False,
+                                             detail="a request step needs the run's target, to open a second connection")
         return False
     fact: dict[str, Any] = {"step": "request", "headers": step.headers, "size": step.size, "within": step.within}
     try:

@@ -19,8 +19,14 @@ from conformance.engine.connection import Connection, Role, State
 from conformance.engine.deflate import OfferSelector, negotiated_codec
 from conformance.engine.handshake import ServerHandshake
 from conformance.engine.rules import HandshakeError
-from conformance.errors import WireError
-from conformance.targets.tls import TLSServerStream
+from conformance.targets.streams import (
+    HeadIncomplete,
+    Reader,
+    Writer,
+    lingering_close,
+    read_http_head,
+    server_side,
+)
 from conformance.wire.frames import Opcode
 from conformance.wire.http import Request, parse_request
 
@@ -32,10 +38,6 @@ HANDSHAKE_TIMEOUT = 5.0
 MAX_HEAD = 16384
 MAX_HEADERS = 100
 _CLOSE_TIMEOUT = 5.0
-_LINGER = 2.0
-
-Reader = asyncio.StreamReader | TLSServerStream
-Writer = asyncio.StreamWriter | TLSServerStream
 
 
 class EchoServer:
@@ -54,13 +56,9 @@ class EchoServer:
 
     async def handle(self, tcp_reader: asyncio.StreamReader, tcp_writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        reader: Reader = tcp_reader
         writer: Writer = tcp_writer
         try:
-            if self.ssl_context is not None:
-                tls = TLSServerStream(tcp_reader, tcp_writer, self.ssl_context)
-                reader = writer = tls
-                await asyncio.wait_for(tls.handshake(), _HANDSHAKE_TIMEOUT)
+            reader, writer = await server_side(tcp_reader, tcp_writer, self.ssl_context, _HANDSHAKE_TIMEOUT)
             await self._serve(reader, writer)
         except (ConnectionError, OSError, asyncio.IncompleteReadError, TimeoutError):
             pass
@@ -93,29 +91,19 @@ class EchoServer:
         await self._echo_loop(conn, reader, writer)
 
     async def _read_request(self, reader: Reader, writer: Writer) -> tuple[Request, bytes] | None:
-        buf = bytearray()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.handshake_timeout
-        while True:
-            try:
-                parsed = parse_request(bytes(buf), max_head=self.max_head, max_headers=self.max_headers)
-            except WireError as exc:
-                large = "limit" in str(exc) or "within" in str(exc)
-                await _refuse(reader, writer, 431 if large else 400, f"{exc}")
-                return None
-            if parsed is not None:
-                return parsed[0], bytes(buf[parsed[1]:])
-            left = deadline - loop.time()
-            try:
-                chunk = await asyncio.wait_for(reader.read(_READ), left) if left > 0 else None
-            except TimeoutError:
-                chunk = None
-            if chunk is None:  # RFC 9110 §15.5.9: 408, the server would not wait any longer
+        def parse(buf: bytes) -> tuple[Request, int] | None:
+            return parse_request(buf, max_head=self.max_head, max_headers=self.max_headers)
+
+        try:
+            request, _, leftover = await read_http_head(reader, parse, self.handshake_timeout)
+        except HeadIncomplete as exc:
+            if exc.kind == "invalid":
+                large = "limit" in exc.detail or "within" in exc.detail
+                await _refuse(reader, writer, 431 if large else 400, exc.detail)
+            elif exc.kind == "timeout":  # RFC 9110 §15.5.9: 408, the server would not wait any longer
                 await _refuse(reader, writer, 408, f"no complete request within {self.handshake_timeout:g} s")
-                return None
-            if not chunk:
-                return None
-            buf += chunk
+            return None
+        return request, leftover
 
     async def _echo_loop(self, conn: Connection, reader: Reader, writer: Writer) -> None:
         while True:
@@ -125,7 +113,7 @@ class EchoServer:
                 writer.write(out)
                 await writer.drain()
             if conn.state is State.CLOSED:
-                await _lingering_close(reader, writer)  # the server closes TCP first (§7.1.1)
+                await lingering_close(reader, writer)  # the server closes TCP first (§7.1.1)
                 return
             timeout = _CLOSE_TIMEOUT if conn.state is State.CLOSING else None
             try:
@@ -141,10 +129,8 @@ class EchoServer:
     def _answer(conn: Connection) -> None:
         for e in conn.events():
             if isinstance(e, ev.Message) and conn.state is State.OPEN:
-                if e.opcode is Opcode.TEXT:
-                    conn.send_message(e.text if e.text is not None else e.data, text=True)
-                else:
-                    conn.send_message(e.data, text=False)
+                # the octets as received (validated UTF-8 for text): no second encoding
+                conn.send_message(e.data, text=e.opcode is Opcode.TEXT)
 
 
 _REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}
@@ -158,23 +144,7 @@ async def _refuse(reader: Reader, writer: Writer, status: int, why: str) -> None
                  f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
     with contextlib.suppress(ConnectionError, OSError):
         await writer.drain()
-    await _lingering_close(reader, writer)
-
-
-async def _lingering_close(reader: Reader, writer: Writer) -> None:
-    """Send FIN (over TLS: close_notify, then FIN), then read and drop what the client still
-    sends until it closes too.
-
-    Closing a socket that has unread octets makes the kernel answer with a reset, which can
-    destroy the close frame just sent; half-closing first lets it arrive.
-    """
-    with contextlib.suppress(ConnectionError, OSError, RuntimeError):
-        if writer.can_write_eof():
-            writer.write_eof()
-    with contextlib.suppress(TimeoutError, ConnectionError, OSError):
-        async with asyncio.timeout(_LINGER):
-            while await reader.read(_READ):
-                pass
+    await lingering_close(reader, writer)
 
 
 async def serve_echo(
