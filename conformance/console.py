@@ -59,9 +59,12 @@ class Console:
 
     def start(self, total: int, what: str) -> None:
         if self.tty and self.verbosity == 0:
+            import shutil
+
             from tqdm import tqdm  # type: ignore[import-untyped]
 
-            self._bar = tqdm(total=total, desc=what, unit="case", file=self.err, dynamic_ncols=True,
+            size = shutil.get_terminal_size((100, 24))  # a terminal of unknown size (0 x 0) gets 100 x 24
+            self._bar = tqdm(total=total, desc=what, unit="case", file=self.err, ncols=size.columns, nrows=size.lines,
                              bar_format="{desc} {bar} {n_fmt}/{total_fmt} [{elapsed}<{remaining}] {postfix}")
 
     def case(self, r: CaseResult, strict: bool = False) -> None:
