@@ -22,8 +22,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that exits 2 with one line, as every other bad input does."""
 
     def error(self, message: str) -> Any:
-        self.exit(ExitCode.BAD_INPUT, f"conformance: error: {message}\n"
-                  f"(see `{self.prog} --help`)\n")
+        self.exit(ExitCode.BAD_INPUT, f"conformance: error: {message} (see `{self.prog} --help`)\n")
 
 
 _EXAMPLES = {
@@ -144,8 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except ConformanceError as exc:
-        print(f"conformance: {exc}", file=sys.stderr)
+    except ConformanceError as exc:  # one line, even when a parser's message has several
+        print("conformance: " + " ".join(part.strip() for part in str(exc).splitlines() if part.strip()),
+              file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         print("conformance: interrupted", file=sys.stderr)
