@@ -289,11 +289,16 @@ def _execute(args: argparse.Namespace, plan: _Plan) -> int:
         return _run_client(args, plan, baseline)
     if plan.kind == "impl":
         try:
-            from conformance.targets.inprocess import impl_server
+            from conformance.targets.inprocess import AdapterLog, impl_server
         except ImportError:
             raise UsageError("--impl needs the in-process adapters (conformance.targets.inprocess)") from None
-        with impl_server(plan.value) as url:
-            return _run(args, plan, url, baseline)
+        log = AdapterLog()
+        try:
+            with impl_server(plan.value, log) as url:
+                return _run(args, plan, url, baseline)
+        finally:
+            if log.summary():
+                print(f"conformance: --impl {plan.value}: {log.summary()}", file=sys.stderr)
     if plan.kind == "server":
         return _run(args, plan, plan.value, baseline)
     with embedded_server() as url:
