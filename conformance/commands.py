@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = ["EXIT_CODES", "add_selection_args", "adders", "catalogue_from_args", "selected_cases", "selection_from_args"]
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -51,7 +52,8 @@ def add_selection_args(p: argparse.ArgumentParser, positional_globs: bool = Fals
     p.add_argument("--level", action="append", default=[], metavar="LEVEL",
                    help="only cases of this level: MUST, SHOULD, MAY or informational (repeatable)")
     p.add_argument("--cases-dir", action="append", default=[], metavar="DIR",
-                   help="more case files, added to the bundled catalogue (repeatable)")
+                   help="more case files, added to the bundled catalogue (a case with a bundled ID replaces "
+                        "it); without other selection, only these cases run (repeatable)")
 
 
 def _flat(groups: Sequence[Any]) -> tuple[str, ...]:
@@ -74,8 +76,13 @@ def catalogue_from_args(args: argparse.Namespace) -> Any:
 
 def selected_cases(args: argparse.Namespace, side: str | None, extra_exclude: Sequence[str] = ()) -> tuple[Any, list[Any]]:
     """The catalogue and the cases of `side` that the selection flags pick (UsageError when none)."""
-    from conformance.catalog.select import apply_selection
+    from conformance.catalog.select import Selection, apply_selection
 
     cat = catalogue_from_args(args)
-    selection = selection_from_args(args).with_exclude(extra_exclude)
-    return cat, apply_selection(cat.cases, selection, side)
+    selection = selection_from_args(args)
+    if cat.replaced:
+        shown = ", ".join(cat.replaced[:5]) + (", ..." if len(cat.replaced) > 5 else "")
+        print(f"note: --cases-dir replaces {len(cat.replaced)} bundled cases with its own: {shown}", file=sys.stderr)
+    if cat.added and selection == Selection():  # `run --cases-dir found`: replay just those
+        selection = Selection(cases=tuple(cat.added))
+    return cat, apply_selection(cat.cases, selection.with_exclude(extra_exclude), side)

@@ -147,6 +147,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     extra = [config.getoption("--ws-cases-dir")] if config.getoption("--ws-cases-dir") else []
     try:
         cat = load_catalogue(None, extra=extra)
+        if cat.added and selection == Selection():  # as `conformance run --cases-dir`: just those cases
+            selection = Selection(cases=tuple(cat.added))
         cases = apply_selection(cat.cases, selection, "server")
     except ConformanceError as exc:
         raise pytest.UsageError(f"ws-conformance: {exc}") from None

@@ -60,6 +60,8 @@ _FILE_KEYS = {"group", "title", "subgroups", "defaults", "tables", "cases"}
 class Catalogue:
     cases: list[Case]
     titles: dict[str, str]  # group and subgroup titles
+    added: list[str] = dataclasses.field(default_factory=list)  # IDs from the `extra` directories
+    replaced: list[str] = dataclasses.field(default_factory=list)  # bundled IDs an extra case replaced
 
     def by_id(self) -> dict[str, Case]:
         return {c.id: c for c in self.cases}
@@ -82,9 +84,25 @@ class _Ctx:
 
 
 def load_catalogue(directory: str | Path | None = None, extra: Sequence[str | Path] = ()) -> Catalogue:
-    """Every `*.yaml` below `directory` (default: the project's cases/) and below each of the
-    `extra` directories (added to it, as `--cases-dir` does), sorted by case ID."""
-    roots = [Path(directory) if directory is not None else DEFAULT_CASES_DIR, *map(Path, extra)]
+    """Every `*.yaml` below `directory` (default: the project's cases/), sorted by case ID, plus the
+    cases below each `extra` directory (what `--cases-dir` adds). Within one of these catalogues an
+    ID is defined once; an extra case with the ID of a bundled one replaces it (Catalogue.replaced)."""
+    base = _load_tree([Path(directory) if directory is not None else DEFAULT_CASES_DIR])
+    if not extra:
+        return base
+    more = _load_tree([Path(d) for d in extra])
+    ids = {c.id for c in more.cases}
+    cases = [c for c in base.cases if c.id not in ids] + more.cases
+    cases.sort(key=Case.sort_key)
+    return Catalogue(cases, {**base.titles, **more.titles}, added=[c.id for c in more.cases],
+                     replaced=sorted((c.id for c in base.cases if c.id in ids), key=_id_key))
+
+
+def _id_key(cid: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in cid.split(".") if p.isdigit())
+
+
+def _load_tree(roots: Sequence[Path]) -> Catalogue:
     cases: list[Case] = []
     titles: dict[str, str] = {}
     seen: dict[str, str] = {}

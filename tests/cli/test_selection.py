@@ -96,8 +96,10 @@ def write_case(tmp_path: Path, id_: str = '"99.10"', rfc: str = '["RFC 6455 §5.
 class TestCasesDir:
     def test_adds_to_the_bundled_catalogue(self, tmp_path: Path) -> None:
         d = write_case(tmp_path)
-        ids = {c["id"] for c in listed("--cases-dir", str(d))}
+        ids = {c["id"] for c in listed("--cases-dir", str(d), "--cases", "*")}
         assert "99.10" in ids and "1.1.1" in ids
+        alone = {c["id"] for c in listed("--cases-dir", str(d))}  # no other selection: just those cases
+        assert alone == {"99.10"}
 
     def test_empty_directory_is_one_clear_line(self, tmp_path: Path) -> None:
         (tmp_path / "empty").mkdir()
@@ -117,10 +119,18 @@ class TestCasesDir:
         line = one_line_error(r)
         assert r.code == 2 and "rfc" in line and "'section five'" in line and "99_mine.yaml" in line
 
-    def test_a_clash_with_the_bundled_catalogue_names_both_places(self, tmp_path: Path) -> None:
+    def test_a_case_with_a_bundled_id_replaces_it_and_says_so(self, tmp_path: Path) -> None:
         d = tmp_path / "dup"
         d.mkdir()
         (d / "1_dup.yaml").write_text(CASE.replace('"99"', '"1"').format(id='"1.1.1"', rfc='["RFC 6455 §5.6"]'),
                                       encoding="utf-8")
+        r = run_main("cases", "list", "--json", "--cases-dir", str(d), "--cases", "1.1.*")
+        assert r.code == 0 and "replaces 1 bundled cases with its own: 1.1.1" in r.err
+        got = {c["id"]: c["title"] for c in json.loads(r.out)}
+        assert got["1.1.1"] == "one text message" and len(got) == 8
+
+    def test_a_duplicate_within_the_added_directory_names_both_places(self, tmp_path: Path) -> None:
+        d = write_case(tmp_path)
+        (d / "99_again.yaml").write_text(CASE.format(id='"99.10"', rfc='["RFC 6455 §5.6"]'), encoding="utf-8")
         line = one_line_error(run_main("cases", "check", "--cases-dir", str(d)))
-        assert "already defined" in line and "1_framing.yaml" in line
+        assert "already defined" in line and "99_again.yaml" in line and "99_mine.yaml" in line
