@@ -1,11 +1,10 @@
 """Running the real `conformance` command in tests: a subprocess, or `main(argv)` with captured output,
-and the testee servers (wherever the testee package lives while tests/ is being reorganised)."""
+and the testee servers of testees/."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib.util
 import io
 import subprocess
 import sys
@@ -15,8 +14,7 @@ from pathlib import Path
 from conformance.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-_PKG = "testees" if importlib.util.find_spec("testees") is not None else "tests"
-MUTANT_SERVER = f"{_PKG}.mutants.serve"
+MUTANT_SERVER = "testees.mutants.serve"
 
 
 @dataclasses.dataclass
