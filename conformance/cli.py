@@ -22,7 +22,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse that exits 2 with one line, as every other bad input does."""
 
     def error(self, message: str) -> Any:
-        self.exit(ExitCode.BAD_INPUT, f"conformance: error: {message} (see `{self.prog} --help`)\n")
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)  # one line, whatever was typed
+        self.exit(ExitCode.BAD_INPUT, f"conformance: error: {shown} (see `{self.prog} --help`)\n")
 
 
 _EXAMPLES = {
