@@ -152,8 +152,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         cases = apply_selection(cat.cases, selection, "server")
     except ConformanceError as exc:
         raise pytest.UsageError(f"ws-conformance: {exc}") from None
-    if config.getoption("--ws-server") and not config.option.collectonly and not _is_worker(config):
-        _probe(config)
     config.stash[_STATE].titles = cat.titles
     collector = _Catalogue.from_parent(session, name="ws-conformance", nodeid="ws-conformance")
     items[:] = [CaseItem.from_parent(collector, name=c.id, case=c) for c in cases]
@@ -287,6 +285,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if _active(config) and not _is_worker(config):
         from conformance.report.model import ReportDir
+
+        if config.getoption("--ws-server") and not config.option.collectonly:
+            _probe(config)  # in the controlling process, so also before pytest-xdist starts workers
 
         out = Path(config.getoption("--ws-out"))
         out.mkdir(parents=True, exist_ok=True)

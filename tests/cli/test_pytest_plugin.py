@@ -48,3 +48,12 @@ def test_selection_by_requirement_and_tls_options(tmp_path: Path) -> None:
     p = pytest_run("--ws-server", "ws://127.0.0.1:9/", "--ws-ca", str(tmp_path / "ca.pem"), "--collect-only")
     assert p.returncode == 4 and "wss://" in p.stdout + p.stderr
     assert "Traceback" not in p.stdout + p.stderr
+
+
+def test_an_unreachable_server_is_exit_3_under_xdist_too(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = pytest_run("--ws-server", f"ws://127.0.0.1:{port}/", "--ws-cases", "1.1.*", "-n", "2",
+                   "--ws-out", str(tmp_path / "r"))
+    assert p.returncode == 3, p.stdout[-2000:]
