@@ -473,19 +473,27 @@ def _serve_spec(args: argparse.Namespace) -> list[str]:
 
     spec = load_spec(args.spec)
     if spec.url:
-        from conformance.wire.uri import parse_uri
-
-        try:
-            uri = parse_uri(spec.url)
-        except Exception as exc:
-            raise UsageError(f"{args.spec}: url {spec.url!r}: {exc}") from None
-        args.host, args.port = uri.host, uri.port
+        args.host, args.port = _listen_address(args.spec, spec.url)
     args.out = args.out or spec.outdir
     args.cases = [*args.cases, *([g] for g in spec.case_globs())]
     if spec.exclude_agent_cases:
         print(f"note: {args.spec}: exclude-agent-cases needs the agent, which `serve` learns per case; "
               "only exclude-cases applies", file=sys.stderr)
     return list(spec.exclude_cases)
+
+
+def _listen_address(path: str, url: str) -> tuple[str, int]:
+    """fuzzingserver.json's `url` as (host, port); port 0 stays 0 (any free port)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UsageError(f"{path}: url {url!r}: {exc}") from None
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise UsageError(f"{path}: url {url!r}: expected ws://HOST:PORT")
+    return parts.hostname, port if port is not None else (443 if parts.scheme == "wss" else 80)
 
 
 def _serve_summary(args: argparse.Namespace, con: Any, results: list[Any]) -> int:

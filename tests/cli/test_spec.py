@@ -49,3 +49,30 @@ def test_a_bad_spec_is_one_line_naming_the_file(tmp_path: Path) -> None:
     assert r.code == 2 and "s.json:1" in one_line_error(r)
     r = run_main("run", "--spec", str(tmp_path / "missing.json"))
     assert r.code == 2 and "missing.json" in one_line_error(r)
+
+
+def test_fuzzingserver_json_sets_where_serve_listens_and_its_cases(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.cli.helpers import ROOT, run_cli
+
+    spec = tmp_path / "fuzzingserver.json"
+    spec.write_text(json.dumps({"url": "ws://127.0.0.1:0", "outdir": str(tmp_path / "clients"),
+                                "cases": ["1.1.1", "2.*"], "exclude-cases": ["2.2*", "2.3", "2.4", "2.5", "2.6",
+                                                                             "2.7", "2.8", "2.9", "2.1?"],
+                                "exclude-agent-cases": {}}), encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "conformance", "serve", "--spec", str(spec)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "serving 2 client cases; listening on ws://127.0.0.1:" in line, line
+        url = line.split()[-1]
+        assert not url.endswith(":0") and not url.endswith(":80")
+        assert run_cli("echo-client", "--url", url, "--agent", "ref", timeout=120).code == 0
+    finally:
+        proc.send_signal(2)
+        proc.communicate(timeout=30)
+    index = json.loads((tmp_path / "clients" / "index.json").read_text(encoding="utf-8"))
+    assert set(index["ref"]) == {"1.1.1", "2.1"}
