@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.errors import ExitCode, TargetError, UsageError
+from conformance.verdicts import is_not_run
 
 
 def add_run_commands(sub: Any) -> None:
@@ -295,9 +296,12 @@ def _run(args: argparse.Namespace, cat: Any, cases: list[Any], url: str, agent: 
         why = summary.note if summary.note.startswith(url) else "the target refused or dropped every connection"
         print(f"conformance: {url}: no case could run: {why}", file=sys.stderr)
         return int(ExitCode.UNREACHABLE)
-    failed = summary.failed(args.strict)
-    print(f"{len(summary.results)} cases in {summary.seconds:.1f} s: {len(failed)} failed"
-          f"{' (NON-STRICT counts)' if args.strict else ''}; report: {Path(out_dir) / 'index.html'}")
+    mine = [r for r in all_results if r.agent == agent]  # what the table shows, a resumed run's too
+    failed = [r for r in mine if r.is_failure(args.strict)]
+    not_run = sum(1 for r in mine if is_not_run(r.behavior, r.behaviorClose))
+    print(f"{len(mine)} cases ({len(summary.results)} in this run, {summary.seconds:.1f} s): {len(failed)} failed"
+          f"{f', {not_run} not run' if not_run else ''}{' (NON-STRICT counts)' if args.strict else ''}; "
+          f"report: {Path(out_dir) / 'index.html'}")
     if baseline is not None:
         return _against_baseline(baseline, [r for r in all_results if r.agent == agent])
     return int(ExitCode.CASE_FAILED) if failed or summary.not_run else int(ExitCode.OK)
