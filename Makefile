@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 4
 
-.PHONY: install demo test test-fast lint bench bench-suite fuzz-engine fuzz-mutants fuzz-libs matrix browser-deps node node-deps stability clean
+.PHONY: install demo test test-fast coverage lint bench bench-suite fuzz-engine fuzz-mutants fuzz-libs matrix browser-deps node node-deps stability clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,8 @@ browser-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # Node's ws (the matrix and the testee smoke test): Debian's nodejs and npm (needs root, as on CI;
-# skipped when present), then the pinned ws of tests/peers/node/package-lock.json into its node_modules.
-NODE_DIR   := tests/peers/node
+# skipped when present), then the pinned ws of testees/peers/node/package-lock.json into its node_modules.
+NODE_DIR   := testees/peers/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 node:
 	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
@@ -47,8 +47,13 @@ node-deps: $(NODE_STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
 
+# The tests with line coverage per module of conformance/ (the same tests as `make test`; the
+# processes the tests start, e.g. `python -m conformance run`, count too: [tool.coverage] in pyproject.toml).
+coverage: $(STAMP) browser-deps node-deps
+	$(PY) -m pytest -q -n 2 --dist loadfile --cov=conformance --cov-report=term --cov-report=html:reports/coverage tests
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check conformance tests
+	$(VENV)/bin/ruff check conformance testees tests
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)
@@ -61,9 +66,9 @@ bench-suite: $(STAMP)
 fuzz-engine: $(STAMP)
 	$(PY) -m conformance.fuzz.engine_harness -max_total_time=$${SECONDS_BUDGET:-60}
 
-# Hypothesis fuzzing alone (no catalogue) must find every mutant in tests/mutants; SECONDS each.
+# Hypothesis fuzzing alone (no catalogue) must find every mutant in testees/mutants; SECONDS each.
 fuzz-mutants: $(STAMP)
-	$(PY) -m tests.mutants.fuzz_sweep --seconds $${SECONDS:-60}
+	$(PY) -m testees.mutants.fuzz_sweep --seconds $${SECONDS:-60}
 
 # Long in-process fuzzing of wsproto and websockets: atheris, then conversations; findings in reports/found.
 fuzz-libs: $(STAMP)
@@ -83,12 +88,12 @@ $(MATRIX_VENV)/.installed: pyproject.toml
 	@touch $@
 
 matrix: $(MATRIX_VENV)/.installed node-deps
-	$(MATRIX_VENV)/bin/python -m tests.matrix.run --out reports/matrix $(MATRIX_ARGS)
+	$(MATRIX_VENV)/bin/python -m testees.matrix.run --out reports/matrix $(MATRIX_ARGS)
 
 # Verdicts quiet vs with every core busy: the catalogue without groups 9/12/13 against the reference,
 # websockets and wsproto servers, and the client catalogue against two clients; flips counted per target.
 stability: $(STAMP)
-	$(PY) -m tests.stability --rounds $${STABILITY_ROUNDS:-3} --client-runs $${STABILITY_CLIENT_RUNS:-5}
+	$(PY) -m testees.stability --rounds $${STABILITY_ROUNDS:-3} --client-runs $${STABILITY_CLIENT_RUNS:-5}
 
 clean:
 	rm -rf $(VENV) $(MATRIX_VENV) $(NODE_DIR)/node_modules reports/demo reports/matrix build *.egg-info

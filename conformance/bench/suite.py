@@ -3,7 +3,8 @@
 Runs `conformance run` as a child process (so its peak RSS is its own) against a websockets echo
 server with compression on, and against the embedded reference server, and prints the numbers
 next to the goals of the project (all cases < 60 s, groups 1-10 < 3 s, peak RSS < 4x the largest
-message). Run from a checkout: the websockets peer is tests.peers.websockets_server.
+message). Run from a checkout: the websockets peer is the testee `python -m testees.peers.websockets_server`
+(started as a command; nothing in conformance/ imports the testees).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from conformance.targets.process import announced_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,12 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--jobs", type=int, default=4)
     args = ap.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
-    from tests.peers.spawn import spawn_server
-
     largest = 16 * 1024 * 1024  # 9.1.6 / 9.2.6: the largest message of the catalogue
     rows: list[tuple[str, float, float, dict[str, int]]] = []
-    with tempfile.TemporaryDirectory() as tmp, spawn_server(["-m", "tests.peers.websockets_server"]) as (url, _):
+    with tempfile.TemporaryDirectory() as tmp, announced_server(
+            [sys.executable, "-m", "testees.peers.websockets_server"], cwd=str(ROOT)) as (url, _):
         for label, target, sel in [
             ("websockets (deflate), groups 1-10", url, ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "10.*"]),
             ("websockets (deflate), all cases", url, []),

@@ -19,7 +19,7 @@ from conformance.fuzz.atheris_engine import case_from_input, minimise, mutate, s
 from conformance.fuzz.differential import compare, split_frames
 from conformance.targets.inprocess import ADAPTERS
 from conformance.wire.frames import Frame, Opcode, serialize_frame
-from tests.fuzz import mutant_adapters
+from testees.mutants import adapters as mutant_adapters
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,7 +108,7 @@ def test_reference_end_to_end_has_no_finding(tmp_path: Path, capsys: pytest.Capt
 
 @pytest.mark.parametrize("mutant", ["no_pong", "ignores_rsv", "crashes"])
 def test_mutant_found_exported_and_replayed(mutant: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    spec = f"tests.fuzz.mutant_adapters:{mutant}"
+    spec = f"testees.mutants.adapters:{mutant}"
     found = tmp_path / "found"
     assert main(["fuzz", "--impl", spec, "--engine", "atheris", "--seconds", "8", "--out", str(found)]) == 1
     assert "disagreement" in capsys.readouterr().out

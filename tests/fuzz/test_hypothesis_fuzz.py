@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from conformance.catalog.load import load_file
 from conformance.cli import main
 from conformance.generate.strategies import Close, Exchange, GeneratedFrame, Message, exchanges, predict
-from tests.peers.spawn import spawn_server
+from testees.peers.spawn import spawn_server
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 def test_fuzzing_finds_the_mutant_and_the_export_replays(mutant: str, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     found = tmp_path / "found"
-    with spawn_server(["-m", "tests.mutants.serve", mutant]) as (url, _):
+    with spawn_server(["-m", "testees.mutants.serve", mutant]) as (url, _):
         fuzz = main(["fuzz", "--server", url, "--seconds", "60", "--out", str(found)])
         said = capsys.readouterr().out
         assert fuzz == 1, said

@@ -13,7 +13,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from conformance.cli import main
 from conformance.generate.stateful import conversation_machine
 from conformance.targets.inprocess import ADAPTERS
-from tests.fuzz import mutant_adapters
+from testees.mutants import adapters as mutant_adapters
 
 pytestmark = pytest.mark.slow
 SETTINGS = settings(max_examples=120, stateful_step_count=15, deadline=None, database=None,
@@ -36,7 +36,7 @@ def test_machine_catches_the_mutant(mutant: str, says: str) -> None:
 
 
 def test_cli_conversations_find_export_and_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    spec = "tests.fuzz.mutant_adapters:no_pong"
+    spec = "testees.mutants.adapters:no_pong"
     assert main(["fuzz", "--impl", "reference", "--seconds", "4", "--out", str(tmp_path / "none")]) == 0
     assert not list((tmp_path / "none").glob("*.yaml"))
     assert main(["fuzz", "--impl", spec, "--seconds", "20", "--out", str(tmp_path / "found")]) == 1

@@ -20,7 +20,7 @@ PY = sys.executable
 CASES = ["--cases", "1.*", "2.*", "3.*", "4.*", "5.*", "7.*"]
 CLIENTS = {
     # aiohttp closes its side of TCP as soon as it has answered the server's close
-    "aiohttp": f"{PY} -m tests.clients.aiohttp_client {{url}} {{agent}}",
+    "aiohttp": f"{PY} -m testees.clients.aiohttp_client {{url}} {{agent}}",
     "reference": f"{PY} -m conformance echo-client --url {{url}} --agent {{agent}}",
 }
 RUNS = 5

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers.spawn import spawn_server
+from testees.peers.spawn import spawn_server
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ def index(out: Path) -> dict[str, dict[str, object]]:
 
 def test_a_broken_server_fails_exactly_the_case_that_catches_it(tmp_path: Path) -> None:
     out = tmp_path / "report"
-    with spawn_server(["-m", "tests.mutants.serve", "accepts-reserved-opcodes"]) as (url, _):
+    with spawn_server(["-m", "testees.mutants.serve", "accepts-reserved-opcodes"]) as (url, _):
         p = pytest_run("--ws-server", url, "--ws-cases", "4.1.*,1.1.1", "--ws-out", str(out), "-n", "2")
     assert p.returncode == 1, p.stdout[-3000:]
     failed = {line.split("::")[-1].split()[0] for line in p.stdout.splitlines() if line.startswith("FAILED")}
@@ -93,7 +93,7 @@ def test_junit_plugin_and_exit_code_agree_on_a_should_level_wrong_code(tmp_path:
     from conformance.cli import main
 
     flag = ["--strict"] if strict else []
-    with spawn_server(["-m", "tests.mutants.serve", "fails-with-1002"]) as (url, _):
+    with spawn_server(["-m", "testees.mutants.serve", "fails-with-1002"]) as (url, _):
         code = main(["run", "--quiet", "--server", url, "--cases", "6.3.1", "--out", str(tmp_path / "run"),
                      "--junit", str(tmp_path / "junit.xml"), *flag])
         p = pytest_run("--ws-server", url, "--ws-cases", "6.3.1", "--ws-out", str(tmp_path / "plugin"),

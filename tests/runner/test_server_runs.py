@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conformance.cli import main
-from tests.peers.spawn import spawn_server
+from testees.peers.spawn import spawn_server
 from tests.runner.conftest_helpers import verdicts, write_cases
 
 pytestmark = pytest.mark.slow
@@ -36,7 +36,7 @@ def test_reference_server_passes_everything(tmp_path: Path) -> None:
 def test_websockets_server(tmp_path: Path) -> None:
     cases = write_cases(tmp_path)
     out = tmp_path / "out"
-    with spawn_server(["-m", "tests.peers.websockets_server"]) as (url, _):
+    with spawn_server(["-m", "testees.peers.websockets_server"]) as (url, _):
         code = run("--server", url, "--agent", "websockets", "--cases-dir", str(cases), "--out", str(out))
     got = verdicts(out)
     assert got["1.1.3"] == ("OK", "OK") and got["1.7.1"] == ("OK", "OK")

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from conformance.cli import main
-from tests.peers.spawn import spawn_server
+from testees.peers.spawn import spawn_server
 
 _SELECTION = ["3.*", "4.*", "5.*", "6.4.*", "7.*", "14.1.8"]
 
@@ -49,7 +49,7 @@ def test_reference_server_verdicts_do_not_depend_on_load(tmp_path: Path) -> None
 
 
 def test_websockets_server_verdicts_do_not_depend_on_load(tmp_path: Path) -> None:
-    with spawn_server(["-m", "tests.peers.websockets_server"]) as (url, _):
+    with spawn_server(["-m", "testees.peers.websockets_server"]) as (url, _):
         quiet, loaded = _verdicts(tmp_path / "quiet", "--server", url), _loaded(tmp_path, "--server", url)
     assert quiet == loaded
     assert quiet["3.4"] == quiet["4.1.5"] == quiet["4.2.5"] == ("OK", "OK")

@@ -25,7 +25,7 @@ from conformance.engine.handshake import ClientHandshake
 from conformance.targets.tcp import ServerTarget
 from conformance.wire.http import parse_response
 from conformance.wire.uri import parse_uri
-from tests.peers.spawn import spawn_server
+from testees.peers.spawn import spawn_server
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 

@@ -1,0 +1,192 @@
+"""The matrix: every implementation's echo server and testee client through the whole catalogue,
+with compression on and off, plus the in-process adapters, into one report directory. Node's `ws`
+(testees/peers/node/, installed there by `make node-deps`) runs beside the Python libraries.
+
+python -m testees.matrix.run [--out reports/matrix] [--parallel 2] [--only NAME ...] [--max-echo 50 | --full]
+
+Every case runs for every agent. By default the echo steps of the volume cases (groups 9, 12, 13:
+up to 1000 messages of up to 128 KiB each) send at most 50 messages, which keeps the matrix within
+a CI budget; each capped case says so in its report. --full sends Autobahn's whole volume.
+
+Each run goes into OUT/runs/AGENT (so runs can go on side by side), then they are merged into OUT
+with the agents side by side and OUT/index.html is written. Prints one line per agent and a table
+at the end. Exit 0 when every run ran (cases failing is what the matrix is for), 3 when a testee
+could not be started or a run broke down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import dataclasses
+import importlib.metadata
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PY = sys.executable
+LIBS = ["websockets", "wsproto", "aiohttp", "tornado", "picows", "ws"]
+NO_DEFLATE = {"picows"}  # no permessage-deflate support: compression "on" would be the same run
+NODE_DIR = "testees/peers/node"  # ws's testees; runs start in ROOT, so the path stays relative
+
+
+def version(lib: str) -> str:
+    if lib == "ws":  # the version npm ci installed from the lock file
+        try:
+            return str(json.loads((ROOT / NODE_DIR / "node_modules/ws/package.json").read_text())["version"])
+        except (OSError, ValueError, KeyError):
+            return "missing"
+    try:
+        return importlib.metadata.version(lib)
+    except importlib.metadata.PackageNotFoundError:
+        return "missing"
+
+
+def testees(lib: str, flag: list[str]) -> tuple[list[str], str]:
+    """The echo server's argv and the client's command template of one library."""
+    if lib == "ws":
+        return (["node", f"{NODE_DIR}/server.js", "--port", "0", *flag],
+                f"node {NODE_DIR}/client.js {{url}} {{agent}} {' '.join(flag)}".strip())
+    return ([PY, "-m", f"testees.peers.{lib}_server", "--port", "0", *flag],
+            f"{{py}} -m testees.clients.{lib}_client {{url}} {{agent}} {' '.join(flag)}".strip())
+
+
+@dataclasses.dataclass
+class Job:
+    agent: str
+    kind: str  # server, client, impl
+    argv: list[str]  # the server's whole argv, the client's command template, or the --impl name
+    seconds: float = 0.0
+    code: int | None = None
+    note: str = ""
+
+
+def jobs(only: list[str]) -> list[Job]:
+    out: list[Job] = []
+    for lib in ["reference", *LIBS]:
+        if only and lib not in only and lib != "reference":
+            continue
+        tag = lib if lib == "reference" else f"{lib}-{version(lib)}"
+        for comp in ([True] if lib in NO_DEFLATE else [True, False]):
+            suffix = "" if comp or lib in NO_DEFLATE else "-nodeflate"
+            flag = [] if comp else ["--no-compression"]
+            if lib == "reference":
+                server = [PY, "-m", "conformance", "echo-server", "--port", "0", *(["--deflate"] if comp else [])]
+                client = "" if not comp else "{py} -m conformance echo-client --url {url} --agent {agent}"
+            else:
+                server, client = testees(lib, flag)
+            out.append(Job(f"{tag}-server{suffix}", "server", server))
+            if client:
+                out.append(Job(f"{tag}-client{suffix}", "client", [client]))
+        if lib in ("wsproto", "websockets"):
+            out.append(Job(f"{tag}-sans-io", "impl", [lib]))
+    return out
+
+
+def _start(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if "listening on" not in line:
+        proc.kill()
+        err = proc.stderr.read() if proc.stderr else ""
+        raise RuntimeError(f"did not start: {line.strip()!r} {err.strip()[-500:]}")
+    return proc, line.split()[-1]
+
+
+def run_job(job: Job, out: Path, jobs_per_run: int, max_echo: int | None) -> Job:
+    t0 = time.monotonic()
+    dest = out / "runs" / job.agent
+    common = ["--agent", job.agent, "--out", str(dest), "--quiet", "--jobs", str(jobs_per_run), "--budget", "900",
+              *(["--max-echo", str(max_echo)] if max_echo else [])]
+    proc = None
+    try:
+        if job.kind == "server":
+            proc, url = _start(job.argv)
+            cmd = ["--server", url]
+        elif job.kind == "client":
+            cmd = ["--client", job.argv[0].replace("{py}", PY)]
+        else:
+            cmd = ["--impl", job.argv[0]]
+        done = subprocess.run([PY, "-m", "conformance", "run", *cmd, *common], cwd=ROOT, capture_output=True,
+                              text=True, timeout=900, check=False)
+        dest.mkdir(parents=True, exist_ok=True)
+        (out / "runs" / f"{job.agent}.log").write_text(done.stdout + done.stderr, encoding="utf-8")
+        job.code = done.returncode
+        if done.returncode not in (0, 1):
+            job.note = done.stderr.strip()[-300:]
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        job.code, job.note = 3, str(exc)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    job.seconds = time.monotonic() - t0
+    return job
+
+
+def summary(out: Path, agent: str) -> Counter[str]:
+    try:
+        index = json.loads((out / "runs" / agent / "index.json").read_text())[agent]
+    except (OSError, KeyError, ValueError):
+        return Counter()
+    c: Counter[str] = Counter()
+    for e in index.values():
+        c[e["behavior"]] += 1
+        if e["behaviorClose"] not in ("OK", "INFORMATIONAL", "UNIMPLEMENTED"):
+            c[f"close {e['behaviorClose']}"] += 1
+    c["cases"] = len(index)
+    return c
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="reports/matrix")
+    ap.add_argument("--parallel", type=int, default=3,
+                    help="runs at once (default 3: client runs mostly wait on their client)")
+    ap.add_argument("--jobs", type=int, default=4, help="cases at once within a run (default 4)")
+    ap.add_argument("--only", nargs="*", default=[], help="only these libraries (and reference)")
+    ap.add_argument("--agents", nargs="*", default=[], help="only the runs of these agents (e.g. to redo one)")
+    ap.add_argument("--max-echo", type=int, default=50, help="messages per echo step at most (default 50)")
+    ap.add_argument("--full", action="store_true", help="Autobahn's whole volume: no --max-echo")
+    args = ap.parse_args()
+    out = (ROOT / args.out) if not Path(args.out).is_absolute() else Path(args.out)
+    t0 = time.monotonic()
+    todo = [j for j in jobs(args.only) if not args.agents or j.agent in args.agents]
+    print(f"matrix: {len(todo)} runs, {args.parallel} at a time, into {out}"
+          f"{'' if args.full else f' (echo steps capped at {args.max_echo} messages)'}", flush=True)
+    finished: list[Job] = []
+    with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
+        max_echo = None if args.full else args.max_echo
+        for job in pool.map(lambda j: run_job(j, out, args.jobs, max_echo), todo):
+            c = summary(out, job.agent)
+            print(f"  {job.agent:34} {job.seconds:6.1f} s  {c['cases']:4} cases  OK {c['OK']:4}  "
+                  f"FAILED {c['FAILED']:3}{'  ' + job.note if job.note else ''}", flush=True)
+            finished.append(job)
+    from conformance.report.commands import merge_reports, run_report
+
+    runs = sorted(p.parent for p in (out / "runs").glob("*/index.json"))  # earlier runs kept when redoing one
+    merge_reports(out, [str(r) for r in runs])
+    run_report(out)
+    print(f"\n{'agent':34} {'cases':>5} {'OK':>5} {'NON-STRICT':>10} {'INFO':>5} {'UNIMPL':>6} {'FAILED':>6} {'close!':>6}")
+    for j in finished:
+        c = summary(out, j.agent)
+        bad_close = sum(v for k, v in c.items() if k.startswith("close "))
+        print(f"{j.agent:34} {c['cases']:5} {c['OK']:5} {c['NON-STRICT']:10} {c['INFORMATIONAL']:5} "
+              f"{c['UNIMPLEMENTED']:6} {c['FAILED']:6} {bad_close:6}")
+    print(f"\nwrote {out / 'index.html'} in {time.monotonic() - t0:.0f} s")
+    broken = [j for j in finished if j.code not in (0, 1)]
+    for j in broken:
+        print(f"run broke down: {j.agent}: {j.note}", file=sys.stderr)
+    return 3 if broken else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
