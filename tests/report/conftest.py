@@ -35,11 +35,11 @@ def mixed_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("mixed")
     base = ["run", "--quiet", "--out", str(out), "--cases", *MIXED_CASES]
     assert main([*base, "--agent", "reference"]) == 0
-    with spawn_server(["-m", "tests.mutants.serve", "no-close-reply", "--port", "0"]) as (url, _):
+    with spawn_server(["-m", "testees.mutants.serve", "no-close-reply", "--port", "0"]) as (url, _):
         assert main([*base, "--server", url, "--agent", "noclose"]) == 1
-    with spawn_server(["-m", "tests.mutants.serve", "no-version-check", "--port", "0"]) as (url, _):
+    with spawn_server(["-m", "testees.mutants.serve", "no-version-check", "--port", "0"]) as (url, _):
         assert main([*base, "--server", url, "--agent", "anyversion"]) == 1
-    with spawn_server(["-m", "tests.hostile.serve", "stop-reading", "--port", "0"]) as (url, _):
+    with spawn_server(["-m", "testees.hostile.serve", "stop-reading", "--port", "0"]) as (url, _):
         # the first case waits out its 1 s timeout (the server never reads), so a 0.2 s budget is
         # spent before any other case starts, however fast or slow the machine is
         main([*base[:-len(MIXED_CASES)], "1.1.1", "1.2.1", "2.2", "--server", url, "--agent", "budget",
