@@ -167,8 +167,8 @@ def _performance(agents: list[str], results: list[CaseResult]) -> dict[str, Any]
                              "color": _AGENT_COLORS[i % len(_AGENT_COLORS)],
                              "hover": f"{case_id}, {a}: {v:g} MB/s"})
                 first = False
-                y += bar_h
-        y += 4
+                y += bar_h + 1
+        y += 5
     return {"left": left, "width": left + width + 10, "height": max(y, 1), "bar_h": bar_h, "bars": bars,
             "agents": _agent_legend(agents)}
 
