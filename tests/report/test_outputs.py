@@ -74,3 +74,15 @@ def test_diff_reports_regressions_and_exits_1(report_dir: Path, tmp_path: Path,
     assert main(["diff", str(tmp_path / "new.json"), str(tmp_path / "old.json"), "--format", "markdown"]) == 0
     assert "| agent | case |" in capsys.readouterr().out
     assert main(["diff", str(tmp_path / "nope"), str(tmp_path / "old.json")]) == 2
+
+
+def test_a_close_code_that_went_away_is_said_in_words(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    entry = {"behavior": "OK", "behaviorClose": "OK", "duration": 1, "reportfile": "a_case_7_1_1.json"}
+    (tmp_path / "old.json").write_text(json.dumps({"a": {"7.1.1": {**entry, "remoteCloseCode": 1000}}}))
+    (tmp_path / "new.json").write_text(json.dumps({"a": {"7.1.1": {**entry, "remoteCloseCode": None}}}))
+    for fmt in ("text", "markdown"):
+        main(["diff", str(tmp_path / "old.json"), str(tmp_path / "new.json"), "--format", fmt])
+        out = capsys.readouterr().out
+        assert "7.1.1: 1000 -> no close code" in out and "None" not in out
