@@ -86,3 +86,22 @@ def test_a_close_code_that_went_away_is_said_in_words(tmp_path: Path, capsys: py
         main(["diff", str(tmp_path / "old.json"), str(tmp_path / "new.json"), "--format", fmt])
         out = capsys.readouterr().out
         assert "7.1.1: 1000 -> no close code" in out and "None" not in out
+
+
+def test_after_a_resume_the_closing_line_counts_what_the_table_shows(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    out = str(tmp_path / "run")
+    assert main(["run", "--quiet", "--out", out, "--agent", "reference", "--cases", "1.1.1", "1.1.2"]) == 0
+    capsys.readouterr()
+    assert main(["run", "--quiet", "--resume", out, "--agent", "reference", "--cases", "1.1.*"]) == 0
+    text = capsys.readouterr().out
+    table = 0
+    for line in re.findall(r"^\d+\s.*\d$", text, re.M):  # group, title, cases, then counts
+        tokens = line.split()
+        ints = len(tokens) - next(i for i, t in enumerate(reversed(tokens)) if not t.isdigit())
+        table += int(tokens[ints])
+    closing = re.search(r"^(\d+) cases\b.*failed", text, re.M)
+    assert closing is not None, text
+    assert int(closing.group(1)) == table == 8, text  # the 2 resumed and the 6 run now
