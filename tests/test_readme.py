@@ -10,8 +10,9 @@ is not on the package index) and run by the README's `--impl mypackage.adapter:m
 
 COMMANDS says, for every line, what it needs and which exit code it must give; a README line
 missing from it (or a stale entry) fails test_every_readme_line_has_a_test. Lines that run the whole
-catalogue, fuzz for minutes or build the matrix are marked slow; `make test` is the suite itself and
-is only checked to be a make target (`make -n test`).
+catalogue, fuzz for a minute or more or build the matrix are marked slow and run only with
+README_FULL=1 (they would make `make test` take an hour); `make test` is the suite itself and is
+only checked to be a make target (`make -n test`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 UNSHARE = shutil.which("unshare")
+FULL = os.environ.get("README_FULL") == "1"  # also run the long lines (whole catalogue, fuzzing, matrix)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,7 +181,9 @@ def test_the_noio_ws_stand_in_has_the_documented_api() -> None:
 def _params() -> list[object]:
     out = []
     for line, spec in COMMANDS.items():
-        marks = [pytest.mark.slow] if spec.slow else []
+        marks = [pytest.mark.slow, pytest.mark.skipif(not FULL, reason=(
+            "runs the whole catalogue, fuzzes for a minute or more, or builds the matrix: "
+            "README_FULL=1 runs it"))] if spec.slow else []
         if spec.known_broken:
             marks.append(pytest.mark.xfail(strict=True, reason=spec.known_broken))
         out.append(pytest.param(line, spec, id=line[:70], marks=marks))
