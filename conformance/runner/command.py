@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.errors import ExitCode, TargetError, UsageError
+from conformance.verdicts import is_not_run
 
 
 def add_run_commands(sub: Any) -> None:
@@ -398,8 +399,9 @@ def _finish(args: argparse.Namespace, plan: _Plan, con: Any, report: Any, ran: l
     for d in diffs:
         print(f"baseline: {d}")
     where = Path(plan.out) / "index.html"
+    unreached = sum(1 for r in mine if is_not_run(r.behavior, r.behaviorClose))
     text = (f"{len(mine)} cases ({len(ran)} run now) in {seconds:.1f} s: {len(failed)} failed"
-            f"{' (NON-STRICT counts)' if args.strict else ''}")
+            f"{f', {unreached} not run' if unreached else ''}{' (NON-STRICT counts)' if args.strict else ''}")
     if baseline is not None:
         text += f", {len(known)} of them known from the baseline, {len(diffs)} differences from it"
     con.last(f"{text}; report: {where}", ok=not diffs if baseline is not None else not failed)
