@@ -13,12 +13,12 @@ __all__ = ["execute_client_case"]
 
 import asyncio
 
-from conformance.catalog.model import Case, ResponseSpec
+from conformance.catalog.model import Case
 from conformance.engine import deflate as d
 from conformance.engine.connection import Role, State
 from conformance.engine.handshake import ServerHandshake
 from conformance.engine.rules import HandshakeError
-from conformance.runner.handshake import apply_header_edits
+from conformance.runner.client_answers import answer_octets
 from conformance.runner.session import (
     RunOptions,
     Trace,
@@ -29,7 +29,7 @@ from conformance.runner.session import (
     deflate_missing,
 )
 from conformance.runner.steps import run_steps
-from conformance.wire.http import Request, Response
+from conformance.wire.http import Request
 
 
 async def execute_client_case(case: Case, request: Request, raw_request: bytes, leftover: bytes,
@@ -80,26 +80,16 @@ async def _respond(s: _Session, request: Request) -> bool:
         t.deflate_negotiated = selector.agreed is not None
         if selector.agreed is not None:
             s.deflate = d.negotiated_codec(selector.agreed, "server", s.opts.max_message)
-    raw = _apply_response_override(response, case.handshake.response if case.handshake else None)
+    override = case.handshake.response if case.handshake else None
+    raw, glued = answer_octets(response, override, request.headers.get("Sec-WebSocket-Key") or "")
     t.response = raw.decode("latin-1")
-    if not await s.write(raw, label="opening handshake response"):  # write() logs it
+    chop, delay = (override.chop, override.delay) if override is not None else (0, 0.0)
+    label = "opening handshake response" + (" with frames glued to its end" if glued else "")
+    if not await s.write(raw + glued, chop=chop, delay=delay, label=label):  # one write; write() logs it
         return False
     t.opened = case.expect_client != "reject"
     t.status = response.status
     return True
-
-
-def _apply_response_override(response: Response, override: ResponseSpec | None) -> bytes:
-    """Bend our response as a client-side case asks (wrong Accept, 200, unoffered extension ...)."""
-    if override is None:
-        return response.serialize()
-    if override.raw is not None:
-        return override.raw.materialize()
-    if override.status is not None:
-        response.status = override.status
-        response.reason = override.reason or ("Switching Protocols" if response.status == 101 else "OK")
-    apply_header_edits(response.headers, override.headers)
-    return response.serialize()
 
 
 async def _expect_rejection(s: _Session) -> None:
