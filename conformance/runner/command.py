@@ -24,6 +24,8 @@ def add_run_commands(sub: Any) -> None:
     tgt.add_argument("--server", metavar="URL", help="a WebSocket server to test (ws:// or wss://, loopback only)")
     tgt.add_argument("--client", metavar="CMD", help='a client command to test, with {url} and {agent}')
     tgt.add_argument("--impl", metavar="NAME", help="an in-process sans-IO library (wsproto, websockets, module:factory)")
+    tgt.add_argument("--browser", choices=["chromium", "firefox"],
+                     help="the client catalogue in a headless browser's own WebSocket (agent: its name and version)")
     r.add_argument("--cases", action="append", nargs="+", default=[], metavar="GLOB",
                    help="case IDs to run, shell patterns over the whole ID (repeatable)")
     r.add_argument("--exclude", action="append", nargs="+", default=[], metavar="GLOB",
@@ -149,6 +151,12 @@ def _client_cases(args: argparse.Namespace) -> tuple[Any, list[Any]]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if getattr(args, "browser", None):  # a browser is a client command (conformance/targets/browser.py)
+        from conformance.targets.browser import agent_name, browser_command, client_command
+
+        if browser_command(args.browser) is None:
+            raise UsageError(f"--browser {args.browser}: the browser is not installed (make browser-deps)")
+        args.client, args.agent = client_command(args.browser), args.agent or agent_name(args.browser)
     if args.client:
         return _run_client(args)
     if args.impl:
