@@ -89,7 +89,7 @@ def client_command(name: str) -> str:
 class _Page(http.server.BaseHTTPRequestHandler):
     done = threading.Event()
 
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+    def do_GET(self) -> None:
         body = PAGE.encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -97,12 +97,12 @@ class _Page(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.send_response(204)
         self.end_headers()
         type(self).done.set()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: object) -> None:
         return
 
 
@@ -145,7 +145,7 @@ def main() -> None:
     if len(sys.argv) != 4 or sys.argv[1] not in BROWSERS:
         print(f"usage: python -m conformance.targets.browser {{{'|'.join(BROWSERS)}}} URL AGENT", file=sys.stderr)
         raise SystemExit(2)
-    raise SystemExit(run(*sys.argv[1:4]))
+    raise SystemExit(run(sys.argv[1], sys.argv[2], sys.argv[3]))
 
 
 if __name__ == "__main__":
