@@ -109,7 +109,9 @@ class _Page(http.server.BaseHTTPRequestHandler):
 def _argv(name: str, exe: str, profile: Path, url: str) -> list[str]:
     if name == "chromium":
         return [exe, *_CHROMIUM_FLAGS, f"--user-data-dir={profile}", url]
-    prefs = {"network.websocket.allowInsecureFromHTTPS": True, "browser.shell.checkDefaultBrowser": False}
+    # delay-failed-reconnects: Firefox otherwise waits longer and longer before reconnecting to a
+    # host whose handshakes failed, and group 20 fails them on purpose
+    prefs = {"network.websocket.delay-failed-reconnects": False, "browser.shell.checkDefaultBrowser": False}
     (profile / "user.js").write_text("".join(f'user_pref("{k}", {json.dumps(v)});\n' for k, v in prefs.items()))
     return [exe, "--headless", "--no-remote", "--profile", str(profile), url]
 
