@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 4
 
-.PHONY: install demo test test-fast lint bench bench-suite fuzz-engine fuzz-mutants fuzz-libs matrix browser-deps node node-deps stability clean
+.PHONY: install demo test test-fast coverage lint bench bench-suite fuzz-engine fuzz-mutants fuzz-libs matrix browser-deps node node-deps stability clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ node-deps: $(NODE_STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
+
+# The tests with line coverage per module of conformance/ (the same tests as `make test`; the
+# processes the tests start, e.g. `python -m conformance run`, count too: [tool.coverage] in pyproject.toml).
+coverage: $(STAMP) browser-deps node-deps
+	$(PY) -m pytest -q -n 2 --dist loadfile --cov=conformance --cov-report=term --cov-report=html:reports/coverage tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check conformance testees tests
