@@ -9,7 +9,7 @@ the same case works with any client key.
 
 from __future__ import annotations
 
-__all__ = ["answer_octets", "describe_answer", "wrong_accept"]
+__all__ = ["PROBE", "answer_octets", "describe_answer", "is_probe_pong", "wrong_accept"]
 
 import base64
 import hashlib
@@ -20,6 +20,9 @@ from conformance.runner.handshake import apply_header_edits
 from conformance.wire.http import Response
 
 _OTHER_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 §1.3's sample key: almost never the client's own
+# Glued to a 101 answer the client must refuse: a client that took the answer as valid answers this
+# ping with a pong (RFC 6455 §5.5.2), so the report can say so instead of only "it stayed open".
+PROBE = bytes.fromhex("890570726f6265")  # ping "probe", unmasked as a server sends it
 
 
 def wrong_accept(form: str, key: str) -> list[str]:
@@ -43,10 +46,12 @@ def wrong_accept(form: str, key: str) -> list[str]:
     return forms[form]
 
 
-def answer_octets(response: Response, override: ResponseSpec | None, key: str) -> tuple[bytes, bytes]:
-    """(the answer as it is written, the octets glued to its end) for the client's `key`."""
+def answer_octets(response: Response, override: ResponseSpec | None, key: str,
+                  reject: bool = False) -> tuple[bytes, bytes]:
+    """(the answer as it is written, the octets glued to its end) for the client's `key`. An
+    answer the client must `reject` that still says 101 gets the PROBE ping glued to it."""
     if override is None:
-        return response.serialize(), b""
+        return response.serialize(), PROBE if reject else b""
     if override.raw is not None:
         return override.raw.materialize(), b""
     if override.status is not None:
@@ -65,6 +70,8 @@ def answer_octets(response: Response, override: ResponseSpec | None, key: str) -
         response.headers[name] = value
     before = override.before.materialize() if override.before is not None else b""
     trailer = override.trailer.materialize() if override.trailer is not None else b""
+    if reject and response.status == 101 and override.trailer is None:
+        trailer = PROBE
     return before + response.serialize(), trailer
 
 
@@ -91,3 +98,11 @@ def describe_answer(override: ResponseSpec | None) -> str:
     if override.chop:
         parts.append(f"written in pieces of {override.chop} octets")
     return "; ".join(parts)
+
+
+def is_probe_pong(data: bytes) -> bool:
+    """Whether the client's first octets are a (masked) pong to PROBE: it took the answer as valid."""
+    if len(data) < 11 or data[0] != 0x8A or data[1] != 0x80 | (len(PROBE) - 2):
+        return False
+    key = data[2:6]
+    return bytes(b ^ key[i % 4] for i, b in enumerate(data[6:11])) == PROBE[2:]

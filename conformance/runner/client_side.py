@@ -18,7 +18,7 @@ from conformance.engine import deflate as d
 from conformance.engine.connection import Role, State
 from conformance.engine.handshake import ServerHandshake
 from conformance.engine.rules import HandshakeError
-from conformance.runner.client_answers import answer_octets
+from conformance.runner.client_answers import answer_octets, describe_answer, is_probe_pong
 from conformance.runner.session import (
     RunOptions,
     Trace,
@@ -81,7 +81,8 @@ async def _respond(s: _Session, request: Request) -> bool:
         if selector.agreed is not None:
             s.deflate = d.negotiated_codec(selector.agreed, "server", s.opts.max_message)
     override = case.handshake.response if case.handshake else None
-    raw, glued = answer_octets(response, override, request.headers.get("Sec-WebSocket-Key") or "")
+    raw, glued = answer_octets(response, override, request.headers.get("Sec-WebSocket-Key") or "",
+                               reject=case.expect_client == "reject")
     t.response = raw.decode("latin-1")
     chop, delay = (override.chop, override.delay) if override is not None else (0, 0.0)
     label = "opening handshake response" + (" with frames glued to its end" if glued else "")
@@ -96,17 +97,20 @@ async def _expect_rejection(s: _Session) -> None:
     """After a response the client must refuse: it must close without sending any frame."""
     t = s.trace
     assert s.reader is not None
+    answer = describe_answer(s.case.handshake.response if s.case.handshake else None)  # what we sent
     try:
         data = await asyncio.wait_for(s.reader.read(65536), s.opts.wait)
     except TimeoutError:
         t.handshake_note = (f"the client kept the connection open for {s.opts.wait:g} s after a "
-                            "handshake response it must reject")
+                            f"handshake response it must reject (the suite's answer had {answer})")
         return
     except (ConnectionError, OSError):
         data = b""
     if data:
         t.log("rx", "octets", data, "client sent data after a response it must reject")
-        t.handshake_note = "the client accepted a handshake response it must reject and sent frames"
+        took = "answered the ping glued to it with a pong" if is_probe_pong(data) else f"sent {len(data)} octets"
+        t.handshake_note = (f"the client accepted a handshake response it must reject (the suite's answer "
+                            f"had {answer}) and {took}")
     else:
         t.eof = True
         t.eof_first = True
