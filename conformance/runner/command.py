@@ -28,6 +28,8 @@ def add_run_commands(sub: Any) -> None:
     tgt.add_argument("--server", metavar="URL", help="a WebSocket server to test (ws:// or wss://, loopback only)")
     tgt.add_argument("--client", metavar="CMD", help='a client command to test, with {url} and {agent}')
     tgt.add_argument("--impl", metavar="NAME", help="an in-process sans-IO library (wsproto, websockets, module:factory)")
+    tgt.add_argument("--browser", choices=["chromium", "firefox"],
+                     help="the client catalogue in a headless browser's own WebSocket (agent: its name and version)")
     add_selection_args(r)
     r.add_argument("--spec", metavar="FILE", help="Autobahn's fuzzingclient.json (servers, cases, exclude-cases, "
                    "exclude-agent-cases, outdir) or fuzzingserver.json (with --client)")
@@ -193,6 +195,12 @@ def _check_tls_args(args: argparse.Namespace, kind: str, value: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if getattr(args, "browser", None):  # a browser is a client command (conformance/targets/browser.py)
+        from conformance.targets.browser import agent_name, browser_command, client_command
+
+        if browser_command(args.browser) is None:
+            raise UsageError(f"--browser {args.browser}: the browser is not installed (make browser-deps)")
+        args.client, args.agent = client_command(args.browser), args.agent or agent_name(args.browser)
     if args.spec:
         return _run_spec(args)
     if args.resume:
