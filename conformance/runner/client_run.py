@@ -15,7 +15,7 @@ import dataclasses
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from conformance.catalog.model import Case
@@ -40,12 +40,18 @@ def _command(template: str, url: str, agent: str) -> list[str]:
 async def run_client_command(
     template: str, cases: Sequence[Case], report: ReportDir, opts: RunOptions, *,
     titles: dict[str, str] | None = None, budget: float | None = None, connect_timeout: float = 15.0,
-    out: TextIO | None = None, quiet: bool = False,
+    out: TextIO | None = None, quiet: bool = False, progress: Callable[[CaseResult], None] | None = None,
 ) -> ClientRunSummary:
+    """Serve `cases` to the client command; `progress` (if given) hears each result as it is judged."""
     out = out or sys.stderr  # looked up at call time, so a redirected stderr is honoured
     t0 = time.monotonic()
     done: list[CaseResult] = []
-    server = CaseServer(cases, report, opts, titles, on_result=done.append)
+    def on_result(r: CaseResult) -> None:
+        done.append(r)
+        if progress is not None:
+            progress(r)
+
+    server = CaseServer(cases, report, opts, titles, on_result=on_result)
     srv = await server.listen("127.0.0.1", 0)
     port = srv.sockets[0].getsockname()[1]
     url = f"ws://127.0.0.1:{port}"

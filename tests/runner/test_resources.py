@@ -79,12 +79,14 @@ class TestSelection:
     def _ids(*argv: str) -> set[str]:
         import argparse
 
-        from conformance.runner.command import _selected, add_run_commands
+        from conformance.commands import selected_cases
+        from conformance.runner.command import _resource_selection, add_run_commands
 
         parser = argparse.ArgumentParser()
         add_run_commands(parser.add_subparsers())
-        _, cases = _selected(parser.parse_args(["run", *argv]), "server")
-        return {c.id for c in cases}
+        args = parser.parse_args(["run", *argv])
+        cat, cases = selected_cases(args, "server")
+        return {c.id for c in _resource_selection(args, cat, cases)}
 
     def test_the_default_run_has_the_light_cases_only(self) -> None:
         ids = self._ids()
