@@ -63,6 +63,8 @@ COMMANDS: dict[str, Spec] = {
     ".venv/bin/conformance serve --port 9001 --out reports/clients":
         Spec(background=True, client=f"{PY} echo-client --url ws://127.0.0.1:9001 --agent echo",
              files=("reports/clients/index.json",), slow=True),
+    '.venv/bin/conformance run --server-cmd ".venv/bin/python -m conformance echo-server --deflate --port {port}" '
+    "--robustness --out reports/robust": Spec(slow=True, files=("reports/robust/index.json",)),
     ".venv/bin/conformance run --impl wsproto": Spec(slow=True),
     ".venv/bin/conformance run --impl websockets": Spec(slow=True),
     ".venv/bin/conformance run --impl mypackage.adapter:make_adapter": Spec(slow=True, known_broken=(
