@@ -86,6 +86,10 @@ COMMANDS: dict[str, Spec] = {
     "conformance run --server $URL --baseline conformance-baseline.yaml":
         Spec(servers=("ws",), slow=True, setup=(f"{PY} run --quiet --cases '1.1.*' --out reports/nightly",
                                                f"{PY} baseline reports/nightly > conformance-baseline.yaml")),
+    "conformance run --spec fuzzingclient.json":
+        Spec(servers=("ws",), files=("reports/autobahn/index.json",), setup=(
+            """printf '%s' '{"outdir": "reports/autobahn", "servers": [{"agent": "echo", """
+            """"url": "ws://127.0.0.1:9001"}], "cases": ["1.1.*"], "exclude-cases": []}' > fuzzingclient.json""",)),
     "conformance diff reports/last-night reports/tonight --format markdown":
         Spec(setup=(f"{PY} run --quiet --cases '1.1.*' --out reports/last-night",
                     f"{PY} run --quiet --cases '1.1.*' --out reports/tonight")),
