@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.errors import ExitCode, TargetError, UsageError
+from conformance.verdicts import is_not_run
 
 
 def add_run_commands(sub: Any) -> None:
