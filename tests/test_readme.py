@@ -78,6 +78,9 @@ COMMANDS: dict[str, Spec] = {
     "pytest --ws-impl wsproto --ws-cases '1.*,5.*' --ws-exclude '5.19'": Spec(),
     "pytest --ws-server ws://127.0.0.1:9001/ -n 4 --tx 4*popen": Spec(servers=("ws",), slow=True),
     "make matrix": Spec(slow=True),
+    "make browser-deps": Spec(dry_run=True),
+    ".venv/bin/conformance run --browser chromium --out reports/chromium": Spec(slow=True),
+    ".venv/bin/conformance run --browser firefox --cases '20.*' '21.*' '22.*'": Spec(slow=True),
     "make matrix MATRIX_ARGS=--full": Spec(slow=True),
     "conformance run --server $URL --out reports/nightly --junit junit.xml":
         Spec(servers=("ws",), slow=True, files=("junit.xml", "reports/nightly/index.html")),
