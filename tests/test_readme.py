@@ -80,6 +80,9 @@ COMMANDS: dict[str, Spec] = {
     "pytest --ws-impl wsproto --ws-cases '1.*,5.*' --ws-exclude '5.19'": Spec(),
     "pytest --ws-server ws://127.0.0.1:9001/ -n 4 --tx 4*popen": Spec(servers=("ws",), slow=True),
     "make matrix": Spec(slow=True),
+    "make browser-deps": Spec(dry_run=True),
+    ".venv/bin/conformance run --browser chromium --out reports/chromium": Spec(slow=True),
+    ".venv/bin/conformance run --browser firefox --cases '20.*' '21.*' '22.*'": Spec(slow=True),
     "make matrix MATRIX_ARGS=--full": Spec(slow=True),
     "conformance run --server $URL --out reports/nightly --junit junit.xml":
         Spec(servers=("ws",), slow=True, files=("junit.xml", "reports/nightly/index.html")),
@@ -88,6 +91,10 @@ COMMANDS: dict[str, Spec] = {
     "conformance run --server $URL --baseline conformance-baseline.yaml":
         Spec(servers=("ws",), slow=True, setup=(f"{PY} run --quiet --cases '1.1.*' --out reports/nightly",
                                                f"{PY} baseline reports/nightly > conformance-baseline.yaml")),
+    "conformance run --spec fuzzingclient.json":
+        Spec(servers=("ws",), setup=("""printf '{"servers": [{"agent": "mine", "url": "ws://127.0.0.1:9001/"}], \
+"cases": ["1.1.*"], "outdir": "reports/autobahn"}' > fuzzingclient.json""",),
+             files=("reports/autobahn/index.json",)),
     "conformance diff reports/last-night reports/tonight --format markdown":
         Spec(setup=(f"{PY} run --quiet --cases '1.1.*' --out reports/last-night",
                     f"{PY} run --quiet --cases '1.1.*' --out reports/tonight")),

@@ -208,3 +208,5 @@ def summary_table(results: Sequence[CaseResult], titles: dict[str, str]) -> str:
         lines.append(f"{name:<6} {titles.get(name, '')[:34]:<34} {n:>5} "
                      + " ".join(f"{counts[c]:>6}" for c in cols) + f"  {counts['fails']:>9}")
     return "\n".join(lines)
+
+
