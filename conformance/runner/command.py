@@ -49,6 +49,8 @@ def add_run_commands(sub: Any) -> None:
     r.add_argument("--ca", metavar="FILE", help="CA certificate to trust for wss://")
     r.add_argument("--insecure", action="store_true", help="do not verify the wss:// certificate")
     r.add_argument("--cases-dir", help="case directory (default: the bundled cases/)")
+    r.add_argument("--http2", action="store_true", help="over HTTP/2 extended CONNECT (RFC 8441): "
+                   "--server http://... (prior knowledge) or https://... (ALPN h2)")
     r.add_argument("--max-message", "--memory-limit", dest="max_message", type=_positive_int,
                    default=64 * 1024 * 1024,
                    help="most octets the suite holds from one connection: the message or frame being "
@@ -83,6 +85,7 @@ def add_run_commands(sub: Any) -> None:
     e.add_argument("--deflate", action="store_true", help="accept permessage-deflate")
     e.add_argument("--cert", help="TLS certificate (PEM) to listen with wss://")
     e.add_argument("--key", help="TLS private key (PEM)")
+    e.add_argument("--http2", action="store_true", help="serve WebSocket over HTTP/2 (RFC 8441)")
     e.set_defaults(func=cmd_echo_server)
 
 
@@ -111,10 +114,11 @@ def _flatten(groups: list[list[str]]) -> list[str]:
 
 
 @contextlib.contextmanager
-def embedded_server(deflate: bool = True) -> Iterator[str]:
+def embedded_server(deflate: bool = True, http2: bool = False) -> Iterator[str]:
     """Start the reference echo server in a child process (it gets its own core)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "conformance", "echo-server", "--port", "0"] + (["--deflate"] if deflate else []),
+        [sys.executable, "-m", "conformance", "echo-server", "--port", "0"] + (["--deflate"] if deflate else [])
+        + (["--http2"] if http2 else []),
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None
@@ -159,7 +163,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.server:
         agent = args.agent or "testee"
         return _run(args, cat, cases, args.server, agent, out_dir, baseline)
-    with embedded_server() as url:
+    with embedded_server(http2=getattr(args, "http2", False)) as url:
         return _run(args, cat, cases, url, args.agent or "reference", out_dir, baseline)
 
 
@@ -264,7 +268,14 @@ def _run(args: argparse.Namespace, cat: Any, cases: list[Any], url: str, agent: 
     from conformance.runner.session import RunOptions
     from conformance.targets.tcp import ServerTarget
 
-    target = ServerTarget.from_url(url, args.ca, args.insecure)
+    if getattr(args, "http2", False):  # RFC 8441: conformance/runner/h2_command.py
+        from conformance.runner.h2_command import h2_cases
+        from conformance.targets.h2 import H2Target
+
+        target: ServerTarget = H2Target.from_url(url, args.ca, args.insecure)
+        cases = h2_cases(cases)
+    else:
+        target = ServerTarget.from_url(url, args.ca, args.insecure)
     report = ReportDir(out_dir)
     if args.resume:
         done = report.finished_ids(agent)
@@ -338,6 +349,10 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def cmd_echo_server(args: argparse.Namespace) -> int:
+    if args.http2:
+        from conformance.runner.h2_command import h2_echo_server
+
+        return h2_echo_server(args)
     from conformance.targets.echo_server import serve_echo
     from conformance.targets.tcp import check_loopback
 

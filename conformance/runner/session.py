@@ -345,7 +345,6 @@ def deflate_missing(case: Case, trace: Trace) -> bool:
 
 async def execute_case(case: Case, target: ServerTarget, opts: RunOptions) -> Trace:
     """Run `case` against `target`; never raises for anything the target does."""
-    from conformance.runner.handshake import do_handshake
     from conformance.runner.steps import run_steps
 
     trace = Trace()
@@ -353,9 +352,7 @@ async def execute_case(case: Case, target: ServerTarget, opts: RunOptions) -> Tr
     budget = case_budget(case, opts)
     try:
         async with asyncio.timeout(budget):
-            s.reader, s.writer = await open_connection(target, min(budget, opts.wait * 2))
-            trace.connected = True
-            leftover = await do_handshake(s, target)
+            leftover = await _open(s, target, min(budget, opts.wait * 2))
             if not trace.opened:
                 return trace
             s.start(Role.CLIENT, leftover)
@@ -374,6 +371,22 @@ async def execute_case(case: Case, target: ServerTarget, opts: RunOptions) -> Tr
     finally:
         await _teardown(s)
     return trace
+
+
+async def _open(s: _Session, target: ServerTarget, timeout: float) -> bytes:
+    """Connect and run the opening handshake: the HTTP/1.1 upgrade, or over HTTP/2 the extended
+    CONNECT (runner/h2_handshake.py); returns octets that followed the handshake."""
+    from conformance.runner.handshake import do_handshake
+    from conformance.targets.h2 import H2Target
+
+    if isinstance(target, H2Target):
+        from conformance.runner.h2_handshake import open_h2
+
+        await open_h2(s, target, timeout)
+        return b""
+    s.reader, s.writer = await open_connection(target, timeout)
+    s.trace.connected = True
+    return await do_handshake(s, target)
 
 
 async def _finish(s: _Session) -> None:

@@ -1,0 +1,143 @@
+"""The opening handshake over HTTP/2 (RFC 8441): the extended CONNECT in place of the HTTP/1.1
+upgrade. The rest of a case runs unchanged on the stream it opens.
+
+RFC 8441 §3: the client waits for the server's SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 before it
+sends `:protocol`; §4-§5: the request is a CONNECT with `:protocol websocket`, `:scheme`, `:path`
+and `:authority`, the RFC 6455 headers Sec-WebSocket-Version, -Protocol and -Extensions keep their
+meaning, and a 2xx answer opens the stream; Connection, Upgrade, Sec-WebSocket-Key and
+Sec-WebSocket-Accept are not used.
+"""
+
+from __future__ import annotations
+
+__all__ = ["h2_inapplicable", "h2_request_headers", "open_h2"]
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import h2.settings
+
+from conformance.catalog.model import Case, HandshakeSpec
+from conformance.engine.deflate import client_offer
+from conformance.engine.handshake import ClientHandshake
+from conformance.engine.rules import ProtocolError
+from conformance.runner.handshake import _negotiate_deflate, apply_header_edits
+from conformance.targets.h2 import H2Link, H2Stream, H2Target
+from conformance.targets.tcp import open_connection
+from conformance.wire.http import Headers
+
+if TYPE_CHECKING:
+    from conformance.runner.session import _Session
+
+_ENABLE_CONNECT = int(h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL)
+# HTTP/1.1 upgrade headers with no place in an HTTP/2 request (RFC 8441 §5; RFC 9113 §8.2.2)
+_HTTP1_ONLY = ("connection", "upgrade", "sec-websocket-key")
+
+
+def h2_inapplicable(case: Case) -> str:
+    """Why `case` cannot run over HTTP/2 ("" if it can)."""
+    if case.role == "client":
+        return "it tests a client"
+    if case.expect_response is not None:
+        return "it judges the HTTP/1.1 upgrade response"
+    hs = case.handshake
+    if hs is not None and (hs.raw is not None or hs.method or hs.path or hs.http_version):
+        return "it bends the HTTP/1.1 request line or sends raw octets as the request"
+    if hs is not None and any(name.lower() in _HTTP1_ONLY for name, _ in hs.headers):
+        return "it edits an HTTP/1.1 upgrade header"
+    return ""
+
+
+def h2_request_headers(case: Case, target: H2Target) -> list[tuple[bytes, bytes]]:
+    """The extended CONNECT of RFC 8441 §4, with the case's subprotocols, offers and header edits."""
+    hs = case.handshake or HandshakeSpec()
+    uri = target.uri
+    h = Headers([(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", target.scheme),
+                 (":path", uri.resource_name), (":authority", uri.host_header),
+                 ("sec-websocket-version", "13")])
+    if hs.subprotocols:
+        h["sec-websocket-protocol"] = ", ".join(hs.subprotocols)
+    offers = case.deflate.offer_maps() if case.deflate is not None else []
+    if offers:
+        h["sec-websocket-extensions"] = client_offer(offers)
+    apply_header_edits(h, hs.headers)
+    for name, value in hs.extra_headers:
+        h[name] = value
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in h.raw_items()]
+
+
+async def open_h2(s: _Session, target: H2Target, timeout: float) -> None:
+    """Connect, exchange SETTINGS, send the extended CONNECT and read the answer; on a 2xx the
+    session's reader and writer become the stream and the trace says the connection is open."""
+    t = s.trace
+    reader, writer = await open_connection(target, timeout)
+    s.reader, s.writer = reader, writer  # until the stream opens: teardown closes TCP
+    t.connected = True
+    if target.uri.secure and writer.get_extra_info("ssl_object").selected_alpn_protocol() != "h2":
+        t.handshake_note = "the server did not select HTTP/2 with ALPN h2 (RFC 9113 §3.2)"
+        return
+    link = H2Link(reader, writer, client=True, validate=False)
+    link.start()
+    if not await _wait(link.settings_seen, s.opts.wait) or link.error:
+        t.handshake_note = link.error or f"the server sent no SETTINGS frame within {s.opts.wait:g} s"
+        return
+    if link.remote_settings.get(_ENABLE_CONNECT) != 1:
+        t.handshake_note = ("the server did not send SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, so no extended "
+                            "CONNECT may be sent (RFC 8441 §3): it offers no WebSocket over HTTP/2")
+        return
+    request = h2_request_headers(s.case, target)
+    stream = link.open_stream(request, owns_link=True)
+    s.reader = s.writer = stream  # type: ignore[assignment]  # it reads and writes like the asyncio pair
+    t.request = _show(f"HEADERS (stream {stream.id})", request)
+    t.log("tx", "event", text=f"extended CONNECT on stream {stream.id}")
+    await _read_response(s, stream, target)
+
+
+async def _read_response(s: _Session, stream: H2Stream, target: H2Target) -> None:
+    t = s.trace
+    if not await _wait(stream.headers_ready, s.opts.wait) or not stream.headers:
+        t.handshake_note = (stream.link.error or _ended(stream)
+                            or f"no response HEADERS within {s.opts.wait:g} s")
+        return
+    headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in stream.headers])
+    t.response = _show(f"HEADERS (stream {stream.id})", stream.headers)
+    t.log("rx", "event", text=f"response HEADERS :status {headers.get(':status')}")
+    status = headers.get(":status") or ""
+    t.status = int(status) if status.isdigit() else None
+    if t.status is None or not 200 <= t.status < 300:
+        t.handshake_note = (f"the server answered the extended CONNECT with :status {status or 'missing'}, "
+                            "not 2xx (RFC 8441 §5)")
+        return
+    hs = s.case.handshake or HandshakeSpec()
+    offers = s.case.deflate.offer_maps() if s.case.deflate is not None else []
+    check = ClientHandshake(target.uri, subprotocols=hs.subprotocols,
+                            extensions=client_offer(offers) if offers else None)
+    try:
+        check._subprotocol(headers)
+        extensions = check._extensions(headers)
+    except ProtocolError as exc:
+        t.handshake_error = exc
+        return
+    t.opened = True
+    _negotiate_deflate(s, extensions, offers)
+
+
+def _ended(stream: H2Stream) -> str:
+    if stream.reset_code is not None:
+        return "the server reset the stream instead of answering"
+    if stream.ended_by_peer:
+        return "the server ended the stream without a response"
+    return ""
+
+
+def _show(title: str, headers: list[tuple[bytes, bytes]]) -> str:
+    lines = [title] + [f"{k.decode('latin-1')}: {v.decode('latin-1')}" for k, v in headers]
+    return "\r\n".join(lines) + "\r\n\r\n"
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> bool:
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except TimeoutError:
+        return False
+    return True
