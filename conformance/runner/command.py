@@ -275,7 +275,10 @@ def _run(args: argparse.Namespace, cat: Any, cases: list[Any], url: str, agent: 
         target: ServerTarget = H2Target.from_url(url, args.ca, args.insecure)
         cases = h2_cases(cases)
     else:
+        from conformance.runner.h2_command import without_h2_cases
+
         target = ServerTarget.from_url(url, args.ca, args.insecure)
+        cases = without_h2_cases(cases)
     report = ReportDir(out_dir)
     if args.resume:
         done = report.finished_ids(agent)

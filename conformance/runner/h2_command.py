@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["h2_cases", "h2_echo_server"]
+__all__ = ["h2_cases", "h2_echo_server", "without_h2_cases"]
 
 import argparse
 import asyncio
@@ -31,6 +31,17 @@ def h2_cases(cases: Sequence[Case], out: Any = None) -> list[Case]:
               f"{'; '.join(reasons)}", file=out or sys.stderr)
     if not keep:
         raise UsageError("none of the selected cases can run over HTTP/2")
+    return keep
+
+
+def without_h2_cases(cases: Sequence[Case], out: Any = None) -> list[Case]:
+    """A run over HTTP/1.1 leaves out the cases written for HTTP/2 (`transport: h2`)."""
+    keep = [c for c in cases if c.transport != "h2"]
+    if len(keep) < len(cases):
+        print(f"{len(cases) - len(keep)} HTTP/2 cases (transport: h2) are not run; they need --http2",
+              file=out or sys.stderr)
+    if not keep:
+        raise UsageError("the selected cases run only over HTTP/2: add --http2")
     return keep
 
 

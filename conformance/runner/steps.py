@@ -70,6 +70,10 @@ async def _do(s: _Session, step: Step) -> bool:
             return await _wait_messages(s, n)
         case Echo(spec=spec):
             return await _echo(s, spec)
+        case _:  # the HTTP/2 steps (RFC 8441): conformance/runner/h2_steps.py
+            from conformance.runner.h2_steps import run_h2_step
+
+            return await run_h2_step(s, step)
 
 
 async def _send(s: _Session, spec: FrameSpec) -> bool:

@@ -9,11 +9,13 @@ Many WebSocket streams share one connection; each is served on its own.
 
 from __future__ import annotations
 
-__all__ = ["H2EchoServer", "check_connect", "serve_h2_echo"]
+__all__ = ["MALFORMED", "H2EchoServer", "check_connect", "serve_h2_echo"]
 
 import asyncio
 import contextlib
 import ssl
+
+import h2.errors
 
 from conformance.engine import events as ev
 from conformance.engine.connection import Connection, Role, State
@@ -28,21 +30,50 @@ _LINGER = 2.0
 Headers = list[tuple[bytes, bytes]]
 
 
+MALFORMED = -1  # check_connect: reset the stream with PROTOCOL_ERROR (RFC 9113 §8.1.1)
+# connection-specific fields, which make an HTTP/2 request malformed (RFC 9113 §8.2.2)
+_CONNECTION_SPECIFIC = {"connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade"}
+_REQUEST_PSEUDO = {":method", ":scheme", ":path", ":authority", ":protocol"}
+
+
 def check_connect(headers: Headers) -> tuple[int, str]:
-    """(0, "") for an acceptable WebSocket extended CONNECT, or the refusal status and why."""
+    """(0, "") for an acceptable WebSocket extended CONNECT, else the refusal status (or
+    MALFORMED) and why."""
+    malformed = _malformed(headers)
+    if malformed:
+        return MALFORMED, malformed
     h: dict[str, str] = {}
     for k, v in headers:
-        h.setdefault(k.decode("latin-1").lower(), v.decode("latin-1"))
+        h.setdefault(k.decode("latin-1"), v.decode("latin-1"))
     if h.get(":method") != "CONNECT" or ":protocol" not in h:
         return 400, "this server only serves WebSocket over extended CONNECT (RFC 8441 §4)"
-    if h[":protocol"].lower() != "websocket":
+    if h[":protocol"] != "websocket":
         return 501, f"protocol {h[':protocol']!r} is not served here (RFC 8441 §4)"
     missing = [p for p in (":scheme", ":path", ":authority") if not h.get(p)]
     if missing:
-        return 400, f"an extended CONNECT carries {', '.join(missing)} (RFC 8441 §4)"
+        return MALFORMED, f"an extended CONNECT carries {', '.join(missing)} (RFC 8441 §4, RFC 9113 §8.5)"
     if h.get("sec-websocket-version") != "13":
         return 400, "Sec-WebSocket-Version must be 13 (RFC 6455 §4.2.1, RFC 8441 §5)"
     return 0, ""
+
+
+def _malformed(headers: Headers) -> str:
+    """Why the field block is malformed (RFC 9113 §8.2-§8.3), or ""."""
+    seen: set[bytes] = set()
+    regular = False
+    for k, v in headers:
+        name = k.decode("latin-1")
+        if name != name.lower():
+            return f"field name {name!r} is not lower case (RFC 9113 §8.2.1)"
+        if name.startswith(":"):
+            if regular or name not in _REQUEST_PSEUDO or k in seen:
+                return f"pseudo-header field {name} is misplaced, unknown or repeated (RFC 9113 §8.3)"
+            seen.add(k)
+        else:
+            regular = True
+            if name in _CONNECTION_SPECIFIC or (name == "te" and v.lower() != b"trailers"):
+                return f"{name} is a connection-specific field (RFC 9113 §8.2.2)"
+    return ""
 
 
 class H2EchoServer:
@@ -55,7 +86,8 @@ class H2EchoServer:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        link = H2Link(reader, writer, client=False, connect_protocol=1)
+        link = H2Link(reader, writer, client=False, connect_protocol=1, validate_inbound=False,
+                      survive_goaway=True)
         tasks: set[asyncio.Task[None]] = set()
         try:
             link.start()
@@ -71,6 +103,9 @@ class H2EchoServer:
 
     async def _serve_stream(self, link: H2Link, stream: H2Stream) -> None:
         status, why = check_connect(stream.headers)
+        if status == MALFORMED:
+            link.reset_stream(stream, h2.errors.ErrorCodes.PROTOCOL_ERROR)
+            return
         if status:
             extra = [(b"sec-websocket-version", b"13")] if "Version" in why else []
             link.respond(stream, [(b":status", str(status).encode()), *extra], end_stream=True)

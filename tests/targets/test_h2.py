@@ -27,7 +27,7 @@ async def _pair(body: Callable[[H2Link, H2Stream, H2Stream], Awaitable[None]]) -
     accepted: asyncio.Queue[H2Link] = asyncio.Queue()
 
     async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        link = H2Link(r, w, client=False, connect_protocol=1)
+        link = H2Link(r, w, client=False, connect_protocol=1, window=WINDOW)
         link.start()
         await accepted.put(link)
         await link.closed.wait()
@@ -35,7 +35,7 @@ async def _pair(body: Callable[[H2Link, H2Stream, H2Stream], Awaitable[None]]) -
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     r, w = await asyncio.open_connection("127.0.0.1", port)
-    client = H2Link(r, w, client=True, validate=False)
+    client = H2Link(r, w, client=True, validate=False, window=WINDOW)
     client.start()
     srv = await accepted.get()
     await asyncio.wait_for(client.settings_seen.wait(), 10)
