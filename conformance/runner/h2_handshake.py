@@ -86,10 +86,11 @@ async def open_h2(s: _Session, target: H2Target, timeout: float) -> None:
     window = _INITIAL_WINDOW if s.case.transport == "h2" else DEFAULT_WINDOW
     link = H2Link(reader, writer, client=True, validate=False, window=window)
     link.start()
-    if not await _wait(link.settings_seen, s.opts.wait) or link.error:
+    seen = await _wait(link.settings_seen, s.opts.wait)
+    check_settings(s, link)  # also when the library refused the frame (a value other than 0 or 1)
+    if not seen or link.error:
         t.handshake_note = link.error or f"the server sent no SETTINGS frame within {s.opts.wait:g} s"
         return
-    check_settings(s, link)
     if link.remote_settings.get(_ENABLE_CONNECT) != 1:
         t.handshake_note = ("the server did not send SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, so no extended "
                             "CONNECT may be sent (RFC 8441 §3): it offers no WebSocket over HTTP/2")
