@@ -44,4 +44,4 @@ def test_reference_passes_what_catches_the_mutants(tmp_path: Path) -> None:
     with spawn_server(["-m", "conformance", "echo-server", "--http2", "--port", "0"]) as (url, _):
         code, index = _run(url, cases, tmp_path)
     assert code == 0
-    assert {k: (v["behavior"], v["behaviorClose"]) for k, v in index.items()} == {c: ("OK", "OK") for c in cases}
+    assert {k: (v["behavior"], v["behaviorClose"]) for k, v in index.items()} == dict.fromkeys(cases, ("OK", "OK"))
