@@ -33,6 +33,10 @@ from conformance.targets.tcp import ServerTarget, _client_context, _file_version
 from conformance.wire.uri import parse_uri
 
 _READ = 1 << 16
+_LOST, _BY_US = -1, -2  # reset_code values that are no RST_STREAM received: the connection went, we reset
+# a reset after the peer's END_STREAM that leaves its data whole: NO_ERROR (RFC 9113 §8.1: "stop
+# sending"), or the connection closing after the stream ended
+_AFTER_END = (0, _LOST)
 _INITIAL_WINDOW = 65535  # RFC 9113 §6.9.2
 DEFAULT_WINDOW = 1 << 22  # what we let a peer send ahead of our reading, per stream and per connection
 Headers = list[tuple[bytes, bytes]]
@@ -133,6 +137,8 @@ class H2Stream:
     async def read(self, n: int = _READ) -> bytes:
         """Up to `n` octets of DATA; b"" after END_STREAM; ConnectionResetError after RST_STREAM."""
         while not self._in:
+            if self.ended_by_peer and self.reset_code in _AFTER_END:
+                return b""  # END_STREAM came first: what follows concerns only our direction
             if self.reset_code is not None:
                 raise ConnectionResetError(f"the peer reset the HTTP/2 stream ({_error_name(self.reset_code)})")
             if self.ended_by_peer:
@@ -153,6 +159,8 @@ class H2Stream:
             return
         if self.ended_by_me or self._eof_pending:
             raise ConnectionResetError("write after END_STREAM")
+        if self.reset_code == _LOST:
+            return  # as into a socket whose peer has closed: the octets go nowhere, no error yet
         if self.reset_code is not None:
             raise ConnectionResetError(f"the HTTP/2 stream was reset ({_error_name(self.reset_code)})")
         self._out += data
@@ -161,6 +169,8 @@ class H2Stream:
     async def drain(self) -> None:
         """Until everything written went out within the peer's windows (or the stream died)."""
         while self._out or self._eof_pending:
+            if self.reset_code == _LOST:
+                return
             if self.reset_code is not None:
                 raise ConnectionResetError(f"the HTTP/2 stream was reset ({_error_name(self.reset_code)})")
             self._changed.clear()
@@ -332,7 +342,7 @@ class H2Link:
         self.error = self.error or why
         for s in self.streams.values():
             if not s.ended_by_peer and s.reset_code is None:
-                s.reset_code = -1  # the connection went away under an open stream: a reset
+                s.reset_code = _LOST  # the connection went away under an open stream: a reset
             s.headers_ready.set()
             s._wake()
         self.settings_seen.set()
@@ -457,7 +467,7 @@ class H2Link:
         s._out.clear()
         s._eof_pending = False
         if s.reset_code is None:
-            s.reset_code = -2  # by us: reading ends with ConnectionResetError
+            s.reset_code = _BY_US  # reading ends with ConnectionResetError
         s._wake()
         with contextlib.suppress(Exception):
             self.conn.reset_stream(s.id, code)
@@ -488,7 +498,7 @@ class H2Link:
             s._out.clear()
             s._eof_pending = False
             if s.reset_code is None:
-                s.reset_code = -1
+                s.reset_code = _LOST
         finally:
             s._wake()
 
@@ -502,7 +512,7 @@ class H2Link:
 
 
 def _error_name(code: int) -> str:
-    if code == -2:
+    if code == _BY_US:
         return "reset by the suite"
     if code < 0:
         return "the connection was lost"
