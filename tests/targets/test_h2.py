@@ -126,6 +126,31 @@ class TestStreamEnd:
 
         asyncio.run(_pair(body))
 
+    def test_rst_stream_no_error_after_end_stream_reads_as_eof(self) -> None:
+        """RFC 9113 §8.1: after a complete response a server may reset with NO_ERROR to say "stop
+        sending"; what it sent stays whole and the stream ended in order."""
+        async def body(srv: H2Link, ss: H2Stream, cs: H2Stream) -> None:
+            ss.write(b"close frame")
+            ss.write_eof()
+            await ss.drain()
+            srv.reset_stream(ss, 0)
+            await _until(lambda: cs.reset_code is not None)
+            assert await cs.read() == b"close frame"
+            assert await cs.read() == b""
+
+        asyncio.run(_pair(body))
+
+    def test_connection_lost_reads_as_reset_and_writes_go_nowhere(self) -> None:
+        async def body(srv: H2Link, ss: H2Stream, cs: H2Stream) -> None:
+            srv.abort()  # TCP goes without END_STREAM or GOAWAY
+            await asyncio.wait_for(cs.link.closed.wait(), 10)
+            with pytest.raises(ConnectionResetError, match="lost"):
+                await cs.read()
+            cs.write(b"into the void")  # as into a socket whose peer has gone: no error yet
+            await cs.drain()
+
+        asyncio.run(_pair(body))
+
     def test_write_after_end_stream_is_refused(self) -> None:
         async def body(srv: H2Link, ss: H2Stream, cs: H2Stream) -> None:
             cs.write_eof()
