@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 4
 
-.PHONY: install demo test test-fast lint bench bench-suite fuzz-engine fuzz-mutants fuzz-libs matrix browser-deps node node-deps h2-deps h2-demo stability clean
+.PHONY: install demo test test-fast coverage lint bench bench-suite fuzz-engine fuzz-mutants fuzz-libs matrix browser-deps node node-deps h2-deps h2-demo stability clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ h2-demo: $(STAMP) h2-deps
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
+
+# The tests with line coverage per module of conformance/ (the same tests as `make test`; the
+# processes the tests start, e.g. `python -m conformance run`, count too: [tool.coverage] in pyproject.toml).
+coverage: $(STAMP) browser-deps node-deps
+	$(PY) -m pytest -q -n 2 --dist loadfile --cov=conformance --cov-report=term --cov-report=html:reports/coverage tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check conformance testees tests

@@ -132,6 +132,12 @@ CODE_INVALID_RECEIVED = rule(
     "An endpoint receiving a close code that no endpoint may send should fail the connection "
     "(1002): incoming data must be validated, but dropping the connection is a MAY and the close "
     "frame with an appropriate code a SHOULD.", close_code=1002)
+MALFORMED_CLOSE_RECEIVED = rule(
+    "close.malformed-received", "RFC 6455 §10.7", SHOULD,
+    "An endpoint receiving a malformed close frame (a one-octet payload, or more than 125 octets) "
+    "should fail the connection (1002). The frame breaks the sender's MUST (§5.5, §5.5.1); a "
+    "receiver that answers it with a normal close still closes the connection, and which code it "
+    "sends is a SHOULD.", close_code=1002)
 SERVER_CLOSES_TCP = rule(
     "close.server-closes-tcp-first", "RFC 6455 §7.1.1", SHOULD,
     "After the closing handshake the server should be the first to close the TCP connection.")

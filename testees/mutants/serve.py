@@ -304,6 +304,28 @@ def _answers_close_with_1001() -> None:
     _replace_close_code(b"\x03\xe9", valid)
 
 
+def _answers_malformed_close_with_1000() -> None:
+    """Answers a malformed close frame (a one-octet payload, or more than 125 octets) with a normal
+    1000 close instead of failing with 1002 (§10.7: the code is a SHOULD of the receiver)."""
+    original_check = cx.Connection._check_header
+    original_close = cx.Connection._on_close
+
+    def check(self: cx.Connection, h: Any) -> None:
+        limit = cx.CONTROL_MAX_PAYLOAD
+        if h.opcode is Opcode.CLOSE and h.length > limit:
+            cx.CONTROL_MAX_PAYLOAD = h.length  # type: ignore[misc]
+        try:
+            original_check(self, h)
+        finally:
+            cx.CONTROL_MAX_PAYLOAD = limit  # type: ignore[misc]
+
+    def on_close(self: cx.Connection, payload: bytes) -> None:
+        original_close(self, b"\x03\xe8" if len(payload) == 1 else payload)
+
+    cx.Connection._check_header = check  # type: ignore[method-assign]
+    cx.Connection._on_close = on_close  # type: ignore[method-assign]
+
+
 # name -> (how it differs, the patch); each must pass every case (exit 0)
 def _refuses_invalid_offer() -> None:
     """Refuses the whole handshake (400) over an invalid permessage-deflate offer instead of going on
@@ -328,6 +350,8 @@ VARIANTS: dict[str, tuple[str, Callable[[], None]]] = {
     "fails-with-1002": ("fails every connection with 1002 (§7.1.7)", _fails_with_1002),
     "answers-every-close-with-1000": ("answers every close with 1000, invalid codes too (§10.7)",
                                       _answers_every_close_with_1000),
+    "answers-malformed-close-with-1000": ("answers a one-octet or 126-octet close with 1000 (§10.7)",
+                                          _answers_malformed_close_with_1000),
     "answers-close-with-1001": ("answers a valid close with 1001 (§5.5.1)", _answers_close_with_1001),
 }
 

@@ -84,6 +84,9 @@ VARIANT_EXPECTED = {
     # §10.7: no MUST makes the receiver of an invalid code fail; echoing it would break §7.4.1
     "answers-every-close-with-1000": {"7.9.1": ("NON-STRICT", "WRONG CODE"), "15.2.5": ("NON-STRICT", "WRONG CODE"),
                                       "7.7.10": ("OK", "OK")},
+    # §10.7: a malformed close breaks the sender's MUST; the receiver's answer code is a SHOULD
+    "answers-malformed-close-with-1000": {"7.3.2": ("NON-STRICT", "WRONG CODE"), "7.3.6": ("NON-STRICT", "WRONG CODE"),
+                                          "15.3.8": ("NON-STRICT", "WRONG CODE"), "7.3.5": ("OK", "OK")},
     # §5.5.1: the endpoint "typically echos" the code; any code it may send is conforming
     "answers-close-with-1001": {"7.7.10": ("OK", "INFORMATIONAL"), "15.1.1": ("OK", "INFORMATIONAL")},
 }
