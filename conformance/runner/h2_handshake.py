@@ -16,11 +16,12 @@ import asyncio
 from typing import TYPE_CHECKING
 
 import h2.errors
+import h2.exceptions
 import h2.settings
 
 from conformance.catalog.model import Case, ExpectResponse, HandshakeSpec
 from conformance.engine.deflate import client_offer
-from conformance.engine.h2rules import CONNECT_SETTING_VALUE, CONNECT_SETTING_WITHDRAWN
+from conformance.engine.h2rules import CONNECT_SETTING_VALUE, CONNECT_SETTING_WITHDRAWN, FLOW_CONTROL
 from conformance.engine.handshake import ClientHandshake
 from conformance.engine.rules import RULES, ProtocolError
 from conformance.runner.handshake import _negotiate_deflate, apply_header_edits
@@ -85,6 +86,7 @@ async def open_h2(s: _Session, target: H2Target, timeout: float) -> None:
     # flow control is exercised; the rest of the catalogue with a wide one, for speed
     window = _INITIAL_WINDOW if s.case.transport == "h2" else DEFAULT_WINDOW
     link = H2Link(reader, writer, client=True, validate=False, window=window)
+    link.on_error = lambda exc: _peer_error(s, exc)
     link.start()
     seen = await _wait(link.settings_seen, s.opts.wait)
     check_settings(s, link)  # also when the library refused the frame (a value other than 0 or 1)
@@ -102,6 +104,13 @@ async def open_h2(s: _Session, target: H2Target, timeout: float) -> None:
     t.log("tx", "event", text=f"extended CONNECT on stream {stream.id}")
     await _read_response(s, stream, target)
     check_settings(s, link)
+
+
+def _peer_error(s: _Session, exc: h2.exceptions.ProtocolError) -> None:
+    """What the h2 library refused from the server, as a rule when one of ours covers it."""
+    if isinstance(exc, h2.exceptions.FlowControlError):
+        s.trace.violations.append((FLOW_CONTROL, f"the server sent more DATA than the window allowed ({exc})"))
+    s.trace.log("rx", "event", text=f"HTTP/2 protocol error by the server: {type(exc).__name__}: {exc}")
 
 
 def check_settings(s: _Session, link: H2Link) -> None:

@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import ssl
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import h2.config
@@ -252,6 +253,7 @@ class H2Link:
         # concern go on, so a server that survives it keeps GOAWAY frames away from the library
         self._survive_goaway = survive_goaway
         self._pings: dict[bytes, asyncio.Event] = {}
+        self.on_error: Callable[[h2.exceptions.ProtocolError], None] | None = None  # the peer broke HTTP/2
         self._task: asyncio.Task[None] | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -274,7 +276,9 @@ class H2Link:
                 try:
                     events = self.conn.receive_data(data)
                 except h2.exceptions.ProtocolError as exc:
-                    self.error = f"HTTP/2 protocol error by the peer: {exc}"
+                    self.error = f"HTTP/2 protocol error by the peer: {type(exc).__name__}: {exc}"
+                    if self.on_error is not None:
+                        self.on_error(exc)
                     self.flush()  # h2 queued its GOAWAY
                     self._lost(self.error)
                     self.writer.close()

@@ -15,7 +15,7 @@ from testees.peers.spawn import spawn_server
 CAUGHT = {
     "refuse": (["40.3.1", "40.1.1"], ("FAILED", "501")),
     "status101": (["40.3.1"], ("FAILED", "101")),
-    "no-flow": (["40.3.2"], ("FAILED", "")),
+    "no-flow": (["40.3.2"], ("FAILED", "h2.flow-control")),
     "rst-clean": (["40.4.3"], ("FAILED", "h2.frames-after-reset")),
 }
 
