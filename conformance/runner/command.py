@@ -153,6 +153,8 @@ def _client_cases(args: argparse.Namespace) -> tuple[Any, list[Any]]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if getattr(args, "http2", False) and (args.client or args.impl):
+        raise UsageError("--http2 tests a server over HTTP/2: use it with --server, or alone for the reference")
     if args.client:
         return _run_client(args)
     if args.impl:

@@ -155,3 +155,14 @@ def test_http1_server_is_unreachable_over_h2(tmp_path: Path) -> None:
 
 def test_bad_scheme_is_a_usage_error(tmp_path: Path) -> None:
     assert main(["run", "--http2", "--server", "ftp://127.0.0.1:1/", "--out", str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize("argv", [
+    ["--http2", "--impl", "wsproto"],  # --http2 tests servers
+    ["--cases", "40.*", "--server", "ws://127.0.0.1:1/"],  # group 40 needs --http2
+    ["--http2", "--cases", "0.1.1", "--server", "http://127.0.0.1:1/"],  # group 0 cannot run over HTTP/2
+])
+def test_usage_errors_are_one_line_and_exit_2(argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--out", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip()
