@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 4
 
-.PHONY: install demo test test-fast coverage lint bench bench-suite fuzz-engine fuzz-mutants fuzz-libs matrix browser-deps node node-deps h2-deps h2-demo stability clean
+.PHONY: install demo test test-fast coverage lint bench bench-suite bench-autobahn fuzz-engine fuzz-mutants fuzz-libs matrix browser-deps node node-deps h2-deps h2-demo stability clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -74,6 +74,11 @@ bench: $(STAMP)
 
 bench-suite: $(STAMP)
 	$(PY) -m conformance.bench.suite
+
+# Autobahn's fuzzingclient beside the suite, group by group (needs a Python 2.7 with autobahntestsuite;
+# skipped with a message otherwise). WSTEST="CMD" names the wstest command.
+bench-autobahn: $(STAMP)
+	$(PY) -m conformance.bench.autobahn
 
 fuzz-engine: $(STAMP)
 	$(PY) -m conformance.fuzz.engine_harness -max_total_time=$${SECONDS_BUDGET:-60}

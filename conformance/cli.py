@@ -22,29 +22,68 @@ class _Parser(argparse.ArgumentParser):
     """argparse that exits 2 with one line, as every other bad input does."""
 
     def error(self, message: str) -> Any:
-        self.exit(ExitCode.BAD_INPUT, f"conformance: error: {message}\n"
-                  f"(see `{self.prog} --help`)\n")
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)  # one line, whatever was typed
+        self.exit(ExitCode.BAD_INPUT, f"conformance: error: {shown} (see `{self.prog} --help`)\n")
+
+
+_EXAMPLES = {
+    "run": "conformance run --server ws://127.0.0.1:9001/ --agent myserver --cases '6.*' --out reports/myserver",
+    "serve": "conformance serve --port 9001 --out reports/clients",
+    "echo-server": "conformance echo-server --port 9001 --deflate",
+    "echo-client": "conformance echo-client --url ws://127.0.0.1:9001 --agent reference",
+    "fuzz": "conformance fuzz --impl wsproto --seconds 60",
+    "diff": "conformance diff reports/last-night reports/tonight --format markdown",
+    "baseline": "conformance baseline reports/nightly > conformance-baseline.yaml",
+    "report": "conformance report reports/nightly",
+    "cases": "conformance cases list --rfc '6455 §5.5' --level MUST",
+    "list": "conformance cases list '7.*' --json",
+    "check": "conformance cases check --cases-dir reports/found",
+    "rules": "conformance rules",
+}
+
+
+def _version() -> str:
+    from conformance import __version__
+
+    return f"conformance {__version__}"
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="conformance", description="WebSocket (RFC 6455 / RFC 7692) conformance suite")
+    p.add_argument("--version", action="version", version=_version(), help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_cases(sub)
     _add_rules(sub)
     for adder in _optional_adders():
         adder(sub)
+    _add_epilogs(p, "run")
     return p
 
 
+def _add_epilogs(parser: argparse.ArgumentParser, example: str) -> None:
+    """Every parser's --help ends with the exit codes and one example."""
+    from conformance.commands import EXIT_CODES
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = f"{EXIT_CODES}\n\nexample:\n  {_EXAMPLES.get(example, _EXAMPLES['run'])}"
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                _add_epilogs(child, name)
+
+
 def _add_cases(sub: Any) -> None:
+    from conformance.commands import add_selection_args
+
     c = sub.add_parser("cases", help="list or check the case catalogue")
     csub = c.add_subparsers(dest="cases_command", required=True, parser_class=_Parser)
-    lst = csub.add_parser("list", help="list cases (optionally matching GLOB)")
-    lst.add_argument("glob", nargs="*", help="shell patterns over whole IDs, e.g. '6.4.*'")
-    lst.add_argument("--cases-dir", help="case directory (default: the bundled cases/)")
+    lst = csub.add_parser("list", help="list cases with their RFC sections and level (optionally matching GLOB)")
+    add_selection_args(lst, positional_globs=True)
+    lst.add_argument("--json", action="store_true", help="one JSON array of {id, title, rfc, level, role, rule}")
     lst.set_defaults(func=_cmd_cases_list)
     chk = csub.add_parser("check", help="load and validate every case file")
-    chk.add_argument("--cases-dir", help="case directory (default: the bundled cases/)")
+    chk.add_argument("--cases-dir", action="append", default=[], metavar="DIR",
+                     help="more case files, checked together with the bundled catalogue (repeatable)")
     chk.set_defaults(func=_cmd_cases_check)
 
 
@@ -61,19 +100,26 @@ def _optional_adders() -> list[Any]:
 
 
 def _cmd_cases_list(args: argparse.Namespace) -> int:
-    from conformance.catalog.load import load_catalogue, select
+    import json
 
-    cat = load_catalogue(args.cases_dir)
-    for case in select(cat.cases, args.glob):
-        print(f"{case.id:<10} {case.level:<13} {case.role:<6} {case.title}")
+    from conformance.commands import selected_cases
+
+    _, cases = selected_cases(args, None)
+    if args.json:
+        print(json.dumps([{"id": c.id, "title": c.title, "rfc": list(c.rfc), "level": c.level,
+                           "role": c.role, "rule": c.rule} for c in cases], indent=1, ensure_ascii=False))
+        return 0
+    for case in cases:
+        sections = ", ".join(s.removeprefix("RFC ") for s in case.rfc)
+        print(f"{case.id:<10} {case.level:<13} {case.role:<6} {sections:<24} {case.title}")
     return 0
 
 
 def _cmd_cases_check(args: argparse.Namespace) -> int:
-    from conformance.catalog.load import load_catalogue
+    from conformance.commands import catalogue_from_args
 
     t0 = time.perf_counter()
-    cat = load_catalogue(args.cases_dir)
+    cat = catalogue_from_args(args)
     groups: dict[str, int] = {}
     for case in cat.cases:
         groups[case.group] = groups.get(case.group, 0) + 1
@@ -98,11 +144,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except ConformanceError as exc:
-        print(f"conformance: {exc}", file=sys.stderr)
+    except ConformanceError as exc:  # one line, even when a parser's message has several
+        print("conformance: " + " ".join(part.strip() for part in str(exc).splitlines() if part.strip()),
+              file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         print("conformance: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except ConnectionError as exc:
+        print(f"conformance: cannot connect: {exc.strerror or exc}", file=sys.stderr)
+        return int(ExitCode.UNREACHABLE)
+    except OSError as exc:  # a path given on the command line that cannot be read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"conformance: {where}{exc.strerror or exc}", file=sys.stderr)
+        return int(ExitCode.BAD_INPUT)

@@ -45,6 +45,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--ws-agent", metavar="NAME", help="agent name in the report (default: testee, or the impl name)")
     g.addoption("--ws-strict", action="store_true", help="SHOULD-level failures fail the test too")
     g.addoption("--ws-timeout", type=float, default=10.0, help="seconds per case (default 10)")
+    g.addoption("--ws-rfc", metavar="SECTION", action="append", default=[],
+                help="only cases citing this RFC section or one below it, e.g. '6455 §5.5' (repeatable)")
+    g.addoption("--ws-rule", metavar="GLOB", action="append", default=[],
+                help="only cases checking a rule matching this pattern, e.g. 'close.*' (repeatable)")
+    g.addoption("--ws-level", metavar="LEVEL", action="append", default=[],
+                help="only cases of this level: MUST, SHOULD, MAY or informational (repeatable)")
+    g.addoption("--ws-ca", metavar="FILE", help="CA certificate (PEM) to trust for a wss:// --ws-server")
+    g.addoption("--ws-insecure", action="store_true", help="do not verify the wss:// certificate")
+
+
+_NODE_PREFIX = "ws-conformance::"
+
+
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """Node IDs the plugin prints (`ws-conformance::6.4.1`) select those cases when passed back."""
+    def case_id(arg: str) -> str | None:
+        return arg.removeprefix("::")[len(_NODE_PREFIX):] if arg.removeprefix("::").startswith(_NODE_PREFIX) else None
+
+    ids = [cid for a in args if (cid := case_id(a))]
+    if ids:
+        args[:] = [a for a in args if case_id(a) is None] + ["--ws-cases", ",".join(ids)]
 
 
 def _active(config: pytest.Config) -> bool:
@@ -67,12 +88,42 @@ def pytest_configure(config: pytest.Config) -> None:
 
     try:  # a wrong URL or library name is a usage error before anything runs
         if config.getoption("--ws-server"):
+            _check_tls(config)
             ServerTarget.from_url(config.getoption("--ws-server"))
         else:
             load_adapter(config.getoption("--ws-impl"))
     except ConformanceError as exc:
         raise pytest.UsageError(f"ws-conformance: {exc}") from None
     config.stash[_STATE] = _State(config)
+
+
+def _check_tls(config: pytest.Config) -> None:
+    from conformance.errors import UsageError
+
+    ca, insecure = config.getoption("--ws-ca"), config.getoption("--ws-insecure")
+    if (ca or insecure) and not str(config.getoption("--ws-server")).startswith("wss://"):
+        raise UsageError("--ws-ca and --ws-insecure apply to a wss:// --ws-server only")
+    if ca:
+        import ssl
+
+        try:
+            ssl.create_default_context(cafile=ca)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise UsageError(f"--ws-ca {ca}: not a readable PEM certificate ({exc})") from None
+
+
+def _probe(config: pytest.Config) -> None:
+    """An unreachable --ws-server ends the session with exit 3, as `conformance run` does."""
+    import socket
+
+    from conformance.wire.uri import parse_uri
+
+    url = config.getoption("--ws-server")
+    uri = parse_uri(url)
+    try:
+        socket.create_connection((uri.host, uri.port), timeout=5).close()
+    except OSError as exc:
+        pytest.exit(f"ws-conformance: {url}: cannot connect: {exc.strerror or exc or type(exc).__name__}", returncode=3)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -85,20 +136,28 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     if not _active(config):
         return
-    from conformance.catalog.load import load_catalogue, select
+    from conformance.catalog.load import load_catalogue
+    from conformance.catalog.select import Selection, apply_selection
     from conformance.errors import ConformanceError
 
+    selection = Selection(cases=tuple(_globs(config.getoption("--ws-cases"))),
+                          exclude=tuple(_globs(config.getoption("--ws-exclude"))),
+                          rfc=tuple(config.getoption("--ws-rfc")), rules=tuple(config.getoption("--ws-rule")),
+                          levels=tuple(_globs(config.getoption("--ws-level"))))
+    extra = [config.getoption("--ws-cases-dir")] if config.getoption("--ws-cases-dir") else []
     try:
-        cat = load_catalogue(config.getoption("--ws-cases-dir"))
+        cat = load_catalogue(None, extra=extra)
+        if cat.added and selection == Selection():  # as `conformance run --cases-dir`: just those cases
+            selection = Selection(cases=tuple(cat.added))
+        cases = apply_selection(cat.cases, selection, "server")
     except ConformanceError as exc:
         raise pytest.UsageError(f"ws-conformance: {exc}") from None
-    cases = [c for c in select(cat.cases, _globs(config.getoption("--ws-cases")), _globs(config.getoption("--ws-exclude")))
-             if c.role in ("server", "both") and c.transport != "h2"]  # group 40 needs `run --http2`
-    if not cases:
-        raise pytest.UsageError(f"ws-conformance: no server-side case matches --ws-cases {config.getoption('--ws-cases')}")
+    cases = [c for c in cases if c.transport != "h2"]  # group 40 needs `run --http2`
     config.stash[_STATE].titles = cat.titles
-    collector = _Catalogue.from_parent(session, name="ws-conformance")
+    collector = _Catalogue.from_parent(session, name="ws-conformance", nodeid="ws-conformance")
     items[:] = [CaseItem.from_parent(collector, name=c.id, case=c) for c in cases]
+    # Tell the terminal (and --collect-only) about them, as if the collector had collected them.
+    config.hook.pytest_collectreport(report=pytest.CollectReport(collector.nodeid, "passed", None, list(items)))
 
 
 class _Catalogue(pytest.Collector):
@@ -173,7 +232,8 @@ class _State:
             impl = self.config.getoption("--ws-impl")
             try:
                 url = self.config.getoption("--ws-server") or self._stack.enter_context(_impl(impl))
-                self._target = ServerTarget.from_url(url)
+                ca = self.config.getoption("--ws-ca") if not impl else None
+                self._target = ServerTarget.from_url(url, ca, bool(self.config.getoption("--ws-insecure")))
             except ConformanceError as exc:
                 raise pytest.UsageError(f"ws-conformance: {exc}") from None
             agent = self.config.getoption("--ws-agent") or (impl if impl else "testee")
@@ -227,6 +287,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if _active(config) and not _is_worker(config):
         from conformance.report.model import ReportDir
 
+        if config.getoption("--ws-server") and not config.option.collectonly:
+            _probe(config)  # in the controlling process, so also before pytest-xdist starts workers
+
         out = Path(config.getoption("--ws-out"))
         out.mkdir(parents=True, exist_ok=True)
         index = out / "index.json"
@@ -251,7 +314,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
     if _REPORT.get("count"):
         try:
-            titles = load_catalogue(config.getoption("--ws-cases-dir")).titles
+            extra = [config.getoption("--ws-cases-dir")] if config.getoption("--ws-cases-dir") else []
+            titles = load_catalogue(None, extra=extra).titles
         except ConformanceError:
             titles = {}
         write_html(_REPORT["dir"].path, titles)

@@ -254,6 +254,8 @@ def dump_case(case: Case) -> dict[str, Any]:
             out[name] = getattr(case, name)
     if case.exclusive:
         out["exclusive"] = True
+    if case.size_limited:
+        out["size_limited"] = True
     if case.handshake is not None:
         out["handshake"] = _handshake(case.handshake)
     if case.expect_response is not None:

@@ -48,6 +48,7 @@ from conformance.catalog.model import (
     spec_keys,
 )
 from conformance.catalog.payload import PayloadSpec, parse_payload
+from conformance.catalog.select import RFC_SECTION
 from conformance.catalog.yamlload import LDict, LList, load_yaml
 from conformance.engine.rules import RULES
 from conformance.errors import CaseFileError
@@ -64,6 +65,8 @@ _FILE_KEYS = {"group", "title", "subgroups", "defaults", "tables", "cases"}
 class Catalogue:
     cases: list[Case]
     titles: dict[str, str]  # group and subgroup titles
+    added: list[str] = dataclasses.field(default_factory=list)  # IDs from the `extra` directories
+    replaced: list[str] = dataclasses.field(default_factory=list)  # bundled IDs an extra case replaced
 
     def by_id(self) -> dict[str, Case]:
         return {c.id: c for c in self.cases}
@@ -85,15 +88,30 @@ class _Ctx:
         return CaseFileError(self.path, line, field, message)
 
 
-def load_catalogue(directory: str | Path | None = None) -> Catalogue:
-    """Every `*.yaml` below `directory` (default: the project's cases/), sorted by case ID."""
-    root = Path(directory) if directory is not None else DEFAULT_CASES_DIR
-    if not root.is_dir():
-        raise CaseFileError(str(root), None, None, "no such case directory")
+def load_catalogue(directory: str | Path | None = None, extra: Sequence[str | Path] = ()) -> Catalogue:
+    """Every `*.yaml` below `directory` (default: the project's cases/), sorted by case ID, plus the
+    cases below each `extra` directory (what `--cases-dir` adds). Within one of these catalogues an
+    ID is defined once; an extra case with the ID of a bundled one replaces it (Catalogue.replaced)."""
+    base = _load_tree([Path(directory) if directory is not None else DEFAULT_CASES_DIR])
+    if not extra:
+        return base
+    more = _load_tree([Path(d) for d in extra])
+    ids = {c.id for c in more.cases}
+    cases = [c for c in base.cases if c.id not in ids] + more.cases
+    cases.sort(key=Case.sort_key)
+    return Catalogue(cases, {**base.titles, **more.titles}, added=[c.id for c in more.cases],
+                     replaced=sorted((c.id for c in base.cases if c.id in ids), key=_id_key))
+
+
+def _id_key(cid: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in cid.split(".") if p.isdigit())
+
+
+def _load_tree(roots: Sequence[Path]) -> Catalogue:
     cases: list[Case] = []
     titles: dict[str, str] = {}
     seen: dict[str, str] = {}
-    for path in sorted(root.rglob("*.yaml")):
+    for path in _case_files(roots):
         file_cases, file_titles = load_file(path)
         for case in file_cases:
             if case.id in seen:
@@ -105,6 +123,18 @@ def load_catalogue(directory: str | Path | None = None) -> Catalogue:
         titles.update(file_titles)
     cases.sort(key=Case.sort_key)
     return Catalogue(cases, titles)
+
+
+def _case_files(roots: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for root in roots:
+        if not root.is_dir():
+            raise CaseFileError(str(root), None, None, "no such case directory")
+        found = sorted(root.rglob("*.yaml"))
+        if not found:
+            raise CaseFileError(str(root), None, None, "no case files (*.yaml) in this directory")
+        files += [f for f in found if f not in files]
+    return files
 
 
 def load_file(path: str | Path) -> tuple[list[Case], dict[str, str]]:
@@ -233,6 +263,9 @@ _CASE_KEYS = (spec_keys(Case) - {"group", "source"}) | {"params", "product"}
 
 def _case(ctx: _Ctx, d: LDict, group: str) -> Case:
     _unknown(ctx, d, _CASE_KEYS, "")
+    if isinstance(d.get("id"), (int, float)) and not isinstance(d.get("id"), bool):
+        raise ctx.error("id", f"{d['id']!r} is a YAML number, not a string (an unquoted 99.10 reads "
+                        f"as 99.1): quote it, e.g. id: \"{d['id']}\"", d, "id")
     cid = _req_str(ctx, d, "id")
     if not _ID_RE.match(cid):
         raise ctx.error("id", f"{cid!r} is not a dotted number like 6.4.1", d, "id")
@@ -253,6 +286,9 @@ def _case(ctx: _Ctx, d: LDict, group: str) -> Case:
         rfc = [rfc]
     if not isinstance(rfc, list) or not rfc:
         raise ctx.error("rfc", "list at least one RFC section, e.g. 'RFC 6455 §5.2'", d, "rfc")
+    for section in rfc:
+        if not isinstance(section, str) or not RFC_SECTION.match(section):
+            raise ctx.error("rfc", f"{section!r} is not a section like 'RFC 6455 §5.5.1'", d, "rfc")
     timeout = d.get("timeout")
     if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
         raise ctx.error("timeout", "a positive number of seconds", d, "timeout")
@@ -268,13 +304,20 @@ def _case(ctx: _Ctx, d: LDict, group: str) -> Case:
         expectation=str(d.get("expectation", "")).strip(), rfc=tuple(str(r) for r in rfc),
         level=level, group=group, source=f"{ctx.path}:{ctx.line}", rule=rule_id, role=role,
         timeout=float(timeout) if timeout is not None else None,
-        exclusive=bool(d.get("exclusive", False)),
+        exclusive=bool(d.get("exclusive", False)), size_limited=_case_flag(ctx, d, "size_limited"),
         handshake=_spec(ctx, d, "handshake", parse_handshake),
         expect_response=_spec(ctx, d, "expect_response", _expect_response),
         deflate=_spec(ctx, d, "deflate", _deflate), expect_client=d.get("expect_client"),
         transport=str(d.get("transport", "")),
         steps=steps, expect=_expect(ctx, d), close=_close(ctx, d),
     )
+
+
+def _case_flag(ctx: _Ctx, d: LDict, key: str) -> bool:
+    value = d.get(key, False)
+    if not isinstance(value, bool):
+        raise ctx.error(key, "true or false", d, key)
+    return value
 
 
 def _known_rule(ctx: _Ctx, d: LDict, rule_id: str) -> None:

@@ -421,6 +421,9 @@ class Case:
     role: str = "both"
     timeout: float | None = None
     exclusive: bool = False
+    # the peer may refuse the case's large message by its size limit (RFC 6455 §10.4): a clean
+    # close with 1009 or 1008 is then INFORMATIONAL, not a failure (volume cases only)
+    size_limited: bool = False
     handshake: HandshakeSpec | None = None
     expect_response: ExpectResponse | None = None
     deflate: DeflateSpec | None = None

@@ -59,15 +59,19 @@ def _repeat(unit: bytes, size: int) -> bytes:
 
 
 def _slice(name: str, offset: int, size: int) -> bytes:
+    """`size` octets of a corpus from `offset` on, wrapping around; one copy in the common case."""
     data = corpus(name)
     start = offset % len(data)
-    out = bytearray()
-    while len(out) < size:
-        out += data[start : start + size - len(out)]
-        start = 0
-    if name != "binary":
-        out = bytearray(_utf8_cut(bytes(out)))
-    return bytes(out)
+    if start + size <= len(data):
+        out = data[start : start + size]
+    else:
+        pieces = [data[start:]]
+        left = size - len(pieces[0])
+        while left > 0:
+            pieces.append(data[:left])
+            left -= len(pieces[-1])
+        out = b"".join(pieces)
+    return out if name == "binary" else _utf8_cut(out)
 
 
 def _utf8_cut(data: bytes) -> bytes:
@@ -75,13 +79,18 @@ def _utf8_cut(data: bytes) -> bytes:
     i = 0
     while i < len(data) and i < 3 and (data[i] & 0xC0) == 0x80:
         i += 1
-    data = data[i:]
+    if i:
+        data = data[i:]
     for k in range(1, min(4, len(data)) + 1):
         b = data[-k]
         if b & 0xC0 != 0x80:  # the start octet of the last sequence
             need = 1 if b < 0x80 else 2 if b >> 5 == 6 else 3 if b >> 4 == 14 else 4
             return data if need <= k else data[:-k]
     return data
+
+
+_UNIT = 1 << 18  # a text corpus is a 256 KiB unit repeated: far apart (beyond any LZ77 window),
+# so each message compresses as it would in one long text; generating it all would cost a second
 
 
 @functools.cache
@@ -91,14 +100,14 @@ def corpus(name: str) -> bytes:
     words = ["Welle", "frame", "naïve", "señal", "κόσμε", "данные", "протокол", "数据", "接続",
              "octet", "mask", "close", "ping", "pong", "extension", "deflate", "window", "🙂"]
     if name == "binary":
-        chunks = [bytes(rnd.getrandbits(8) for _ in range(64)) if rnd.random() < 0.5
+        chunks = [rnd.randbytes(64) if rnd.random() < 0.5
                   else bytes([rnd.getrandbits(8)]) * rnd.randint(4, 64) for _ in range(4096)]
         return _repeat(b"".join(chunks), _CORPUS_SIZE)
     parts: list[str] = []
     size = 0
     i = 0
-    while size < _CORPUS_SIZE:
-        w = " ".join(rnd.choice(words) for _ in range(rnd.randint(3, 12)))
+    while size < _UNIT:
+        w = " ".join(rnd.choices(words, k=rnd.randint(3, 12)))
         if name == "json":
             s = f'{{"id": {i}, "name": "{w}", "score": {rnd.random():.6f}, "tags": ["{rnd.choice(words)}"]}},\n'
         elif name == "html":
@@ -108,7 +117,8 @@ def corpus(name: str) -> bytes:
         parts.append(s)
         size += len(s.encode())
         i += 1
-    return "".join(parts).encode("utf-8")[:_CORPUS_SIZE]
+    unit = "".join(parts).encode("utf-8")
+    return (unit * (_CORPUS_SIZE // len(unit) + 1))[:_CORPUS_SIZE]
 
 
 def parse_payload(value: Any) -> PayloadSpec:

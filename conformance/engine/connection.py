@@ -41,6 +41,7 @@ from conformance.wire.frames import (
     parse_header,
     serialize_frame,
     serialize_header,
+    unmask_slice,
 )
 from conformance.wire.utf8 import DeferredUtf8Validator, Utf8Error, Utf8Validator
 
@@ -88,6 +89,11 @@ MESSAGE_TOO_BIG = rule(
     "frame.message-too-big", "RFC 6455 §10.4", Level.MAY,
     "An endpoint may refuse a message larger than it can handle, closing with 1009.",
     close_code=1009)
+SIZE_LIMIT = rule(
+    "message.size-limit", "RFC 6455 §10.4", Level.MAY,
+    "An endpoint may limit the size of the frames and messages it accepts and refuse a larger one "
+    "by closing the connection, with 1009 (message too big) or 1008 (policy violation).",
+    close_code=1009, also_accepted=(1008,))
 # --- RFC 6455 §8.1: UTF-8 ---------------------------------------------------------------------
 TEXT_INVALID = rule(
     "utf8.text-invalid", "RFC 6455 §8.1", MUST,
@@ -426,8 +432,8 @@ class Connection:
                 self._look_ahead(header, buf, start, n)
                 break
             self._peek = None
-            payload = bytes(buf[start:end]) if header.mask is None else apply_mask(
-                memoryview(buf)[start:end], header.mask)
+            payload = _copy(buf, start, end) if header.mask is None else unmask_slice(
+                buf, start, end, header.mask)
             self._header = None
             pos = end
             if self.frame_events:
@@ -789,6 +795,12 @@ def _unmask_run(buf: bytearray, stop: int, starts: list[int], lengths: list[int]
     data = (arr[src] ^ arr[key]).tobytes()
     ends = (first + ln).tolist()
     return [data[a:b] for a, b in zip(first.tolist(), ends, strict=True)]
+
+
+def _copy(buf: bytearray, start: int, end: int) -> bytes:
+    """`buf[start:end]` as bytes in one copy (slicing the bytearray first would make two)."""
+    with memoryview(buf) as mv:
+        return bytes(mv[start:end])
 
 
 def _utf8_position(raw: bytes) -> int:

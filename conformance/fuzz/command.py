@@ -15,10 +15,11 @@ from conformance.errors import ExitCode, UsageError
 def add_fuzz_commands(sub: Any) -> None:
     f = sub.add_parser("fuzz", help="generated conversations judged by the engine; exports what it finds")
     tgt = f.add_mutually_exclusive_group(required=True)
-    tgt.add_argument("--server", metavar="URL")
-    tgt.add_argument("--impl", metavar="NAME")
+    tgt.add_argument("--server", metavar="URL", help="fuzz this server over TCP (ws://, loopback only)")
+    tgt.add_argument("--impl", metavar="NAME", help="fuzz this in-process library (wsproto, websockets, module:factory)")
     f.add_argument("--seconds", type=float, default=60.0, help="time budget (default 60)")
-    f.add_argument("--engine", choices=("hypothesis", "atheris"), default="hypothesis")
+    f.add_argument("--engine", choices=("hypothesis", "atheris"), default="hypothesis",
+                   help="hypothesis (default: generated conversations) or atheris (coverage-guided, --impl only)")
     f.add_argument("--out", default="reports/found", help="where found cases are written (default reports/found)")
     f.add_argument("--max-steps", "--max-frames", dest="max_steps", type=int, default=5,
                    help="most steps (frames, messages, checkpoints) per exchange (default 5; "

@@ -6,7 +6,7 @@ to be OK/OK. `conformance baseline DIR` writes one from a run, listing every cas
 
 from __future__ import annotations
 
-__all__ = ["Baseline", "baseline_from_dir", "compare_to_baseline", "load_baseline"]
+__all__ = ["Baseline", "baseline_from_dir", "compare_to_baseline", "load_baseline", "unknown_agents"]
 
 import os
 from collections.abc import Iterable
@@ -61,9 +61,16 @@ def load_baseline(path: str | os.PathLike[str]) -> Baseline:
     return out
 
 
+_ENTRY_KEYS = ("behavior", "behaviorClose", "reason")
+
+
 def _entry(path: str, line: int | None, field: str, entry: Any) -> dict[str, str]:
     if not isinstance(entry, dict):
         raise CaseFileError(path, line, field, "must be {behavior, behaviorClose, reason}")
+    for key in entry:
+        if key not in _ENTRY_KEYS:
+            kline = entry.lines.get(key, line) if isinstance(entry, LDict) else line
+            raise CaseFileError(path, kline, f"{field}.{key}", f"unknown key; allowed: {', '.join(_ENTRY_KEYS)}")
     b = entry.get("behavior", "OK")
     c = entry.get("behaviorClose", "OK")
     if b not in BEHAVIORS:
@@ -73,15 +80,28 @@ def _entry(path: str, line: int | None, field: str, entry: Any) -> dict[str, str
     return {"behavior": b, "behaviorClose": c, "reason": str(entry.get("reason", ""))}
 
 
+def unknown_agents(baseline: Baseline, agents: Iterable[str]) -> list[str]:
+    """Agents the baseline lists that the run does not have (a renamed agent compares nothing)."""
+    have = set(agents)
+    return sorted(a for a in baseline if a not in have)
+
+
+def _passing(verdicts: tuple[str, str]) -> tuple[str, str]:
+    """INFORMATIONAL is no deviation: it compares like OK."""
+    b, c = verdicts
+    return ("OK" if b == "INFORMATIONAL" else b, "OK" if c == "INFORMATIONAL" else c)
+
+
 def compare_to_baseline(results: Iterable[CaseResult], baseline: Baseline) -> list[str]:
-    """Every difference, in both directions: new failures and unexpected passes."""
+    """Every difference, in both directions: new failures and unexpected passes (INFORMATIONAL
+    counts as OK on either side)."""
     diffs = []
     for r in sorted(results, key=lambda r: (r.agent, _key(r.id))):
         want = baseline.get(r.agent, {}).get(r.id, {"behavior": "OK", "behaviorClose": "OK"})
-        got = (r.behavior, r.behaviorClose)
-        if got != (want["behavior"], want["behaviorClose"]):
-            kind = "unexpected pass" if got == ("OK", "OK") else "new failure" if want["behavior"] == "OK" \
-                and want["behaviorClose"] == "OK" else "changed"
+        got = _passing((r.behavior, r.behaviorClose))
+        was = _passing((want["behavior"], want["behaviorClose"]))
+        if got != was:
+            kind = "unexpected pass" if got == ("OK", "OK") else "new failure" if was == ("OK", "OK") else "changed"
             diffs.append(f"{r.agent} {r.id}: {kind}: baseline {want['behavior']}/{want['behaviorClose']}, "
                          f"now {r.behavior}/{r.behaviorClose} — {r.result if r.behavior != 'OK' else r.resultClose}")
     return diffs

@@ -86,15 +86,16 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
 def add_report_commands(sub: Any) -> None:
     r = sub.add_parser("report", help="rebuild the HTML report from the JSON in DIR")
-    r.add_argument("dir")
+    r.add_argument("dir", help="the report directory (with index.json)")
     r.add_argument("--merge", nargs="+", metavar="RUN", default=[],
                    help="first copy the results of these report directories into DIR (agents side by side)")
     r.set_defaults(func=_cmd_report)
     d = sub.add_parser("diff", help="regressions and fixes between two runs (exit 1 on a regression)")
     d.add_argument("old", help="a report directory or its index.json")
     d.add_argument("new", help="a report directory or its index.json")
-    d.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    d.add_argument("--format", choices=("text", "json", "markdown"), default="text",
+                   help="text (default), json, or markdown for a pull-request comment")
     d.set_defaults(func=_cmd_diff)
     b = sub.add_parser("baseline", help="print a baseline (YAML) of the run in DIR")
-    b.add_argument("dir")
+    b.add_argument("dir", help="the report directory of the run (with index.json)")
     b.set_defaults(func=_cmd_baseline)

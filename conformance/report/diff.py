@@ -15,10 +15,11 @@ from conformance.verdicts import Behavior, CloseBehavior
 
 # How good a verdict is, best first (used to tell a regression from a fix).
 # (the enums list them in that order; JSON strings look the members up by value)
-_RANK: dict[str, int] = {b: i for i, b in enumerate(Behavior)}
-_RANK_CLOSE: dict[str, int] = {c: i for i, c in enumerate(
+# INFORMATIONAL ranks with OK: it is no deviation, so OK <-> INFORMATIONAL is neither a regression nor a fix.
+_RANK: dict[str, int] = {str(b): i for i, b in enumerate(Behavior)} | {str(Behavior.INFORMATIONAL): 0}
+_RANK_CLOSE: dict[str, int] = {str(c): i for i, c in enumerate(
     (CloseBehavior.OK, CloseBehavior.INFORMATIONAL, CloseBehavior.UNIMPLEMENTED, CloseBehavior.FAILED_BY_CLIENT,
-     CloseBehavior.WRONG_CODE, CloseBehavior.UNCLEAN, CloseBehavior.FAILED))}
+     CloseBehavior.WRONG_CODE, CloseBehavior.UNCLEAN, CloseBehavior.FAILED))} | {str(CloseBehavior.INFORMATIONAL): 0}
 
 
 @dataclasses.dataclass
@@ -28,6 +29,7 @@ class RunDiff:
     close_codes: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     added: list[str] = dataclasses.field(default_factory=list)
     removed: list[str] = dataclasses.field(default_factory=list)
+    note: str = ""
 
 
 def _load(where: str | os.PathLike[str]) -> dict[str, Any]:
@@ -39,9 +41,22 @@ def _load(where: str | os.PathLike[str]) -> dict[str, Any]:
         raise CaseFileError(str(f), None, None, f"cannot read: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise CaseFileError(str(f), getattr(exc, "lineno", None), None, f"not JSON: {exc}") from None
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not all(isinstance(v, dict) and all(isinstance(e, dict) for e in v.values())
+                                             for v in data.values()):
         raise CaseFileError(str(f), 1, None, "not an index.json (agent -> case -> verdict)")
     return data
+
+
+def _pair_agents(old: dict[str, Any], new: dict[str, Any], where: tuple[str, str]) -> tuple[dict[str, Any], str]:
+    """Runs are compared agent by agent. With no agent in common, two one-agent runs are compared
+    with each other (and the diff says so); otherwise nothing could be compared: a CaseFileError."""
+    if set(old) & set(new) or not old or not new:
+        return old, ""
+    if len(old) == 1 and len(new) == 1:
+        (a, cases), b = next(iter(old.items())), next(iter(new))
+        return {b: cases}, f"comparing agent {a!r} (old) with agent {b!r} (new): the runs share no agent name"
+    raise CaseFileError(where[1], None, None, f"no agent in common with {where[0]} (old: {', '.join(sorted(old))}; "
+                        f"new: {', '.join(sorted(new))}), so there is nothing to compare")
 
 
 def _worse(old: dict[str, Any], new: dict[str, Any]) -> int:
@@ -53,7 +68,8 @@ def _worse(old: dict[str, Any], new: dict[str, Any]) -> int:
 
 def diff_runs(old: str | os.PathLike[str], new: str | os.PathLike[str]) -> RunDiff:
     a, b = _load(old), _load(new)
-    d = RunDiff()
+    a, note = _pair_agents(a, b, (str(old), str(new)))
+    d = RunDiff(note=note)
     for agent in sorted(set(a) | set(b)):
         oa, na = a.get(agent, {}), b.get(agent, {})
         for cid in sorted(set(oa) | set(na), key=lambda c: tuple(int(x) for x in c.split(".") if x.isdigit())):
@@ -81,7 +97,7 @@ def render(d: RunDiff, fmt: str = "text") -> str:
     if fmt == "json":
         return json.dumps(dataclasses.asdict(d), indent=1)
     md = fmt == "markdown"
-    out = []
+    out = [f"Note: {d.note}"] if d.note else []
     for title, rows in (("Regressions", d.regressions), ("Fixes", d.fixes)):
         out.append(f"### {title} ({len(rows)})" if md else f"{title}: {len(rows)}")
         if md and rows:

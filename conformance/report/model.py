@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from conformance.errors import CaseFileError
 from conformance.verdicts import Behavior, CloseBehavior, is_failure
 
 # Autobahn's vocabulary, in order of severity for sorting and colours.
@@ -129,9 +130,15 @@ class ReportDir:
     def load_index(self) -> dict[str, dict[str, dict[str, Any]]]:
         if self._index is None:
             try:
-                self._index = json.loads(self.index_path.read_text(encoding="utf-8"))
+                index = json.loads(self.index_path.read_text(encoding="utf-8"))
             except FileNotFoundError:
-                self._index = {}
+                index = {}
+            except ValueError as exc:  # a truncated or hand-edited index: a bad file (exit 2), no traceback
+                raise CaseFileError(str(self.index_path), getattr(exc, "lineno", None), None,
+                                    f"not valid JSON ({getattr(exc, 'msg', exc)})") from None
+            if not isinstance(index, dict) or not all(isinstance(v, dict) for v in index.values()):
+                raise CaseFileError(str(self.index_path), 1, None, "not an index.json ({agent: {case id: {...}}})")
+            self._index = index
         return self._index
 
     def write_case(self, result: CaseResult) -> None:

@@ -12,15 +12,15 @@ __all__ = ["ClientRunSummary", "run_client_command"]
 import asyncio
 import contextlib
 import dataclasses
-import datetime
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from conformance.catalog.model import Case
 from conformance.report.model import CaseResult, ReportDir
+from conformance.runner.result import not_run_result
 from conformance.runner.serve import CaseServer
 from conformance.runner.session import RunOptions
 
@@ -40,12 +40,18 @@ def _command(template: str, url: str, agent: str) -> list[str]:
 async def run_client_command(
     template: str, cases: Sequence[Case], report: ReportDir, opts: RunOptions, *,
     titles: dict[str, str] | None = None, budget: float | None = None, connect_timeout: float = 15.0,
-    out: TextIO | None = None, quiet: bool = False,
+    out: TextIO | None = None, quiet: bool = False, progress: Callable[[CaseResult], None] | None = None,
 ) -> ClientRunSummary:
+    """Serve `cases` to the client command; `progress` (if given) hears each result as it is judged."""
     out = out or sys.stderr  # looked up at call time, so a redirected stderr is honoured
     t0 = time.monotonic()
     done: list[CaseResult] = []
-    server = CaseServer(cases, report, opts, titles, on_result=done.append)
+    def on_result(r: CaseResult) -> None:
+        done.append(r)
+        if progress is not None:
+            progress(r)
+
+    server = CaseServer(cases, report, opts, titles, on_result=on_result)
     srv = await server.listen("127.0.0.1", 0)
     port = srv.sockets[0].getsockname()[1]
     url = f"ws://127.0.0.1:{port}"
@@ -118,14 +124,8 @@ def _fill_missing(cases: Sequence[Case], server: CaseServer, report: ReportDir, 
                   done: list[CaseResult]) -> None:
     """Every case the client did not run gets a FAILED verdict that says why."""
     ran = {cid for (_, cid) in server.results}
-    stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
     for case in cases:
-        if case.id in ran:
-            continue
-        res = CaseResult(agent=agent, id=case.id, title=case.title, description=case.description,
-                         expectation=case.expectation, group=case.group, rfc=list(case.rfc),
-                         level=case.level, behavior="FAILED", behaviorClose="FAILED",
-                         result=f"The case did not run: {why}.", resultClose="No connection for this case.",
-                         section=case.rfc[0] if case.rfc else None, started=stamp, isServer=False)
-        report.write_case(res)
-        done.append(res)
+        if case.id not in ran:
+            res = not_run_result(case, agent, why, is_server=False)
+            report.write_case(res)
+            done.append(res)

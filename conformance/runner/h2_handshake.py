@@ -30,7 +30,7 @@ from conformance.targets.tcp import open_connection
 from conformance.wire.http import Headers
 
 if TYPE_CHECKING:
-    from conformance.runner.session import _Session
+    from conformance.runner.context import Session
 
 _ENABLE_CONNECT = int(h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL)
 _INITIAL_WINDOW = 65535  # RFC 9113 §6.9.2
@@ -72,7 +72,7 @@ def h2_request_headers(case: Case, target: H2Target) -> list[tuple[bytes, bytes]
     return sorted(fields, key=lambda kv: not kv[0].startswith(b":"))
 
 
-async def open_h2(s: _Session, target: H2Target, timeout: float) -> None:
+async def open_h2(s: Session, target: H2Target, timeout: float) -> None:
     """Connect, exchange SETTINGS, send the extended CONNECT and read the answer; on a 2xx the
     session's reader and writer become the stream and the trace says the connection is open."""
     t = s.trace
@@ -106,14 +106,14 @@ async def open_h2(s: _Session, target: H2Target, timeout: float) -> None:
     check_settings(s, link)
 
 
-def _peer_error(s: _Session, exc: h2.exceptions.ProtocolError) -> None:
+def _peer_error(s: Session, exc: h2.exceptions.ProtocolError) -> None:
     """What the h2 library refused from the server, as a rule when one of ours covers it."""
     if isinstance(exc, h2.exceptions.FlowControlError):
         s.trace.violations.append((FLOW_CONTROL, f"the server sent more DATA than the window allowed ({exc})"))
     s.trace.log("rx", "event", text=f"HTTP/2 protocol error by the server: {type(exc).__name__}: {exc}")
 
 
-def check_settings(s: _Session, link: H2Link) -> None:
+def check_settings(s: Session, link: H2Link) -> None:
     """RFC 8441 §3: the value is 0 or 1, and a 1 is never followed by a 0."""
     values, t = link.connect_protocol_values, s.trace
     bad = [v for v in values if v not in (0, 1)]
@@ -124,7 +124,7 @@ def check_settings(s: _Session, link: H2Link) -> None:
         t.violations.append((CONNECT_SETTING_WITHDRAWN, "the server sent SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, then 0"))
 
 
-async def _read_response(s: _Session, stream: H2Stream, target: H2Target) -> None:
+async def _read_response(s: Session, stream: H2Stream, target: H2Target) -> None:
     t = s.trace
     if not await _wait(stream.headers_ready, s.opts.wait) or not stream.headers:
         refusal = _ended(stream) or stream.link.error
@@ -161,7 +161,7 @@ async def _read_response(s: _Session, stream: H2Stream, target: H2Target) -> Non
     _negotiate_deflate(s, extensions, offers)
 
 
-def _check_expected(s: _Session, exp: ExpectResponse, status: int) -> None:
+def _check_expected(s: Session, exp: ExpectResponse, status: int) -> None:
     """For the cases that bend the extended CONNECT: the answer's status as the case allows."""
     t = s.trace
     if not exp.allows(status):

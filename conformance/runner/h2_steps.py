@@ -15,23 +15,22 @@ from typing import TYPE_CHECKING
 
 from conformance.catalog.model import H2EndStream, H2Goaway, H2Reset, H2Streams, Step
 from conformance.engine import events as ev
-from conformance.engine.connection import Connection, Role
+from conformance.engine.connection import Connection, Role, StateError
 from conformance.engine.h2rules import FRAMES_AFTER_RESET
 from conformance.runner.h2_handshake import check_settings
 from conformance.targets.h2 import H2Link, H2Stream
 from conformance.wire.frames import Opcode
 
 if TYPE_CHECKING:
-    from conformance.runner.session import _Session
+    from conformance.runner.context import Session
 
 _DATA, _HEADERS, _PING, _GOAWAY = 0x0, 0x1, 0x6, 0x7
 
 
-async def run_h2_step(s: _Session, step: Step) -> bool:
+async def run_h2_step(s: Session, step: Step) -> bool:
     stream = s.writer
-    if not isinstance(stream, H2Stream):
-        s.trace.steps_stopped = f"step {step.key} needs an HTTP/2 stream (run with --http2)"
-        return False
+    if not isinstance(stream, H2Stream):  # the steps stop here, saying why
+        raise StateError(f"{step.key} needs an HTTP/2 stream (run with --http2)")
     match step:
         case H2EndStream():
             return await _end_stream(s, stream)
@@ -44,7 +43,7 @@ async def run_h2_step(s: _Session, step: Step) -> bool:
     raise AssertionError(f"not an HTTP/2 step: {step!r}")
 
 
-async def _end_stream(s: _Session, stream: H2Stream) -> bool:
+async def _end_stream(s: Session, stream: H2Stream) -> bool:
     """END_STREAM with no close frame: the counterpart of a TCP FIN without a closing handshake."""
     s.trace.log("tx", "event", text=f"END_STREAM on stream {stream.id} (no close frame)")
     s.trace.dropped_by_me = True
@@ -54,7 +53,7 @@ async def _end_stream(s: _Session, stream: H2Stream) -> bool:
     return False
 
 
-async def _reset(s: _Session, stream: H2Stream, code: int) -> bool:
+async def _reset(s: Session, stream: H2Stream, code: int) -> bool:
     """RST_STREAM, then two PINGs: frames on the stream between the two ACKs were sent by a peer
     that had already processed the reset (RFC 9113 §6.4 forbids them)."""
     t, link = s.trace, stream.link
@@ -86,7 +85,7 @@ def _ack_index(link: H2Link, data: bytes) -> int:
     return len(link.frames)
 
 
-async def _goaway(s: _Session, stream: H2Stream, code: int) -> bool:
+async def _goaway(s: Session, stream: H2Stream, code: int) -> bool:
     """GOAWAY naming no server stream (the client's GOAWAY concerns streams the server opens);
     the WebSocket stream, opened by the client, goes on (RFC 9113 §6.8)."""
     link = stream.link
@@ -96,7 +95,7 @@ async def _goaway(s: _Session, stream: H2Stream, code: int) -> bool:
     return not (s.trace.eof or s.trace.reset)
 
 
-async def _more_streams(s: _Session, stream: H2Stream, step: H2Streams) -> bool:
+async def _more_streams(s: Session, stream: H2Stream, step: H2Streams) -> bool:
     """`count` more WebSocket streams at once on this connection, a message echoed on each."""
     link, t = stream.link, s.trace
     payload = step.payload.materialize()

@@ -1,32 +1,31 @@
-"""The opening handshake of a case: build the request (as the case bends it), read and judge the
-response, and negotiate permessage-deflate."""
+"""The opening handshake of a case, both halves. Testing a server, the suite sends the request (as
+the case bends it), reads the response and negotiates permessage-deflate; testing a client, it
+answers the client's request (as the case bends the response). The facts go to the trace; which
+response a case accepts is the judge's `response_mismatch`."""
 
 from __future__ import annotations
 
-__all__ = ["apply_header_edits", "do_handshake", "read_http_response", "request_bytes"]
+__all__ = ["apply_header_edits", "do_handshake", "expect_rejection", "read_http_response", "request_bytes", "respond"]
 
 import asyncio
-import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
-from conformance.catalog.model import ExpectResponse, HandshakeSpec, HeaderEdits
+from conformance.catalog.model import HandshakeSpec, HeaderEdits, ResponseSpec
 from conformance.engine import deflate as d
 from conformance.engine.deflate import client_offer
-from conformance.engine.handshake import ClientHandshake
-from conformance.engine.rules import RULES, HandshakeError, ProtocolError
-from conformance.errors import WireError
+from conformance.engine.handshake import ClientHandshake, ServerHandshake
+from conformance.engine.rules import HandshakeError, ProtocolError
+from conformance.runner.context import Session
+from conformance.runner.judge import response_mismatch
+from conformance.targets.streams import HeadIncomplete, read_http_head
 from conformance.targets.tcp import ServerTarget
 from conformance.wire.extheader import ExtensionHeaderError, parse_extensions
 from conformance.wire.http import Headers, Request, Response, parse_response
 
-if TYPE_CHECKING:
-    from conformance.runner.session import _Session
-
 _MAX_HEAD = 65536
 
 
-async def do_handshake(s: _Session, target: ServerTarget) -> bytes:
+async def do_handshake(s: Session, target: ServerTarget) -> bytes:
     """Send the request, read the response; returns octets that followed the response."""
     case, t = s.case, s.trace
     hs = case.handshake or HandshakeSpec()
@@ -42,8 +41,10 @@ async def do_handshake(s: _Session, target: ServerTarget) -> bytes:
     if response is None:
         return b""
     t.status = response.status
+    t.response_head = response
     if case.expect_response is not None:
-        _check_expected_response(s, case.expect_response, response)
+        if response.status == 101 and response_mismatch(case.expect_response, response) is None:
+            _open_as_expected(s, response)
     else:
         try:
             result = client.check_response(response)
@@ -80,91 +81,53 @@ def apply_header_edits(headers: Headers, edits: HeaderEdits) -> None:
             headers[name] = v
 
 
-async def read_http_response(s: _Session, timeout: float) -> tuple[Response | None, bytes]:
-    """Read until a whole response head arrived; note the reason on the trace otherwise."""
+async def read_http_response(s: Session, timeout: float) -> tuple[Response | None, bytes]:
+    """Read until a whole response head arrived; note on the trace what arrived otherwise."""
     assert s.reader is not None
     t = s.trace
-    buf = bytearray()
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            parsed = parse_response(bytes(buf))
-        except WireError as exc:
-            t.response = bytes(buf[:_MAX_HEAD]).decode("latin-1")
-            t.handshake_note = f"the response is not valid HTTP: {exc}"
-            return None, b""
-        if parsed is not None:
-            resp, used = parsed
-            t.response = bytes(buf[:used]).decode("latin-1")
-            t.log("rx", "octets", bytes(buf[:used]), f"opening handshake response {resp.status}")
-            return resp, bytes(buf[used:])
-        left = deadline - time.monotonic()
-        if left <= 0:
-            t.response = bytes(buf).decode("latin-1")
-            t.handshake_note = f"no complete response within {timeout:g} s ({len(buf)} octets received)"
-            return None, b""
-        try:
-            chunk = await asyncio.wait_for(s.reader.read(65536), left)
-        except TimeoutError:
-            continue
-        except (ConnectionError, OSError) as exc:
-            t.reset = True
-            chunk = b""
-            t.handshake_note = f"the connection was reset during the handshake ({exc})"
-        if not chunk:
-            t.eof = True
-            t.response = bytes(buf).decode("latin-1")
-            t.handshake_note = t.handshake_note or (
-                "the server closed the connection without a complete response"
-                if not buf else "the server closed the connection in the middle of its response")
-            return None, b""
-        buf += chunk
+    try:
+        resp, raw, leftover = await read_http_head(s.reader, parse_response, timeout)
+    except HeadIncomplete as exc:
+        t.response = exc.received[:_MAX_HEAD].decode("latin-1")
+        t.eof = t.eof or exc.kind == "eof"
+        t.reset = t.reset or exc.kind == "reset"
+        t.handshake_note = _incomplete(exc, timeout)
+        return None, b""
+    t.response = raw.decode("latin-1")
+    t.log("rx", "octets", raw, f"opening handshake response {resp.status}")
+    return resp, leftover
 
 
-def _check_expected_response(s: _Session, exp: ExpectResponse, resp: Response) -> None:
-    """For handshake cases: status, headers and subprotocol as the case requires."""
+def _incomplete(exc: HeadIncomplete, timeout: float) -> str:
+    """What arrived instead of a whole response (a fact for the judge to quote)."""
+    if exc.kind == "invalid":
+        return f"the response is not valid HTTP: {exc.detail}"
+    if exc.kind == "timeout":
+        return f"no complete response within {timeout:g} s ({len(exc.received)} octets received)"
+    if exc.kind == "reset":
+        return f"the connection was reset during the handshake ({exc.detail})"
+    if exc.received:
+        return "the server closed the connection in the middle of its response"
+    return "the server closed the connection without a complete response"
+
+
+def _open_as_expected(s: Session, resp: Response) -> None:
+    """A handshake case whose 101 response is as required: the connection is open, with
+    permessage-deflate if the case offered it and the response agrees."""
     t = s.trace
-    if resp.status >= 500 and not exp.allows(resp.status):
-        t.handshake_note = (f"the server answered {resp.status} {resp.reason}: a request it should "
-                            "reject or decline made it fail")
-        t.handshake_error = HandshakeError(RULES["handshake.server-error"], t.handshake_note)
+    t.opened = True
+    if s.case.deflate is None:
         return
-    if not exp.allows(resp.status):
-        t.handshake_note = (f"the server answered {resp.status} {resp.reason}; expected "
-                            f"{' or '.join(map(str, exp.status))}")
+    try:
+        exts = parse_extensions(resp.headers.get_all("Sec-WebSocket-Extensions"))
+    except ExtensionHeaderError as exc:
+        t.handshake_note = f"the response's Sec-WebSocket-Extensions is malformed: {exc}"
+        t.opened = False
         return
-    for name, want in exp.headers_for(resp.status):
-        got = resp.headers.get_all(name)
-        if want is None and got:
-            t.handshake_note = f"the response carries {name}: {', '.join(got)}, which it must not"
-            return
-        if want is not None and not _tokens_match(got, want):
-            t.handshake_note = f"the response must carry {name}: {want}; it carries {got or 'nothing'}"
-            return
-    if exp.subprotocol is not None:
-        got_proto = resp.headers.get("Sec-WebSocket-Protocol")
-        if got_proto not in exp.subprotocol:
-            t.handshake_note = (f"the server selected subprotocol {got_proto!r}; acceptable: "
-                                f"{', '.join(repr(a) for a in exp.subprotocol)}")
-            return
-    if resp.status == 101:
-        t.opened = True
-        if s.case.deflate is not None:
-            try:
-                exts = parse_extensions(resp.headers.get_all("Sec-WebSocket-Extensions"))
-            except ExtensionHeaderError as exc:
-                t.handshake_note = f"the response's Sec-WebSocket-Extensions is malformed: {exc}"
-                t.opened = False
-                return
-            _negotiate_deflate(s, exts, s.case.deflate.offer_maps())
+    _negotiate_deflate(s, exts, s.case.deflate.offer_maps())
 
 
-def _tokens_match(got: list[str], want: str) -> bool:
-    have = {tok.strip().lower() for v in got for tok in v.split(",")}
-    return all(tok.strip().lower() in have for tok in want.split(","))
-
-
-def _negotiate_deflate(s: _Session, extensions: Sequence[tuple[str, d.Params]],
+def _negotiate_deflate(s: Session, extensions: Sequence[tuple[str, d.Params]],
                        offers: Sequence[Mapping[str, str | int | bool]]) -> None:
     t = s.trace
     if not offers:
@@ -191,3 +154,63 @@ def _negotiate_deflate(s: _Session, extensions: Sequence[tuple[str, d.Params]],
 
 def _as_params(offer: Mapping[str, str | int | bool]) -> list[tuple[str, str | None]]:
     return [(k, None if v is True else str(v)) for k, v in offer.items() if v is not False]
+
+
+# -- the server half: testing a client ---------------------------------------------------------
+
+async def respond(s: Session, request: Request) -> bool:
+    """Send the opening handshake response; True when the connection is open."""
+    case, t = s.case, s.trace
+    selector = d.OfferSelector(case.deflate.accept_maps()) if case.deflate is not None else None
+    shake = ServerHandshake(select_extensions=selector)
+    try:
+        shake.check_request(request)
+        response, _ = shake.accept(request)
+    except HandshakeError as exc:
+        t.handshake_error = exc
+        await s.write(shake.reject(exc).serialize())
+        return False
+    if selector is not None:  # permessage-deflate as the case's `accept` says
+        t.deflate_negotiated = selector.agreed is not None
+        if selector.agreed is not None:
+            s.deflate = d.negotiated_codec(selector.agreed, "server", s.opts.max_message)
+    raw = _apply_response_override(response, case.handshake.response if case.handshake else None)
+    t.response = raw.decode("latin-1")
+    if not await s.write(raw, label="opening handshake response"):  # write() logs it
+        return False
+    t.opened = case.expect_client != "reject"
+    t.status = response.status
+    return True
+
+
+def _apply_response_override(response: Response, override: ResponseSpec | None) -> bytes:
+    """Bend our response as a client-side case asks (wrong Accept, 200, unoffered extension ...)."""
+    if override is None:
+        return response.serialize()
+    if override.raw is not None:
+        return override.raw.materialize()
+    if override.status is not None:
+        response.status = override.status
+        response.reason = override.reason or ("Switching Protocols" if response.status == 101 else "OK")
+    apply_header_edits(response.headers, override.headers)
+    return response.serialize()
+
+
+async def expect_rejection(s: Session) -> None:
+    """After a response the client must refuse: it must close without sending any frame."""
+    t = s.trace
+    assert s.reader is not None
+    try:
+        data = await asyncio.wait_for(s.reader.read(65536), s.opts.wait)
+    except TimeoutError:
+        t.client_reaction = "kept-open"
+        return
+    except (ConnectionError, OSError):
+        data = b""
+    if data:
+        t.log("rx", "octets", data, "client sent data after a response it must reject")
+        t.client_reaction = "sent-frames"
+    else:
+        t.client_reaction = "closed"
+        t.eof = True
+        t.eof_first = True

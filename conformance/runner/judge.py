@@ -1,17 +1,22 @@
-"""Turn a trace into verdicts: behaviour and close, each with a sentence, a rule and a section."""
+"""Turn a trace into verdicts: behaviour and close, each with a sentence, a rule and a section.
+
+The one place that writes verdict sentences: the trace holds the facts (what the peer did), the
+case what was expected; everything said about the difference is said here."""
 
 from __future__ import annotations
 
-__all__ = ["Verdict", "judge", "match_observations"]
+__all__ = ["Verdict", "describe_observed", "judge", "match_observations", "response_mismatch"]
 
 import dataclasses
 from collections.abc import Sequence
 
-from conformance.catalog.model import Case, Observation
+from conformance.catalog.model import Case, CloseExpect, ExpectResponse, Observation
+from conformance.engine.oracle import accepted_close_codes
 from conformance.engine.rules import RULES, Level, Rule
-from conformance.runner.session import Trace, deflate_missing
+from conformance.runner.trace import EchoFailure, Trace, deflate_missing
 from conformance.verdicts import HARD_CLOSE, CloseBehavior
-from conformance.wire.close import close_code_valid
+from conformance.wire.close import CloseCode, close_code_valid
+from conformance.wire.http import Response
 
 
 @dataclasses.dataclass
@@ -80,7 +85,9 @@ def judge(case: Case, trace: Trace) -> Verdict:
     behavior, result, rule = _behavior(case, trace)
     if trace.timing_notes:  # the one kind of result that rests on time, not on what the peer did
         result = f"{result} This rests on a timeout: {'; '.join(trace.timing_notes)}."
-    bclose, rclose, crule = _close(case, trace)
+    result += _steps_note(trace)
+    refused = _size_refusal(case, trace) is not None
+    bclose, rclose, crule = _close(_as_refusal(case) if refused else case, trace)
     if behavior == "UNIMPLEMENTED":  # its steps were not sent, so how it closes says nothing
         bclose, rclose, crule = "UNIMPLEMENTED", "Not judged: the case did not run (permessage-deflate was not agreed).", None
     if case.close.wrong_side_fatal and bclose == "FAILED" and behavior != "FAILED":
@@ -141,6 +148,50 @@ def _apply_close_level(bclose: str, level: str) -> str:
     return bclose
 
 
+def _size_refusal(case: Case, t: Trace) -> int | None:
+    """The close code with which the peer refused the case's large message by its size limit
+    (RFC 6455 §10.4), for cases that allow it; None otherwise. Only a close frame of the peer's
+    own, with a code the rule accepts, is a refusal: a drop is judged as any other."""
+    if not case.size_limited or t.close_received is None or t.close_sent_first is not False:
+        return None
+    code = t.close_received.code
+    return code if code in accepted_close_codes(RULES["message.size-limit"]) else None
+
+
+def _as_refusal(case: Case) -> Case:
+    """The close expectation of a refusal: the peer closes, with a code of the size-limit rule."""
+    codes = tuple(sorted(accepted_close_codes(RULES["message.size-limit"])))
+    return dataclasses.replace(case, close=CloseExpect(by="peer", codes=codes, clean=case.close.clean))
+
+
+def _refusal_sentence(code: int) -> str:
+    name = CloseCode(code).name.replace("_", " ").lower()  # 1008 or 1009: both are named
+    return (f"The peer refused the message with close code {code} ({name}) instead of echoing it: "
+            "RFC 6455 §10.4 lets an endpoint limit the size of the frames and messages it accepts, "
+            "so this is its configured limit, not a failure.")
+
+
+def _steps_note(t: Trace) -> str:
+    """Where the steps ended early, say so: after the peer closed, or (a problem of the case, not
+    of the peer) because the suite could not take a step."""
+    st = t.steps_stopped
+    if st is None:
+        return ""
+    if st.peer_closed:
+        return f" The steps ended before step {st.index} ({st.key}): the peer had closed the connection."
+    return f" ({st.detail})"
+
+
+def _echo_sentence(e: EchoFailure) -> str:
+    if e.kind == "not-negotiated":
+        return "The message was to be compressed, but permessage-deflate was not agreed."
+    if e.kind == "closed":
+        return f"Echo check failed: the peer closed the connection after {e.echoed} of {e.count} echoes."
+    if e.kind == "no-echo":
+        return f"Echo check failed: no echo for message {e.echoed + 1} of {e.count} in time."
+    return f"Echo check failed: echo {e.echoed + 1} of {e.count}: {e.detail}."
+
+
 def _behavior(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
     if deflate_missing(case, t):
         return "UNIMPLEMENTED", "The peer did not accept permessage-deflate.", None
@@ -159,8 +210,15 @@ def _behavior(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
     if must and not case.expect.any:
         r, d = must[0]
         return "FAILED", f"The peer broke {r.id} ({r.section}): {d}. {r.text}", r
-    if t.echo_error:
-        return "FAILED", f"Echo check failed: {t.echo_error}.", _case_rule(case)
+    refused = _size_refusal(case, t)
+    if refused is not None:
+        return "INFORMATIONAL", _refusal_sentence(refused), RULES["message.size-limit"]
+    if t.steps_stopped is not None and not t.steps_stopped.peer_closed:
+        st = t.steps_stopped  # the case asked for a step the suite's engine refuses: not the peer's doing
+        return ("INFORMATIONAL", f"Not judged: the suite could not take step {st.index} ({st.key}) while the "
+                "connection was open, so the expectation does not apply (a problem of the case).", None)
+    if t.echo_failure is not None:
+        return "FAILED", _echo_sentence(t.echo_failure), _case_rule(case)
     if t.timed_out and not case.expect.any:
         return "FAILED", f"The steps did not complete: {t.timed_out}.", _case_rule(case)
     if case.expect.any:
@@ -231,12 +289,45 @@ def _other_code(case: Case, code: int) -> tuple[str, str, Rule | None]:
             "§7.1.7: it \"SHOULD send a Close frame with an appropriate status code\").", RULES["close.failure-code"])
 
 
+def response_mismatch(exp: ExpectResponse, resp: Response) -> str | None:
+    """How a response differs from what a handshake case requires (None: as required)."""
+    if not exp.allows(resp.status):
+        if resp.status >= 500:
+            return (f"the server answered {resp.status} {resp.reason}: a request it should reject or "
+                    "decline made it fail")
+        return f"the server answered {resp.status} {resp.reason}; expected {' or '.join(map(str, exp.status))}"
+    for name, want in exp.headers_for(resp.status):
+        got = resp.headers.get_all(name)
+        if want is None and got:
+            return f"the response carries {name}: {', '.join(got)}, which it must not"
+        if want is not None and not _tokens_match(got, want):
+            return f"the response must carry {name}: {want}; it carries {got or 'nothing'}"
+    if exp.subprotocol is not None:
+        got_proto = resp.headers.get("Sec-WebSocket-Protocol")
+        if got_proto not in exp.subprotocol:
+            return (f"the server selected subprotocol {got_proto!r}; acceptable: "
+                    f"{', '.join(repr(a) for a in exp.subprotocol)}")
+    return None
+
+
+def _tokens_match(got: list[str], want: str) -> bool:
+    have = {tok.strip().lower() for v in got for tok in v.split(",")}
+    return all(tok.strip().lower() in have for tok in want.split(","))
+
+
 def _judge_handshake_only(case: Case, t: Trace) -> Verdict:
+    assert case.expect_response is not None
     rule = _case_rule(case)
     section = rule.section if rule else case.rfc[0]
-    if t.handshake_error is not None or t.handshake_note:
-        text = t.handshake_note or str(t.handshake_error)
-        r = t.handshake_error.rule if t.handshake_error else rule
+    resp = t.response_head
+    text = response_mismatch(case.expect_response, resp) if resp is not None else None
+    r = rule
+    if resp is not None and text is not None and resp.status >= 500:
+        r = RULES["handshake.server-error"]  # failing on a request it should refuse is a failure of its own
+    elif t.handshake_error is not None:
+        r = t.handshake_error.rule
+    text = text or t.handshake_note or (str(t.handshake_error) if t.handshake_error else None)
+    if text is not None:
         level = _level_of(case, r)
         return Verdict(_apply_level("FAILED", level), text, "OK", "No WebSocket connection.", r,
                        r.section if r else section, level)
@@ -247,8 +338,12 @@ def _judge_handshake_only(case: Case, t: Trace) -> Verdict:
 def _not_opened(case: Case, t: Trace) -> Verdict:
     if not t.connected:
         why = t.timed_out or "the TCP connection could not be made"
-    elif t.handshake_note or t.handshake_error:
-        why = t.handshake_note or str(t.handshake_error)
+    elif t.handshake_note:
+        why = t.handshake_note
+    elif t.handshake_error and t.testing == "client":
+        why = f"the client's opening handshake is not valid: {t.handshake_error}"
+    elif t.handshake_error:
+        why = str(t.handshake_error)
     else:
         why = t.timed_out or "the opening handshake did not complete"
     r = t.handshake_error.rule if t.handshake_error else RULES.get("handshake.server-error")
@@ -261,9 +356,12 @@ def _judge_client_rejection(case: Case, t: Trace) -> Verdict:
     """A client given a response it must refuse: it must close without sending any frame."""
     rule = _case_rule(case)
     section = rule.section if rule else case.rfc[0]
-    if t.handshake_note:
+    why = {"sent-frames": "it accepted a handshake response it must reject and sent frames",
+           "kept-open": "it kept the connection open after a handshake response it must reject",
+           }.get(t.client_reaction) or t.handshake_note
+    if why:
         level = _level_of(case, rule)
-        return Verdict(_apply_level("FAILED", level), f"The client did not refuse the response: {t.handshake_note}.",
+        return Verdict(_apply_level("FAILED", level), f"The client did not refuse the response: {why}.",
                        "OK", "No WebSocket connection was expected.", rule, section, level)
     return Verdict("OK", "The client refused the handshake response and closed the connection.", "OK",
                    "No WebSocket connection was expected.", None, None, case.level)

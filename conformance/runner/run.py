@@ -6,19 +6,18 @@ __all__ = ["RunSummary", "make_result", "run_cases", "summary_table"]
 
 import asyncio
 import dataclasses
-import datetime
 import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from conformance.catalog.model import Case
+from conformance.catalog.model import Case, Echo
 from conformance.errors import TargetError
 from conformance.report.model import CaseResult, ReportDir
-from conformance.runner.judge import describe_observed, judge
+from conformance.runner.result import make_result, not_run_result, now_stamp
 from conformance.runner.session import RunOptions, Trace, execute_case
 from conformance.targets.tcp import ServerTarget, open_connection
-from conformance.verdicts import HARD_CLOSE, Behavior, CloseBehavior
+from conformance.verdicts import HARD_CLOSE
 
 
 @dataclasses.dataclass
@@ -31,36 +30,6 @@ class RunSummary:
 
     def failed(self, strict: bool = False) -> list[CaseResult]:
         return [r for r in self.results if r.is_failure(strict)]
-
-
-def make_result(case: Case, trace: Trace, agent: str, started: str, is_server: bool = True) -> CaseResult:
-    v = judge(case, trace)
-    expected = {name: [o.to_json() for o in seq] for name, seq in case.expect.alternatives()}
-    if case.expect_response is not None:
-        er = case.expect_response
-        expected["RESPONSE"] = [["status", " or ".join(map(str, er.status))]] + [
-            ["header", f"{k}: {'absent' if v is None else v}"] for k, v in er.headers]
-    if case.expect_client == "reject":
-        expected["CLIENT"] = [["refuses the handshake response", "and sends no frame"]]
-    cr = trace.close_received
-    local = None
-    return CaseResult(
-        agent=agent, id=case.id, title=case.title, description=case.description,
-        expectation=case.expectation, group=case.group, rfc=list(case.rfc), level=v.level,
-        behavior=v.behavior, behaviorClose=v.behavior_close, result=v.result,
-        resultClose=v.result_close, rule=v.rule.id if v.rule else None, section=v.section,
-        expected=expected,
-        expectedClose={"closedByMe": case.close.by == "us", "closeCode": list(case.close.codes),
-                       "requireClean": case.close.clean},
-        received=[[k, describe_observed([(k, d)])] for k, d in trace.observations],
-        duration=int((time.monotonic() - trace.t0) * 1000),
-        remoteCloseCode=cr.code if cr else None, remoteCloseReason=cr.reason if cr else None,
-        localCloseCode=local, localCloseReason=None,
-        closedByMe=trace.close_sent_first, droppedByMe=trace.dropped_by_me,
-        wasClean=bool(cr) and trace.close_sent_first is not None,
-        httpRequest=trace.request, httpResponse=trace.response, wirelog=trace.wirelog,
-        started=started, isServer=is_server, measurements=dict(trace.measurements),
-    )
 
 
 class _Progress:
@@ -123,7 +92,7 @@ async def run_cases(
     try:
         await _probe(target, max(opts.wait, 2.0))
     except TargetError as exc:
-        lost = [_not_run_result(c, opts.agent, f"the target could not be reached ({exc})") for c in cases]
+        lost = [not_run_result(c, opts.agent, f"the target could not be reached ({exc})") for c in cases]
         for res in lost:
             report.write_case(res)
         return RunSummary(lost, [c.id for c in cases], time.monotonic() - t0, True, str(exc))
@@ -142,7 +111,9 @@ async def run_cases(
         if on_result is not None:
             on_result(res)
 
-    concurrent = [c for c in cases if not c.exclusive]
+    # the heaviest first (the compression cases of 12/13), so that the run does not end with one
+    # long case on one connection while the other slots and a core stay idle
+    concurrent = sorted((c for c in cases if not c.exclusive), key=_echo_octets, reverse=True)
     exclusive = [c for c in cases if c.exclusive]
     sem = asyncio.Semaphore(max(1, jobs))
 
@@ -164,7 +135,7 @@ async def run_cases(
     if not_run:
         for case in cases:
             if case.id in not_run:
-                res = _not_run_result(case, opts.agent, note)
+                res = not_run_result(case, opts.agent, note)
                 report.write_case(res)
                 results.append(res)
     # Exit 3: nothing could be reached, or every handshake that should have opened was refused.
@@ -172,13 +143,9 @@ async def run_cases(
     return RunSummary(results, not_run, time.monotonic() - t0, unreachable, note)
 
 
-def _not_run_result(case: Case, agent: str, why: str) -> CaseResult:
-    stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
-    return CaseResult(agent=agent, id=case.id, title=case.title, description=case.description,
-                      expectation=case.expectation, group=case.group, rfc=list(case.rfc), level=case.level,
-                      behavior=Behavior.FAILED, behaviorClose=CloseBehavior.FAILED, result=f"Not run: {why}.",
-                      resultClose="No connection was made for this case.",
-                      section=case.rfc[0] if case.rfc else None, started=stamp)
+def _echo_octets(case: Case) -> int:
+    """How many octets a case's echo steps send: its weight in scheduling."""
+    return sum(step.spec.count * step.spec.payload.length for step in case.steps if isinstance(step, Echo))
 
 
 async def _run_with_retries(case: Case, target: ServerTarget, opts: RunOptions, retries: int,
@@ -187,11 +154,11 @@ async def _run_with_retries(case: Case, target: ServerTarget, opts: RunOptions, 
     first: CaseResult | None = None
     while True:
         attempts += 1
-        started = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+        started = now_stamp()
         try:
             trace = await execute_case(case, target, opts)
         except Exception as exc:
-            res = _not_run_result(case, opts.agent, f"internal error in the suite: {type(exc).__name__}: {exc}")
+            res = not_run_result(case, opts.agent, f"internal error in the suite: {type(exc).__name__}: {exc}")
             res.attempts = attempts
             return res
         _track_dead(trace, state)

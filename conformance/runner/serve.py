@@ -2,7 +2,8 @@
 
 Endpoints (each a WebSocket connection): /getCaseCount (a text message with the count),
 /getCaseInfo?case=N (JSON with id and description), /runCase?case=N&agent=A (the case itself),
-/getCaseStatus?case=N&agent=A (JSON with the verdict), /updateReports?agent=A (writes the HTML).
+/getCaseStatus?case=N&agent=A (JSON with the verdict), /updateReports?agent=A (calls `on_update`:
+`conformance serve` writes the HTML then).
 Case numbers are 1..N in catalogue order over the cases that apply to clients.
 """
 
@@ -12,8 +13,8 @@ __all__ = ["CaseServer"]
 
 import asyncio
 import contextlib
-import datetime
 import json
+import ssl
 import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,11 +25,17 @@ from conformance.engine.handshake import ServerHandshake
 from conformance.engine.rules import ProtocolError
 from conformance.errors import WireError
 from conformance.report.model import CaseResult, ReportDir
-from conformance.runner.client_side import execute_client_case
-from conformance.runner.run import make_result
-from conformance.runner.session import RunOptions
-from conformance.targets.echo_server import _lingering_close
-from conformance.targets.streams import start_stream_server
+from conformance.runner.result import make_result, now_stamp
+from conformance.runner.session import RunOptions, execute_client_case
+from conformance.targets.streams import (
+    HeadIncomplete,
+    Reader,
+    Writer,
+    lingering_close,
+    read_http_head,
+    server_side,
+    start_stream_server,
+)
 from conformance.wire.http import Headers, Request, Response, parse_request
 
 _READ = 1 << 16
@@ -39,8 +46,12 @@ class CaseServer:
 
     def __init__(self, cases: Sequence[Case], report: ReportDir, opts: RunOptions,
                  titles: dict[str, str] | None = None,
-                 on_result: Callable[[CaseResult], None] | None = None) -> None:
+                 on_result: Callable[[CaseResult], None] | None = None,
+                 ssl_context: ssl.SSLContext | None = None,
+                 on_update: Callable[[], None] | None = None) -> None:
         self.cases = list(cases)
+        self.ssl_context = ssl_context  # wss://: TLS on memory BIOs, so that the suite can half-close
+        self.on_update = on_update  # /updateReports: whoever drives the server writes the HTML
         self.report = report
         self.opts = opts
         self.titles = titles or {}
@@ -54,39 +65,29 @@ class CaseServer:
         before resetting the connection still reach the case (KeepingReader)."""
         return await start_stream_server(self.handle, host, port, limit=_READ, **kwargs)
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(self, tcp_reader: asyncio.StreamReader, tcp_writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        writer: Writer = tcp_writer
         try:
+            reader, writer = await server_side(tcp_reader, tcp_writer, self.ssl_context, self.opts.wait * 5)
             got = await self._read_request(reader)
             if got is not None:
                 await self._dispatch(*got, reader, writer)
-        except (ConnectionError, OSError):
+        except (ConnectionError, OSError, TimeoutError):
             pass
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError, OSError, TimeoutError):
                 await asyncio.wait_for(writer.wait_closed(), 1)
 
-    async def _read_request(self, reader: asyncio.StreamReader) -> tuple[Request, bytes, bytes] | None:
-        buf = bytearray()
-        while True:
-            try:
-                parsed = parse_request(bytes(buf))
-            except WireError:
-                return None
-            if parsed is not None:
-                req, used = parsed
-                return req, bytes(buf[:used]), bytes(buf[used:])
-            try:
-                chunk = await asyncio.wait_for(reader.read(_READ), self.opts.wait * 5)
-            except TimeoutError:
-                return None
-            if not chunk:
-                return None
-            buf += chunk
+    async def _read_request(self, reader: Reader) -> tuple[Request, bytes, bytes] | None:
+        try:
+            return await read_http_head(reader, parse_request, self.opts.wait * 5)
+        except HeadIncomplete:
+            return None
 
-    async def _dispatch(self, req: Request, raw: bytes, leftover: bytes, reader: asyncio.StreamReader,
-                        writer: asyncio.StreamWriter) -> None:
+    async def _dispatch(self, req: Request, raw: bytes, leftover: bytes, reader: Reader,
+                        writer: Writer) -> None:
         url = urllib.parse.urlsplit(req.path)
         q = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
         path = url.path.rstrip("/")
@@ -103,7 +104,8 @@ class CaseServer:
             res = self.results.get((q.get("agent", ""), case.id)) if case else None
             await self._answer(req, reader, writer, json.dumps({"behavior": res.behavior if res else None}))
         elif path == "/updateReports":
-            self._write_html()
+            if self.on_update is not None:
+                self.on_update()
             await self._answer(req, reader, writer, None)
         else:
             body = f"unknown endpoint {url.path}\n".encode()
@@ -118,7 +120,7 @@ class CaseServer:
         return self.cases[n - 1] if 1 <= n <= len(self.cases) else None
 
     async def _run_case(self, q: dict[str, str], req: Request, raw: bytes, leftover: bytes,
-                        reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                        reader: Reader, writer: Writer) -> None:
         case = self._case(q)
         if case is None:
             body = f"no case {q.get('case')!r}: cases are 1..{len(self.cases)}\n".encode()
@@ -127,7 +129,7 @@ class CaseServer:
             return
         agent = q.get("agent") or self.opts.agent
         self.started.add(self.cases.index(case) + 1)
-        started = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+        started = now_stamp()
         opts = RunOptions(**{**self.opts.__dict__, "agent": agent})
         trace = await execute_client_case(case, req, raw, leftover, reader, writer, opts)
         result = make_result(case, trace, agent, started, is_server=False)
@@ -136,7 +138,7 @@ class CaseServer:
         if self.on_result is not None:
             self.on_result(result)
 
-    async def _answer(self, req: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+    async def _answer(self, req: Request, reader: Reader, writer: Writer,
                       text: str | None) -> None:
         """A plain WebSocket exchange: handshake, one text message (if any), close."""
         shake = ServerHandshake()
@@ -155,17 +157,11 @@ class CaseServer:
         writer.write(conn.data_to_send())
         await writer.drain()
         await _close_reply(conn, reader, self.opts.wait)
-        await _lingering_close(reader, writer)  # the closing handshake is over: the server closes TCP now
-
-    def _write_html(self) -> None:
-        try:
-            from conformance.report.html import write_html
-        except ImportError:  # pragma: no cover - during development of the report layer
-            return
-        write_html(self.report.path, self.titles)
+        await lingering_close(reader, writer)  # the closing handshake is over: the server closes TCP now
 
 
-async def _close_reply(conn: Connection, reader: asyncio.StreamReader, wait: float) -> None:
+
+async def _close_reply(conn: Connection, reader: Reader, wait: float) -> None:
     """Read until the client's close frame has answered ours (or it closed TCP); `wait` bounds a
     client that never answers."""
     with contextlib.suppress(TimeoutError, ConnectionError, OSError, ProtocolError, WireError):

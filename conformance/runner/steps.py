@@ -5,10 +5,8 @@ from __future__ import annotations
 __all__ = ["run_steps"]
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from conformance.catalog.model import (
     Checkpoint,
@@ -27,28 +25,29 @@ from conformance.catalog.model import (
 from conformance.catalog.payload import PayloadSpec
 from conformance.engine import events as ev
 from conformance.engine.connection import Role, StateError
-from conformance.wire.close import serialize_close
+from conformance.runner.context import Session
+from conformance.runner.trace import EchoFailure, StepsStopped, case_budget
+from conformance.wire.close import parse_close, serialize_close
 from conformance.wire.frames import Frame, Opcode
 
-if TYPE_CHECKING:
-    from conformance.runner.session import _Session
 
-
-async def run_steps(s: _Session, steps: Sequence[Step]) -> None:
+async def run_steps(s: Session, steps: Sequence[Step]) -> None:
+    """Take the steps in order; where they end early, the trace says at which step and why."""
+    t = s.trace
     for i, step in enumerate(steps):
-        if s.trace.eof or s.trace.reset:
-            s.trace.steps_stopped = f"the peer closed the connection before step {i + 1} ({step.key})"
+        if t.eof or t.reset:
+            t.steps_stopped = StepsStopped(i + 1, step.key, peer_closed=True)
             return
         try:
             go_on = await _do(s, step)
         except StateError as exc:
-            s.trace.steps_stopped = f"step {i + 1} ({step.key}) not possible: {exc}"
+            t.steps_stopped = StepsStopped(i + 1, step.key, peer_closed=t.peer_closed, detail=str(exc))
             return
         if go_on is False:
             return
 
 
-async def _do(s: _Session, step: Step) -> bool:
+async def _do(s: Session, step: Step) -> bool:
     """One step on the wire; False when the steps end here (the peer is gone or closed)."""
     match step:
         case SendFrame(frame=spec):
@@ -76,7 +75,7 @@ async def _do(s: _Session, step: Step) -> bool:
             return await run_h2_step(s, step)
 
 
-async def _send(s: _Session, spec: FrameSpec) -> bool:
+async def _send(s: Session, spec: FrameSpec) -> bool:
     assert s.conn is not None
     data = spec.payload.materialize()
     compressed = False
@@ -94,35 +93,36 @@ async def _send(s: _Session, spec: FrameSpec) -> bool:
     return await s.write(s.conn.data_to_send(), chop=spec.chop, delay=spec.delay, label=label)
 
 
-async def _send_message(s: _Session, m: SendMessage) -> bool:
+async def _send_message(s: Session, m: SendMessage) -> bool:
     assert s.conn is not None
     if m.compress and s.deflate is None:
-        s.trace.echo_error = "the message was to be compressed, but permessage-deflate was not agreed"
+        s.trace.echo_failure = EchoFailure("not-negotiated")
         return False
     s.conn.send_message(m.payload.materialize(), fragment=m.fragment, text=m.opcode is Opcode.TEXT,
                         compress=m.compress)
     return await s.write(s.conn.data_to_send(), label=f"{m.opcode.name} message")
 
 
-async def _send_close(s: _Session, c: SendClose) -> bool:
+async def _send_close(s: Session, c: SendClose) -> bool:
     if c.payload is not None:
         data = c.payload.materialize()
     else:
         reason = c.reason.materialize() if c.reason is not None else b""
         data = serialize_close(c.code, reason) if c.code is not None else b""
-    s.mark_close_sent()  # a send_close starts the closing handshake; a raw `send` of opcode 8 does not
+    s.mark_close_sent(*_close_fields(data))  # a send_close starts the closing handshake; a raw `send` of opcode 8 does not
     return await _send(s, FrameSpec(Opcode.CLOSE, PayloadSpec("literal", data)))
 
 
-async def _close(s: _Session, c: CloseNow) -> bool:
+async def _close(s: Session, c: CloseNow) -> bool:
     assert s.conn is not None
     reason = c.reason.materialize().decode("utf-8", "replace") if c.reason is not None else ""
-    s.conn.close(1000 if c.code is None else c.code, reason)
-    s.mark_close_sent()
+    code = 1000 if c.code is None else c.code
+    s.conn.close(code, reason)
+    s.mark_close_sent(code, reason)
     return await s.flush()
 
 
-async def _checkpoint(s: _Session, label: str) -> bool:
+async def _checkpoint(s: Session, label: str) -> bool:
     """Has the peer failed the connection on what came before? A ping with a unique payload
     asks: a close frame or EOF first means it failed fast (the remaining steps are skipped),
     its pong means it read everything and kept the connection open ({timeout: label}).
@@ -152,7 +152,7 @@ async def _checkpoint(s: _Session, label: str) -> bool:
     return not t.peer_closed
 
 
-async def _wait_messages(s: _Session, n: int) -> bool:
+async def _wait_messages(s: Session, n: int) -> bool:
     """Until N messages were observed in all, or the peer closed; `--wait` is the upper bound."""
     t = s.trace
     if not await s.wait_for(
@@ -162,18 +162,18 @@ async def _wait_messages(s: _Session, n: int) -> bool:
     return True
 
 
-async def _echo(s: _Session, spec: EchoSpec) -> bool:
-    """Send `count` messages, `window` in flight, and check every echo (type, length, SHA-1)."""
+async def _echo(s: Session, spec: EchoSpec) -> bool:
+    """Send `count` messages, `window` in flight, and check every echo (type, length, every octet)."""
     assert s.conn is not None
     t = s.trace
     if spec.compress and s.deflate is None and (s.case.deflate is None or s.case.deflate.required):
-        t.echo_error = "compression was required but not negotiated"
+        t.echo_failure = EchoFailure("not-negotiated")
         return False
     queue: asyncio.Queue[ev.Message] = asyncio.Queue()
     s.echo_queue = queue
     t.logging = False
     text = spec.opcode is Opcode.TEXT
-    pending: list[tuple[int, bytes]] = []
+    pending: list[bytes] = []  # the messages in flight (`window` of them), compared octet for octet
     offset = sent = received = 0
     octets = 0
     spec.payload.materialize(0)  # builds a corpus once, outside the measured time
@@ -186,24 +186,24 @@ async def _echo(s: _Session, spec: EchoSpec) -> bool:
             while sent < count and len(pending) < spec.window:
                 data = spec.payload.materialize(offset)
                 if spec.payload.rolling:
-                    offset += len(data) or 1
+                    # by the nominal size: a text slice is cut to whole code points, and the
+                    # next one still starts where the corpus repeats, so repeated messages
+                    # are the same octets (and a codec may reuse their compressed form)
+                    offset += spec.payload.size or 1
                 s.conn.send_message(data, fragment=spec.fragment, text=text)
                 if not await s.write(s.conn.data_to_send(), chop=spec.chop):
-                    t.echo_error = f"the peer closed the connection after {received} echoes"
+                    t.echo_failure = EchoFailure("closed", received, count)
                     return False
-                pending.append((len(data), hashlib.sha1(data).digest()))
+                pending.append(data)
                 sent += 1
                 octets += len(data)
             msg = await _next_echo(s, queue)
             if msg is None:
-                t.echo_error = (f"no echo for message {received + 1} of {count} in time"
-                                if not t.peer_closed else
-                                f"the peer closed the connection after {received} of {count} echoes")
+                t.echo_failure = EchoFailure("closed" if t.peer_closed else "no-echo", received, count)
                 return False
-            size, digest = pending.pop(0)
-            problem = _echo_mismatch(msg, text, size, digest)
+            problem = _echo_mismatch(msg, text, pending.pop(0))
             if problem:
-                t.echo_error = f"echo {received + 1} of {count}: {problem}"
+                t.echo_failure = EchoFailure("mismatch", received, count, problem)
                 return False
             received += 1
     finally:
@@ -217,31 +217,37 @@ async def _echo(s: _Session, spec: EchoSpec) -> bool:
     return True
 
 
-async def _next_echo(s: _Session, queue: asyncio.Queue[ev.Message]) -> ev.Message | None:
-    # A large message may take longer than a reaction wait; the case's own budget bounds it.
-    from conformance.runner.session import case_budget
-
-    deadline = time.monotonic() + max(s.opts.wait, case_budget(s.case, s.opts))
-    while True:
-        if not queue.empty():
-            return queue.get_nowait()
-        if s.trace.peer_closed:
-            return None
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        s.changed.clear()
-        try:
-            await asyncio.wait_for(s.changed.wait(), left)
-        except TimeoutError:
-            pass
+async def _next_echo(s: Session, queue: asyncio.Queue[ev.Message]) -> ev.Message | None:
+    """The next echo, or None when the peer closed first or none came in time. A large message
+    may take longer than a reaction wait; the case's own budget bounds it."""
+    await s.wait_for(lambda: not queue.empty() or s.trace.peer_closed,
+                     max(s.opts.wait, case_budget(s.case, s.opts)))
+    return None if queue.empty() else queue.get_nowait()
 
 
-def _echo_mismatch(msg: ev.Message, text: bool, size: int, digest: bytes) -> str:
+def _echo_mismatch(msg: ev.Message, text: bool, sent: bytes) -> str:
     if (msg.opcode is Opcode.TEXT) != text:
         return f"came back as {msg.opcode.name}, sent as {'TEXT' if text else 'BINARY'}"
-    if len(msg.data) != size:
-        return f"{len(msg.data)} octets came back, {size} were sent"
-    if hashlib.sha1(msg.data).digest() != digest:
-        return "the content differs from what was sent (SHA-1 mismatch)"
+    if len(msg.data) != len(sent):
+        return f"{len(msg.data)} octets came back, {len(sent)} were sent"
+    if msg.data != sent:
+        return f"the content differs from what was sent (first at octet {_first_difference(msg.data, sent)})"
     return ""
+
+
+def _close_fields(payload: bytes) -> tuple[int | None, str]:
+    """The code and reason of a close payload the suite sends (a case may make it invalid)."""
+    code, reason = parse_close(payload)
+    return code, reason.decode("utf-8", "replace")
+
+
+def _first_difference(a: bytes, b: bytes) -> int:
+    """Where two octet strings of the same length first differ (halving: C compares, no Python loop)."""
+    lo, hi = 0, len(a)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if a[lo:mid] != b[lo:mid]:
+            hi = mid
+        else:
+            lo = mid
+    return lo

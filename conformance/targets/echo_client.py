@@ -12,14 +12,16 @@ __all__ = ["run_echo_client"]
 
 import asyncio
 import contextlib
+import ssl
 from typing import Any
 
+from conformance.engine import deflate as d
 from conformance.engine import events as ev
 from conformance.engine.connection import Connection, Role, State
 from conformance.engine.handshake import ClientHandshake
 from conformance.engine.rules import ProtocolError
 from conformance.errors import WireError
-from conformance.targets.streams import open_stream
+from conformance.targets.streams import HeadIncomplete, Reader, open_stream, read_http_head
 from conformance.wire.frames import Opcode
 from conformance.wire.http import parse_response
 from conformance.wire.uri import WebSocketURI, parse_uri
@@ -28,23 +30,26 @@ _READ = 1 << 16
 _OFFER = [{"client_max_window_bits": True}]
 
 
-async def run_echo_client(url: str, agent: str, timeout: float = 30.0) -> int:
-    """Run every case the server offers; returns the number of cases run."""
+async def run_echo_client(url: str, agent: str, timeout: float = 30.0,
+                          ssl_context: ssl.SSLContext | None = None) -> int:
+    """Run every case the server offers; returns the number of cases run. A wss:// `url` is
+    reached over TLS with `ssl_context` (the trust it needs: a CA file, or no verification)."""
     base = url.rstrip("/")
-    count = await _case_count(base, timeout)
+    count = await _case_count(base, timeout, ssl_context)
     for n in range(1, count + 1):
         with contextlib.suppress(ConnectionError, OSError, TimeoutError, WireError, ProtocolError):
-            await asyncio.wait_for(_run_case(parse_uri(f"{base}/runCase?case={n}&agent={agent}")), timeout)
+            uri = parse_uri(f"{base}/runCase?case={n}&agent={agent}")
+            await asyncio.wait_for(_run_case(uri, ssl_context), timeout)
     with contextlib.suppress(ConnectionError, OSError, TimeoutError, WireError, ProtocolError):
-        await _fetch_text(f"{base}/updateReports?agent={agent}", timeout, need_text=False)
+        await _fetch_text(f"{base}/updateReports?agent={agent}", timeout, ssl_context, need_text=False)
     return count
 
 
-async def _case_count(base: str, timeout: float) -> int:
+async def _case_count(base: str, timeout: float, ssl_context: ssl.SSLContext | None) -> int:
     """The count from /getCaseCount; ConnectionError (with the reason) when there is none."""
     url = f"{base}/getCaseCount"
     try:
-        text = await _fetch_text(url, timeout)
+        text = await _fetch_text(url, timeout, ssl_context)
     except (WireError, ProtocolError) as exc:
         raise ConnectionError(f"{url}: {exc}") from None
     try:
@@ -53,26 +58,20 @@ async def _case_count(base: str, timeout: float) -> int:
         raise ConnectionError(f"{url} answered {text[:40]!r}, not a case count") from None
 
 
-async def _open(uri: WebSocketURI, deflate: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Connection]:
-    reader, writer = await open_stream(uri.host, uri.port, limit=_READ)  # keeps frames sent before a reset
-    codec = None
-    offer = None
-    if deflate:
-        from conformance.engine.deflate import client_offer
-
-        offer = client_offer(_OFFER)
+async def _open(uri: WebSocketURI, deflate: bool, ssl_context: ssl.SSLContext | None
+                ) -> tuple[Reader, asyncio.StreamWriter, Connection]:
+    tls = (ssl_context or ssl.create_default_context()) if uri.secure else None
+    reader, writer = await open_stream(uri.host, uri.port, limit=_READ, ssl=tls)  # keeps frames sent before a reset
+    offer = d.client_offer(_OFFER) if deflate else None
     shake = ClientHandshake(uri, extensions=offer)
     writer.write(shake.request().serialize())
-    buf = bytearray()
-    while True:
-        parsed = parse_response(bytes(buf))
-        if parsed is not None:
-            break
-        chunk = await reader.read(_READ)
-        if not chunk:
-            raise ConnectionError("closed during the handshake")
-        buf += chunk
-    response, used = parsed
+    try:
+        response, _, leftover = await read_http_head(reader, parse_response, None)
+    except HeadIncomplete as exc:
+        writer.close()
+        if exc.kind == "invalid":
+            raise WireError(exc.detail) from None
+        raise ConnectionError(f"no complete handshake response ({exc.kind})") from None
     try:
         result = shake.check_response(response)
         codec = _negotiate(result) if deflate else None
@@ -80,14 +79,12 @@ async def _open(uri: WebSocketURI, deflate: bool) -> tuple[asyncio.StreamReader,
         writer.close()  # §4.1: a client fails the connection on a bad response
         raise
     conn = Connection(Role.CLIENT, deflate=codec)
-    if used < len(buf):
-        conn.receive_data(bytes(buf[used:]))
+    if leftover:
+        conn.receive_data(leftover)
     return reader, writer, conn
 
 
 def _negotiate(result: object) -> Any:
-    from conformance.engine import deflate as d
-
     answered = [p for name, p in getattr(result, "extensions", []) if name == "permessage-deflate"]
     if not answered:
         return None
@@ -96,8 +93,8 @@ def _negotiate(result: object) -> Any:
     return d.negotiated_codec(params, "client", None)
 
 
-async def _run_case(uri: WebSocketURI) -> None:
-    reader, writer, conn = await _open(uri, deflate=True)
+async def _run_case(uri: WebSocketURI, ssl_context: ssl.SSLContext | None) -> None:
+    reader, writer, conn = await _open(uri, True, ssl_context)
     try:
         await _echo(reader, writer, conn)
     finally:
@@ -106,7 +103,7 @@ async def _run_case(uri: WebSocketURI) -> None:
             await asyncio.wait_for(writer.wait_closed(), 1)
 
 
-async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: Connection) -> None:
+async def _echo(reader: Reader, writer: asyncio.StreamWriter, conn: Connection) -> None:
     while True:
         for e in conn.events():
             if isinstance(e, ev.Message) and conn.state is State.OPEN:
@@ -128,7 +125,8 @@ async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn
             return
 
 
-async def _fetch_text(url: str, timeout: float, *, need_text: bool = True) -> str:
+async def _fetch_text(url: str, timeout: float, ssl_context: ssl.SSLContext | None, *,
+                      need_text: bool = True) -> str:
     """Connect, read the first text message, answer the close.
 
     Once the message is in, however the server ends the connection (its close frame, EOF, or a
@@ -136,7 +134,7 @@ async def _fetch_text(url: str, timeout: float, *, need_text: bool = True) -> st
     end before the message raises ConnectionError.
     """
     async def go() -> str:
-        reader, writer, conn = await _open(parse_uri(url), deflate=False)
+        reader, writer, conn = await _open(parse_uri(url), False, ssl_context)
         got: list[str] = []
         try:
             await _converse(reader, writer, conn, got)
@@ -152,7 +150,7 @@ async def _fetch_text(url: str, timeout: float, *, need_text: bool = True) -> st
     return await asyncio.wait_for(go(), timeout)
 
 
-async def _converse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: Connection,
+async def _converse(reader: Reader, writer: asyncio.StreamWriter, conn: Connection,
                     got: list[str]) -> None:
     """Collect text messages into `got` and answer the server until the connection ends."""
     while True:

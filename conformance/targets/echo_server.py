@@ -18,18 +18,20 @@ from conformance.engine.connection import Connection, Role, State
 from conformance.engine.deflate import OfferSelector, negotiated_codec
 from conformance.engine.handshake import ServerHandshake
 from conformance.engine.rules import HandshakeError
-from conformance.errors import WireError
-from conformance.targets.tls import TLSServerStream
+from conformance.targets.streams import (
+    HeadIncomplete,
+    Reader,
+    Writer,
+    lingering_close,
+    read_http_head,
+    server_side,
+)
 from conformance.wire.frames import Opcode
 from conformance.wire.http import Request, parse_request
 
 _READ = 1 << 16
 _HANDSHAKE_TIMEOUT = 10.0
 _CLOSE_TIMEOUT = 5.0
-_LINGER = 2.0
-
-Reader = asyncio.StreamReader | TLSServerStream
-Writer = asyncio.StreamWriter | TLSServerStream
 
 
 class EchoServer:
@@ -44,13 +46,9 @@ class EchoServer:
 
     async def handle(self, tcp_reader: asyncio.StreamReader, tcp_writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        reader: Reader = tcp_reader
         writer: Writer = tcp_writer
         try:
-            if self.ssl_context is not None:
-                tls = TLSServerStream(tcp_reader, tcp_writer, self.ssl_context)
-                reader = writer = tls
-                await asyncio.wait_for(tls.handshake(), _HANDSHAKE_TIMEOUT)
+            reader, writer = await server_side(tcp_reader, tcp_writer, self.ssl_context, _HANDSHAKE_TIMEOUT)
             await self._serve(reader, writer)
         except (ConnectionError, OSError, asyncio.IncompleteReadError, TimeoutError):
             pass
@@ -83,31 +81,17 @@ class EchoServer:
         await self._echo_loop(conn, reader, writer)
 
     async def _read_request(self, reader: Reader, writer: Writer) -> tuple[Request, bytes] | None:
-        buf = bytearray()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + _HANDSHAKE_TIMEOUT
-        while True:
-            try:
-                parsed = parse_request(bytes(buf))
-            except WireError as exc:
-                body = f"Bad request: {exc}\n".encode()
+        try:
+            request, _, leftover = await read_http_head(reader, parse_request, _HANDSHAKE_TIMEOUT)
+        except HeadIncomplete as exc:
+            if exc.kind == "invalid":
+                body = f"Bad request: {exc.detail}\n".encode()
                 writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
                              b"Content-Length: " + str(len(body)).encode() + b"\r\n"
                              b"Connection: close\r\n\r\n" + body)
                 await writer.drain()
-                return None
-            if parsed is not None:
-                return parsed[0], bytes(buf[parsed[1]:])
-            left = deadline - loop.time()
-            if left <= 0:
-                return None
-            try:
-                chunk = await asyncio.wait_for(reader.read(_READ), left)
-            except TimeoutError:
-                return None
-            if not chunk:
-                return None
-            buf += chunk
+            return None
+        return request, leftover
 
     async def _echo_loop(self, conn: Connection, reader: Reader, writer: Writer) -> None:
         while True:
@@ -117,7 +101,7 @@ class EchoServer:
                 writer.write(out)
                 await writer.drain()
             if conn.state is State.CLOSED:
-                await _lingering_close(reader, writer)  # the server closes TCP first (§7.1.1)
+                await lingering_close(reader, writer)  # the server closes TCP first (§7.1.1)
                 return
             timeout = _CLOSE_TIMEOUT if conn.state is State.CLOSING else None
             try:
@@ -133,26 +117,8 @@ class EchoServer:
     def _answer(conn: Connection) -> None:
         for e in conn.events():
             if isinstance(e, ev.Message) and conn.state is State.OPEN:
-                if e.opcode is Opcode.TEXT:
-                    conn.send_message(e.text if e.text is not None else e.data, text=True)
-                else:
-                    conn.send_message(e.data, text=False)
-
-
-async def _lingering_close(reader: Reader, writer: Writer) -> None:
-    """Send FIN (over TLS: close_notify, then FIN), then read and drop what the client still
-    sends until it closes too.
-
-    Closing a socket that has unread octets makes the kernel answer with a reset, which can
-    destroy the close frame just sent; half-closing first lets it arrive.
-    """
-    with contextlib.suppress(ConnectionError, OSError, RuntimeError):
-        if writer.can_write_eof():
-            writer.write_eof()
-    with contextlib.suppress(TimeoutError, ConnectionError, OSError):
-        async with asyncio.timeout(_LINGER):
-            while await reader.read(_READ):
-                pass
+                # the octets as received (validated UTF-8 for text): no second encoding
+                conn.send_message(e.data, text=e.opcode is Opcode.TEXT)
 
 
 async def serve_echo(

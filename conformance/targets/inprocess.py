@@ -18,11 +18,12 @@ README for a ten-line example.
 
 from __future__ import annotations
 
-__all__ = ["ADAPTERS", "Adapter", "impl_server", "load_adapter", "serve_impl"]
+__all__ = ["ADAPTERS", "Adapter", "AdapterLog", "impl_server", "load_adapter", "serve_impl"]
 
 import asyncio
 import codecs
 import contextlib
+import dataclasses
 import importlib
 import threading
 from collections.abc import Callable, Iterator
@@ -276,33 +277,68 @@ def load_adapter(spec: str) -> Callable[[], Adapter]:
     return factory  # type: ignore[no-any-return]
 
 
+@dataclasses.dataclass
+class AdapterLog:
+    """What went wrong inside the adapter, for the terminal: the exceptions it raised (type, message
+    and where) and the connections it never answered (no opening handshake response)."""
+
+    raised: list[str] = dataclasses.field(default_factory=list)
+    unanswered: int = 0
+    answered: int = 0
+
+    def summary(self) -> str:
+        parts = []
+        if self.raised:
+            parts.append(f"the adapter raised in {len(self.raised)} connections, first: {self.raised[0]}")
+        if self.unanswered and not self.answered:
+            parts.append(f"it never answered in {self.unanswered} connections (the opening handshake is "
+                         "the adapter's job: conformance.engine.handshake.ServerHandshake can do it)")
+        return "; ".join(parts)
+
+
+def _where(exc: BaseException) -> str:
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    at = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{at}"
+
+
 async def _serve_one(factory: Callable[[], Adapter], reader: asyncio.StreamReader,
-                     writer: asyncio.StreamWriter) -> None:
-    adapter = factory()
+                     writer: asyncio.StreamWriter, log: AdapterLog | None = None) -> None:
+    answered = got = False
     try:
+        adapter = factory()
         while True:
             data = await reader.read(65536)
+            got = got or bool(data)
             adapter.receive(data)
             for text, payload in adapter.messages():
                 adapter.send_message(payload, text)
             out = adapter.data_to_send()
             if out:
+                answered = True
                 writer.write(out)
                 await writer.drain()
             if not data or adapter.should_close():
                 break
     except (ConnectionError, OSError):
         pass
-    except Exception:
+    except Exception as exc:
+        if log is not None:
+            log.raised.append(_where(exc))
         writer.transport.abort()
         return
     finally:
         writer.close()
+    if log is not None and got:
+        log.answered += answered
+        log.unanswered += not answered
 
 
 async def serve_impl(factory: Callable[[], Adapter], host: str = "127.0.0.1", port: int = 0,
-                     ready: asyncio.Future[int] | None = None) -> None:
-    server = await asyncio.start_server(lambda r, w: _serve_one(factory, r, w), host, port, limit=1 << 16)
+                     ready: asyncio.Future[int] | None = None, log: AdapterLog | None = None) -> None:
+    server = await asyncio.start_server(lambda r, w: _serve_one(factory, r, w, log), host, port, limit=1 << 16)
     if ready is not None:
         ready.set_result(server.sockets[0].getsockname()[1])
     async with server:
@@ -310,7 +346,7 @@ async def serve_impl(factory: Callable[[], Adapter], host: str = "127.0.0.1", po
 
 
 @contextlib.contextmanager
-def impl_server(spec: str) -> Iterator[str]:
+def impl_server(spec: str, log: AdapterLog | None = None) -> Iterator[str]:
     """Run the library in this process, on a thread with its own event loop; yields its URL."""
     factory = load_adapter(spec)
     port: list[int] = []
@@ -325,7 +361,7 @@ def impl_server(spec: str) -> Iterator[str]:
             started.set()
 
         ready.add_done_callback(on_ready)
-        task = loop.create_task(serve_impl(factory, ready=ready))
+        task = loop.create_task(serve_impl(factory, ready=ready, log=log))
         with contextlib.suppress(asyncio.CancelledError):
             loop.run_until_complete(task)
         loop.run_until_complete(loop.shutdown_asyncgens())

@@ -12,15 +12,27 @@ everything the peer sent and then learns how it ended.
 
 from __future__ import annotations
 
-__all__ = ["KeepingProtocol", "KeepingReader", "open_stream", "start_stream_server"]
+__all__ = ["HeadIncomplete", "KeepingProtocol", "KeepingReader", "Reader", "Writer", "lingering_close",
+           "open_stream", "read_http_head", "server_side", "start_stream_server"]
 
 import asyncio
+import contextlib
 import os
 import socket
+import ssl
+import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
+
+from conformance.errors import WireError
+from conformance.targets.tls import TLSServerStream
 
 _LIMIT = 1 << 16
+_LINGER = 2.0
+
+Reader = asyncio.StreamReader | TLSServerStream
+Writer = asyncio.StreamWriter | TLSServerStream
+_Head = TypeVar("_Head")
 
 
 class KeepingReader(asyncio.StreamReader):
@@ -104,3 +116,68 @@ async def start_stream_server(
         return KeepingProtocol(KeepingReader(limit), handle)
 
     return await loop.create_server(factory, host, port, **kwargs)
+
+
+async def server_side(tcp_reader: asyncio.StreamReader, tcp_writer: asyncio.StreamWriter,
+                      context: ssl.SSLContext | None, timeout: float) -> tuple[Reader, Writer]:
+    """An accepted connection as the server reads and writes it: plain TCP, or TLS on memory BIOs
+    (handshake done, within `timeout`) when `context` is given, so that it can half-close."""
+    if context is None:
+        return tcp_reader, tcp_writer
+    tls = TLSServerStream(tcp_reader, tcp_writer, context)
+    await asyncio.wait_for(tls.handshake(), timeout)
+    return tls, tls
+
+
+class HeadIncomplete(Exception):
+    """No whole HTTP head arrived. `kind`: "invalid" (not HTTP; `detail` says why), "timeout",
+    "eof" (the peer closed TCP) or "reset"; `received` holds the octets that did arrive."""
+
+    def __init__(self, kind: str, received: bytes, detail: str = "") -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind, self.received, self.detail = kind, received, detail
+
+
+async def read_http_head(reader: Reader, parse: Callable[[bytes], tuple[_Head, int] | None],
+                         timeout: float | None) -> tuple[_Head, bytes, bytes]:
+    """Read until `parse` (wire.http's parse_request or parse_response) finds a whole head, within
+    `timeout` seconds in all (None: no bound); returns the head, its octets and the octets that
+    followed it. Raises HeadIncomplete otherwise."""
+    buf = bytearray()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        try:
+            parsed = parse(bytes(buf))
+        except WireError as exc:
+            raise HeadIncomplete("invalid", bytes(buf), str(exc)) from None
+        if parsed is not None:
+            head, used = parsed
+            return head, bytes(buf[:used]), bytes(buf[used:])
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            raise HeadIncomplete("timeout", bytes(buf))
+        try:
+            chunk = await asyncio.wait_for(reader.read(_LIMIT), left)
+        except TimeoutError:
+            continue  # the deadline check above ends it
+        except (ConnectionError, OSError) as exc:
+            raise HeadIncomplete("reset", bytes(buf), str(exc)) from None
+        if not chunk:
+            raise HeadIncomplete("eof", bytes(buf))
+        buf += chunk
+
+
+async def lingering_close(reader: Reader, writer: Writer, linger: float = _LINGER) -> None:
+    """Send FIN (over TLS: close_notify, then FIN), then read and drop what the peer still sends
+    until it closes too, `linger` seconds at most.
+
+    Closing a socket that has unread octets makes the kernel answer with a reset, which can
+    destroy the close frame just sent; half-closing first lets it arrive.
+    """
+    with contextlib.suppress(ConnectionError, OSError, RuntimeError):
+        if writer.can_write_eof():
+            writer.write_eof()
+    with contextlib.suppress(TimeoutError, ConnectionError, OSError):
+        async with asyncio.timeout(linger):
+            while await reader.read(_LIMIT):
+                pass

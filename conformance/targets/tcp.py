@@ -97,6 +97,12 @@ async def open_connection(
                                     limit=limit),
             timeout)
     except TimeoutError:
-        raise TargetError(f"{target.url}: no TCP connection within {timeout:g} s") from None
-    except (OSError, ssl.SSLError) as exc:
-        raise TargetError(f"{target.url}: cannot connect: {exc.strerror or exc}") from None
+        tls = " and TLS handshake (is the server speaking TLS? a plain server is ws://)" if target.uri.secure else ""
+        raise TargetError(f"{target.url}: no TCP connection{tls} within {timeout:g} s") from None
+    except ssl.SSLError as exc:
+        raise TargetError(f"{target.url}: TLS handshake failed: {exc.reason or exc.strerror or exc}") from None
+    except OSError as exc:
+        why = exc.strerror or str(exc) or type(exc).__name__
+        if target.uri.secure and isinstance(exc, ConnectionError) and not isinstance(exc, ConnectionRefusedError):
+            why += " during the TLS handshake (is the server speaking TLS? a plain server is ws://)"
+        raise TargetError(f"{target.url}: cannot connect: {why}") from None

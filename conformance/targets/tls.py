@@ -100,6 +100,11 @@ class TLSServerStream:
     async def wait_closed(self) -> None:
         await self._writer.wait_closed()
 
+    @property
+    def transport(self) -> asyncio.WriteTransport:
+        """The TCP transport underneath (to abort the connection)."""
+        return self._writer.transport
+
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         if name == "ssl_object":
             return self._tls

@@ -25,14 +25,23 @@ message was cut short and does not inflate.
 
 from __future__ import annotations
 
-__all__ = ["DeflateCodec", "DeflateDataError", "DeflateParams", "DeflateTooBigError"]
+__all__ = ["ZLIB_ERRORS", "DeflateCodec", "DeflateDataError", "DeflateParams", "DeflateTooBigError",
+           "compressor_module", "zlib_module"]
 
 import collections
 import dataclasses
 import zlib
 from collections.abc import Iterable
+from types import ModuleType
+from typing import Any
 
 from conformance.errors import WireError
+
+_zlib_ng: ModuleType | None
+try:  # zlib-ng: the same DEFLATE (RFC 1951) and the same API, two to five times faster
+    from zlib_ng import zlib_ng as _zlib_ng
+except ImportError:  # pragma: no cover - an optional speed-up
+    _zlib_ng = None
 
 # RFC 7692 §7.2.1: the sender removes these four octets, the receiver appends them.
 _TAIL = b"\x00\x00\xff\xff"
@@ -44,8 +53,30 @@ _STRICT_STEP = 64  # output per zlib call below 15 bits (see the module docstrin
 _STRICT_SLICE = 512  # input per call there: bounds what zlib copies into unconsumed_tail
 _STRICT_BUDGET = 4 << 20  # octets of a connection inflated in small steps (see the module docstring)
 _KEEP_LIMIT = 1 << 20  # compressed octets of a message kept to explain a too-far reference
+_MEMO_LIMIT = 4 << 20  # octets of messages whose compressed form a codec remembers (see encode)
+_MEMO_FROM = 1024  # smaller messages compress faster than they hash and look up
 _MIN_BITS, _MAX_BITS = 8, 15  # RFC 7692 §7.1.2
 _ZLIB_MIN_DEFLATE_BITS = 9
+# What either zlib raises for data that does not inflate.
+ZLIB_ERRORS: tuple[type[Exception], ...] = (zlib.error,) if _zlib_ng is None else (zlib.error, _zlib_ng.error)
+
+
+def zlib_module(bits: int) -> ModuleType:
+    """The zlib that inflates with a `bits` window: zlib-ng (when installed) for the full 15 bits.
+
+    Below 15 bits stock zlib stays: the window checks of this module rest on how stock zlib
+    notices a reference too far back. With the full window both implement the same format, and
+    the differential tests in tests/wire/test_deflate.py hold them to the same output.
+    """
+    return _zlib_ng if (_zlib_ng is not None and bits == _MAX_BITS) else zlib
+
+
+def compressor_module(agreed_bits: int) -> ModuleType:
+    """The zlib that compresses for an agreed window: zlib-ng for 9-15 bits (it never refers
+    further back than the window it is given; four times faster than stock zlib at 9 bits).
+    An agreed 8-bit window is compressed with 9 bits by stock zlib, whose distances stay inside
+    8 bits (see the module docstring); that bound is stock zlib's, so it stays there."""
+    return _zlib_ng if (_zlib_ng is not None and agreed_bits >= _ZLIB_MIN_DEFLATE_BITS) else zlib
 
 
 class DeflateDataError(WireError):
@@ -63,6 +94,9 @@ class DeflateDataError(WireError):
 
 class DeflateTooBigError(WireError):
     """The inflated message would exceed the codec's `max_message`."""
+
+
+_CUT_SHORT_ERRORS: tuple[type[Exception], ...] = (DeflateDataError, *ZLIB_ERRORS)
 
 
 def _bits_ok(value: object, *, bare: bool) -> bool:
@@ -138,7 +172,7 @@ def _inflates(data: bytes, bits: int, upto: int) -> bool:
     Output is discarded and input goes in slices, so the check costs no more than the inflation
     that led to it.
     """
-    d = zlib.decompressobj(-bits)
+    d = zlib_module(bits).decompressobj(-bits)
     view = memoryview(data)
     produced, pos = 0, 0
     piece: bytes | memoryview = b""
@@ -150,7 +184,7 @@ def _inflates(data: bytes, bits: int, upto: int) -> bool:
                 piece, pos = view[pos:pos + _SLICE], pos + _SLICE
             produced += len(d.decompress(piece, _STEP))
             piece = d.unconsumed_tail
-    except zlib.error:
+    except ZLIB_ERRORS:
         return False
     return True
 
@@ -168,15 +202,20 @@ class DeflateCodec:
         self.max_message = max_message
         self.level = level
         self._out_bits = max(_ZLIB_MIN_DEFLATE_BITS, params.window(role))
+        self._out_zlib = compressor_module(params.window(role))
         self._out_reset = params.no_takeover(role)
         self._compressor = self._new_compressor()
+        self._fresh = True  # the compressor has seen nothing since it was made
+        self._memo: dict[bytes, bytes] = {}
+        self._memo_size = 0
         self._in_bits = params.window(peer)
+        self._in_zlib = zlib_module(self._in_bits)
         self._in_reset = params.no_takeover(peer)
         strict = self._in_bits < _MAX_BITS
         self._step = _STRICT_STEP if strict else _STEP
         self._slice = _STRICT_SLICE if strict else _SLICE
         self._strict_left = _STRICT_BUDGET if strict else 0
-        self._decompressor = zlib.decompressobj(-self._in_bits)
+        self._decompressor: Any = self._in_zlib.decompressobj(-self._in_bits)
         self._inflated = 0  # octets of the current message so far
         self._total = 0  # octets since the decompressor's history began (saturates at the window)
         self._history: collections.deque[bytes] = collections.deque()  # earlier messages' output
@@ -192,18 +231,41 @@ class DeflateCodec:
 
     # -- sending -----------------------------------------------------------------------------
 
-    def _new_compressor(self) -> zlib._Compress:
-        return zlib.compressobj(self.level, zlib.DEFLATED, -self._out_bits, 8)
+    def _new_compressor(self) -> Any:
+        return self._out_zlib.compressobj(self.level, zlib.DEFLATED, -self._out_bits, 8)
 
     def encode(self, data: bytes, fin: bool) -> bytes:
-        """Compress one frame's part of a message; the last part loses its 00 00 ff ff tail."""
+        """Compress one frame's part of a message; the last part loses its 00 00 ff ff tail.
+
+        Without context takeover a whole message always starts from an empty compressor, so its
+        compressed form depends on its octets alone: a message sent again (the rolling corpus
+        slices of the volume cases repeat) reuses it. The octets on the wire are the same.
+        """
+        whole = fin and self._fresh and self._out_reset and len(data) >= _MEMO_FROM
+        if whole:
+            data = data if type(data) is bytes else bytes(data)  # a key must be hashable
+            known = self._memo.get(data)
+            if known is not None:
+                return known
         out = self._compressor.compress(data) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
+        self._fresh = False
         if fin:
             if out.endswith(_TAIL):
                 out = out[:-4]
             if self._out_reset:
                 self._compressor = self._new_compressor()
-        return out
+                self._fresh = True
+        if whole:
+            self._remember_encoded(data, out)
+        return bytes(out)
+
+    def _remember_encoded(self, data: bytes, out: bytes) -> None:
+        if self._memo_size + len(data) > _MEMO_LIMIT:
+            self._memo.clear()
+            self._memo_size = 0
+        if len(data) <= _MEMO_LIMIT:
+            self._memo[data] = out
+            self._memo_size += len(data)
 
     # -- receiving ---------------------------------------------------------------------------
 
@@ -219,9 +281,9 @@ class DeflateCodec:
             elif fin and not self.cut_short:
                 try:
                     self._check_boundary()
-                except (DeflateDataError, zlib.error):
+                except _CUT_SHORT_ERRORS:
                     self.cut_short = True
-        except zlib.error as exc:
+        except ZLIB_ERRORS as exc:
             raise DeflateDataError(f"the payload does not inflate: {exc}", self._hint(str(exc), data)) from None
         message = b"".join(out)
         if self._strict_left > 0:
@@ -254,7 +316,7 @@ class DeflateCodec:
             pending = len(chunk) == room
             if d.eof:  # a final block: later blocks go on with the same history (§7.2.3.4)
                 piece, pending = d.unused_data, False
-                d = self._decompressor = zlib.decompressobj(-self._in_bits, zdict=self._recent(out))
+                d = self._decompressor = self._in_zlib.decompressobj(-self._in_bits, zdict=self._recent(out))
                 if tail and not self.check_boundary and len(piece) + max(0, end - pos) <= len(_TAIL):
                     # the final block ended inside the appended 00 00 ff ff: the sender left out the
                     # empty block §7.2.1 requires; a lenient receiver leaves the rest of the tail unused
@@ -276,7 +338,7 @@ class DeflateCodec:
 
     def _end_message(self, message: bytes) -> None:
         if self._in_reset:
-            self._decompressor = zlib.decompressobj(-self._in_bits)
+            self._decompressor = self._in_zlib.decompressobj(-self._in_bits)
         else:
             self._total = min(self._total + self._inflated, 1 << self._in_bits)
             self._remember(message)

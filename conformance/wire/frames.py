@@ -15,6 +15,7 @@ __all__ = [
     "parse_header",
     "serialize_frame",
     "serialize_header",
+    "unmask_slice",
 ]
 
 import dataclasses
@@ -203,6 +204,27 @@ def _apply_mask_numpy(data: bytes | bytearray | memoryview, mask: bytes, n: int)
     if done != n:
         out[done:] = apply_mask(memoryview(data)[done:], mask)  # n % 8 < 8: the small path
     return bytes(out)
+
+
+def unmask_slice(buf: bytearray, start: int, end: int, mask: bytes) -> bytes:
+    """The payload `buf[start:end]` unmasked (RFC 6455 §5.3), as bytes; `buf` is scratch after.
+
+    A large payload is unmasked in place, eight octets at a time, and copied out once: no
+    zeroed output buffer, no second copy. `buf` must be a bytearray the caller drops the
+    payload's octets from afterwards (the engine's receive buffer).
+    """
+    n = end - start
+    if n < _NUMPY_FROM:
+        return apply_mask(memoryview(buf)[start:end], mask)
+    words = n >> 3
+    view = np.frombuffer(buf, dtype=np.uint64, count=words, offset=start)
+    np.bitwise_xor(view, np.frombuffer(mask * 2, dtype=np.uint64)[0], out=view)
+    del view  # release the export, so that the caller can resize `buf`
+    done = start + (words << 3)
+    if done != end:
+        buf[done:end] = apply_mask(memoryview(buf)[done:end], mask)  # a multiple of 4 in: the key starts over
+    with memoryview(buf) as mv:
+        return bytes(mv[start:end])
 
 
 def serialize_header(

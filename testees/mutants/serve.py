@@ -197,7 +197,7 @@ def _no_tcp_close() -> None:
         except (TimeoutError, ConnectionError, OSError):
             pass
 
-    es._lingering_close = wait_for_client  # type: ignore[assignment]
+    es.lingering_close = wait_for_client  # type: ignore[assignment]
 
 
 def _masks_frames() -> None:

@@ -12,12 +12,13 @@ import pytest
 
 import conformance.engine.connection
 import conformance.engine.handshake  # noqa: F401
-from conformance.catalog.model import Case, CloseExpect, DeflateSpec, Expect, Observation
+from conformance.catalog.model import Case, CloseExpect, DeflateSpec, Expect, ExpectResponse, HandshakeSpec, Observation
 from conformance.catalog.payload import parse_payload
 from conformance.engine import events as ev
-from conformance.engine.rules import RULES, HandshakeError
+from conformance.engine.rules import RULES
 from conformance.runner.judge import judge
-from conformance.runner.session import Trace
+from conformance.runner.trace import EchoFailure, StepsStopped, Trace
+from conformance.wire.http import Headers, Response
 
 
 def obs(kind: str, value: str) -> Observation:
@@ -50,6 +51,24 @@ PEER_FAILS = CloseExpect(by="peer", codes=(1002,), clean=False)
 PEER_FAILS_1007 = CloseExpect(by="peer", codes=(1007,), clean=False)
 ANSWER_FAILS = CloseExpect(by="us", codes=(1002,), clean=False, wrong_code_fatal=True)  # 7.3.2, 7.9.x
 ANSWER_NORMAL = CloseExpect(by="us", codes=(1000, 3000), clean=True, wrong_code_fatal=True)  # 7.7.10
+ECHO_CLOSE = CloseExpect(by="us", codes=(1000,), clean=True)  # group 9
+NO_ECHO = EchoFailure("closed", 0, 1)
+
+
+def volume(size_limited: bool = True) -> Case:
+    """A group-9 style case: one large message echoed, then our normal close."""
+    return case(ok=(), close=ECHO_CLOSE, size_limited=size_limited)
+
+
+def response(status: int, **headers: str) -> Response:
+    h = Headers()
+    for name, value in headers.items():
+        h[name.replace("_", "-")] = value
+    return Response(status, "Reason", h, b"")
+
+
+HANDSHAKE_4XX: dict[str, Any] = {"rule": "handshake.version", "handshake": HandshakeSpec(),
+                                 "expect_response": ExpectResponse(("4xx",))}
 
 # (name, case, trace, behaviour, close, rule id, level)
 ROWS: list[tuple[str, Case, Trace, str, str, str | None, str]] = [
@@ -145,28 +164,63 @@ ROWS: list[tuple[str, Case, Trace, str, str, str | None, str]] = [
      "UNIMPLEMENTED", "UNIMPLEMENTED", None, "MUST"),
     ("steps did not complete", case(ok=HELLO), closed_by_us(timed_out="no echo within 2 s"),
      "FAILED", "OK", None, "MUST"),
+    # RFC 6455 §10.4: a volume case whose message the peer refuses by its size limit
+    ("size limit: a clean close with 1009 instead of the echo is INFORMATIONAL (MAY)",
+     volume(), closed_by_peer(1009, echo_failure=NO_ECHO), "INFORMATIONAL", "OK", "message.size-limit", "MAY"),
+    ("size limit: 1008 (policy) is accepted too",
+     volume(), closed_by_peer(1008, echo_failure=NO_ECHO), "INFORMATIONAL", "OK", "message.size-limit", "MAY"),
+    ("size limit: only for cases that carry the field",
+     volume(size_limited=False), closed_by_peer(1009, echo_failure=NO_ECHO), "FAILED", "FAILED", None, "MUST"),
+    ("size limit: another code is no refusal by size",
+     volume(), closed_by_peer(1002, echo_failure=NO_ECHO), "FAILED", "FAILED", None, "MUST"),
+    ("size limit: a drop without a close frame stays FAILED",
+     volume(), closed_by_peer(None, clean=False, echo_failure=NO_ECHO), "FAILED", "FAILED", None, "MUST"),
+    ("size limit: 1009 in answer to our close is no refusal",
+     volume(), closed_by_us(1009, echo_failure=EchoFailure("no-echo", 0, 1)), "FAILED", "INFORMATIONAL",
+     None, "MUST"),
+    ("size limit: a MUST broken before the refusal still fails",
+     volume(), closed_by_peer(1009, violations=[(RULES["frame.server-masked"], "masked")], echo_failure=NO_ECHO),
+     "FAILED", "OK", "frame.server-masked", "MUST"),
+    ("an echo that came back changed fails",
+     volume(), closed_by_us(echo_failure=EchoFailure("mismatch", 0, 1, "SHA-1 mismatch")),
+     "FAILED", "OK", None, "MUST"),
+    ("a step the suite could not take while the connection was open is not the peer's failure",
+     case(ok=HELLO), closed_by_us(steps_stopped=StepsStopped(2, "send", False, "close already sent")),
+     "INFORMATIONAL", "OK", None, "MUST"),
+    ("steps that ended because the peer closed: judged on what it did",
+     case(ok=HELLO, close=PEER_FAILS), closed_by_peer(steps_stopped=StepsStopped(2, "send", True)),
+     "FAILED", "OK", None, "MUST"),
     ("handshake case answered as required",
-     case(rule="handshake.version", handshake={}, expect_response={"status": ["4xx"]}),
-     Trace(connected=True, status=426), "OK", "OK", None, "MUST"),
+     case(**HANDSHAKE_4XX), Trace(connected=True, status=426, response_head=response(426)),
+     "OK", "OK", None, "MUST"),
     ("handshake case answered wrongly",
-     case(rule="handshake.version", handshake={}, expect_response={"status": ["4xx"]}),
-     Trace(connected=True, status=101, handshake_note="the server answered 101"),
+     case(**HANDSHAKE_4XX), Trace(connected=True, status=101, response_head=response(101)),
      "FAILED", "OK", "handshake.version", "MUST"),
     ("handshake case answered 5xx names handshake.server-error",
-     case(rule="handshake.version", handshake={}, expect_response={"status": ["4xx"]}),
-     Trace(connected=True, status=500, handshake_error=HandshakeError(RULES["handshake.server-error"], "500"),
-           handshake_note="the server answered 500"),
+     case(**HANDSHAKE_4XX), Trace(connected=True, status=500, response_head=response(500)),
      "FAILED", "OK", "handshake.server-error", "MUST"),
+    ("handshake case: a required header missing",
+     case(rule="handshake.subprotocol-selection", handshake=HandshakeSpec(),
+          expect_response=ExpectResponse((101,), headers=(("Sec-WebSocket-Protocol", "chat"),))),
+     Trace(connected=True, status=101, response_head=response(101)),
+     "FAILED", "OK", "handshake.subprotocol-selection", "MUST"),
+    ("handshake case: no complete response",
+     case(**HANDSHAKE_4XX), Trace(connected=True, handshake_note="no complete response within 2 s"),
+     "FAILED", "OK", "handshake.version", "MUST"),
     ("handshake refused in an informational case",
-     case(level="informational", handshake={}, expect_response={"status": [101]}),
-     Trace(connected=True, status=400, handshake_note="the server answered 400"),
+     case(level="informational", handshake=HandshakeSpec(), expect_response=ExpectResponse((101,))),
+     Trace(connected=True, status=400, response_head=response(400)),
      "INFORMATIONAL", "OK", None, "informational"),
     ("connection never opened", case(), Trace(connected=False, timed_out="refused"),
      "FAILED", "FAILED", "handshake.server-error", "MUST"),
     ("client refused the response", case(rule="handshake.accept", expect_client="reject"),
      Trace(testing="client", connected=True), "OK", "OK", None, "MUST"),
     ("client accepted a response it must refuse", case(rule="handshake.accept", expect_client="reject"),
-     Trace(testing="client", connected=True, handshake_note="the client sent frames"),
+     Trace(testing="client", connected=True, client_reaction="sent-frames"),
+     "FAILED", "OK", "handshake.accept", "MUST"),
+    ("client kept the connection open after a response it must refuse",
+     case(rule="handshake.accept", expect_client="reject"),
+     Trace(testing="client", connected=True, client_reaction="kept-open"),
      "FAILED", "OK", "handshake.accept", "MUST"),
 ]
 
@@ -180,3 +234,28 @@ def test_judge(c: Case, t: Trace, behavior: str, close: str, rule: str | None, l
     assert v.level == level
     if behavior != "OK" or close != "OK":
         assert v.section, "every non-OK verdict names an RFC section"
+
+
+# (case, trace, words the sentence must contain): the judge writes every sentence from the facts
+SENTENCES: list[tuple[Case, Trace, tuple[str, ...]]] = [
+    (volume(), closed_by_peer(1009, echo_failure=NO_ECHO), ("§10.4", "1009", "message too big")),
+    (volume(), closed_by_peer(1008, echo_failure=NO_ECHO), ("§10.4", "1008", "policy violation")),
+    (volume(), closed_by_us(echo_failure=EchoFailure("mismatch", 2, 5, "SHA-1 mismatch")), ("echo 3 of 5", "SHA-1")),
+    (volume(False), closed_by_peer(1009, echo_failure=EchoFailure("closed", 4, 9)), ("after 4 of 9 echoes",)),
+    (case(ok=HELLO), closed_by_us(steps_stopped=StepsStopped(2, "send", False, "close already sent")),
+     ("step 2 (send)", "not judged")),
+    (case(ok=HELLO, close=PEER_FAILS), closed_by_peer(steps_stopped=StepsStopped(3, "echo", True)),
+     ("before step 3 (echo)", "the peer had closed")),
+    (case(**HANDSHAKE_4XX), Trace(connected=True, status=101, response_head=response(101)), ("101", "4xx")),
+    (case(rule="handshake.subprotocol-selection", handshake=HandshakeSpec(),
+          expect_response=ExpectResponse((101,), subprotocol=("chat",))),
+     Trace(connected=True, status=101, response_head=response(101, Sec_WebSocket_Protocol="other")),
+     ("'other'", "'chat'")),
+]
+
+
+@pytest.mark.parametrize(("c", "t", "words"), SENTENCES)
+def test_sentence_names_the_facts(c: Case, t: Trace, words: tuple[str, ...]) -> None:
+    v = judge(c, t)
+    text = f"{v.result} {v.result_close}".lower()
+    assert all(w.lower() in text for w in words), text

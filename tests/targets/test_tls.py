@@ -12,6 +12,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -207,3 +208,57 @@ def test_one_client_context_per_run(pki: tuple[Path, Path, Path], tmp_path: Path
     assert ServerTarget.from_url("ws://127.0.0.1:9/").ssl_context() is None
     ca.write_text(ca.read_text() + "\n")  # a rewritten CA file is loaded again
     assert target.ssl_context() is not first
+
+
+# -- client testing over wss:// -----------------------------------------------------------------
+
+CLIENT_SELECTION = ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "10.*", "15.*", "20.*"]
+
+
+def _client_run(out: Path, *tls: str, ca: Path | None = None) -> dict[str, tuple[object, object]]:
+    """`conformance serve` (with TLS when `tls` gives --cert and --key) and the reference echo
+    client against it; the verdicts of the report."""
+    argv = ["-m", "conformance", "serve", "--port", "0", "--out", str(out), "--cases", *CLIENT_SELECTION, *tls]
+    with spawn_server(argv) as (url, _):
+        assert url.startswith("wss://" if tls else "ws://")
+        trust = ["--ca", str(ca)] if ca else []
+        done = subprocess.run([sys.executable, "-m", "conformance", "echo-client", "--url", url,
+                               "--agent", "reference", *trust], check=False, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+    index: dict[str, dict[str, object]] = json.loads((out / "index.json").read_text())["reference"]
+    return {k: (v["behavior"], v["behaviorClose"]) for k, v in index.items()}
+
+
+def test_client_catalogue_over_wss_as_over_ws(pki: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """`serve --cert --key` tests a client over TLS, and the reference client (`echo-client --ca`)
+    gets the same verdicts as over ws://: the suite's close (close_notify, then FIN) works on TLS."""
+    ca, cert, key = pki
+    plain = _client_run(tmp_path / "ws")
+    tls = _client_run(tmp_path / "wss", "--cert", str(cert), "--key", str(key), ca=ca)
+    assert tls == plain
+    assert len(plain) > 100
+    failed = {k: v for k, v in plain.items() if v[0] in ("FAILED", "UNIMPLEMENTED") or v[1] in
+              ("FAILED", "UNCLEAN", "WRONG CODE", "FAILED BY CLIENT")}
+    assert not failed
+
+
+def test_echo_client_refuses_an_untrusted_certificate(pki: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """Without --ca (or --insecure) the test CA is not trusted: one line, exit 3, no traceback."""
+    _ca, cert, key = pki
+    argv = ["-m", "conformance", "serve", "--port", "0", "--out", str(tmp_path), "--cases", "1.1.1",
+            "--cert", str(cert), "--key", str(key)]
+    with spawn_server(argv) as (url, _):
+        done = subprocess.run([sys.executable, "-m", "conformance", "echo-client", "--url", url,
+                               "--agent", "x"], check=False, capture_output=True, text=True, timeout=60)
+        insecure = subprocess.run([sys.executable, "-m", "conformance", "echo-client", "--url", url,
+                                   "--agent", "x", "--insecure"], check=False, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "certificate" in done.stderr.lower()
+    assert insecure.returncode == 0, insecure.stderr
+
+
+def test_serve_with_a_missing_certificate_is_a_usage_error(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "conformance", "serve", "--port", "0", "--cert",
+                           str(tmp_path / "none.pem"), "--key", str(tmp_path / "none.key")],
+                          check=False, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr

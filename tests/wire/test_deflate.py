@@ -357,3 +357,88 @@ class TestDamagedInput:
             c.decode(message, True)
         assert err.value.hint == "window"
         assert time.process_time() - start < 0.3  # CPU time: about 1 ms; replaying the whole message takes 0.6 s
+
+
+class TestSpeedups:
+    """zlib-ng for the full window and the reuse of a repeated message's compressed form change
+    no octet that matters: what the codec sends inflates with stock zlib to the same message."""
+
+    def test_full_window_uses_zlib_ng_and_narrow_windows_stock_zlib(self) -> None:
+        pytest.importorskip("zlib_ng")
+        from conformance.wire.deflate import zlib_module
+
+        assert zlib_module(15).__name__ == "zlib_ng.zlib_ng"
+        assert all(zlib_module(bits) is zlib for bits in range(8, 15))
+
+    def test_compression_uses_zlib_ng_from_9_bits_and_stock_zlib_for_8(self) -> None:
+        pytest.importorskip("zlib_ng")
+        from conformance.wire.deflate import compressor_module
+
+        assert all(compressor_module(bits).__name__ == "zlib_ng.zlib_ng" for bits in range(9, 16))
+        assert compressor_module(8) is zlib
+
+    @given(st.lists(st.sampled_from([compressible(20_000, seed=1), compressible(3000, seed=2), os.urandom(2000)]),
+                    min_size=1, max_size=4), st.integers(8, 14), st.booleans())
+    @settings(max_examples=30, deadline=None)
+    def test_narrow_windows_are_kept_exactly(self, messages: list[bytes], bits: int, no_takeover: bool) -> None:
+        """Inflated one octet per call with the agreed window, zlib rejects any reference past it."""
+        ours = codec("client", client_max_window_bits=bits, client_no_context_takeover=no_takeover)
+        payloads = [ours.encode(m, True) + b"\x00\x00\xff\xff" for m in messages]
+        if no_takeover:
+            assert [exact_inflate(p, max(bits, 9)) for p in payloads] == messages
+        else:
+            assert exact_inflate(b"".join(payloads), max(bits, 9)) == b"".join(messages)
+
+    @given(st.lists(st.binary(max_size=3000) | st.sampled_from([compressible(40_000), b"ab" * 3000]),
+                    min_size=1, max_size=5), st.booleans())
+    @settings(max_examples=40, deadline=None)
+    def test_ours_inflate_with_stock_zlib(self, messages: list[bytes], no_takeover: bool) -> None:
+        ours = codec("client", client_no_context_takeover=no_takeover)
+        d = zlib.decompressobj(-15)
+        for m in messages:
+            payload = ours.encode(m, True)
+            if no_takeover:
+                d = zlib.decompressobj(-15)
+            assert d.decompress(payload + b"\x00\x00\xff\xff") == m
+
+    @given(st.lists(st.binary(max_size=3000) | st.sampled_from([compressible(40_000)]),
+                    min_size=1, max_size=5), st.booleans())
+    @settings(max_examples=40, deadline=None)
+    def test_stock_zlib_inflates_with_ours(self, messages: list[bytes], no_takeover: bool) -> None:
+        ours = codec("client", server_no_context_takeover=no_takeover)
+        payloads = [raw(m)[0] for m in messages] if no_takeover else raw(*messages)
+        assert [ours.decode(p, True) for p in payloads] == messages
+
+    def test_a_repeated_message_reuses_its_compressed_form_without_context_takeover(self) -> None:
+        message = compressible(8192)
+        ours = codec("client", client_no_context_takeover=True)
+        first = ours.encode(message, True)
+        again = ours.encode(bytes(bytearray(message)), True)  # equal octets, another object
+        assert again is first
+        assert zlib.decompressobj(-15).decompress(again + b"\x00\x00\xff\xff") == message
+
+    def test_with_context_takeover_a_repeated_message_refers_back(self) -> None:
+        message = compressible(8192)
+        ours = codec("client")
+        first = ours.encode(message, True)
+        again = ours.encode(message, True)
+        assert len(again) < len(first) // 4  # one back-reference to the first copy
+        d = zlib.decompressobj(-15)
+        assert [d.decompress(p + b"\x00\x00\xff\xff") for p in (first, again)] == [message, message]
+
+    def test_a_fragment_is_never_taken_from_the_memo(self) -> None:
+        message = compressible(8192)
+        ours = codec("client", client_no_context_takeover=True)
+        whole = ours.encode(message, True)
+        head = ours.encode(message, False)  # the first frame of a longer message: a sync-flushed prefix
+        tail = ours.encode(b"", True)
+        assert head is not whole
+        assert zlib.decompressobj(-15).decompress(head + tail + b"\x00\x00\xff\xff") == message
+
+    def test_the_memo_stays_bounded(self) -> None:
+        from conformance.wire import deflate as wd
+
+        ours = codec("client", client_no_context_takeover=True)
+        for i in range(3 * wd._MEMO_LIMIT // 65536):
+            ours.encode(compressible(65536, seed=i), True)
+        assert ours._memo_size <= wd._MEMO_LIMIT

@@ -15,6 +15,7 @@ from conformance.wire.frames import (
     parse_header,
     serialize_frame,
     serialize_header,
+    unmask_slice,
 )
 
 
@@ -118,3 +119,20 @@ class TestRoundTrip:
         assert again == frame
         assert h.mask == mask
         assert serialize_frame(again, mask=mask, length_form=form) == raw
+
+
+class TestSection5_3UnmaskInPlace:
+    """unmask_slice (the receive path's large-payload unmasking) gives exactly apply_mask's octets
+    for any size and position in the buffer, and leaves the rest of the buffer as it was."""
+
+    @given(st.binary(min_size=4, max_size=4), st.integers(0, 11), st.integers(0, 9000), st.integers(0, 13))
+    @settings(max_examples=200, deadline=None)
+    def test_same_octets_as_apply_mask(self, mask: bytes, before: int, size: int, after: int) -> None:
+        payload = os.urandom(size)
+        buf = bytearray(os.urandom(before)) + payload + bytearray(os.urandom(after))
+        around = (bytes(buf[:before]), bytes(buf[before + size:]))
+        got = unmask_slice(buf, before, before + size, mask)
+        assert type(got) is bytes
+        assert got == apply_mask(payload, mask)
+        assert (bytes(buf[:before]), bytes(buf[before + size:])) == around
+        del buf[: before + size]  # the buffer can still be resized: no export left behind

@@ -1,0 +1,160 @@
+"""The facts of one case run, the bottom of the runner: what was sent and received, when, and
+who closed. Nothing here judges; `judge.py` turns a `Trace` into verdict sentences.
+
+The run's options and the per-case budget live here too, since every layer above needs them.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EchoFailure", "RunOptions", "StepsStopped", "Trace", "TxFrames", "case_budget", "deflate_missing"]
+
+import dataclasses
+import time
+from typing import Any
+
+from conformance.catalog.model import Case
+from conformance.engine import events as ev
+from conformance.engine.rules import ProtocolError, Rule
+from conformance.wire.frames import Opcode, parse_header
+from conformance.wire.http import Response
+
+_WIRELOG_MAX = 1500
+_HEX_MAX = 4096
+_WIRELOG_HEX_TOTAL = 1 << 20  # octets shown in hex over the whole wire log of one case
+
+
+@dataclasses.dataclass
+class RunOptions:
+    agent: str = "server"
+    timeout: float = 10.0  # whole case
+    wait: float = 2.0  # for an expected reaction (an echo, the peer's close)
+    settle: float = 1.0  # checkpoint: the upper bound for a peer that neither pongs nor closes
+    close_grace: float = 1.0  # after the closing handshake: time for the server to close TCP
+    timeout_cap: float | None = None  # an explicit --timeout also caps the budgets cases set themselves
+    max_message: int = 64 * 1024 * 1024  # most octets the suite holds from one connection (a message,
+    # the frame being read, and the messages recorded so far); a peer that makes it hold more is stopped
+    max_echo: int | None = None  # caps the message count of echo steps (Autobahn's volume cases send 1000)
+
+
+@dataclasses.dataclass(frozen=True)
+class StepsStopped:
+    """The steps ended before the last one: at step `index` (1-based), `key` its kind.
+    `peer_closed`: the peer had closed or failed the connection by then; otherwise `detail` says
+    why the suite could not take the step (the engine refused it)."""
+
+    index: int
+    key: str
+    peer_closed: bool
+    detail: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class EchoFailure:
+    """An echo step that did not complete. `kind`: "not-negotiated" (compression was asked for but
+    not agreed), "closed" (the peer closed), "no-echo" (none in time), "mismatch" (`detail`
+    says how the echo differs)."""
+
+    kind: str
+    echoed: int = 0  # echoes that came back intact
+    count: int = 0  # messages the step sends
+    detail: str = ""
+
+
+@dataclasses.dataclass
+class Trace:
+    """What happened during one case, as the judge needs it."""
+
+    t0: float = dataclasses.field(default_factory=time.monotonic)
+    testing: str = "server"  # which side is under test: "server" or "client"
+    connected: bool = False
+    request: str = ""
+    response: str = ""
+    status: int | None = None
+    response_head: Response | None = None  # the parsed response (server testing)
+    handshake_error: ProtocolError | None = None
+    handshake_note: str = ""  # what went wrong on the way to a response (no response, invalid HTTP ...)
+    client_reaction: str = ""  # after a response it must refuse: "closed", "sent-frames" or "kept-open"
+    opened: bool = False
+    deflate_negotiated: bool | None = None  # None: not asked for
+    observations: list[tuple[str, bytes | str]] = dataclasses.field(default_factory=list)
+    sync_pongs: int = 0  # pongs to the suite's synchronisation pings (wire log only; not observations)
+    timing_notes: list[str] = dataclasses.field(default_factory=list)  # results that rest on a timeout
+    violations: list[tuple[Rule, str]] = dataclasses.field(default_factory=list)
+    peer_failure: ev.Failure | None = None  # the peer broke a rule and we failed the connection
+    close_received: ev.CloseReceived | None = None
+    close_sent: tuple[int | None, str] | None = None  # the code and reason of our close frame
+    close_sent_first: bool | None = None  # True: we sent the first close frame
+    eof: bool = False  # the peer closed TCP
+    eof_first: bool | None = None  # True: the peer closed TCP before we did
+    reset: bool = False
+    dropped_by_me: bool = False
+    timed_out: str = ""
+    echo_failure: EchoFailure | None = None
+    steps_stopped: StepsStopped | None = None
+    measurements: dict[str, Any] = dataclasses.field(default_factory=dict)
+    wirelog: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    logging: bool = True
+    observed_octets: int = 0  # payload octets kept in `observations`
+    flooded: str = ""
+    _logged_hex: int = 0
+
+    def log(self, direction: str, kind: str, data: bytes = b"", text: str = "", **extra: Any) -> None:
+        if not self.logging or len(self.wirelog) >= _WIRELOG_MAX:
+            return
+        shown = data[: min(_HEX_MAX, max(0, _WIRELOG_HEX_TOTAL - self._logged_hex))]
+        self._logged_hex += len(shown)
+        entry = {"t": round(time.monotonic() - self.t0, 6), "dir": direction, "kind": kind,
+                 "len": len(data), "hex": shown.hex(), "text": text, **extra}
+        self.wirelog.append(entry)
+        if len(self.wirelog) == _WIRELOG_MAX:
+            self.wirelog.append({"t": entry["t"], "dir": "", "kind": "event", "len": 0, "hex": "",
+                                 "text": f"wire log cut after {_WIRELOG_MAX} entries"})
+
+    @property
+    def peer_closed(self) -> bool:
+        return (self.close_received is not None or self.eof or self.peer_failure is not None
+                or bool(self.flooded))
+
+
+class TxFrames:
+    """Where the octets the suite has written stand in the frame sequence (a header parser on the
+    sending side): a synchronisation ping may only go between two frames, and never after a close."""
+
+    def __init__(self) -> None:
+        self.head = bytearray()  # octets of a header not yet complete
+        self.left = 0  # payload octets of the current frame still to come
+        self.close_sent = False
+
+    def feed(self, data: bytes) -> None:
+        pos = 0
+        while pos < len(data):
+            if self.left:
+                step = min(self.left, len(data) - pos)
+                self.left -= step
+                pos += step
+                continue
+            had = len(self.head)
+            self.head += data[pos : pos + 14 - had]  # 14: the longest header
+            header = parse_header(self.head)
+            if header is None:
+                return  # all of `data` went into the incomplete header
+            pos += header.header_len - had
+            self.head.clear()
+            self.left = header.length
+            self.close_sent = self.close_sent or header.opcode is Opcode.CLOSE
+
+    @property
+    def between_frames(self) -> bool:
+        return not self.left and not self.head
+
+
+def case_budget(case: Case, opts: RunOptions) -> float:
+    """Seconds a case may take: its own budget (Autobahn's limits for big cases) or the run's default."""
+    budget = case.timeout or opts.timeout
+    return min(budget, opts.timeout_cap) if opts.timeout_cap else budget
+
+
+def deflate_missing(case: Case, trace: Trace) -> bool:
+    """The case needs permessage-deflate and the peer did not agree to it: the case is
+    UNIMPLEMENTED, so its steps (compressed frames the peer never agreed to) are not sent."""
+    return case.deflate is not None and case.deflate.required and not trace.deflate_negotiated

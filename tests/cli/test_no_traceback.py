@@ -1,0 +1,96 @@
+"""No input a user can give prints a traceback (issue 15, "done when"): over generated argument lists
+and generated contents of case files, index.json, baselines and Autobahn specs, `conformance` exits
+0-3, and bad input (exit 2) is one line on stderr."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.cli.helpers import run_main
+
+VALID_CASE = """group: "99"
+title: Mine
+cases:
+  - id: "99.1"
+    title: one text message
+    rfc: ["RFC 6455 §5.6"]
+    steps:
+      - send_message: {opcode: text, payload: hello}
+    expect:
+      ok: [{text: hello}]
+    close: {by: us, codes: [1000]}
+"""
+VALID_INDEX = json.dumps({"testee": {"1.1.1": {"behavior": "OK", "behaviorClose": "OK", "duration": 1,
+                                               "remoteCloseCode": 1000, "reportfile": "testee_case_1_1_1.json"}}})
+VALID_BASELINE = "testee:\n  1.1.1: {behavior: FAILED, behaviorClose: OK, reason: x}\n"
+VALID_SPEC = json.dumps({"servers": [{"agent": "a", "url": "ws://127.0.0.1:1/"}], "cases": ["1.1.1"]})
+UNREACHABLE = "ws://127.0.0.1:1/"  # nothing listens on port 1: a valid run ends at once with exit 3
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                           lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=6), kids, max_size=3),
+                           max_leaves=8)
+
+
+@st.composite
+def contents(draw: st.DrawFn, valid: str) -> bytes:
+    """A valid file, the same file cut or spliced with junk, JSON values, or arbitrary bytes."""
+    kind = draw(st.sampled_from(["valid", "cut", "splice", "json", "bytes"]))
+    if kind == "valid":
+        return valid.encode()
+    if kind == "cut":
+        return valid.encode()[: draw(st.integers(0, len(valid)))]
+    if kind == "splice":
+        at = draw(st.integers(0, len(valid)))
+        return (valid[:at] + draw(st.text(max_size=12)) + valid[at + draw(st.integers(0, 10)):]).encode()
+    if kind == "json":
+        return json.dumps(draw(json_values)).encode()
+    return draw(st.binary(max_size=40))
+
+
+TOKENS = ["--cases", "--exclude", "--rfc", "--rule", "--level", "--agent", "--jobs", "--timeout", "--budget",
+          "--retries", "--strict", "--json", "-q", "-v", "--format", "1.1.1", "1.*", "99.*", "6455 §5.5", "close.*",
+          "MUST", "0", "-1", "x", "", "--", "--version", "--max-echo", "--wait", "markdown"]
+free_args = st.lists(st.sampled_from(TOKENS) | st.text(max_size=6), max_size=4)
+
+
+@st.composite
+def command_lines(draw: st.DrawFn, d: Path) -> list[str]:
+    """A command with file arguments pointing at the generated files in `d`, and extra tokens."""
+    files = {"cases": str(d / "cases"), "index": str(d / "rep"), "baseline": str(d / "base.yaml"),
+             "spec": str(d / "spec.json"), "junit": str(d / "rep" / "j.xml"), "missing": str(d / "nope")}
+    form = draw(st.sampled_from([
+        ["cases", "list"], ["cases", "check", "--cases-dir", files["cases"]], ["report", files["index"]],
+        ["baseline", files["index"]], ["diff", files["index"], files["index"]], ["diff", files["index"], files["missing"]],
+        ["run", "--server", UNREACHABLE, "--cases-dir", files["cases"], "--cases", "99.1"],
+        ["run", "--server", UNREACHABLE, "--cases", "1.1.1", "--out", files["index"], "--baseline", files["baseline"]],
+        ["run", "--server", UNREACHABLE, "--cases", "1.1.1", "--junit", files["junit"], "--out", files["index"]],
+        ["run", "--resume", files["index"], "--server", UNREACHABLE], ["run", "--spec", files["spec"]],
+        ["run", "--server", draw(st.text(max_size=20)), "--cases", "1.1.1"], ["echo-client", "--url", UNREACHABLE,
+                                                                             "--agent", "a"],
+    ]))
+    return form + draw(free_args)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_no_traceback_and_one_line_for_bad_input(data: st.DataObject) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        (d / "cases").mkdir()
+        (d / "rep").mkdir()
+        (d / "cases" / "99_mine.yaml").write_bytes(data.draw(contents(VALID_CASE), "case file"))
+        (d / "rep" / "index.json").write_bytes(data.draw(contents(VALID_INDEX), "index.json"))
+        (d / "base.yaml").write_bytes(data.draw(contents(VALID_BASELINE), "baseline"))
+        (d / "spec.json").write_bytes(data.draw(contents(VALID_SPEC), "spec"))
+        argv = data.draw(command_lines(d), "argv")
+        r = run_main(*argv)
+    assert "Traceback" not in r.err, (argv, r.err)
+    assert r.code in (0, 1, 2, 3), (argv, r.code, r.err)
+    if r.code == 2:
+        lines = [ln for ln in r.err.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("conformance: "), (argv, r.err)
