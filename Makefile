@@ -23,11 +23,15 @@ demo: $(STAMP)
 test: $(STAMP) browser-deps node-deps h2-deps
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
-# Debian's chromium for the report's browser test (needs root, as on CI; skipped when present).
+# Debian's chromium (the report's browser test, `run --browser chromium`) and firefox-esr (`run --browser
+# firefox`, the matrix), each installed only when missing (needs root, as on CI).
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing chromium (Debian package) for the browser test"; \
+	  echo "installing chromium (Debian package) for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v firefox-esr >/dev/null 2>&1 || { \
+	  echo "installing firefox-esr (Debian package) for the browser testee"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq firefox-esr >/dev/null; }
 
 # Node's ws (the matrix and the testee smoke test): Debian's nodejs and npm (needs root, as on CI;
 # skipped when present), then the pinned ws of testees/peers/node/package-lock.json into its node_modules.

@@ -7,11 +7,15 @@ FAILED naming a SHOULD rule into NON-STRICT); a FAILED, WRONG CODE or UNCLEAN cl
 rule it names is a MUST. NON-STRICT, FAILED BY CLIENT and failed closes naming a SHOULD rule count
 only with `strict`. The enums are StrEnums (str() and JSON give the value), so JSON files
 keep Autobahn's strings.
+
+`NOT_RUN` is no verdict: it marks a case the run never reached (the `--budget` ran out, the target
+stopped accepting connections, the suite itself broke). It claims nothing about the peer, so it
+never fails a case; every writer shows it as "not run" (JUnit: skipped).
 """
 
 from __future__ import annotations
 
-__all__ = ["HARD_CLOSE", "Behavior", "CloseBehavior", "is_failure"]
+__all__ = ["HARD_CLOSE", "NOT_RUN", "Behavior", "CloseBehavior", "is_failure", "is_not_run"]
 
 import enum
 
@@ -41,6 +45,8 @@ class CloseBehavior(enum.StrEnum):
 # close verdicts that claim a broken rule (a MUST one unless the verdict's level says otherwise)
 HARD_CLOSE = frozenset({CloseBehavior.FAILED, CloseBehavior.WRONG_CODE, CloseBehavior.UNCLEAN})
 
+NOT_RUN = "NOT RUN"  # behavior and behaviorClose of a case that was never run
+
 _MUST = "MUST"  # conformance.engine.rules.Level.MUST.value
 
 
@@ -51,3 +57,8 @@ def is_failure(behavior: str, behavior_close: str, level: str = _MUST, strict: b
     if behavior_close in HARD_CLOSE:
         return strict or level == _MUST
     return strict and behavior_close == CloseBehavior.FAILED_BY_CLIENT
+
+
+def is_not_run(behavior: str, behavior_close: str) -> bool:
+    """Whether a result stands for a case the run never reached (no claim about the peer)."""
+    return behavior == NOT_RUN or behavior_close == NOT_RUN

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.verdicts import Behavior, CloseBehavior, is_failure
+from conformance.verdicts import NOT_RUN, Behavior, CloseBehavior, is_failure, is_not_run
 
 # (behaviour, close, level, fails without --strict, fails with it)
 ROWS = [
@@ -18,6 +18,7 @@ ROWS = [
     ("OK", "FAILED BY CLIENT", "SHOULD", False, True),
     ("INFORMATIONAL", "INFORMATIONAL", "informational", False, False),
     ("UNIMPLEMENTED", "UNIMPLEMENTED", "MUST", False, False),
+    ("NOT RUN", "NOT RUN", "MUST", False, False),  # never reached: no claim about the peer
 ]
 
 
@@ -30,3 +31,8 @@ def test_is_failure(b: str, c: str, level: str, plain: bool, strict: bool) -> No
 def test_enums_keep_autobahns_strings() -> None:
     assert [str(b) for b in Behavior] == ["OK", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED", "FAILED"]
     assert CloseBehavior("WRONG CODE") is CloseBehavior.WRONG_CODE and f"{CloseBehavior.FAILED_BY_CLIENT}" == "FAILED BY CLIENT"
+
+
+def test_not_run_is_apart_from_every_verdict() -> None:
+    assert is_not_run(NOT_RUN, NOT_RUN) and not is_not_run("FAILED", "FAILED")
+    assert NOT_RUN not in {*Behavior, *CloseBehavior}

@@ -170,6 +170,18 @@ def _response(r: ResponseSpec) -> dict[str, Any]:
         out["reason"] = r.reason
     if r.headers:
         out["headers"] = _headers(r.headers)
+    for name in ("http_version", "accept"):
+        if getattr(r, name) is not None:
+            out[name] = getattr(r, name)
+    if r.extra_headers:
+        out["extra_headers"] = [[a, b] for a, b in r.extra_headers]
+    for name in ("before", "trailer"):
+        if getattr(r, name) is not None:
+            out[name] = dump_payload(getattr(r, name))
+    if r.chop:
+        out["chop"] = r.chop
+    if r.delay:
+        out["delay"] = r.delay
     return out
 
 

@@ -400,8 +400,20 @@ def _response(v: Any) -> ResponseSpec:
     status = v.get("status")
     if status is not None and (not isinstance(status, int) or isinstance(status, bool)):
         raise ValueError("`response.status` is a number")
+    extra = v.get("extra_headers") or []
+    if not isinstance(extra, list) or not all(isinstance(p, list) and len(p) == 2 for p in extra):
+        raise ValueError("`response.extra_headers` is a list of [name, value] pairs")
+    chop, delay = v.get("chop", 0), v.get("delay", 0.0)
+    if isinstance(chop, bool) or not isinstance(chop, int) or isinstance(delay, bool) or not isinstance(delay, (int, float)):
+        raise ValueError("`response.chop` is a whole number and `response.delay` a number of seconds")
     return ResponseSpec(raw=parse_payload(v["raw"]) if v.get("raw") is not None else None, status=status,
-                        reason=_opt_text(v, "reason"), headers=_header_edits(v.get("headers"), "headers"))
+                        reason=_opt_text(v, "reason"), headers=_header_edits(v.get("headers"), "headers"),
+                        http_version=_opt_text(v, "http_version"),
+                        extra_headers=tuple((_text(a, "a header name"), _text(b, "a header value")) for a, b in extra),
+                        accept=_opt_text(v, "accept"),
+                        before=parse_payload(v["before"]) if v.get("before") is not None else None,
+                        trailer=parse_payload(v["trailer"]) if v.get("trailer") is not None else None,
+                        chop=chop, delay=float(delay))
 
 
 def _expect_response(v: dict[str, Any]) -> ExpectResponse:

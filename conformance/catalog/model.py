@@ -280,9 +280,24 @@ class ResponseSpec:
     status: int | None = None
     reason: str | None = None
     headers: HeaderEdits = ()
+    http_version: str | None = None  # the status line's version ("HTTP/1.0")
+    extra_headers: tuple[tuple[str, str], ...] = ()  # appended as they are, duplicates allowed
+    accept: str | None = None  # a wrong Sec-WebSocket-Accept derived from the key (ACCEPT_FORMS)
+    before: PayloadSpec | None = None  # octets sent ahead of the response (an interim 1xx answer)
+    trailer: PayloadSpec | None = None  # octets glued to the end of the response (frames), one write
+    chop: int = 0  # write the response in pieces of this many octets, draining after each
+    delay: float = 0.0  # seconds between the pieces
+
+    ACCEPT_FORMS: ClassVar[tuple[str, ...]] = (
+        "other-key", "key", "no-guid", "truncated", "extended", "lowercase", "hex", "unpadded",
+        "duplicate", "joined", "empty")
 
     def __post_init__(self) -> None:
         _check(self.status is None or 100 <= self.status <= 999, "`status` is a three-digit HTTP status")
+        _check(self.accept is None or self.accept in self.ACCEPT_FORMS,
+               f"`accept` is one of {', '.join(self.ACCEPT_FORMS)}")
+        _whole(self.chop, "chop")
+        _check(isinstance(self.delay, (int, float)) and 0 <= self.delay <= 5, "`delay` is 0-5 seconds")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -128,9 +128,9 @@ class ClientHandshake:
             raise HandshakeError(STATUS, f"status {resp.status} {resp.reason}")
         h = resp.headers
         if "websocket" not in h.tokens("Upgrade"):
-            raise HandshakeError(RESPONSE_UPGRADE, f"Upgrade: {h.get_all('Upgrade') or 'missing'}")
+            raise HandshakeError(RESPONSE_UPGRADE, f"Upgrade: {', '.join(h.get_all('Upgrade')) or 'missing'}")
         if "upgrade" not in h.tokens("Connection"):
-            raise HandshakeError(RESPONSE_CONNECTION, f"Connection: {h.get_all('Connection') or 'missing'}")
+            raise HandshakeError(RESPONSE_CONNECTION, f"Connection: {', '.join(h.get_all('Connection')) or 'missing'}")
         got = h.get_all("Sec-WebSocket-Accept")
         if got != [accept_key(self.key)]:
             raise HandshakeError(ACCEPT, f"Sec-WebSocket-Accept {got or 'missing'}, expected {accept_key(self.key)}")
@@ -179,13 +179,13 @@ class ServerHandshake:
         if len(h.get_all("Host")) != 1:
             raise HandshakeError(HOST, "no Host header" if "Host" not in h else "several Host headers")
         if "websocket" not in h.tokens("Upgrade"):
-            raise HandshakeError(UPGRADE, f"Upgrade: {h.get_all('Upgrade') or 'missing'}")
+            raise HandshakeError(UPGRADE, f"Upgrade: {', '.join(h.get_all('Upgrade')) or 'missing'}")
         if "upgrade" not in h.tokens("Connection"):
-            raise HandshakeError(CONNECTION, f"Connection: {h.get_all('Connection') or 'missing'}")
+            raise HandshakeError(CONNECTION, f"Connection: {', '.join(h.get_all('Connection')) or 'missing'}")
         self._check_key(h.get_all("Sec-WebSocket-Key"))
         versions = h.get_all("Sec-WebSocket-Version")
         if [v.strip() for v in versions] != [_VERSION]:
-            raise HandshakeError(VERSION, f"Sec-WebSocket-Version {versions or 'missing'}")
+            raise HandshakeError(VERSION, f"Sec-WebSocket-Version {', '.join(versions) or 'missing'}")
 
     @staticmethod
     def _check_key(keys: list[str]) -> None:

@@ -106,7 +106,8 @@ def render(d: RunDiff, fmt: str = "text") -> str:
         else:
             out += [f"  {r['agent']} {r['case']}: {r['old']} -> {r['new']}" for r in rows]
     out.append(f"### Changed close codes ({len(d.close_codes)})" if md else f"Changed close codes: {len(d.close_codes)}")
-    out += [f"{'- ' if md else '  '}{r['agent']} {r['case']}: {r['old']} -> {r['new']}" for r in d.close_codes]
+    out += [f"{'- ' if md else '  '}{r['agent']} {r['case']}: {r['old'] or 'no close code'} -> "
+            f"{r['new'] or 'no close code'}" for r in d.close_codes]
     if d.added or d.removed:
         out.append(f"Cases only in the new run: {len(d.added)}; only in the old run: {len(d.removed)}")
     return "\n".join(out)

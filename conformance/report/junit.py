@@ -2,8 +2,8 @@
 
 A case fails when the run would fail on it (conformance.verdicts.is_failure: a FAILED behaviour, a
 FAILED, WRONG CODE or UNCLEAN close naming a MUST rule; NON-STRICT, FAILED BY CLIENT and failed
-closes naming a SHOULD rule only with `strict`); UNIMPLEMENTED and INFORMATIONAL are
-reported as skipped, with the reason. The failure message names the rule and RFC section and says
+closes naming a SHOULD rule only with `strict`); UNIMPLEMENTED, INFORMATIONAL and cases the run
+never reached ("not run") are reported as skipped, with the reason. The failure message names the rule and RFC section and says
 what was expected and what was observed.
 """
 
@@ -17,7 +17,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from conformance.report.model import CaseResult
-from conformance.verdicts import Behavior, CloseBehavior, is_failure
+from conformance.report.present import expected_close_text, expected_text, observed_text
+from conformance.verdicts import Behavior, CloseBehavior, is_failure, is_not_run
 
 
 def _outcome(r: CaseResult, strict: bool) -> tuple[str, str]:
@@ -27,9 +28,21 @@ def _outcome(r: CaseResult, strict: bool) -> tuple[str, str]:
         if is_failure(r.behavior, CloseBehavior.OK, r.level, strict):
             return "failure", f"{r.behavior} {where} {r.result}"
         return "failure", f"close {r.behaviorClose} {where} {r.resultClose}"
+    if is_not_run(r.behavior, r.behaviorClose):
+        return "skipped", r.result or "not run"
     if r.behavior in (Behavior.UNIMPLEMENTED, Behavior.INFORMATIONAL):
         return "skipped", f"{r.behavior}: {r.result}"
     return "", ""
+
+
+def _details(r: CaseResult, message: str) -> str:
+    """The failure's text: the message, then expected and observed in words (no Python reprs)."""
+    lines = [message]
+    lines += [f"expected ({name}): {expected_text(seq)}" for name, seq in r.expected.items()]
+    lines.append(f"observed: {', '.join(observed_text(o) for o in r.received) or 'nothing'}")
+    lines.append(f"expected close: {expected_close_text(r.expectedClose, 'RESPONSE' in r.expected)}")
+    lines.append(f"close: {r.behaviorClose}: {r.resultClose}")
+    return "\n".join(lines)
 
 
 def write_junit(results: Iterable[CaseResult], path: str | os.PathLike[str], strict: bool = False) -> None:
@@ -47,7 +60,7 @@ def write_junit(results: Iterable[CaseResult], path: str | os.PathLike[str], str
             if kind == "failure":
                 failures += 1
                 el = ET.SubElement(tc, "failure", message=message[:500], type=r.behavior)
-                el.text = f"{message}\nexpected: {r.expected}\nobserved: {r.received}\nclose: {r.resultClose}"
+                el.text = _details(r, message)
             elif kind == "skipped":
                 skipped += 1
                 ET.SubElement(tc, "skipped", message=message[:500])

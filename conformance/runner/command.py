@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.errors import ExitCode, TargetError, UsageError
+from conformance.verdicts import is_not_run
 
 
 def add_run_commands(sub: Any) -> None:
@@ -27,6 +28,8 @@ def add_run_commands(sub: Any) -> None:
     tgt.add_argument("--server", metavar="URL", help="a WebSocket server to test (ws:// or wss://, loopback only)")
     tgt.add_argument("--client", metavar="CMD", help='a client command to test, with {url} and {agent}')
     tgt.add_argument("--impl", metavar="NAME", help="an in-process sans-IO library (wsproto, websockets, module:factory)")
+    tgt.add_argument("--browser", choices=["chromium", "firefox"],
+                     help="the client catalogue in a headless browser's own WebSocket (agent: its name and version)")
     add_selection_args(r)
     r.add_argument("--spec", metavar="FILE", help="Autobahn's fuzzingclient.json (servers, cases, exclude-cases, "
                    "exclude-agent-cases, outdir) or fuzzingserver.json (with --client)")
@@ -199,6 +202,12 @@ def _check_tls_args(args: argparse.Namespace, kind: str, value: str) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     if getattr(args, "http2", False) and (args.client or args.impl):
         raise UsageError("--http2 tests a server over HTTP/2: use it with --server, or alone for the reference")
+    if getattr(args, "browser", None):  # a browser is a client command (conformance/targets/browser.py)
+        from conformance.targets.browser import agent_name, browser_command, client_command
+
+        if browser_command(args.browser) is None:
+            raise UsageError(f"--browser {args.browser}: the browser is not installed (make browser-deps)")
+        args.client, args.agent = client_command(args.browser), args.agent or agent_name(args.browser)
     if args.spec:
         return _run_spec(args)
     if args.resume:
@@ -415,8 +424,9 @@ def _finish(args: argparse.Namespace, plan: _Plan, con: Any, report: Any, ran: l
     for d in diffs:
         print(f"baseline: {d}")
     where = Path(plan.out) / "index.html"
+    unreached = sum(1 for r in mine if is_not_run(r.behavior, r.behaviorClose))
     text = (f"{len(mine)} cases ({len(ran)} run now) in {seconds:.1f} s: {len(failed)} failed"
-            f"{' (NON-STRICT counts)' if args.strict else ''}")
+            f"{f', {unreached} not run' if unreached else ''}{' (NON-STRICT counts)' if args.strict else ''}")
     if baseline is not None:
         text += f", {len(known)} of them known from the baseline, {len(diffs)} differences from it"
     con.last(f"{text}; report: {where}", ok=not diffs if baseline is not None else not failed)

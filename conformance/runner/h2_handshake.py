@@ -24,10 +24,10 @@ from conformance.engine.deflate import client_offer
 from conformance.engine.h2rules import CONNECT_SETTING_VALUE, CONNECT_SETTING_WITHDRAWN, FLOW_CONTROL
 from conformance.engine.handshake import ClientHandshake
 from conformance.engine.rules import RULES, ProtocolError
-from conformance.runner.handshake import _negotiate_deflate, apply_header_edits
+from conformance.runner.handshake import _negotiate_deflate
 from conformance.targets.h2 import DEFAULT_WINDOW, H2Link, H2Stream, H2Target
 from conformance.targets.tcp import open_connection
-from conformance.wire.http import Headers
+from conformance.wire.http import Headers, edit_headers
 
 if TYPE_CHECKING:
     from conformance.runner.context import Session
@@ -64,7 +64,7 @@ def h2_request_headers(case: Case, target: H2Target) -> list[tuple[bytes, bytes]
     offers = case.deflate.offer_maps() if case.deflate is not None else []
     if offers:
         h["sec-websocket-extensions"] = client_offer(offers)
-    apply_header_edits(h, hs.headers)
+    edit_headers(h, hs.headers)
     for name, value in hs.extra_headers:
         h[name] = value
     fields = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in h.raw_items()]

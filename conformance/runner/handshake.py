@@ -5,22 +5,23 @@ response a case accepts is the judge's `response_mismatch`."""
 
 from __future__ import annotations
 
-__all__ = ["apply_header_edits", "do_handshake", "expect_rejection", "read_http_response", "request_bytes", "respond"]
+__all__ = ["do_handshake", "expect_rejection", "read_http_response", "request_bytes", "respond"]
 
 import asyncio
 from collections.abc import Mapping, Sequence
 
-from conformance.catalog.model import HandshakeSpec, HeaderEdits, ResponseSpec
+from conformance.catalog.model import HandshakeSpec
 from conformance.engine import deflate as d
 from conformance.engine.deflate import client_offer
 from conformance.engine.handshake import ClientHandshake, ServerHandshake
 from conformance.engine.rules import HandshakeError, ProtocolError
+from conformance.runner.client_answers import answer_octets, is_probe_pong
 from conformance.runner.context import Session
 from conformance.runner.judge import response_mismatch
 from conformance.targets.streams import HeadIncomplete, read_http_head
 from conformance.targets.tcp import ServerTarget
 from conformance.wire.extheader import ExtensionHeaderError, parse_extensions
-from conformance.wire.http import Headers, Request, Response, parse_response
+from conformance.wire.http import Request, Response, edit_headers, parse_response
 
 _MAX_HEAD = 65536
 
@@ -66,19 +67,10 @@ def request_bytes(req: Request, hs: HandshakeSpec) -> bytes:
         req.path = hs.path
     if hs.http_version is not None:
         req.http_version = hs.http_version
-    apply_header_edits(req.headers, hs.headers)
+    edit_headers(req.headers, hs.headers)
     for name, value in hs.extra_headers:
         req.headers[name] = value
     return req.serialize()
-
-
-def apply_header_edits(headers: Headers, edits: HeaderEdits) -> None:
-    """Replace each named header by the values given (none: remove it)."""
-    for name, values in edits:
-        if name in headers:
-            del headers[name]
-        for v in values:
-            headers[name] = v
 
 
 async def read_http_response(s: Session, timeout: float) -> tuple[Response | None, bytes]:
@@ -174,26 +166,17 @@ async def respond(s: Session, request: Request) -> bool:
         t.deflate_negotiated = selector.agreed is not None
         if selector.agreed is not None:
             s.deflate = d.negotiated_codec(selector.agreed, "server", s.opts.max_message)
-    raw = _apply_response_override(response, case.handshake.response if case.handshake else None)
+    override = case.handshake.response if case.handshake else None
+    raw, glued = answer_octets(response, override, request.headers.get("Sec-WebSocket-Key") or "",
+                               reject=case.expect_client == "reject")
     t.response = raw.decode("latin-1")
-    if not await s.write(raw, label="opening handshake response"):  # write() logs it
+    chop, delay = (override.chop, override.delay) if override is not None else (0, 0.0)
+    label = "opening handshake response" + (" with frames glued to its end" if glued else "")
+    if not await s.write(raw + glued, chop=chop, delay=delay, label=label):  # one write; write() logs it
         return False
     t.opened = case.expect_client != "reject"
     t.status = response.status
     return True
-
-
-def _apply_response_override(response: Response, override: ResponseSpec | None) -> bytes:
-    """Bend our response as a client-side case asks (wrong Accept, 200, unoffered extension ...)."""
-    if override is None:
-        return response.serialize()
-    if override.raw is not None:
-        return override.raw.materialize()
-    if override.status is not None:
-        response.status = override.status
-        response.reason = override.reason or ("Switching Protocols" if response.status == 101 else "OK")
-    apply_header_edits(response.headers, override.headers)
-    return response.serialize()
 
 
 async def expect_rejection(s: Session) -> None:
@@ -209,7 +192,7 @@ async def expect_rejection(s: Session) -> None:
         data = b""
     if data:
         t.log("rx", "octets", data, "client sent data after a response it must reject")
-        t.client_reaction = "sent-frames"
+        t.client_reaction = "answered-probe" if is_probe_pong(data) else "sent-frames"
     else:
         t.client_reaction = "closed"
         t.eof = True

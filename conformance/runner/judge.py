@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from conformance.catalog.model import Case, CloseExpect, ExpectResponse, Observation
 from conformance.engine.oracle import accepted_close_codes
 from conformance.engine.rules import RULES, Level, Rule
+from conformance.runner.client_answers import describe_answer
 from conformance.runner.trace import EchoFailure, Trace, deflate_missing
 from conformance.verdicts import HARD_CLOSE, CloseBehavior
 from conformance.wire.close import CloseCode, close_code_valid
@@ -356,8 +357,13 @@ def _judge_client_rejection(case: Case, t: Trace) -> Verdict:
     """A client given a response it must refuse: it must close without sending any frame."""
     rule = _case_rule(case)
     section = rule.section if rule else case.rfc[0]
-    why = {"sent-frames": "it accepted a handshake response it must reject and sent frames",
-           "kept-open": "it kept the connection open after a handshake response it must reject",
+    answer = describe_answer(case.handshake.response if case.handshake else None)  # what the suite sent
+    why = {"sent-frames": f"it accepted a handshake response it must reject (the suite's answer had {answer}) "
+                          "and sent frames",
+           "answered-probe": f"it accepted a handshake response it must reject (the suite's answer had {answer}) "
+                             "and answered the ping glued to it with a pong",
+           "kept-open": f"it kept the connection open after a handshake response it must reject (the suite's "
+                        f"answer had {answer})",
            }.get(t.client_reaction) or t.handshake_note
     if why:
         level = _level_of(case, rule)

@@ -11,7 +11,7 @@ from conformance.catalog.model import Case
 from conformance.report.model import CaseResult
 from conformance.runner.judge import describe_observed, judge
 from conformance.runner.trace import Trace
-from conformance.verdicts import Behavior, CloseBehavior
+from conformance.verdicts import NOT_RUN
 
 
 def now_stamp() -> str:
@@ -55,10 +55,10 @@ def _expected(case: Case) -> dict[str, list[list[str]]]:
 
 
 def not_run_result(case: Case, agent: str, why: str, *, is_server: bool = True) -> CaseResult:
-    """A case that got no connection: FAILED, saying why (the target was unreachable, the run
-    budget ran out, the client exited ...)."""
+    """A case that got no connection: NOT RUN, saying why (the target was unreachable, the run
+    budget ran out, the client exited ...); it fails the run (exit 1) but is not a verdict on the peer."""
     return CaseResult(agent=agent, id=case.id, title=case.title, description=case.description,
                       expectation=case.expectation, group=case.group, rfc=list(case.rfc), level=case.level,
-                      behavior=Behavior.FAILED, behaviorClose=CloseBehavior.FAILED, result=f"Not run: {why}.",
+                      behavior=NOT_RUN, behaviorClose=NOT_RUN, result=f"Not run: {why}.",
                       resultClose="No connection was made for this case.",
                       section=case.rfc[0] if case.rfc else None, started=now_stamp(), isServer=is_server)

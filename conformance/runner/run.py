@@ -17,7 +17,7 @@ from conformance.report.model import CaseResult, ReportDir
 from conformance.runner.result import make_result, not_run_result, now_stamp
 from conformance.runner.session import RunOptions, Trace, execute_case
 from conformance.targets.tcp import ServerTarget, open_connection
-from conformance.verdicts import HARD_CLOSE
+from conformance.verdicts import NOT_RUN
 
 
 @dataclasses.dataclass
@@ -191,21 +191,21 @@ def _track_dead(trace: Trace, state: dict[str, Any]) -> None:
 
 
 def summary_table(results: Sequence[CaseResult], titles: dict[str, str]) -> str:
-    """A per-group table: counts of each behaviour verdict and of non-OK close verdicts."""
-    cols = ("OK", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED", "FAILED")
+    """A per-group table: counts of each behaviour verdict, of cases not run, and of cases that fail
+    the run (conformance.verdicts.is_failure: a failing close counts even when the behaviour is OK)."""
+    cols = ("OK", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED", "FAILED", NOT_RUN)
     groups: dict[str, dict[str, int]] = {}
     for r in results:
-        g = groups.setdefault(r.group or r.id.split(".")[0], dict.fromkeys((*cols, "close!"), 0))
+        g = groups.setdefault(r.group or r.id.split(".")[0], dict.fromkeys((*cols, "fails"), 0))
         g[r.behavior] = g.get(r.behavior, 0) + 1
-        if r.behaviorClose in HARD_CLOSE:
-            g["close!"] += 1
-    head = f"{'group':<6} {'title':<34} {'cases':>5} " + " ".join(f"{c[:6]:>6}" for c in cols) + "  close-bad"
+        g["fails"] += r.is_failure()
+    head = f"{'group':<6} {'title':<34} {'cases':>5} " + " ".join(f"{c[:6]:>6}" for c in cols) + "  fails run"
     lines = [head, "-" * len(head)]
     for name in sorted(groups, key=lambda x: int(x) if x.isdigit() else 0):
         counts = groups[name]
         n = sum(counts[c] for c in cols)
         lines.append(f"{name:<6} {titles.get(name, '')[:34]:<34} {n:>5} "
-                     + " ".join(f"{counts[c]:>6}" for c in cols) + f"  {counts['close!']:>9}")
+                     + " ".join(f"{counts[c]:>6}" for c in cols) + f"  {counts['fails']:>9}")
     return "\n".join(lines)
 
 

@@ -73,7 +73,9 @@ class Trace:
     response_head: Response | None = None  # the parsed response (server testing)
     handshake_error: ProtocolError | None = None
     handshake_note: str = ""  # what went wrong on the way to a response (no response, invalid HTTP ...)
-    client_reaction: str = ""  # after a response it must refuse: "closed", "sent-frames" or "kept-open"
+    # after a response it must refuse: "closed", "sent-frames", "answered-probe" (a pong to the ping
+    # glued to our answer: it took the answer as valid) or "kept-open"
+    client_reaction: str = ""
     opened: bool = False
     deflate_negotiated: bool | None = None  # None: not asked for
     observations: list[tuple[str, bytes | str]] = dataclasses.field(default_factory=list)

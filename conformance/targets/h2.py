@@ -456,6 +456,13 @@ class H2Link:
             s.ended_by_me = True
         self.flush()
 
+    @staticmethod
+    def end_reading(s: H2Stream) -> None:
+        """After a reset by us: the reader raises ConnectionResetError once what arrived is read."""
+        if s.reset_code is None:
+            s.reset_code = _BY_US
+        s._wake()
+
     def consumed(self, stream_id: int, n: int) -> None:
         """The reader took `n` octets: give them back to the peer's windows (WINDOW_UPDATE)."""
         if n <= 0 or self.closed.is_set():
@@ -464,13 +471,14 @@ class H2Link:
             self.conn.acknowledge_received_data(n, stream_id)
             self.flush()
 
-    def reset_stream(self, s: H2Stream, code: int) -> None:
+    def reset_stream(self, s: H2Stream, code: int, *, end_reading: bool = True) -> None:
+        """RST_STREAM; `end_reading`: the stream's reader raises at once (else on end_reading())."""
         if s.ended_by_me and s.ended_by_peer:
             return
         s.ended_by_me = True
         s._out.clear()
         s._eof_pending = False
-        if s.reset_code is None:
+        if s.reset_code is None and end_reading:
             s.reset_code = _BY_US  # reading ends with ConnectionResetError
         s._wake()
         with contextlib.suppress(Exception):

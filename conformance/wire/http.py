@@ -6,6 +6,7 @@ from __future__ import annotations
 __all__ = [
     "HTTPParseError",
     "Headers",
+    "edit_headers",
     "MultipleValuesError",
     "Request",
     "Response",
@@ -15,7 +16,7 @@ __all__ = [
 
 import dataclasses
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from conformance.errors import WireError
 
@@ -201,3 +202,12 @@ def parse_response(buf: bytes | bytearray, *, max_head: int = MAX_HEAD, max_head
         body = bytes(buf[used : used + size])
         used += size
     return Response(status, reason, headers, body, version), used
+
+
+def edit_headers(headers: Headers, edits: Iterable[tuple[str, Sequence[str]]]) -> None:
+    """Replace each named header field by the values given (no values: remove it)."""
+    for name, values in edits:
+        if name in headers:
+            del headers[name]
+        for v in values:
+            headers[name] = v

@@ -7,6 +7,7 @@ eager      runs every case, echoes, answers the server's close and closes TCP in
            (a SHOULD at most: §7.1.1 asks the client to wait for the server's FIN)
 drop       runs every case and closes TCP without a close frame as soon as the server sends a frame
 mute       runs every case, reads everything, sends nothing, and closes only when the server has
+KIND       any mutant of testees/clients/mutant_clients.py (one broken rule of the client catalogue)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import socket
 import sys
 import time
 import urllib.parse
+from pathlib import Path
 
 from conformance.engine import events as ev
 from conformance.engine.connection import Connection, Role, State
@@ -74,7 +76,12 @@ def run_case(kind: str, s: socket.socket, conn: Connection) -> None:
 
 def main() -> None:
     kind, url, agent = sys.argv[1:4]
-    if kind == "never":
+    if kind not in ("never", "hang", "crash", "eager", "drop", "mute"):
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the repo root
+        from testees.clients.mutant_clients import run as run_mutant
+
+        run_mutant(kind, url, agent)
+    elif kind == "never":
         time.sleep(3600)
     elif kind == "hang":
         s = connect_raw(url, f"/runCase?case=1&agent={agent}")

@@ -85,6 +85,7 @@ def jobs(only: list[str]) -> list[Job]:
                 out.append(Job(f"{tag}-client{suffix}", "client", [client]))
         if lib in ("wsproto", "websockets"):
             out.append(Job(f"{tag}-sans-io", "impl", [lib]))
+    out += browser_jobs(only)
     return out + h2_jobs(only)
 
 
@@ -98,6 +99,14 @@ def h2_jobs(only: list[str]) -> list[Job]:
     if (not only or "nghttpx" in only) and shutil.which("nghttpx"):
         out.append(Job("nghttpx-reference-server-h2", "server-h2", [PY, "-m", "testees.peers.nghttpx_proxy", "--port", "0"]))
     return out
+
+
+def browser_jobs(only: list[str]) -> list[Job]:
+    """Chromium and Firefox ESR, headless, through the client catalogue (when installed: make browser-deps)."""
+    from conformance.targets.browser import agent_name, browser_command
+
+    return [Job(agent_name(name).lower().replace(" ", "-"), "browser", [name])
+            for name in ("chromium", "firefox") if (not only or name in only) and browser_command(name)]
 
 
 def _start(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
@@ -123,6 +132,8 @@ def run_job(job: Job, out: Path, jobs_per_run: int, max_echo: int | None) -> Job
             cmd = ["--server", url, *(["--http2"] if job.kind == "server-h2" else [])]
         elif job.kind == "client":
             cmd = ["--client", job.argv[0].replace("{py}", PY)]
+        elif job.kind == "browser":
+            cmd = ["--browser", job.argv[0]]
         else:
             cmd = ["--impl", job.argv[0]]
         done = subprocess.run([PY, "-m", "conformance", "run", *cmd, *common], cwd=ROOT, capture_output=True,

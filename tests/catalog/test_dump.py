@@ -89,7 +89,11 @@ handshakes = st.builds(HandshakeSpec, st.none(), st.none() | st.sampled_from(["G
                        st.none() | st.just("HTTP/1.0"), edits, st.lists(st.tuples(names, values), max_size=2).map(tuple),
                        st.lists(values, max_size=2).map(tuple),
                        st.none() | st.builds(ResponseSpec, st.none(), st.none() | st.sampled_from([101, 200, 302]),
-                                             st.none() | st.just("Found"), edits))
+                                             st.none() | st.just("Found"), edits, st.none() | st.just("HTTP/1.0"),
+                                             st.lists(st.tuples(names, values), max_size=2).map(tuple),
+                                             st.none() | st.sampled_from(ResponseSpec.ACCEPT_FORMS),
+                                             st.none() | payloads, st.none() | payloads, st.integers(0, 9),
+                                             st.sampled_from([0.0, 0.01])))
 offers = st.lists(st.lists(st.tuples(st.sampled_from(["server_max_window_bits", "client_no_context_takeover"]),
                                      st.just(True) | st.integers(8, 15) | st.just("abc")),
                            max_size=2, unique_by=lambda p: p[0]).map(tuple), max_size=2).map(tuple)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -74,3 +75,38 @@ def test_diff_reports_regressions_and_exits_1(report_dir: Path, tmp_path: Path,
     assert main(["diff", str(tmp_path / "new.json"), str(tmp_path / "old.json"), "--format", "markdown"]) == 0
     assert "| agent | case |" in capsys.readouterr().out
     assert main(["diff", str(tmp_path / "nope"), str(tmp_path / "old.json")]) == 2
+
+
+def test_a_close_code_that_went_away_is_said_in_words(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    entry = {"behavior": "OK", "behaviorClose": "OK", "duration": 1, "reportfile": "a_case_7_1_1.json"}
+    (tmp_path / "old.json").write_text(json.dumps({"a": {"7.1.1": {**entry, "remoteCloseCode": 1000}}}))
+    (tmp_path / "new.json").write_text(json.dumps({"a": {"7.1.1": {**entry, "remoteCloseCode": None}}}))
+    for fmt in ("text", "markdown"):
+        main(["diff", str(tmp_path / "old.json"), str(tmp_path / "new.json"), "--format", fmt])
+        out = capsys.readouterr().out
+        assert "7.1.1: 1000 -> no close code" in out and "None" not in out
+
+
+def test_after_a_resume_the_closing_line_counts_what_the_table_shows(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    out = str(tmp_path / "run")
+    # a budget that runs out: however many cases it finished, the rest are stored as not run
+    assert main(["run", "--quiet", "--out", out, "--agent", "reference", "--cases", "1.1.*", "--budget", "0.001"]) in (0, 1)
+    capsys.readouterr()
+    index = json.loads((Path(out) / "index.json").read_text())["reference"]
+    left = sum(1 for e in index.values() if e["behavior"] == "NOT RUN")
+    assert main(["run", "--resume", out, "--agent", "reference"]) == 0
+    text = capsys.readouterr().out
+    assert f"({left} run now)" in text, text
+    table = 0
+    for line in re.findall(r"^\d+\s.*\d$", text, re.M):  # group, title, cases, then counts
+        tokens = line.split()
+        ints = len(tokens) - next(i for i, t in enumerate(reversed(tokens)) if not t.isdigit())
+        table += int(tokens[ints])
+    closing = re.search(r"^(\d+) cases\b.*failed", text, re.M)
+    assert closing is not None, text
+    assert int(closing.group(1)) == table == 8, text  # those finished before and those run now

@@ -60,11 +60,12 @@ def test_broken_handshakes_end_quickly_with_reasons(behaviour: str, reason: str,
     assert sorted(got) == sorted(CASES)
     for r in got.values():
         text = str(r["result"])
-        assert r["behavior"] == "FAILED"
         # a resetting target may also refuse the connection outright: then nothing could be reached,
         # or, once several connections in a row died, the run stops and says the rest was not run
-        assert ("not opened" in text and reason in text) or (behaviour == "reset" and (
-            "could not be reached" in text or "stopped accepting connections" in text)), text
+        # (NOT RUN: no verdict about the peer)
+        assert (r["behavior"] == "FAILED" and "not opened" in text and reason in text) or (
+            behaviour == "reset" and r["behavior"] in ("FAILED", "NOT RUN") and (
+                "could not be reached" in text or "stopped accepting connections" in text)), text
     assert (tmp_path / "out" / "index.html").is_file()
 
 
