@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 4
 
-.PHONY: install demo test test-fast coverage lint bench bench-suite bench-autobahn fuzz-engine fuzz-mutants fuzz-libs matrix browser-deps node node-deps stability clean
+.PHONY: install demo test test-fast coverage lint bench bench-suite bench-autobahn fuzz-engine fuzz-mutants fuzz-libs matrix browser-deps node node-deps h2-deps h2-demo stability clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(PY) -m conformance run --out reports/demo --jobs $(JOBS)
 
 # All tests: unit, property, differential, end-to-end, short fuzz runs, browser.
-test: $(STAMP) browser-deps node-deps
+test: $(STAMP) browser-deps node-deps h2-deps
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 # Debian's chromium (the report's browser test, `run --browser chromium`) and firefox-esr (`run --browser
@@ -47,6 +47,18 @@ $(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json | node
 	@touch $@
 
 node-deps: $(NODE_STAMP)
+
+# nghttpx (Debian's nghttp2-proxy) for WebSocket over HTTP/2 in front of the reference server, as
+# the h2 testee and the matrix use it (needs root, as on CI; skipped when present).
+h2-deps:
+	@command -v nghttpx >/dev/null 2>&1 || { \
+	  echo "installing nghttp2-proxy (Debian package) for the HTTP/2 testees"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-proxy >/dev/null; }
+
+# The catalogue over HTTP/2 (RFC 8441) against the reference, hypercorn and nghttpx.
+h2-demo: $(STAMP) h2-deps
+	$(PY) -m conformance run --http2 --out reports/h2-demo --jobs $(JOBS)
+	$(PY) -m testees.matrix.run --out reports/h2-matrix --only hypercorn nghttpx
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
@@ -96,7 +108,7 @@ $(MATRIX_VENV)/.installed: pyproject.toml
 	$(MATRIX_VENV)/bin/python -m pip install --quiet -e '.[matrix]'
 	@touch $@
 
-matrix: $(MATRIX_VENV)/.installed node-deps
+matrix: $(MATRIX_VENV)/.installed node-deps h2-deps
 	$(MATRIX_VENV)/bin/python -m testees.matrix.run --out reports/matrix $(MATRIX_ARGS)
 
 # Verdicts quiet vs with every core busy: the catalogue without groups 9/12/13 against the reference,

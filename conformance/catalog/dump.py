@@ -26,6 +26,10 @@ from conformance.catalog.model import (
     Expect,
     ExpectResponse,
     FrameSpec,
+    H2EndStream,
+    H2Goaway,
+    H2Reset,
+    H2Streams,
     HandshakeSpec,
     HeaderEdits,
     Observation,
@@ -145,6 +149,14 @@ def dump_step(step: Step) -> dict[str, Any]:
             return {"echo": _echo(e)}
         case Flood() | Bomb() | Request():
             return dump_resource_step(step)
+        case H2EndStream():
+            return {"h2_end_stream": None}
+        case H2Reset(code=code):
+            return {"h2_reset": code}
+        case H2Goaway(code=code):
+            return {"h2_goaway": code}
+        case H2Streams(count=n, payload=p):
+            return {"h2_streams": {"count": n, "payload": dump_payload(p)}}
 
 
 def _headers(edits: HeaderEdits) -> dict[str, Any]:
@@ -251,7 +263,8 @@ def dump_case(case: Case) -> dict[str, Any]:
             out[name] = getattr(case, name)
     out["rfc"] = list(case.rfc)
     out["level"] = case.level
-    for name, default in (("rule", None), ("role", "both"), ("timeout", None), ("expect_client", None)):
+    for name, default in (("rule", None), ("role", "both"), ("timeout", None), ("expect_client", None),
+                          ("transport", "")):
         if getattr(case, name) != default:
             out[name] = getattr(case, name)
     if case.exclusive:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from conformance.catalog.model import (
+    H2_STEP_TYPES,
     STEP_TYPES,
     Case,
     Checkpoint,
@@ -28,6 +29,10 @@ from conformance.catalog.model import (
     Expect,
     ExpectResponse,
     FrameSpec,
+    H2EndStream,
+    H2Goaway,
+    H2Reset,
+    H2Streams,
     HandshakeSpec,
     HeaderEdits,
     Observation,
@@ -290,6 +295,11 @@ def _case(ctx: _Ctx, d: LDict, group: str) -> Case:
         raise ctx.error("timeout", "a positive number of seconds", d, "timeout")
     if d.get("expect_client") not in (None, "reject"):
         raise ctx.error("expect_client", "`reject` when given", d, "expect_client")
+    if d.get("transport", "") not in ("", "h2"):
+        raise ctx.error("transport", "`h2` when given (the case runs only over HTTP/2)", d, "transport")
+    steps = _steps(ctx, d)
+    if d.get("transport", "") != "h2" and any(isinstance(st, H2_STEP_TYPES) for st in steps):
+        raise ctx.error("steps", "HTTP/2 steps (h2_*) need `transport: h2`", d, "steps")
     return Case(
         id=cid, title=_req_str(ctx, d, "title"), description=str(d.get("description", "")).strip(),
         expectation=str(d.get("expectation", "")).strip(), rfc=tuple(str(r) for r in rfc),
@@ -299,7 +309,8 @@ def _case(ctx: _Ctx, d: LDict, group: str) -> Case:
         handshake=_spec(ctx, d, "handshake", parse_handshake),
         expect_response=_spec(ctx, d, "expect_response", _expect_response),
         deflate=_spec(ctx, d, "deflate", _deflate), expect_client=d.get("expect_client"),
-        steps=_steps(ctx, d), expect=_expect(ctx, d), close=_close(ctx, d),
+        transport=str(d.get("transport", "")),
+        steps=steps, expect=_expect(ctx, d), close=_close(ctx, d),
         resources=_spec(ctx, d, "resources", parse_limits),
     )
 
@@ -322,7 +333,7 @@ def declare_all_rules() -> None:
     import importlib
 
     for mod in ("conformance.engine.connection", "conformance.engine.handshake",
-                "conformance.engine.deflate"):
+                "conformance.engine.deflate", "conformance.engine.h2rules"):
         importlib.import_module(mod)
 
 
@@ -560,6 +571,22 @@ def _echo(v: Any, line: int) -> Echo:
                          max(1, _opt_int(v, "window") or 1)), line)
 
 
+def _h2_code(v: Any, default: int) -> int:
+    """An HTTP/2 error code: a number, or null for the step's default."""
+    if v is None:
+        return default
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise ValueError("an HTTP/2 error code 0-13 (RFC 9113 §7), e.g. 8 for CANCEL")
+    return v
+
+
+def _h2_streams(v: Any, line: int) -> H2Streams:
+    if not isinstance(v, dict) or "payload" not in v:
+        raise ValueError("h2_streams takes {count, payload}")
+    _keys(v, H2Streams, "h2_streams")
+    return H2Streams(_count(v.get("count", 2)), parse_payload(v["payload"]), line)
+
+
 def _number(v: Any) -> float:
     if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
         raise ValueError("a number of seconds >= 0")
@@ -585,6 +612,10 @@ _STEP_PARSERS: dict[str, Callable[[Any, int], Step]] = {
     WaitMessages.key: lambda v, line: WaitMessages(_count(v), line),
     Echo.key: _echo,
     **RESOURCE_PARSERS,
+    H2EndStream.key: lambda v, line: H2EndStream(line),
+    H2Reset.key: lambda v, line: H2Reset(_h2_code(v, 8), line),
+    H2Goaway.key: lambda v, line: H2Goaway(_h2_code(v, 0), line),
+    H2Streams.key: lambda v, line: _h2_streams(v, line),
 }
 assert {k for k in _STEP_PARSERS if not k.startswith("send_p")} == {t.key for t in STEP_TYPES}
 

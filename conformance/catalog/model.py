@@ -15,6 +15,11 @@ __all__ = [
     "CloseNow",
     "DeflateSpec",
     "Echo",
+    "H2EndStream",
+    "H2Goaway",
+    "H2Reset",
+    "H2Streams",
+    "H2_STEP_TYPES",
     "EchoSpec",
     "Expect",
     "ExpectResponse",
@@ -208,10 +213,64 @@ class Echo:
     line: int = dataclasses.field(default=0, compare=False)
 
 
+# -- HTTP/2 streams (RFC 8441 §5): steps only a case with `transport: h2` takes -------------------
+
+_H2_ERROR_CODES = range(0, 0x0E)  # RFC 9113 §7: NO_ERROR (0x0) to HTTP_1_1_REQUIRED (0xd)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class H2EndStream:
+    """`h2_end_stream`: END_STREAM on the WebSocket stream, with no close frame before it."""
+
+    key: ClassVar[str] = "h2_end_stream"
+    line: int = dataclasses.field(default=0, compare=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class H2Reset:
+    """`h2_reset`: RST_STREAM on the WebSocket stream with this error code (8: CANCEL)."""
+
+    key: ClassVar[str] = "h2_reset"
+    code: int = 8
+    line: int = dataclasses.field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        _check(self.code in _H2_ERROR_CODES, "`code` is an HTTP/2 error code 0-13 (RFC 9113 §7)")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class H2Goaway:
+    """`h2_goaway`: GOAWAY on the connection while the WebSocket stream is open."""
+
+    key: ClassVar[str] = "h2_goaway"
+    code: int = 0
+    line: int = dataclasses.field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        _check(self.code in _H2_ERROR_CODES, "`code` is an HTTP/2 error code 0-13 (RFC 9113 §7)")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class H2Streams:
+    """`h2_streams`: open `count` more WebSocket streams on the same connection, send `payload`
+    as a text message on each and record each echo (a text observation per stream, in order)."""
+
+    key: ClassVar[str] = "h2_streams"
+    count: int = 2
+    payload: PayloadSpec = PayloadSpec("literal")
+    line: int = dataclasses.field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.count, int) and 1 <= self.count <= 100, "`count` is 1-100")
+
+
 Step = (SendFrame | SendMessage | SendRaw | SendClose | CloseNow | Wait | Checkpoint | WaitMessages | Echo
-        | Flood | Bomb | Request)  # the last three: the resource group's (catalog/resources.py)
+        | Flood | Bomb | Request  # the resource group's (catalog/resources.py)
+        | H2EndStream | H2Reset | H2Goaway | H2Streams)
 STEP_TYPES: tuple[type[Step], ...] = (SendFrame, SendMessage, SendRaw, SendClose, CloseNow, Wait, Checkpoint,
-                                      WaitMessages, Echo, Flood, Bomb, Request)
+                                      WaitMessages, Echo, Flood, Bomb, Request,
+                                      H2EndStream, H2Reset, H2Goaway, H2Streams)
+H2_STEP_TYPES: tuple[type[Step], ...] = (H2EndStream, H2Reset, H2Goaway, H2Streams)
 
 
 # -- the opening handshake -------------------------------------------------------------------------
@@ -363,6 +422,7 @@ class CloseExpect:
 
 _LEVELS = ("MUST", "SHOULD", "MAY", "informational")
 _ROLES = ("server", "client", "both")
+_TRANSPORTS = ("", "h2")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -386,6 +446,7 @@ class Case:
     expect_response: ExpectResponse | None = None
     deflate: DeflateSpec | None = None
     expect_client: str | None = None  # "reject": the client must refuse the handshake response
+    transport: str = ""  # "h2": only over HTTP/2 (RFC 8441), `run --http2`; "": any
     steps: tuple[Step, ...] = ()
     expect: Expect = Expect()
     close: CloseExpect = CloseExpect()
@@ -396,6 +457,9 @@ class Case:
         _check(self.level in _LEVELS, f"must be one of {', '.join(_LEVELS)}")
         _check(self.role in _ROLES, f"must be one of {', '.join(_ROLES)}")
         _check(self.expect_client in (None, "reject"), "`expect_client` is `reject` when given")
+        _check(self.transport in _TRANSPORTS, f"`transport` is one of {', '.join(map(repr, _TRANSPORTS))}")
+        _check(self.transport == "h2" or not any(isinstance(st, H2_STEP_TYPES) for st in self.steps),
+               "HTTP/2 steps (h2_*) need `transport: h2`")
         _check(self.timeout is None or self.timeout > 0, "a positive number of seconds")
         if not self.group:
             object.__setattr__(self, "group", self.id.split(".")[0])

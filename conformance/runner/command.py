@@ -60,6 +60,8 @@ def add_run_commands(sub: Any) -> None:
                    "and cases as the run that made it")
     r.add_argument("--ca", metavar="FILE", help="CA certificate (PEM) to trust for wss://")
     r.add_argument("--insecure", action="store_true", help="do not verify the wss:// certificate")
+    r.add_argument("--http2", action="store_true", help="over HTTP/2 extended CONNECT (RFC 8441): "
+                   "--server http://... (prior knowledge) or https://... (ALPN h2)")
     r.add_argument("--max-message", "--memory-limit", dest="max_message", type=_positive_int,
                    default=64 * 1024 * 1024,
                    help="most octets the suite holds from one connection: the message or frame being "
@@ -109,6 +111,7 @@ def add_run_commands(sub: Any) -> None:
                    help="most header lines in the handshake request (default 100; more: 431)")
     e.add_argument("--handshake-timeout", type=_positive_float, default=5.0,
                    help="seconds for the whole handshake request to arrive (default 5; later: 408)")
+    e.add_argument("--http2", action="store_true", help="serve WebSocket over HTTP/2 (RFC 8441)")
     e.set_defaults(func=cmd_echo_server)
 
 
@@ -141,10 +144,11 @@ _port = _number(int, lambda v: 0 <= v <= 65535, "a port from 0 to 65535")
 
 
 @contextlib.contextmanager
-def embedded_server(deflate: bool = True) -> Iterator[str]:
+def embedded_server(deflate: bool = True, http2: bool = False) -> Iterator[str]:
     """Start the reference echo server in a child process (it gets its own core)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "conformance", "echo-server", "--port", "0"] + (["--deflate"] if deflate else []),
+        [sys.executable, "-m", "conformance", "echo-server", "--port", "0"] + (["--deflate"] if deflate else [])
+        + (["--http2"] if http2 else []),
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None
@@ -193,7 +197,8 @@ def _side(kind: str) -> str:
 def _check_tls_args(args: argparse.Namespace, kind: str, value: str) -> None:
     if not (args.ca or args.insecure):
         return
-    if kind != "server" or not value.startswith("wss://"):
+    secure = value.startswith("wss://") or (getattr(args, "http2", False) and value.startswith("https://"))
+    if kind != "server" or not secure:
         raise UsageError("--ca and --insecure apply to a wss:// --server URL only")
     if args.ca:
         import ssl
@@ -207,6 +212,8 @@ def _check_tls_args(args: argparse.Namespace, kind: str, value: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if getattr(args, "http2", False) and (args.client or args.impl):
+        raise UsageError("--http2 tests a server over HTTP/2: use it with --server, or alone for the reference")
     if getattr(args, "browser", None):  # a browser is a client command (conformance/targets/browser.py)
         from conformance.targets.browser import agent_name, browser_command, client_command
 
@@ -340,7 +347,7 @@ def _execute(args: argparse.Namespace, plan: _Plan) -> int:
         return _run(args, plan, plan.value, baseline)
     if plan.kind == "server_cmd":
         return _run_watched(args, plan, baseline)
-    with embedded_server() as url:
+    with embedded_server(http2=getattr(args, "http2", False)) as url:
         return _run(args, plan, url, baseline)
 
 
@@ -404,7 +411,17 @@ def _run(args: argparse.Namespace, plan: _Plan, url: str, baseline: Any, watch: 
     from conformance.runner.run import run_cases
     from conformance.targets.tcp import ServerTarget
 
-    target = ServerTarget.from_url(url, args.ca, args.insecure)
+    if getattr(args, "http2", False):  # RFC 8441: conformance/runner/h2_command.py
+        from conformance.runner.h2_command import h2_cases
+        from conformance.targets.h2 import H2Target
+
+        target: ServerTarget = H2Target.from_url(url, args.ca, args.insecure)
+        plan.cases = h2_cases(plan.cases)
+    else:
+        from conformance.runner.h2_command import without_h2_cases
+
+        target = ServerTarget.from_url(url, args.ca, args.insecure)
+        plan.cases = without_h2_cases(plan.cases)
     report = ReportDir(plan.out)
     con = _console(args)
     if args.verbosity >= 0:
@@ -641,6 +658,10 @@ def _server_tls(cert: str | None, key: str | None) -> Any:
 
 
 def cmd_echo_server(args: argparse.Namespace) -> int:
+    if args.http2:
+        from conformance.runner.h2_command import h2_echo_server
+
+        return h2_echo_server(args)
     from conformance.targets.echo_server import serve_echo
     from conformance.targets.tcp import check_loopback
 

@@ -24,6 +24,7 @@ from conformance.runner.handshake import do_handshake, expect_rejection, respond
 from conformance.runner.judge import match_observations
 from conformance.runner.steps import run_steps
 from conformance.runner.trace import RunOptions, Trace, TxFrames, case_budget, deflate_missing
+from conformance.targets.h2 import H2Target
 from conformance.targets.streams import Reader, Writer
 from conformance.targets.tcp import ServerTarget, open_connection
 from conformance.wire.http import Request
@@ -34,7 +35,13 @@ async def execute_case(case: Case, target: ServerTarget, opts: RunOptions) -> Tr
     s = Session(case, opts, Trace())
 
     async def open_half() -> bytes | None:
-        s.reader, s.writer = await open_connection(target, min(case_budget(case, opts), opts.wait * 2))
+        timeout = min(case_budget(case, opts), opts.wait * 2)
+        if isinstance(target, H2Target):  # RFC 8441: the extended CONNECT (runner/h2_handshake.py)
+            from conformance.runner.h2_handshake import open_h2
+
+            await open_h2(s, target, timeout)
+            return b"" if s.trace.opened else None
+        s.reader, s.writer = await open_connection(target, timeout)
         s.trace.connected = True
         leftover = await do_handshake(s, target)
         return leftover if s.trace.opened else None

@@ -74,6 +74,10 @@ async def _do(s: Session, step: Step) -> bool:
             from conformance.runner.resources import run_resource_step
 
             return await run_resource_step(s, step)
+        case _:  # the HTTP/2 steps (RFC 8441): conformance/runner/h2_steps.py
+            from conformance.runner.h2_steps import run_h2_step
+
+            return await run_h2_step(s, step)
 
 
 async def _send(s: Session, spec: FrameSpec) -> bool:

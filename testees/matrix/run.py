@@ -26,6 +26,7 @@ import concurrent.futures
 import dataclasses
 import importlib.metadata
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -90,6 +91,18 @@ def jobs(only: list[str]) -> list[Job]:
         if lib in ("wsproto", "websockets"):
             out.append(Job(f"{tag}-sans-io", "impl", [lib]))
     out += browser_jobs(only)
+    return out + h2_jobs(only)
+
+
+def h2_jobs(only: list[str]) -> list[Job]:
+    """WebSocket over HTTP/2 (RFC 8441, `run --http2`): the reference, and the real servers that are installed."""
+    out = [Job("reference-server-h2", "server-h2", [PY, "-m", "conformance", "echo-server", "--http2", "--deflate",
+                                                    "--port", "0"])]
+    if (not only or "hypercorn" in only) and version("hypercorn") != "missing":
+        out.append(Job(f"hypercorn-{version('hypercorn')}-server-h2", "server-h2",
+                       [PY, "-m", "testees.peers.hypercorn_server", "--port", "0"]))
+    if (not only or "nghttpx" in only) and shutil.which("nghttpx"):
+        out.append(Job("nghttpx-reference-server-h2", "server-h2", [PY, "-m", "testees.peers.nghttpx_proxy", "--port", "0"]))
     return out
 
 
@@ -130,9 +143,9 @@ def run_job(job: Job, out: Path, jobs_per_run: int, max_echo: int | None, robust
     try:
         if job.kind == "server" and robustness:
             cmd = watched(job.argv)
-        elif job.kind == "server":
+        elif job.kind in ("server", "server-h2"):
             proc, url = _start(job.argv)
-            cmd = ["--server", url]
+            cmd = ["--server", url, *(["--http2"] if job.kind == "server-h2" else [])]
         elif job.kind == "client":
             cmd = ["--client", job.argv[0].replace("{py}", PY)]
         elif job.kind == "browser":

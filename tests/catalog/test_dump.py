@@ -23,6 +23,10 @@ from conformance.catalog.model import (
     Expect,
     ExpectResponse,
     FrameSpec,
+    H2EndStream,
+    H2Goaway,
+    H2Reset,
+    H2Streams,
     HandshakeSpec,
     Observation,
     ResponseSpec,
@@ -30,6 +34,7 @@ from conformance.catalog.model import (
     SendFrame,
     SendMessage,
     SendRaw,
+    Step,
     Wait,
     WaitMessages,
 )
@@ -131,5 +136,25 @@ def _consistent(case: Case) -> bool:
 @given(cases.filter(_consistent))
 def test_generated_cases_round_trip(case: Case) -> None:
     """(Cases the loader would refuse as self-contradictory are not drawn.)"""
+    with tempfile.TemporaryDirectory() as d:
+        assert _round_trip(Path(d), [case], "90") == [case], dump_cases([case], "90", "dumped")
+
+
+# -- the HTTP/2 steps (RFC 8441; `transport: h2`) ----------------------------------------------------
+
+h2_steps = st.one_of(
+    st.builds(H2EndStream),
+    st.builds(H2Reset, st.integers(0, 13)),
+    st.builds(H2Goaway, st.integers(0, 13)),
+    st.builds(H2Streams, st.integers(1, 100), payloads),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(steps, h2_steps), max_size=6))
+def test_http2_cases_round_trip(drawn: list[Step]) -> None:
+    case = Case("90.1", "over HTTP/2", ("RFC 8441 §5",), transport="h2", steps=tuple(drawn))
+    if not _consistent(case):
+        return
     with tempfile.TemporaryDirectory() as d:
         assert _round_trip(Path(d), [case], "90") == [case], dump_cases([case], "90", "dumped")

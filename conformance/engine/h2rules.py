@@ -1,0 +1,33 @@
+"""The rules of WebSocket over HTTP/2 (RFC 8441, and RFC 9113 where it governs the stream).
+
+Declared here so that the registry knows them; the runner's HTTP/2 handshake and steps name them
+when a server breaks one (conformance/runner/h2_handshake.py, h2_steps.py).
+"""
+
+from __future__ import annotations
+
+__all__ = ["CONNECT_SETTING_VALUE", "CONNECT_SETTING_WITHDRAWN", "FLOW_CONTROL", "FRAMES_AFTER_RESET", "MALFORMED_REQUEST"]
+
+from conformance.engine.rules import Level, rule
+
+MUST = Level.MUST
+
+CONNECT_SETTING_VALUE = rule(
+    "h2.connect-setting-value", "RFC 8441 §3", MUST,
+    "SETTINGS_ENABLE_CONNECT_PROTOCOL is 0 or 1; any other value is a connection error.")
+CONNECT_SETTING_WITHDRAWN = rule(
+    "h2.connect-setting-withdrawn", "RFC 8441 §3", MUST,
+    "Once a server has sent SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 it does not send 0 later.")
+MALFORMED_REQUEST = rule(
+    "h2.malformed-request", "RFC 9113 §8.1.1", MUST,
+    "A request with a missing, repeated or misplaced pseudo-header field, or with a connection-specific "
+    "header field (Connection, Upgrade, ...), is malformed: the server treats it as a stream error of type "
+    "PROTOCOL_ERROR (it may answer with a 4xx first) and never serves it.")
+FRAMES_AFTER_RESET = rule(
+    "h2.frames-after-reset", "RFC 9113 §6.4", MUST,
+    "After receiving RST_STREAM on a stream, an endpoint sends no more frames on it (PRIORITY aside): "
+    "RFC 8441 §5 makes RST_STREAM the counterpart of a TCP reset, not of an orderly close.")
+FLOW_CONTROL = rule(
+    "h2.flow-control", "RFC 9113 §6.9.1", MUST,
+    "A sender never sends more DATA than the receiver's stream and connection windows allow; the "
+    "receiver treats an overrun as a FLOW_CONTROL_ERROR.")

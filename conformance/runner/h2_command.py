@@ -1,0 +1,75 @@
+"""The --http2 parts of `conformance run` and `conformance echo-server` (RFC 8441)."""
+
+from __future__ import annotations
+
+__all__ = ["h2_cases", "h2_echo_server", "without_h2_cases"]
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from conformance.catalog.model import Case
+from conformance.errors import UsageError
+from conformance.runner.h2_handshake import h2_inapplicable
+
+
+def h2_cases(cases: Sequence[Case], out: Any = None) -> list[Case]:
+    """The cases that can run over HTTP/2; the others are named on stderr with the reason."""
+    keep, skipped = [], []
+    for case in cases:
+        why = h2_inapplicable(case)
+        if why:
+            skipped.append((case.id, why))
+        else:
+            keep.append(case)
+    if skipped:
+        reasons = sorted({why for _, why in skipped})
+        print(f"over HTTP/2, {len(skipped)} cases do not apply and are not run "
+              f"({', '.join(i for i, _ in skipped[:8])}{' ...' if len(skipped) > 8 else ''}): "
+              f"{'; '.join(reasons)}", file=out or sys.stderr)
+    if not keep:
+        raise UsageError("none of the selected cases can run over HTTP/2")
+    return keep
+
+
+def without_h2_cases(cases: Sequence[Case], out: Any = None) -> list[Case]:
+    """A run over HTTP/1.1 leaves out the cases written for HTTP/2 (`transport: h2`)."""
+    keep = [c for c in cases if c.transport != "h2"]
+    if len(keep) < len(cases):
+        print(f"{len(cases) - len(keep)} HTTP/2 cases (transport: h2) are not run; they need --http2",
+              file=out or sys.stderr)
+    if not keep:
+        raise UsageError("the selected cases run only over HTTP/2: add --http2")
+    return keep
+
+
+def h2_echo_server(args: argparse.Namespace) -> int:
+    """`conformance echo-server --http2`: h2c with prior knowledge, or TLS with ALPN h2."""
+    from conformance.targets.h2 import h2_server_context
+    from conformance.targets.h2_server import serve_h2_echo
+
+    if bool(args.cert) != bool(args.key):
+        raise UsageError("--cert and --key go together")
+    try:
+        ctx = h2_server_context(args.cert, args.key) if args.cert else None
+    except OSError as exc:
+        raise UsageError(f"cannot load the certificate or key: {exc.strerror or exc}") from None
+
+    async def main() -> None:
+        ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(serve_h2_echo(args.host, args.port, deflate=args.deflate,
+                                                 ssl_context=ctx, ready=ready))
+        port = await ready
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        print(f"listening on {'https' if ctx else 'http'}://{host}:{port}/", flush=True)  # the last word is the URL
+        await task
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    return 0

@@ -1,0 +1,61 @@
+"""hypercorn serving an ASGI WebSocket echo over HTTP/2 (RFC 8441) and HTTP/1.1 on one port.
+
+python -m testees.peers.hypercorn_server [--port 0]
+Prints `listening on http://127.0.0.1:PORT/` once it accepts connections: `run --http2 --server
+URL` reaches it over HTTP/2 with prior knowledge, `--server ws://...` over HTTP/1.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+from typing import Any
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Echo each message back with its type."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    if scope["type"] != "websocket":
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b"websocket only\n"})
+        return
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    while True:
+        event = await receive()
+        if event["type"] == "websocket.disconnect":
+            return
+        if event.get("text") is not None:
+            await send({"type": "websocket.send", "text": event["text"]})
+        else:
+            await send({"type": "websocket.send", "bytes": event.get("bytes") or b""})
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, default=0)
+    args = p.parse_args()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", args.port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    config = Config()
+    config.bind = [f"fd://{sock.fileno()}"]
+    config.websocket_max_message_size = 64 * 1024 * 1024
+    config.accesslog = None
+    config.errorlog = None
+    print(f"listening on http://127.0.0.1:{sock.getsockname()[1]}/", flush=True)
+    asyncio.run(serve(app, config))  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()
