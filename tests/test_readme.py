@@ -81,6 +81,13 @@ COMMANDS: dict[str, Spec] = {
     "pytest --ws-server ws://127.0.0.1:9001/ -n 4 --tx 4*popen": Spec(servers=("ws",), slow=True),
     "make matrix": Spec(slow=True),
     "make browser-deps": Spec(dry_run=True),
+    ".venv/bin/conformance echo-server --http2 --port 9002":
+        Spec(background=True, client=f"{PY} run --http2 --server http://127.0.0.1:9002/ --cases '1.1.*'", slow=True),
+    ".venv/bin/conformance run --http2 --server http://127.0.0.1:9002/": Spec(slow=True, setup=(
+        f"({PY} echo-server --http2 --port 9002 &)",
+        ".venv/bin/python -c 'import socket, time\nfor _ in range(200):\n    try: socket.create_connection((\"127.0.0.1\", 9002)).close(); break\n    except OSError: time.sleep(0.05)'",)),
+    ".venv/bin/conformance run --http2 --server https://127.0.0.1:9443/ --ca test-ca.pem": Spec(slow=True),
+    ".venv/bin/conformance run --http2 --cases '40.*'": Spec(),
     ".venv/bin/conformance run --browser chromium --out reports/chromium": Spec(slow=True),
     ".venv/bin/conformance run --browser firefox --cases '20.*' '21.*' '22.*'": Spec(slow=True),
     "make matrix MATRIX_ARGS=--full": Spec(slow=True),
