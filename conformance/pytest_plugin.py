@@ -16,7 +16,19 @@ with one of them, only the case items are collected (the usual tests are left ou
 
 from __future__ import annotations
 
-__all__ = ["CaseItem"]
+__all__ = [
+    "CaseItem",
+    "CaseFailed",
+    "pytest_addoption",
+    "pytest_collection_modifyitems",
+    "pytest_configure",
+    "pytest_ignore_collect",
+    "pytest_load_initial_conftests",
+    "pytest_runtest_logreport",
+    "pytest_sessionfinish",
+    "pytest_sessionstart",
+    "pytest_terminal_summary",
+]
 
 import asyncio
 import contextlib

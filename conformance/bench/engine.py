@@ -9,7 +9,13 @@ the machine does not skew one parser against another.
 
 from __future__ import annotations
 
-__all__ = ["main"]
+__all__ = [
+    "main",
+    "aiohttp_parser",
+    "ours",
+    "websockets_parser",
+    "wsproto_parser",
+]
 
 import argparse
 import asyncio

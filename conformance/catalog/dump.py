@@ -8,7 +8,13 @@ YAML of their own.
 
 from __future__ import annotations
 
-__all__ = ["dump_case", "dump_cases", "dump_payload", "write_cases"]
+__all__ = [
+    "dump_case",
+    "dump_cases",
+    "dump_payload",
+    "write_cases",
+    "dump_step",
+]
 
 from pathlib import Path
 from typing import Any

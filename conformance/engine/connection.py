@@ -15,6 +15,7 @@ __all__ = [
     "Role",
     "State",
     "StateError",
+    "Codec",
 ]
 
 import enum

@@ -10,6 +10,8 @@ library is instrumented and the oracle runs at full speed.
 
 from __future__ import annotations
 
+__all__: list[str] = ["instrumented", "main"]  # run as a program (atheris / a child process), not imported
+
 import hashlib
 import sys
 from pathlib import Path

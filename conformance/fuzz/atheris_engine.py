@@ -16,7 +16,15 @@ chosen octet, compressed text), and sometimes hands the octets to libFuzzer's ow
 
 from __future__ import annotations
 
-__all__ = ["AtherisSummary", "case_from_input", "fuzz_atheris", "minimise", "mutate", "seed_inputs"]
+__all__ = [
+    "AtherisSummary",
+    "case_from_input",
+    "fuzz_atheris",
+    "minimise",
+    "mutate",
+    "seed_inputs",
+    "explain",
+]
 
 import dataclasses
 import hashlib

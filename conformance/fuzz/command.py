@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["add_fuzz_commands"]
+__all__ = [
+    "add_fuzz_commands",
+    "cmd_fuzz",
+]
 
 import argparse
 import sys

@@ -26,8 +26,21 @@ findings too. A hang is left to the fuzzer's time limit.
 
 from __future__ import annotations
 
-__all__ = ["MASK", "Finding", "Reaction", "client_frame", "compare", "engine_reaction", "library_reaction",
-           "mismatch", "read_output", "split_frames", "whole_frames"]
+__all__ = [
+    "MASK",
+    "Finding",
+    "Reaction",
+    "client_frame",
+    "compare",
+    "engine_reaction",
+    "library_reaction",
+    "mismatch",
+    "read_output",
+    "split_frames",
+    "whole_frames",
+    "check_adapter",
+    "request",
+]
 
 import dataclasses
 import traceback

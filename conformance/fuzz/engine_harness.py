@@ -8,6 +8,8 @@ Run with `make fuzz-engine` (SECONDS_BUDGET=60 by default) or
 
 from __future__ import annotations
 
+__all__: list[str] = ["check", "main", "test_one_input"]  # run as a program (atheris / a child process), not imported
+
 import sys
 
 import atheris

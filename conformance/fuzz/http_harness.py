@@ -4,6 +4,8 @@ complete parse."""
 
 from __future__ import annotations
 
+__all__: list[str] = ["check", "main", "test_one_input"]  # run as a program (atheris / a child process), not imported
+
 import sys
 
 import atheris

@@ -10,7 +10,15 @@ discrepancy; hypothesis shrinks it to a minimal exchange, which is exported as a
 
 from __future__ import annotations
 
-__all__ = ["FuzzSummary", "TimeUp", "case_for", "fuzz_hypothesis", "run_case", "write_found"]
+__all__ = [
+    "FuzzSummary",
+    "TimeUp",
+    "case_for",
+    "fuzz_hypothesis",
+    "run_case",
+    "write_found",
+    "tighten",
+]
 
 import asyncio
 import dataclasses

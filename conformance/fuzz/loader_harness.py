@@ -3,6 +3,8 @@ with the file's path — never another exception."""
 
 from __future__ import annotations
 
+__all__: list[str] = ["check", "main", "test_one_input"]  # run as a program (atheris / a child process), not imported
+
 import sys
 import tempfile
 from pathlib import Path

@@ -1,1 +1,3 @@
 """report layer (see DESIGN.md)."""
+
+__all__: list[str] = []  # import the modules of this package, not the package

@@ -19,6 +19,7 @@ __all__ = [
     "outcome",
     "tx_frames",
     "words",
+    "TxFrame",
 ]
 
 import ast

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["add_run_commands"]
+__all__ = [
+    "add_run_commands",
+    "cmd_echo_client",
+    "cmd_echo_server",
+    "cmd_run",
+    "cmd_serve",
+    "embedded_server",
+]
 
 import argparse
 import asyncio

@@ -5,7 +5,14 @@ case what was expected; everything said about the difference is said here."""
 
 from __future__ import annotations
 
-__all__ = ["Verdict", "describe_observed", "judge", "match_observations", "response_mismatch"]
+__all__ = [
+    "Verdict",
+    "describe_observed",
+    "judge",
+    "match_observations",
+    "response_mismatch",
+    "describe_expected",
+]
 
 import dataclasses
 from collections.abc import Sequence

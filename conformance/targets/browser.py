@@ -12,7 +12,15 @@ the suite; the page only drives it. The agent is the browser's name and version.
 
 from __future__ import annotations
 
-__all__ = ["BROWSERS", "PAGE", "agent_name", "browser_command", "client_command", "main"]
+__all__ = [
+    "BROWSERS",
+    "PAGE",
+    "agent_name",
+    "browser_command",
+    "client_command",
+    "main",
+    "run",
+]
 
 import http.server
 import json

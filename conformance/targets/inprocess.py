@@ -18,7 +18,17 @@ README for a ten-line example.
 
 from __future__ import annotations
 
-__all__ = ["ADAPTERS", "Adapter", "AdapterLog", "impl_server", "load_adapter", "serve_impl"]
+__all__ = [
+    "ADAPTERS",
+    "Adapter",
+    "AdapterLog",
+    "impl_server",
+    "load_adapter",
+    "serve_impl",
+    "ReferenceAdapter",
+    "WebsocketsAdapter",
+    "WsprotoAdapter",
+]
 
 import asyncio
 import codecs

@@ -12,7 +12,13 @@ must be answered with 101 within a deadline; the time to the answer is measured.
 
 from __future__ import annotations
 
-__all__ = ["Liveness", "Sample", "WatchedServer", "probe_handshake"]
+__all__ = [
+    "Liveness",
+    "Sample",
+    "WatchedServer",
+    "probe_handshake",
+    "describe_exit",
+]
 
 import asyncio
 import contextlib
