@@ -11,7 +11,6 @@ can run on a shared machine.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +19,7 @@ from conformance.engine import connection as cx
 from conformance.targets import echo_server as es
 from conformance.wire import http
 from conformance.wire.frames import Opcode
+from testees.mutants.serve import serve_patched
 
 _MIB = 1 << 20
 
@@ -138,17 +138,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=0)
     args = ap.parse_args()
     MUTANTS[args.name][2]()
-
-    async def run() -> None:
-        ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(es.serve_echo("127.0.0.1", args.port, deflate=True, ready=ready))
-        print(f"listening on ws://127.0.0.1:{await ready}/", flush=True)
-        await task
-
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
+    serve_patched(args.port)
 
 
 if __name__ == "__main__":

@@ -389,10 +389,14 @@ def main() -> None:
     ap.add_argument("--no-deflate", action="store_true")
     args = ap.parse_args()
     (MUTANTS[args.name][2] if args.name in MUTANTS else VARIANTS[args.name][1])()
+    serve_patched(args.port, deflate=not args.no_deflate)
 
+
+def serve_patched(port: int, deflate: bool = True) -> None:
+    """Run the (now patched) reference echo server on 127.0.0.1:port and announce its URL."""
     async def run() -> None:
         ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(es.serve_echo("127.0.0.1", args.port, deflate=not args.no_deflate, ready=ready))
+        task = asyncio.create_task(es.serve_echo("127.0.0.1", port, deflate=deflate, ready=ready))
         print(f"listening on ws://127.0.0.1:{await ready}/", flush=True)
         await task
 
