@@ -93,10 +93,12 @@ def _add_rules(sub: Any) -> None:
 
 
 def _optional_adders() -> list[Any]:
-    """Subcommands of the layers above the engine (run, serve, report, ...)."""
-    from conformance.commands import adders
+    """Subcommands of the layers above the engine (run, serve, fuzz, report, ...)."""
+    from conformance.fuzz.command import add_fuzz_commands
+    from conformance.report.commands import add_report_commands
+    from conformance.runner.command import add_run_commands
 
-    return adders()
+    return [add_run_commands, add_fuzz_commands, add_report_commands]
 
 
 def _cmd_cases_list(args: argparse.Namespace) -> int:

@@ -1,17 +1,17 @@
-"""Subcommands contributed by the layers above the engine, and the option glue they share.
+"""The option glue the subcommands share (cli.py adds the subcommands themselves).
 
-cli.py adds each subcommand; `add_selection_args` / `selected_cases` give every command that runs
+The option glue every command shares: `add_selection_args` / `selected_cases` give every command that runs
 or lists the catalogue the same selection flags (--cases, --exclude, --rfc, --rule, --level,
 --cases-dir), and `EXIT_CODES` is the text every `--help` ends with.
 """
 
 from __future__ import annotations
 
-__all__ = ["EXIT_CODES", "add_selection_args", "adders", "catalogue_from_args", "selected_cases", "selection_from_args"]
+__all__ = ["EXIT_CODES", "add_selection_args", "catalogue_from_args", "selected_cases", "selection_from_args"]
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 EXIT_CODES = """exit codes:
@@ -19,20 +19,6 @@ EXIT_CODES = """exit codes:
   1  a case failed (or, with --baseline, differs from the baseline)
   2  bad usage, or a bad case, baseline, spec or report file
   3  the target could not be reached or refused every handshake"""
-
-
-def adders() -> list[Callable[[Any], None]]:
-    from conformance.fuzz.command import add_fuzz_commands
-    from conformance.runner.command import add_run_commands
-
-    out: list[Callable[[Any], None]] = [add_run_commands, add_fuzz_commands]
-    try:
-        from conformance.report.commands import add_report_commands
-    except ImportError:  # pragma: no cover - the report layer is being built
-        pass
-    else:
-        out.append(add_report_commands)
-    return out
 
 
 def add_selection_args(p: argparse.ArgumentParser, positional_globs: bool = False) -> None:

@@ -11,11 +11,14 @@ from __future__ import annotations
 __all__ = [
     "dump_case",
     "dump_cases",
+    "dump_limits",
     "dump_payload",
-    "write_cases",
+    "dump_resource_step",
     "dump_step",
+    "write_cases",
 ]
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +53,7 @@ from conformance.catalog.model import (
     WaitMessages,
 )
 from conformance.catalog.payload import PayloadSpec
-from conformance.catalog.resources import Bomb, Flood, Request, dump_limits, dump_resource_step
+from conformance.catalog.resources import Bomb, Flood, Limits, Request
 from conformance.wire.frames import Opcode
 
 _OPCODE_NAMES = {Opcode.CONT: "continuation", Opcode.TEXT: "text", Opcode.BINARY: "binary",
@@ -302,3 +305,29 @@ def dump_cases(cases: list[Case], group: str, title: str, comment: str = "") -> 
 
 def write_cases(path: Path, cases: list[Case], group: str, title: str, comment: str = "") -> None:
     path.write_text(dump_cases(cases, group, title, comment), encoding="utf-8")
+
+
+def _dump_fields(obj: Any, required: tuple[str, ...]) -> dict[str, Any]:
+    """A resource step's or limit's fields that differ from their defaults (and the required ones)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        if f.name == "line":
+            continue
+        value = getattr(obj, f.name)
+        if f.name not in required and value == f.default:
+            continue
+        if isinstance(value, Opcode):
+            value = value.name.lower() if value is not Opcode.CONT else "continuation"
+        elif isinstance(value, PayloadSpec):
+            value = dump_payload(value)
+        out[f.name] = value
+    return out
+
+
+def dump_resource_step(step: Flood | Bomb | Request) -> dict[str, Any]:
+    required = {"flood": ("opcode", "count"), "bomb": ("inflated",), "request": ()}[step.key]
+    return {step.key: _dump_fields(step, required)}
+
+
+def dump_limits(limits: Limits) -> dict[str, Any]:
+    return _dump_fields(limits, ())

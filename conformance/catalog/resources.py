@@ -21,8 +21,6 @@ __all__ = [
     "Request",
     "RESOURCE_PARSERS",
     "RESOURCE_STEPS",
-    "dump_limits",
-    "dump_resource_step",
     "parse_limits",
 ]
 
@@ -219,28 +217,3 @@ def _parser(cls: type) -> Callable[[Any, int], Any]:
 
 
 RESOURCE_PARSERS: dict[str, Callable[[Any, int], Any]] = {cls.key: _parser(cls) for cls in RESOURCE_STEPS}
-
-
-def _dump(obj: Any, required: tuple[str, ...]) -> dict[str, Any]:
-    from conformance.catalog.dump import dump_payload
-
-    out: dict[str, Any] = {}
-    for f in _fields(type(obj)):
-        value = getattr(obj, f.name)
-        if f.name not in required and value == f.default:
-            continue
-        if isinstance(value, Opcode):
-            value = value.name.lower() if value is not Opcode.CONT else "continuation"
-        elif isinstance(value, PayloadSpec):
-            value = dump_payload(value)
-        out[f.name] = value
-    return out
-
-
-def dump_resource_step(step: Flood | Bomb | Request) -> dict[str, Any]:
-    required = {"flood": ("opcode", "count"), "bomb": ("inflated",), "request": ()}[step.key]
-    return {step.key: _dump(step, required)}
-
-
-def dump_limits(limits: Limits) -> dict[str, Any]:
-    return _dump(limits, ())

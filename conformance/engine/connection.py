@@ -27,8 +27,8 @@ from typing import Protocol
 
 import numpy as np
 
-from conformance.engine import deflate as pmd
-from conformance.engine import events as ev
+import conformance.engine.deflate as pmd
+import conformance.engine.events as ev
 from conformance.engine.rules import Level, ProtocolError, Rule, rule
 from conformance.errors import ConformanceError
 from conformance.wire.close import close_code_valid, parse_close, serialize_close

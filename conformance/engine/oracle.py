@@ -33,8 +33,8 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from conformance.engine import deflate as pmd
-from conformance.engine import events as ev
+import conformance.engine.deflate as pmd
+import conformance.engine.events as ev
 from conformance.engine.connection import CLOSE_REASON_INVALID, Connection, Role
 from conformance.engine.rules import Rule
 from conformance.wire.frames import FrameHeader, Opcode, apply_mask, parse_header

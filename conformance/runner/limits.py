@@ -23,7 +23,7 @@ from conformance.catalog.resources import Limits
 
 if TYPE_CHECKING:
     from conformance.runner.judge import Verdict
-    from conformance.runner.session import Trace
+    from conformance.runner.trace import Trace
 
 _MIB = 1 << 20
 

@@ -3,13 +3,13 @@
 Everything is generated lazily: a flood is written in batches of at most 64 KiB, a bomb is one
 compressed unit repeated (its inflated size is never built), a request of many megabytes is cut
 into `chunk`-sized pieces as it is written. What each step did and how the peer reacted goes into
-`trace.measurements["attack"]`; `execute_watched` adds the server's figures (`server`) and the
+`trace.measurements["attack"]`; `runner/watched.py` adds the server's figures (`server`) and the
 liveness probe (`alive`); runner/limits.py judges them.
 """
 
 from __future__ import annotations
 
-__all__ = ["bomb_payload", "execute_watched", "request_chunks", "run_resource_step"]
+__all__ = ["CASE_TARGET", "bomb_payload", "request_chunks", "run_resource_step"]
 
 import asyncio
 import contextlib
@@ -19,23 +19,22 @@ import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from conformance.catalog.model import Case
 from conformance.catalog.resources import Bomb, Flood, Request
 from conformance.engine.handshake import ClientHandshake
 from conformance.errors import TargetError
 from conformance.runner.trace import EchoFailure, StepsStopped
 from conformance.targets.tcp import ServerTarget, open_connection
-from conformance.targets.watch import WatchedServer, probe_handshake
+from conformance.targets.watch import probe_handshake
 from conformance.wire.frames import Frame, Opcode
 from conformance.wire.uri import WebSocketURI
 
 if TYPE_CHECKING:
     from conformance.runner.context import Session as _Session
-    from conformance.runner.session import RunOptions, Trace
 
 _BATCH = 1 << 16
 _UNIT = 1 << 20  # inflated octets per compressed unit of a bomb
-_TARGET: contextvars.ContextVar[ServerTarget | None] = contextvars.ContextVar("resource_target", default=None)
+# the target of the case being run (set by runner/watched.py), for the steps that open a second connection
+CASE_TARGET: contextvars.ContextVar[ServerTarget | None] = contextvars.ContextVar("resource_target", default=None)
 
 
 # -- steps -------------------------------------------------------------------------------------------
@@ -191,7 +190,7 @@ def _repeat(unit: bytes, n: int) -> Iterator[bytes]:
 
 
 async def _request(s: _Session, step: Request) -> bool:
-    target = _TARGET.get()
+    target = CASE_TARGET.get()
     if target is None:
         s.trace.steps_stopped = StepsStopped(s.case.steps.index(step) + 1, step.key, peer_closed=False,
                                              detail="a request step needs the run's target, to open a second connection")
@@ -271,70 +270,3 @@ async def _status(reader: asyncio.StreamReader) -> int | str:
     if len(parts) >= 2 and parts[1].isdigit():
         return int(parts[1])
     return "closed"
-
-
-# -- the watch around a case -------------------------------------------------------------------------
-
-async def execute_watched(case: Case, target: ServerTarget, opts: RunOptions) -> Trace:
-    """`execute_case`, with the server's figures and a liveness probe around it when the case is a
-    resource case or the server is watched (`opts.watch`)."""
-    from conformance.runner.session import execute_case
-
-    watch: WatchedServer | None = getattr(opts, "watch", None)
-    if watch is None and case.resources is None:
-        return await execute_case(case, target, opts)
-    token = _TARGET.set(target)
-    if watch is not None:
-        async with _restart_lock():  # a restart under way (after another case's crash) ends first
-            pass
-        watch.reset_peak()
-    before = watch.sample() if watch is not None else None
-    try:
-        trace = await execute_case(case, target, opts)
-    finally:
-        _TARGET.reset(token)
-    if watch is not None and before is not None:
-        await _after(case, trace, watch, before)
-    if case.resources is not None and "exit" not in trace.measurements.get("server", {}):
-        live = await probe_handshake(target, case.resources.alive_within)
-        trace.measurements["alive"] = {"ok": live.ok, "seconds": live.seconds, "detail": live.detail}
-    return trace
-
-
-async def _after(case: Case, trace: Trace, watch: WatchedServer, before: Any) -> None:
-    after = watch.sample()
-    sent = _octets_sent(trace)
-    figures: dict[str, Any] = {
-        "rss_before": before.rss, "rss_after": after.rss, "rss_peak": after.peak,
-        "rss_growth": max(0, after.peak - before.rss), "cpu_seconds": round(after.cpu - before.cpu, 4),
-        "octets_sent": sent}
-    if case.resources is not None:
-        figures["rss_bound"] = case.resources.rss_bound(sent)
-        figures["cpu_bound"] = case.resources.cpu_seconds
-    status = watch.exit_status()
-    if status is None and trace.close_received is None and (trace.eof or trace.reset or not trace.connected):
-        status = await asyncio.to_thread(watch.settle_exit, 0.5)
-    if status is not None:
-        figures["exit"] = status + watch.stderr_tail(200)
-        lock = _restart_lock()
-        async with lock:
-            if watch.exit_status() is not None:
-                await asyncio.to_thread(watch.restart)
-        figures["restarted"] = True
-    trace.measurements["server"] = figures
-
-
-def _octets_sent(trace: Trace) -> int:
-    """What the suite wrote: the resource steps' counts, plus the logged writes of the other steps
-    (the resource steps write with the log off, so nothing counts twice)."""
-    logged = sum(int(e.get("len", 0)) for e in trace.wirelog if e.get("dir") == "tx" and e.get("kind") == "octets")
-    return logged + sum(int(a.get("octets", 0)) for a in trace.measurements.get("attack", []))
-
-
-_locks: dict[int, asyncio.Lock] = {}
-
-
-def _restart_lock() -> asyncio.Lock:
-    """One restart at a time (per event loop), whichever case saw the crash first."""
-    loop = asyncio.get_running_loop()
-    return _locks.setdefault(id(loop), asyncio.Lock())

@@ -14,9 +14,9 @@ from typing import Any, TextIO
 from conformance.catalog.model import Case, Echo
 from conformance.errors import TargetError
 from conformance.report.model import CaseResult, ReportDir
-from conformance.runner.resources import execute_watched
 from conformance.runner.result import make_result, not_run_result, now_stamp
 from conformance.runner.session import RunOptions, Trace
+from conformance.runner.watched import execute_watched
 from conformance.targets.tcp import ServerTarget, open_connection
 from conformance.verdicts import NOT_RUN
 
@@ -157,7 +157,7 @@ async def _run_with_retries(case: Case, target: ServerTarget, opts: RunOptions, 
         attempts += 1
         started = now_stamp()
         try:
-            trace = await execute_watched(case, target, opts)  # runner/resources.py: the watch
+            trace = await execute_watched(case, target, opts)  # runner/watched.py: the watch
         except Exception as exc:
             res = not_run_result(case, opts.agent, f"internal error in the suite: {type(exc).__name__}: {exc}")
             res.attempts = attempts

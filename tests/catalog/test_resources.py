@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.catalog.dump import dump_case
+from conformance.catalog.dump import dump_case, dump_limits, dump_resource_step
 from conformance.catalog.load import load_catalogue
 from conformance.catalog.model import STEP_TYPES
 from conformance.catalog.resources import (
@@ -13,8 +13,6 @@ from conformance.catalog.resources import (
     Flood,
     Limits,
     Request,
-    dump_limits,
-    dump_resource_step,
     parse_limits,
 )
 from conformance.wire.frames import Opcode
