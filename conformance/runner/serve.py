@@ -75,6 +75,10 @@ class CaseServer:
                 await self._dispatch(*got, reader, writer)
         except (ConnectionError, OSError, TimeoutError):
             pass
+        except asyncio.CancelledError:
+            # the run is over (its loop cancels what is left): end here, since Python 3.11's stream
+            # server callback would log a cancelled handler as an error with a traceback
+            pass
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError, OSError, TimeoutError):

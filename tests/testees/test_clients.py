@@ -91,7 +91,9 @@ def test_misbehaving_clients_end_with_verdicts(kind: str, code: int, why: str, t
     assert proc.returncode == code, proc.stderr[-2000:]
     assert time.monotonic() - t0 < 60
     got = verdicts(out, "bad")
-    assert len(got) == 8 and all(r["behavior"] == "FAILED" for r in got.values())
+    # the case the client was in when it hung or died is FAILED; the cases it never reached are NOT RUN
+    assert len(got) == 8 and all(r["behavior"] in ("FAILED", "NOT RUN") for r in got.values())
+    assert any(r["behavior"] == "NOT RUN" for r in got.values())
     assert any(why in str(r["result"]) for r in got.values()) or why in proc.stderr, (proc.stderr[-1000:], got)
 
 
