@@ -44,6 +44,8 @@ def h2_inapplicable(case: Case) -> str:
         return "it tests a client"
     if case.expect_response is not None and case.transport != "h2":
         return "it judges the HTTP/1.1 upgrade response"
+    if case.resources is not None:
+        return "a resource case: its liveness probe and hostile requests speak HTTP/1.1"
     hs = case.handshake
     if hs is not None and (hs.raw is not None or hs.method or hs.path or hs.http_version):
         return "it bends the HTTP/1.1 request line or sends raw octets as the request"
