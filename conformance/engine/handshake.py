@@ -58,6 +58,10 @@ SERVER_ERROR = rule(
     "handshake.server-error", "RFC 6455 §4.2.2", MUST,
     "A request the server cannot accept is refused with a 4xx status, and offers it does not support are "
     "declined; it must not answer 5xx or drop the connection.")
+REFUSED = rule(
+    "handshake.refused", "RFC 6455 §4.2.2", Level.INFORMATIONAL,
+    "A server may refuse a valid opening handshake it does not wish to accept, with an appropriate "
+    "error status (such as 403 Forbidden); the case then cannot run, which is no fault of the server.")
 # --- client side: RFC 6455 §4.1 (what the client checks in the response) ----------------------
 STATUS = rule("handshake.status", "RFC 6455 §4.1", MUST,
               "Anything but 101 Switching Protocols means the handshake did not succeed.")

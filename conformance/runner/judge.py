@@ -350,6 +350,16 @@ def _judge_handshake_only(case: Case, t: Trace) -> Verdict:
 
 
 def _not_opened(case: Case, t: Trace) -> Verdict:
+    if (t.testing != "client" and case.expect_response is None and t.status is not None
+            and 400 <= t.status < 500):
+        # a valid request refused: RFC 6455 §4.2.2 lets a server refuse a connection it does not
+        # wish to accept ("an appropriate HTTP error code (e.g., 403 Forbidden)"); no MUST is broken
+        refused = RULES["handshake.refused"]
+        reason = t.response_head.reason if t.response_head is not None else ""
+        return Verdict("UNIMPLEMENTED", f"The server refused the opening handshake with {t.status} {reason}".rstrip()
+                       + ", which RFC 6455 §4.2.2 allows a server that does not wish to accept the connection; "
+                       "the case could not run.", "UNIMPLEMENTED", "No WebSocket connection was opened.",
+                       refused, refused.section, refused.level.value)
     if not t.connected:
         why = t.timed_out or "the TCP connection could not be made"
     elif t.handshake_note:
@@ -361,6 +371,8 @@ def _not_opened(case: Case, t: Trace) -> Verdict:
     else:
         why = t.timed_out or "the opening handshake did not complete"
     r = t.handshake_error.rule if t.handshake_error else RULES.get("handshake.server-error")
+    if t.testing != "client" and t.status is not None and t.status >= 500:
+        r = RULES.get("handshake.server-error")  # a 5xx to a valid request: the server erred (not §4.1's client rule)
     return Verdict("FAILED", f"The WebSocket connection was not opened: {why}.", "FAILED",
                    "The opening handshake never completed.", r, r.section if r else case.rfc[0],
                    r.level.value if r else Level.MUST.value)

@@ -15,7 +15,7 @@ import conformance.engine.handshake  # noqa: F401
 from conformance.catalog.model import Case, CloseExpect, DeflateSpec, Expect, ExpectResponse, HandshakeSpec, Observation
 from conformance.catalog.payload import parse_payload
 from conformance.engine import events as ev
-from conformance.engine.rules import RULES
+from conformance.engine.rules import RULES, ProtocolError
 from conformance.runner.judge import judge
 from conformance.runner.trace import EchoFailure, StepsStopped, Trace
 from conformance.wire.http import Headers, Response
@@ -211,6 +211,14 @@ ROWS: list[tuple[str, Case, Trace, str, str, str | None, str]] = [
      case(level="informational", handshake=HandshakeSpec(), expect_response=ExpectResponse((101,))),
      Trace(connected=True, status=400, response_head=response(400)),
      "INFORMATIONAL", "OK", None, "informational"),
+    ("a valid request refused with 403: §4.2.2 lets a server refuse, no MUST is broken",
+     case(), Trace(connected=True, status=403, response_head=response(403),
+                   handshake_error=ProtocolError(RULES["handshake.status"], "status 403")),
+     "UNIMPLEMENTED", "UNIMPLEMENTED", "handshake.refused", "informational"),
+    ("a valid request answered 500 names the server's rule, not the client's",
+     case(), Trace(connected=True, status=500, response_head=response(500),
+                   handshake_error=ProtocolError(RULES["handshake.status"], "status 500")),
+     "FAILED", "FAILED", "handshake.server-error", "MUST"),
     ("connection never opened", case(), Trace(connected=False, timed_out="refused"),
      "FAILED", "FAILED", "handshake.server-error", "MUST"),
     ("client refused the response", case(rule="handshake.accept", expect_client="reject"),
