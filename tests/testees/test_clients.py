@@ -89,7 +89,7 @@ def test_misbehaving_clients_end_with_verdicts(kind: str, code: int, why: str, t
             "--agent", "bad", "--out", str(out), "--cases", "1.1.*", "--timeout", "3", "--wait", "1"]
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == code, proc.stderr[-2000:]
-    assert time.monotonic() - t0 < 60
+    assert time.monotonic() - t0 < 100  # an upper bound only: the run ends (the machine may be busy)
     got = verdicts(out, "bad")
     # the case the client was in when it hung or died is FAILED; the cases it never reached are NOT RUN
     assert len(got) == 8 and all(r["behavior"] in ("FAILED", "NOT RUN") for r in got.values())
