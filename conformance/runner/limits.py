@@ -37,10 +37,13 @@ def judge_limits(case: Case, trace: Trace, verdict: Verdict) -> Verdict:
                      "exceeding its limits.", "MUST")
     if case.resources is None:
         return verdict
-    dead = _hang(m)
+    dead, slow = _hang(m)
     if dead:
         return _fail(verdict, case, f"{dead}; RFC 6455 §10.4: an implementation MUST protect itself "
                      "against exceeding its limits.", "MUST")
+    if slow:  # a deadline passed: a hang and a busy machine look alike, so no MUST is claimed
+        return _fail(verdict, case, f"{slow} (an upper bound: a server slowed down, by the attack or by a busy "
+                     "machine, looks the same); RFC 6455 §10.4: it SHOULD impose limits.", "SHOULD")
     figures = _figures(m)
     short = _shortfalls(case.resources, m) + _refusal(case.resources, trace)
     if short and verdict.behavior != "FAILED":
@@ -56,15 +59,21 @@ def _fail(verdict: Verdict, case: Case, text: str, level: str) -> Verdict:
                                section=case.rfc[0] if case.rfc else None, level=level)
 
 
-def _hang(m: dict[str, Any]) -> str:
+def _hang(m: dict[str, Any]) -> tuple[str, str]:
+    """(why the server is dead, why it looks slow): a new connection refused or dropped is a fact; no
+    answer within a deadline is only a bound."""
     alive = m.get("alive")
     if alive is not None and not alive.get("ok"):
-        return f"After the case the server was not alive: {alive.get('detail')}"
+        detail = str(alive.get("detail"))
+        text = f"After the case the server was not alive: {detail}"
+        return ("", text) if detail.startswith("no answer") else (text, "")
     for a in m.get("attack", []):
         probe = a.get("probe_during")
         if probe is not None and probe.get("ok") is False:
-            return f"While one client sent its request slowly, the server did not serve another: {probe.get('detail')}"
-    return ""
+            detail = str(probe.get("detail"))
+            text = f"While one client sent its request slowly, the server did not serve another: {detail}"
+            return ("", text) if detail.startswith("no answer") else (text, "")
+    return "", ""
 
 
 def _shortfalls(limits: Limits, m: dict[str, Any]) -> list[str]:

@@ -5,7 +5,7 @@ with compression on and off, plus the in-process adapters, into one report direc
 python -m testees.matrix.run [--out reports/matrix] [--parallel 2] [--only NAME ...] [--max-echo 50 | --full]
                              [--robustness]
 
-The default catalogue holds the light cases of the resource group (30), judged on liveness only.
+The default catalogue leaves the resource group (30) out (its verdicts rest on deadlines).
 --robustness runs only the servers, each started and watched by the suite (--server-cmd), through
 the whole group 30 (heavy variants too), so that their memory, CPU time and crashes are measured.
 

@@ -43,9 +43,17 @@ class TestFailed:
         v = judge(case, _trace(server=_server(exit="exited with status 1")))
         assert v.behavior == "FAILED" and "exited with status 1" in v.result
 
-    def test_a_server_that_stops_answering_is_failed(self) -> None:
-        v = judge(_case(), _trace(alive={"ok": False, "seconds": 5.0, "detail": "no answer within 5 s"}))
+    def test_a_server_that_no_longer_accepts_is_failed(self) -> None:
+        v = judge(_case(), _trace(alive={"ok": False, "seconds": 0.01,
+                                         "detail": "a new connection failed: [Errno 111] Connection refused"}))
         assert (v.behavior, v.level) == ("FAILED", "MUST") and "not alive" in v.result
+
+    def test_a_server_slower_than_the_deadline_is_only_non_strict(self) -> None:
+        # no answer within the deadline: a hang and a busy machine look alike (the stability run saw
+        # websockets and wsproto flip to FAILED here under load), so no MUST is claimed
+        v = judge(_case(), _trace(alive={"ok": False, "seconds": 5.0,
+                                         "detail": "no answer to a new handshake within 5 s"}))
+        assert (v.behavior, v.level) == ("NON-STRICT", "SHOULD") and "upper bound" in v.result
 
     def test_a_client_left_waiting_during_slowloris_is_a_hang(self) -> None:
         attack = [{"step": "request", "answer": 408, "within": 8, "probe_during": {"ok": False, "detail": "x"}}]

@@ -88,9 +88,11 @@ class TestSelection:
         cat, cases = selected_cases(args, "server")
         return {c.id for c in _resource_selection(args, cat, cases)}
 
-    def test_the_default_run_has_the_light_cases_only(self) -> None:
+    def test_the_default_run_leaves_the_group_out(self) -> None:
+        # its verdicts rest on deadlines: opt in with --robustness or by naming the cases
         ids = self._ids()
-        assert "30.2.1" in ids and "30.2.5" not in ids and "1.1.1" in ids
+        assert "1.1.1" in ids and not any(i.startswith("30.") for i in ids)
+        assert "30.2.1" in self._ids("--cases", "30.2.*")
 
     def test_robustness_runs_the_whole_group(self) -> None:
         ids = self._ids("--robustness")
