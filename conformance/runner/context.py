@@ -39,6 +39,7 @@ class Session:
         self.sync_ping: bytes | None = None  # payload of the synchronisation ping awaiting its answer
         self.sync_result = ""  # "pong" or "closed": whichever the peer did first
         self._syncs = 0
+        self._corked: list[bytes] | None = None  # octets held for one write (cork / uncork)
 
     def start(self, role: Role, leftover: bytes) -> None:
         """After the handshake: the engine observes the peer, the reader runs, and the octets
@@ -63,6 +64,28 @@ class Session:
         self.trace.log("tx", "octets", data, label)
         if self.conn is not None:
             self.tx.feed(data)
+        if self._corked is not None and not chop:
+            self._corked.append(data)
+            return True
+        return await self._put(data, chop, delay)
+
+    def cork(self) -> None:
+        """Hold what is written from now on until `uncork`, which writes it all in one write."""
+        if self._corked is None:
+            self._corked = []
+
+    async def uncork(self) -> bool:
+        """Write what `cork` held, in one write (one TCP segment on loopback: the peer reads it in
+        one read); False when the peer is gone."""
+        held, self._corked = self._corked, None
+        if not held:
+            return True
+        if len(held) > 1:
+            self.trace.log("tx", "event", text=f"the {len(held)} writes above go out in one write")
+        return await self._put(b"".join(held), 0, 0.0)
+
+    async def _put(self, data: bytes, chop: int, delay: float) -> bool:
+        assert self.writer is not None
         pieces = [data[i : i + chop] for i in range(0, len(data), chop)] if chop else [data]
         try:
             for i, piece in enumerate(pieces):

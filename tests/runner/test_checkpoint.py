@@ -117,6 +117,26 @@ async def pongs_only(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
             return
 
 
+async def pongs_before_failing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Fails with 1007 on the second data frame, but reads each data frame together with the ping
+    after it and answers the ping first (as websockets does when both come in one read: its
+    protocol layer pongs, its connection layer then finds the invalid UTF-8)."""
+    await _accept(reader, writer)
+    held: list[Frame] = []
+    seen = 0
+    async for frame in _frames(reader):
+        if frame.opcode is not Opcode.PING:
+            held.append(frame)
+            continue
+        writer.write(_pong_to(frame))
+        seen += len(held)
+        held.clear()
+        if seen >= 2:
+            writer.write(serialize_frame(Frame(Opcode.CLOSE, serialize_close(1007, "")), mask=False))
+            writer.close()
+            return
+
+
 async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Completes the handshake, then reads and answers nothing."""
     await _accept(reader, writer)
@@ -143,7 +163,7 @@ class TestSection5_5_2PingSynchronises:
         case = _cases(tmp_path)["1.1.1"]
         trace = asyncio.run(_run(slow_fail_fast, case, settle=30))
         assert trace.observations == [("timeout", "A")]  # open at A (its pong), failed at B (no pong)
-        assert trace.timing_notes == [] and trace.sync_pongs == 1
+        assert trace.timing_notes == [] and trace.sync_pongs == 2  # both pings at A
         assert judge(case, trace).behavior == "OK"
 
     def test_a_peer_that_pongs_is_still_open_without_waiting_the_settle_time(self, tmp_path: Path) -> None:
@@ -152,10 +172,19 @@ class TestSection5_5_2PingSynchronises:
         trace = asyncio.run(_run(pongs_only, case, settle=30))
         assert trace.observations == [("timeout", "A"), ("timeout", "B")]
         assert trace.timing_notes == [] and not trace.timed_out
-        assert trace.sync_pongs == 2
+        assert trace.sync_pongs == 4  # two pings in turn at each checkpoint
         assert not any(k == "pong" for k, _ in trace.observations)  # the sync pongs are hidden ...
-        assert sum(e.get("opcode") == Opcode.PONG for e in trace.wirelog) == 2  # ... but in the wire log
+        assert sum(e.get("opcode") == Opcode.PONG for e in trace.wirelog) == 4  # ... but in the wire log
         assert judge(case, trace).behavior == "NON-STRICT"
+
+    def test_a_pong_just_before_the_close_is_not_open(self, tmp_path: Path) -> None:
+        # the first pong at B comes before the 1007 for the frame read with its ping; the second
+        # ping, written after that pong, gets no pong: the peer failed on the frame before B
+        case = _cases(tmp_path)["1.1.1"]
+        trace = asyncio.run(_run(pongs_before_failing, case, settle=30))
+        assert trace.observations == [("timeout", "A")]
+        assert trace.timing_notes == [] and trace.sync_pongs == 3
+        assert judge(case, trace).behavior == "OK"
 
     def test_a_peer_that_answers_nothing_is_open_after_the_bound_and_the_result_says_so(
             self, tmp_path: Path) -> None:
