@@ -192,8 +192,12 @@ class _Plan:
 
 def _target(args: argparse.Namespace) -> tuple[str, str]:
     for kind in ("server", "impl", "client", "server_cmd"):
-        if getattr(args, kind):
-            return kind, getattr(args, kind)
+        value = getattr(args, kind)
+        if value is None:
+            continue
+        if kind == "client" and not value.split():  # an empty value is a bad target, not "no target"
+            raise UsageError("--client needs a command line, e.g. \"python my_client.py {url} {agent}\"")
+        return kind, value
     return "reference", ""
 
 

@@ -1,13 +1,22 @@
 """No input a user can give prints a traceback (issue 15, "done when"): over generated argument lists
 and generated contents of case files, index.json, baselines and Autobahn specs, `conformance` exits
-0-3, and bad input (exit 2) is one line on stderr."""
+0-3, and bad input (exit 2) is one line on stderr.
+
+Each example runs in its own temporary directory as the working directory, so a run without --out
+writes its default report directory (reports/run) there, never into the checkout that other tests
+(and xdist workers) share. No argument list reaches a live target: `--server ''` once meant "no
+target" and ran a real case against the embedded reference server into the shared reports/run,
+the one example that waited on the network and whose outcome depended on load.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -88,9 +97,24 @@ def test_no_traceback_and_one_line_for_bad_input(data: st.DataObject) -> None:
         (d / "base.yaml").write_bytes(data.draw(contents(VALID_BASELINE), "baseline"))
         (d / "spec.json").write_bytes(data.draw(contents(VALID_SPEC), "spec"))
         argv = data.draw(command_lines(d), "argv")
-        r = run_main(*argv)
-    assert "Traceback" not in r.err, (argv, r.err)
-    assert r.code in (0, 1, 2, 3), (argv, r.code, r.err)
-    if r.code == 2:
-        lines = [ln for ln in r.err.splitlines() if ln.strip()]
-        assert len(lines) == 1 and lines[0].startswith("conformance: "), (argv, r.err)
+        with contextlib.chdir(d):
+            r = run_main(*argv)
+    _check(argv, r.code, r.err)
+
+
+def _check(argv: list[str], code: int, err: str) -> None:
+    assert "Traceback" not in err, (argv, err)
+    assert code in (0, 1, 2, 3), (argv, code, err)
+    if code == 2:
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("conformance: "), (argv, err)
+
+
+@pytest.mark.parametrize("option", ["--server", "--client", "--impl", "--server-cmd"])
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_target_is_bad_usage_not_the_reference(option: str, value: str, tmp_path: Path) -> None:
+    with contextlib.chdir(tmp_path):
+        r = run_main("run", option, value, "--cases", "1.1.1")
+    _check([option, value], r.code, r.err)
+    assert r.code == 2 and "running" not in r.err, r.err
+    assert not (tmp_path / "reports" / "run" / "index.json").exists()  # no case ran
