@@ -341,12 +341,33 @@ def _judge_handshake_only(case: Case, t: Trace) -> Verdict:
     elif t.handshake_error is not None:
         r = t.handshake_error.rule
     text = text or t.handshake_note or (str(t.handshake_error) if t.handshake_error else None)
+    if text is not None and _valid_request_refused(case, t):
+        return _refusal_verdict(case, t)
     if text is not None:
         level = _level_of(case, r)
         return Verdict(_apply_level("FAILED", level), text, "OK", "No WebSocket connection.", r,
                        r.section if r else section, level)
     return Verdict("OK", f"The server answered {t.status} as required.", "OK",
                    "No WebSocket connection was expected.", None, None, case.level)
+
+
+def _valid_request_refused(case: Case, t: Trace) -> bool:
+    """A server answered 4xx where the case's request is valid and must be accepted (0.4.6, 0.7.x)."""
+    exp = case.expect_response
+    return (t.testing != "client" and exp is not None and exp.status == (101,) and t.status is not None
+            and 400 <= t.status < 500)
+
+
+def _refusal_verdict(case: Case, t: Trace) -> Verdict:
+    """RFC 6455 §4.2.2 lets a server refuse a connection "it does not wish to accept" with "an
+    appropriate HTTP error code", and RFC 9110 §15.5.1 makes 400 a client error "perceived" by the
+    server: refusing a valid request breaks no MUST, however wrong the reason. The case records it."""
+    refused = RULES["handshake.refused"]
+    reason = t.response_head.reason if t.response_head is not None else ""
+    return Verdict("INFORMATIONAL", f"The server refused a valid request with {t.status} {reason}".rstrip()
+                   + "; the case's request is valid and should be accepted, but RFC 6455 §4.2.2 lets a server "
+                   "refuse a connection it does not wish to accept.", "OK", "No WebSocket connection.",
+                   refused, refused.section, refused.level.value)
 
 
 def _not_opened(case: Case, t: Trace) -> Verdict:
