@@ -236,7 +236,9 @@ def _answers(got: DeflateParams, offer: DeflateParams) -> bool:
     if offer.server_no_context_takeover and not got.server_no_context_takeover:
         return False
     asked, server_bits = offer.server_max_window_bits, got.server_max_window_bits
-    if asked is not None and (server_bits is None or server_bits > asked):
+    # no value in the answer is the default window, 15 bits: the answer to an offer of 15 (the
+    # server's window "the same or smaller value as the offer", §7.1.2.1, whether said or not)
+    if asked is not None and (15 if server_bits is None else server_bits) > asked:
         return False
     told, allowed = got.client_max_window_bits, offer.client_max_window_bits
     if told is not None and allowed is None:

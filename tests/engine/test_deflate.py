@@ -235,6 +235,8 @@ class TestSection7_1ClientAccept:
         ([("client_max_window_bits", "9")], [[("client_max_window_bits", None)]],
          DeflateParams(client_max_window_bits=9)),
         ([], [[("client_max_window_bits", "11")]], DeflateParams(client_max_window_bits=11)),
+        # 15 bits asked for, nothing said: the default window is 15 bits (aiohttp's answer in 13.4.x)
+        ([], [[("server_max_window_bits", "15")]], DeflateParams()),
         # several offers: the first that the answer fits decides
         ([], [[("server_no_context_takeover", None)], [("client_max_window_bits", "12")]],
          DeflateParams(client_max_window_bits=12)),
