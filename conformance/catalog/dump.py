@@ -182,7 +182,7 @@ def _response(r: ResponseSpec) -> dict[str, Any]:
         out["reason"] = r.reason
     if r.headers:
         out["headers"] = _headers(r.headers)
-    for name in ("http_version", "accept"):
+    for name in ("http_version", "accept", "redirect"):
         if getattr(r, name) is not None:
             out[name] = getattr(r, name)
     if r.extra_headers:

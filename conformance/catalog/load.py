@@ -415,7 +415,7 @@ def _response(v: Any) -> ResponseSpec:
                         accept=_opt_text(v, "accept"),
                         before=parse_payload(v["before"]) if v.get("before") is not None else None,
                         trailer=parse_payload(v["trailer"]) if v.get("trailer") is not None else None,
-                        chop=chop, delay=float(delay))
+                        chop=chop, delay=float(delay), redirect=_opt_text(v, "redirect"))
 
 
 def _expect_response(v: dict[str, Any]) -> ExpectResponse:

@@ -290,6 +290,9 @@ class ResponseSpec:
     trailer: PayloadSpec | None = None  # octets glued to the end of the response (frames), one write
     chop: int = 0  # write the response in pieces of this many octets, draining after each
     delay: float = 0.0  # seconds between the pieces
+    # a path on the suite's second listener (another loopback port: another origin): the answer's
+    # Location points there, and the runner records whether the client follows (runner/redirect.py)
+    redirect: str | None = None
 
     ACCEPT_FORMS: ClassVar[tuple[str, ...]] = (
         "other-key", "key", "no-guid", "truncated", "extended", "lowercase", "hex", "unpadded",
@@ -301,6 +304,7 @@ class ResponseSpec:
                f"`accept` is one of {', '.join(self.ACCEPT_FORMS)}")
         _whole(self.chop, "chop")
         _check(isinstance(self.delay, (int, float)) and 0 <= self.delay <= 5, "`delay` is 0-5 seconds")
+        _check(self.redirect is None or self.redirect.startswith("/"), "`redirect` is a path starting with /")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

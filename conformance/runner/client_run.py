@@ -7,7 +7,7 @@ run, saying why, and the run ends within its budget.
 
 from __future__ import annotations
 
-__all__ = ["ClientRunSummary", "run_client_command"]
+__all__ = ["USERINFO", "ClientRunSummary", "run_client_command"]
 
 import asyncio
 import contextlib
@@ -33,8 +33,15 @@ class ClientRunSummary:
     note: str
 
 
+# `{authurl}`: the suite's URL with this user info, for clients that turn it into Basic credentials
+# (the redirect cases of 20.4 then see whether they carry them to another origin)
+USERINFO = "conformance:redirect-test"
+
+
 def _command(template: str, url: str, agent: str) -> list[str]:
-    return [part.replace("{url}", url).replace("{agent}", agent) for part in shlex.split(template)]
+    authurl = url.replace("://", f"://{USERINFO}@", 1)
+    return [part.replace("{url}", url).replace("{authurl}", authurl).replace("{agent}", agent)
+            for part in shlex.split(template)]
 
 
 async def run_client_command(

@@ -394,5 +394,54 @@ def _judge_client_rejection(case: Case, t: Trace) -> Verdict:
         level = _level_of(case, rule)
         return Verdict(_apply_level("FAILED", level), f"The client did not refuse the response: {why}.",
                        "OK", "No WebSocket connection was expected.", rule, section, level)
-    return Verdict("OK", "The client refused the handshake response and closed the connection.", "OK",
-                   "No WebSocket connection was expected.", None, None, case.level)
+    v = Verdict("OK", "The client refused the handshake response and closed the connection.", "OK",
+                "No WebSocket connection was expected.", None, None, case.level)
+    return _judge_redirect(v, t) if t.redirect is not None else v
+
+
+_CREDENTIALS = ("Authorization", "Cookie")
+
+
+def _judge_redirect(v: Verdict, t: Trace) -> Verdict:
+    """After a 3xx whose Location is the suite's second listener (another origin): did the
+    client follow, and with which key and credentials? Each fact is judged by its own rule."""
+    r = t.redirect
+    assert r is not None
+    if r.outcome != "followed":
+        how = ("its next connection went to the suite instead" if r.outcome == "moved-on" else
+               f"nothing arrived there within {r.waited:.1f} s")
+        return dataclasses.replace(v, result=f"{v.result[:-1]}, and did not follow the redirect to {r.location} ({how}).")
+    first, second = _head_of(t.request), _head_of(r.request)
+    findings: list[tuple[str, str]] = []  # (rule id, what it did), the most severe first
+    key = first.get("sec-websocket-key")
+    if key and key == second.get("sec-websocket-key"):
+        findings.append(("handshake.key-fresh", f"it sent the same Sec-WebSocket-Key ({key}) again"))
+    if r.browser:
+        findings.append(("handshake.redirect-browser", "a browser followed a redirect of the opening handshake"))
+    resent = [n for n in _CREDENTIALS if first.get(n.lower()) and first.get(n.lower()) == second.get(n.lower())]
+    if resent:
+        findings.append(("handshake.redirect-credentials",
+                         f"it sent the {' and '.join(resent)} of its first request to another origin"))
+    had = [n for n in _CREDENTIALS if first.get(n.lower())]
+    creds = ("" if resent else f" without its {' and '.join(had)}" if had
+             else " (its first request carried no Authorization or Cookie, so resending them was not tested)")
+    followed = f"The client refused the 3xx answer and followed its Location {r.location}{creds}"
+    if not findings:
+        rule = RULES["handshake.redirect-followed"]
+        return Verdict("INFORMATIONAL", f"{followed}, with a new key, which RFC 6455 §4.1 allows.",
+                       v.behavior_close, v.result_close, rule, rule.section, rule.level.value)
+    rule = RULES[findings[0][0]]
+    level = rule.level.value
+    what = "; ".join(f"{text} ({RULES[rid].section})" for rid, text in findings)
+    return Verdict(_apply_level("FAILED", level), f"{followed}: {what}.", v.behavior_close, v.result_close,
+                   rule, rule.section, level)
+
+
+def _head_of(raw: str) -> dict[str, str]:
+    """The headers of a recorded request head, lower-cased names, the first value of each."""
+    out: dict[str, str] = {}
+    for line in raw.split("\r\n")[1:]:
+        name, sep, value = line.partition(":")
+        if sep and name.strip().lower() not in out:
+            out[name.strip().lower()] = value.strip()
+    return out

@@ -7,7 +7,8 @@ loopback port, starts the browser headless on it and waits until the page says i
 the deadline passes), then ends the browser it started. The page's script speaks Autobahn's
 client protocol (getCaseCount, runCase?case=N&agent=A, updateReports) and echoes every message
 with its type, as Autobahn's browser testee did. What the browser does on the wire is judged by
-the suite; the page only drives it. The agent is the browser's name and version.
+the suite; the page only drives it. The agent is the browser's name and version. The page sets a
+cookie first, so that the browser has a credential a redirected handshake could carry.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ PAGE = """<!doctype html><meta charset="utf-8"><title>conformance: client catalo
 "use strict";
 const q = new URLSearchParams(location.search), base = q.get("ws"), agent = q.get("agent");
 const log = t => { document.getElementById("log").textContent += t + "\\n"; };
+// a credential the browser attaches to its handshakes (cookies ignore the port): the redirect
+// cases of 20.4 look for it in a followed handshake (RFC 9110 §15.4)
+document.cookie = "conformance-redirect=test; path=/; SameSite=Lax";
 function open(path, onMessage) {
   return new Promise(done => {
     let ws;
