@@ -261,6 +261,8 @@ def _close(c: CloseExpect) -> dict[str, Any]:
             out[name] = True
     if c.informational:
         out["any"] = "informational"
+    if c.linger:
+        out["linger"] = c.linger
     return out
 
 

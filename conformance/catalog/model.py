@@ -419,9 +419,13 @@ class CloseExpect:
     wrong_side_fatal: bool = False  # the wrong side closing also fails the behaviour (UTF-8 cases)
     wrong_code_fatal: bool = False  # a wrong close code also fails the behaviour (close cases)
     informational: bool = False  # whatever happens, the close verdict is INFORMATIONAL
+    # testing a client: after the closing handshake the suite keeps TCP open this many seconds at
+    # most, and records when the client closes it (RFC 6455 §7.1.1; 0: the suite closes at once)
+    linger: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.by in ("us", "peer", "either"), "us, peer or either")
+        _check(isinstance(self.linger, (int, float)) and 0 <= self.linger <= 10, "`linger` is 0-10 seconds")
 
 
 _LEVELS = ("MUST", "SHOULD", "MAY", "informational")

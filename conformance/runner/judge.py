@@ -97,6 +97,8 @@ def _judge(case: Case, trace: Trace) -> Verdict:
     if not trace.opened:
         return _not_opened(case, trace)
     behavior, result, rule = _behavior(case, trace)
+    if case.close.linger and trace.testing == "client" and behavior == "OK":
+        behavior, result, rule = _judge_linger(case, trace, result)
     if trace.timing_notes:  # the one kind of result that rests on time, not on what the peer did
         result = f"{result} This rests on a timeout: {'; '.join(trace.timing_notes)}."
     result += _steps_note(trace)
@@ -120,6 +122,29 @@ def _judge(case: Case, trace: Trace) -> Verdict:
     the_rule = the_rule or _case_rule(case)
     section = the_rule.section if the_rule else (case.rfc[0] if case.rfc else None)
     return Verdict(behavior, result, bclose, rclose, the_rule, section, level)
+
+
+# a client closing TCP within this many seconds of the suite's close frame closed "at once" (22.5):
+# load only delays what the suite sees, so it can make an eager client look patient, never the reverse
+AT_ONCE = 0.5
+
+
+def _judge_linger(case: Case, t: Trace, result: str) -> tuple[str, str, Rule | None]:
+    """The suite kept TCP open after the closing handshake: did the client wait for it (§7.1.1)?"""
+    bound = case.close.linger
+    if t.close_sent_at is None or t.close_received is None:
+        return "OK", result, None  # no closing handshake: the close verdict says what happened
+    if t.eof_first and t.eof_at is not None:
+        after = t.eof_at - t.close_sent_at
+        if after < AT_ONCE:
+            return ("NON-STRICT", f"The client closed TCP {after:.3f} s after the suite's close frame, at once "
+                    f"(under {AT_ONCE:g} s), instead of waiting for the server to close it (RFC 6455 §7.1.1: the "
+                    f"client SHOULD wait for the server's TCP close; the suite would have kept it open {bound:g} s).",
+                    RULES["close.client-waits-for-tcp"])
+        return ("OK", f"{result} The client closed TCP {after:.2f} s after the suite's close frame, before the "
+                f"suite's {bound:g} s were over: after a wait, which RFC 6455 §7.1.1 allows (MAY).", None)
+    return ("OK", f"{result} The client kept TCP open until the suite closed it, {bound:g} s after the closing "
+            "handshake (RFC 6455 §7.1.1).", None)
 
 
 def _named(behavior: str, b: tuple[Rule | None, str], bclose: str,

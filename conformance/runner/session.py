@@ -131,6 +131,11 @@ async def _finish(s: Session) -> None:
     # only bounds a client that leaves the connection open. Then the suite closes TCP at once,
     # so close order is never a race.
     await s.wait_for(lambda: t.peer_closed, opts.wait)
+    if case.close.linger and t.close_received is not None and not t.eof and not t.reset:
+        # §7.1.1: the client should wait for the server's TCP close; keep it open a while and see
+        t.linger = case.close.linger
+        t.log("tx", "event", text=f"the suite keeps TCP open up to {t.linger:g} s after the closing handshake")
+        await s.wait_for(lambda: t.eof or t.reset, t.linger)
     await _close_tcp(s)
 
 

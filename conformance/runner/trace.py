@@ -105,6 +105,9 @@ class Trace:
     close_sent_first: bool | None = None  # True: we sent the first close frame
     eof: bool = False  # the peer closed TCP
     eof_first: bool | None = None  # True: the peer closed TCP before we did
+    close_sent_at: float | None = None  # monotonic time of the suite's first close frame
+    eof_at: float | None = None  # monotonic time the peer's TCP close (EOF) was seen
+    linger: float = 0.0  # testing a client: seconds the suite kept TCP open after the closing handshake
     reset: bool = False
     dropped_by_me: bool = False
     timed_out: str = ""

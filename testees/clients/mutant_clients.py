@@ -73,6 +73,7 @@ CATCHES: dict[str, tuple[str, ...]] = {
     "lax-close-payload": ("22.3.1",),
     "lax-close-reason": ("22.3.[2-4]",),
     "echo-after-close": ("22.4.1",),
+    "close-tcp-at-once": ("22.5.1",),
     # run with {authurl} (user info, so Basic credentials): both follow a redirect to another origin
     "follow-same-key": ("20.4.2[2-4]", "20.4.2[67]"),
     "follow-resend-auth": ("20.4.2[2-4]", "20.4.2[67]"),
@@ -336,8 +337,8 @@ def _converse(kind: str, s: socket.socket, conn: Connection) -> None:
         out = conn.data_to_send()
         if out:
             s.sendall(out)
-        if conn.state is State.CLOSED and not closing:
-            return
+        if conn.state is State.CLOSED and (not closing or kind == "close-tcp-at-once"):
+            return  # close-tcp-at-once: TCP closed with the close reply, without waiting for the server's
         data = s.recv(65536)
         if not data:
             return

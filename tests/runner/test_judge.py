@@ -233,6 +233,31 @@ ROWS: list[tuple[str, Case, Trace, str, str, str | None, str]] = [
 ]
 
 
+LINGER = CloseExpect(by="us", codes=(1000,), clean=True, linger=3.0)  # 22.5.1
+
+
+def lingered(after: float | None) -> Trace:
+    """Testing a client, the closing handshake done: the client closed TCP `after` seconds after
+    our close frame (None: it waited until the suite closed TCP)."""
+    t = closed_by_us(eof_first=after is not None, testing="client", close_sent_at=100.0)
+    t.eof_at = 100.0 + after if after is not None else 103.0
+    return t
+
+
+ROWS += [
+    ("22.5: the client closed TCP at once after the closing handshake", case("SHOULD", close=LINGER),
+     lingered(0.02), "NON-STRICT", "OK", "close.client-waits-for-tcp", "SHOULD"),
+    ("22.5: closing just under the at-once bound is still at once", case("SHOULD", close=LINGER),
+     lingered(0.49), "NON-STRICT", "OK", "close.client-waits-for-tcp", "SHOULD"),
+    ("22.5: the client closed TCP after a wait (MAY)", case("SHOULD", close=LINGER),
+     lingered(2.0), "OK", "OK", None, "SHOULD"),
+    ("22.5: the client waited for the server's TCP close", case("SHOULD", close=LINGER),
+     lingered(None), "OK", "OK", None, "SHOULD"),
+    ("without linger the same facts are not judged", case("SHOULD", close=ECHO_CLOSE),
+     lingered(0.02), "OK", "OK", None, "SHOULD"),
+]
+
+
 @pytest.mark.parametrize(("c", "t", "behavior", "close", "rule", "level"),
                          [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
 def test_judge(c: Case, t: Trace, behavior: str, close: str, rule: str | None, level: str) -> None:
