@@ -268,7 +268,9 @@ def _behavior(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
         return verdict, f"Observed {observed}, which matches the {verdict} expectation.", None
     expected = describe_expected(case.expect.ok)
     why = f" ({t.timed_out})" if t.timed_out else ""
-    return ("FAILED", f"Expected {expected}; observed {observed}{why}.", _case_rule(case))
+    rule = _case_rule(case)  # a client report names the rule the client broke, as a server's names it
+    told = f" {rule.text} ({rule.section})" if t.testing == "client" and rule is not None else ""
+    return ("FAILED", f"Expected {expected}; observed {observed}{why}.{told}", rule)
 
 
 def _close(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
@@ -413,7 +415,8 @@ def _judge_client_rejection(case: Case, t: Trace) -> Verdict:
            "answered-probe": f"it accepted a handshake response it must reject (the suite's answer had {answer}) "
                              "and answered the ping glued to it with a pong",
            "kept-open": f"it kept the connection open after a handshake response it must reject (the suite's "
-                        f"answer had {answer})",
+                        f"answer had {answer}): within the time the suite waited it neither closed TCP nor sent "
+                        "anything (the wire log gives the figure)",
            }.get(t.client_reaction) or t.handshake_note
     if why:
         level = _level_of(case, rule)

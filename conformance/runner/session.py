@@ -65,7 +65,11 @@ async def execute_client_case(case: Case, request: Request, raw_request: bytes, 
         async with RedirectListener(path, opts.browser) as second:
             s.case = with_location(case, second.location)
             trace = await _execute(s, Role.SERVER, lambda: _answer_client(s, request, leftover))
-            trace.redirect = await second.watch(moved_on, opts.wait * 2)
+            trace.redirect = r = await second.watch(moved_on, opts.wait * 2)
+            if r.request:
+                trace.log("rx", "octets", r.request.encode("latin-1"), f"a handshake at the Location {r.location}")
+            else:
+                trace.log("rx", "event", text=f"no handshake at the Location {r.location} ({r.outcome}, {r.waited:.2f} s)")
             return trace
     return await _execute(s, Role.SERVER, lambda: _answer_client(s, request, leftover))
 

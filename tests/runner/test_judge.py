@@ -284,6 +284,14 @@ SENTENCES: list[tuple[Case, Trace, tuple[str, ...]]] = [
           expect_response=ExpectResponse((101,), subprotocol=("chat",))),
      Trace(connected=True, status=101, response_head=response(101, Sec_WebSocket_Protocol="other")),
      ("'other'", "'chat'")),
+    # a client report names the rule the client broke and its section, as a server's does
+    (case(rule="frame.server-masked"), Trace(testing="client", connected=True, opened=True,
+                                            observations=[("text", b"masked")], close_received=ev.CloseReceived(1000, ""),
+                                            close_sent_first=True, eof=True),
+     ("observed text 'masked'", "a client fails the connection on a masked one", "RFC 6455 §5.1")),
+    (case(rule="handshake.accept", expect_client="reject"),
+     Trace(testing="client", connected=True, client_reaction="kept-open"),
+     ("kept the connection open", "neither closed TCP nor sent anything")),
 ]
 
 
