@@ -76,12 +76,10 @@ async def run_client_command(
         return ClientRunSummary(done, time.monotonic() - t0, False, note)
     tail: list[str] = []
     reader_task = asyncio.create_task(_collect(proc, tail))
-    note = await _watch(proc, server, cases, opts, budget, connect_timeout, t0)
-    with contextlib.suppress(ProcessLookupError):
-        if proc.returncode is None:
-            proc.kill()
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(proc.wait(), 5)
+    try:
+        note = await _watch(proc, server, cases, opts, budget, connect_timeout, t0)
+    finally:  # also when the run is interrupted: a client left running (a browser) outlives the suite
+        await _stop(proc)
     reader_task.cancel()
     srv.close()
     with contextlib.suppress(TimeoutError):
@@ -90,6 +88,18 @@ async def run_client_command(
         note += "; last output: " + " | ".join(tail[-3:])
     _fill_missing(cases, server, report, opts.agent, note or "the client did not run this case", done)
     return ClientRunSummary(done, time.monotonic() - t0, server.connections > 0, note)
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    """End the client: SIGTERM first, so that a client with children of its own (the browser
+    driver) can end them; SIGKILL if it is still there after 5 s."""
+    for signal_it in (proc.terminate, proc.kill):
+        if proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            signal_it()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), 5)
 
 
 async def _collect(proc: asyncio.subprocess.Process, tail: list[str]) -> None:

@@ -26,6 +26,7 @@ __all__ = [
 import http.server
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -135,6 +136,7 @@ def run(name: str, ws_url: str, agent: str, deadline: float = 3600.0) -> int:
         print(f"conformance: {name} is not installed (make browser-deps installs it)", file=sys.stderr)
         return 3
     _Page.done.clear()
+    signal.signal(signal.SIGTERM, _terminated)  # the suite ends us with SIGTERM: end the browser too
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     query = urllib.parse.urlencode({"ws": ws_url.rstrip("/"), "agent": agent})
@@ -153,6 +155,10 @@ def run(name: str, ws_url: str, agent: str, deadline: float = 3600.0) -> int:
                 proc.wait(10)
             httpd.shutdown()
     return 0 if finished else 1
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(1)  # unwinds run(), whose `finally` ends the browser
 
 
 def main() -> None:
