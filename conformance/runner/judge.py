@@ -305,6 +305,9 @@ def _close(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
             return ("FAILED BY CLIENT", "The client left the connection open: it did not answer the suite's close "
                     "frame within the time allowed, so the suite closed TCP (RFC 6455 §5.5.1: reply as soon "
                     "as practical).", RULES.get("close.server-closes-tcp-first"))
+    if code is None and t.peer_failure is not None and t.peer_failure.rule.id.startswith("close."):
+        # the peer's close frame was itself invalid (its code or payload): say so, not "no code"
+        return "OK", f"Connection closed; the peer's close frame was invalid ({t.peer_failure.detail}), as the behaviour says.", None
     return "OK", f"Connection closed as expected (peer code {code if code is not None else 'none'}).", None
 
 

@@ -292,6 +292,11 @@ SENTENCES: list[tuple[Case, Trace, tuple[str, ...]]] = [
     (case(rule="handshake.accept", expect_client="reject"),
      Trace(testing="client", connected=True, client_reaction="kept-open"),
      ("kept the connection open", "neither closed TCP nor sent anything")),
+    # a close reply with an invalid code: the close sentence says so instead of "peer code none"
+    (case(rule="close.code-invalid-received", close=ANSWER_FAILS),
+     Trace(testing="client", connected=True, opened=True, close_sent_first=True, eof=True,
+           peer_failure=ev.Failure(RULES["close.code-invalid"], "close code 999", 1002)),
+     ("the peer's close frame was invalid (close code 999)",)),
 ]
 
 
