@@ -36,6 +36,7 @@ class RunOptions:
     max_echo: int | None = None  # caps the message count of echo steps (Autobahn's volume cases send 1000)
     browser: bool = False  # the client under test is a browser (run --browser): WHATWG's rules bind it
     watch: Any = None  # a targets.watch.WatchedServer (--server-cmd): figures and restarts (runner/resources.py)
+    adapter_log: Any = None  # a targets.inprocess.AdapterLog (--impl): what the adapter raised, per connection
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +84,7 @@ class Trace:
     t0: float = dataclasses.field(default_factory=time.monotonic)
     testing: str = "server"  # which side is under test: "server" or "client"
     connected: bool = False
+    local_port: int | None = None  # our end of the TCP connection (the --impl server logs by it)
     request: str = ""
     response: str = ""
     status: int | None = None
