@@ -136,6 +136,7 @@ def run(name: str, ws_url: str, agent: str, deadline: float = 3600.0) -> int:
         print(f"conformance: {name} is not installed (make browser-deps installs it)", file=sys.stderr)
         return 3
     _Page.done.clear()
+    _Stop.armed = _Stop.requested = False
     signal.signal(signal.SIGTERM, _terminated)  # the suite ends us with SIGTERM: end the browser too
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -145,20 +146,39 @@ def run(name: str, ws_url: str, agent: str, deadline: float = 3600.0) -> int:
         proc = subprocess.Popen(_argv(name, exe, Path(tmp), page), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         try:
+            _Stop.armed = True
+            if _Stop.requested:  # SIGTERM came while the browser was being started
+                raise SystemExit(1)
             finished = _Page.done.wait(deadline)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            _end(proc)
             httpd.shutdown()
     return 0 if finished else 1
 
 
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL if the browser is still there after 10 s; always reaped."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class _Stop:
+    """SIGTERM handling: before the browser runs it is only noted (an exception inside Popen would
+    leave the forked browser without an owner); once `armed`, it unwinds run()."""
+
+    armed = False
+    requested = False
+
+
 def _terminated(signum: int, frame: object) -> None:
-    raise SystemExit(1)  # unwinds run(), whose `finally` ends the browser
+    _Stop.requested = True
+    if _Stop.armed:
+        _Stop.armed = False  # once: the cleanup itself is not interrupted
+        raise SystemExit(1)
 
 
 def main() -> None:

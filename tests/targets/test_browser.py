@@ -66,7 +66,7 @@ def test_the_driver_ends_its_browser_when_terminated() -> None:
             browsers += _children(driver.pid)
             assert browsers, "the driver started no browser"
             driver.send_signal(signal.SIGTERM)
-            driver.wait(30)
+            driver.wait(60)  # the driver reaps the browser before it exits (SIGKILL after 10 s)
             deadline = time.monotonic() + 30
             while not all(_gone(b) for b in browsers) and time.monotonic() < deadline:
                 time.sleep(0.2)
