@@ -301,9 +301,11 @@ def _close(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
         # The suite closes TCP right after a complete closing handshake, so who closed TCP first
         # is judged only when the handshake did not complete: both are SHOULDs (§7.1.1, §5.5.1).
         if t.eof_first:
+            failing = (" Failing the connection, it should also send a close frame with an appropriate code "
+                       "first (§7.1.7).") if case.close.by == "peer" else ""
             return ("FAILED BY CLIENT", "The client closed the TCP connection before the closing handshake "
                     "was complete (it sent no close frame); it should close the WebSocket connection first "
-                    "and then wait for the server to close TCP (RFC 6455 §7.1.1).",
+                    f"and then wait for the server to close TCP (RFC 6455 §7.1.1).{failing}",
                     RULES.get("close.server-closes-tcp-first"))
         if t.close_sent_first:
             return ("FAILED BY CLIENT", "The client left the connection open: it did not answer the suite's close "

@@ -292,6 +292,10 @@ SENTENCES: list[tuple[Case, Trace, tuple[str, ...]]] = [
     (case(rule="handshake.accept", expect_client="reject"),
      Trace(testing="client", connected=True, client_reaction="kept-open"),
      ("kept the connection open", "neither closed TCP nor sent anything")),
+    # a client that had to fail the connection and dropped TCP without a close frame
+    (case(rule="frame.server-masked", close=PEER_FAILS),
+     Trace(testing="client", connected=True, opened=True, eof=True, eof_first=True),
+     ("sent no close frame", "§7.1.7")),
     # a close reply with an invalid code: the close sentence says so instead of "peer code none"
     (case(rule="close.code-invalid-received", close=ANSWER_FAILS),
      Trace(testing="client", connected=True, opened=True, close_sent_first=True, eof=True,
