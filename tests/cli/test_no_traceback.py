@@ -6,7 +6,9 @@ Each example runs in its own temporary directory as the working directory, so a 
 writes its default report directory (reports/run) there, never into the checkout that other tests
 (and xdist workers) share. No argument list reaches a live target: `--server ''` once meant "no
 target" and ran a real case against the embedded reference server into the shared reports/run,
-the one example that waited on the network and whose outcome depended on load.
+and `run --spec FILE` with a generated spec that names no servers ran its selection (the whole
+catalogue when it selects nothing) against the embedded reference: minutes on a quiet machine,
+many more under load. No example may reach a live target; a report of agent `reference` proves one did.
 """
 
 from __future__ import annotations
@@ -78,7 +80,9 @@ def command_lines(draw: st.DrawFn, d: Path) -> list[str]:
         ["run", "--server", UNREACHABLE, "--cases-dir", files["cases"], "--cases", "99.1"],
         ["run", "--server", UNREACHABLE, "--cases", "1.1.1", "--out", files["index"], "--baseline", files["baseline"]],
         ["run", "--server", UNREACHABLE, "--cases", "1.1.1", "--junit", files["junit"], "--out", files["index"]],
-        ["run", "--resume", files["index"], "--server", UNREACHABLE], ["run", "--spec", files["spec"]],
+        # --spec with --server: a spec without servers (most generated ones) would otherwise run
+        # its selection, the whole catalogue at worst, against the embedded reference server
+        ["run", "--resume", files["index"], "--server", UNREACHABLE], ["run", "--spec", files["spec"], "--server", UNREACHABLE],
         ["run", "--server", draw(st.text(max_size=20)), "--cases", "1.1.1"], ["echo-client", "--url", UNREACHABLE,
                                                                              "--agent", "a"],
     ]))
@@ -99,7 +103,10 @@ def test_no_traceback_and_one_line_for_bad_input(data: st.DataObject) -> None:
         argv = data.draw(command_lines(d), "argv")
         with contextlib.chdir(d):
             r = run_main(*argv)
+        # the embedded reference server is the only live target a run can reach; its agent's reports
+        live = sorted(p.name for p in d.glob("**/reference_case_*.json"))
     _check(argv, r.code, r.err)
+    assert not live, (argv, "reached a live target:", live[:3])
 
 
 def _check(argv: list[str], code: int, err: str) -> None:
