@@ -46,8 +46,10 @@ async def run_h2_step(s: Session, step: Step) -> bool:
 
 async def _end_stream(s: Session, stream: H2Stream) -> bool:
     """END_STREAM with no close frame: the counterpart of a TCP FIN without a closing handshake."""
-    s.trace.log("tx", "event", text=f"END_STREAM on stream {stream.id} (no close frame)")
-    s.trace.dropped_by_me = True
+    closing = s.trace.close_sent is not None
+    s.trace.log("tx", "event", text=f"END_STREAM on stream {stream.id}"
+                f"{' after our close frame' if closing else ' (no close frame)'}")
+    s.trace.dropped_by_me = not closing  # after our close frame it is the half-close of §7.1.1's order
     stream.write_eof()
     await stream.drain()
     await s.wait_for(lambda: s.trace.eof or s.trace.reset, s.opts.wait)
