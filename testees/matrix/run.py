@@ -29,9 +29,11 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -114,15 +116,30 @@ def browser_jobs(only: list[str]) -> list[Job]:
             for name in ("chromium", "firefox") if (not only or name in only) and browser_command(name)]
 
 
-def _start(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _start(argv: list[str], log: Path) -> tuple[subprocess.Popen[str], str]:
+    """Start a server and read its `listening on URL` line. Everything else it writes goes to
+    `log`: a pipe nobody reads fills up (64 KiB), and a server blocked writing its stderr there
+    stops serving; hypercorn's tracebacks did that within the first minute of the matrix."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("", encoding="utf-8")
+    with log.open("a", encoding="utf-8") as err:  # appending, as the stdout copy does
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if "listening on" not in line:
         proc.kill()
-        err = proc.stderr.read() if proc.stderr else ""
-        raise RuntimeError(f"did not start: {line.strip()!r} {err.strip()[-500:]}")
+        proc.wait()
+        raise RuntimeError(f"did not start: {line.strip()!r} {log.read_text(encoding='utf-8').strip()[-500:]}")
+    threading.Thread(target=_copy, args=(proc.stdout, log), daemon=True).start()
     return proc, line.split()[-1]
+
+
+def _copy(stream: IO[str], log: Path) -> None:
+    """The rest of the server's stdout, appended to its log as it comes."""
+    with log.open("a", encoding="utf-8") as out:
+        for line in stream:
+            out.write(line)
+            out.flush()
 
 
 def watched(argv: list[str]) -> list[str]:
@@ -144,7 +161,7 @@ def run_job(job: Job, out: Path, jobs_per_run: int, max_echo: int | None, robust
         if job.kind == "server" and robustness:
             cmd = watched(job.argv)
         elif job.kind in ("server", "server-h2"):
-            proc, url = _start(job.argv)
+            proc, url = _start(job.argv, out / "runs" / f"{job.agent}.server.log")
             cmd = ["--server", url, *(["--http2"] if job.kind == "server-h2" else [])]
         elif job.kind == "client":
             cmd = ["--client", job.argv[0].replace("{py}", PY)]
