@@ -48,17 +48,22 @@ $(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json | node
 
 node-deps: $(NODE_STAMP)
 
-# nghttpx (Debian's nghttp2-proxy) for WebSocket over HTTP/2 in front of the reference server, as
-# the h2 testee and the matrix use it (needs root, as on CI; skipped when present).
+# nghttpx (Debian's nghttp2-proxy) and Apache httpd (mod_http2, H2WebSockets) for WebSocket over
+# HTTP/2 in front of the reference server, as the h2 testees and the matrix use them (needs root, as
+# on CI; skipped when present). httpd is only installed: testees/peers/apache_h2.py starts it with a
+# generated configuration on loopback, never the system's.
 h2-deps:
 	@command -v nghttpx >/dev/null 2>&1 || { \
 	  echo "installing nghttp2-proxy (Debian package) for the HTTP/2 testees"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-proxy >/dev/null; }
+	@test -x /usr/sbin/apache2 || command -v apache2 >/dev/null 2>&1 || { \
+	  echo "installing apache2 (Debian package) for the HTTP/2 testees"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends apache2 >/dev/null; }
 
-# The catalogue over HTTP/2 (RFC 8441) against the reference, hypercorn and nghttpx.
+# The catalogue over HTTP/2 (RFC 8441) against the reference, hypercorn, nghttpx and Apache httpd.
 h2-demo: $(STAMP) h2-deps
 	$(PY) -m conformance run --http2 --out reports/h2-demo --jobs $(JOBS)
-	$(PY) -m testees.matrix.run --out reports/h2-matrix --only hypercorn nghttpx
+	$(PY) -m testees.matrix.run --out reports/h2-matrix --only hypercorn nghttpx apache
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests

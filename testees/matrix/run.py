@@ -105,7 +105,23 @@ def h2_jobs(only: list[str]) -> list[Job]:
                        [PY, "-m", "testees.peers.hypercorn_server", "--port", "0"]))
     if (not only or "nghttpx" in only) and shutil.which("nghttpx"):
         out.append(Job("nghttpx-reference-server-h2", "server-h2", [PY, "-m", "testees.peers.nghttpx_proxy", "--port", "0"]))
+    apache = shutil.which("apache2") or shutil.which("apache2", path="/usr/sbin")
+    if (not only or "apache" in only) and apache:
+        out.append(Job(f"apache-{_apache_version(apache)}-reference-server-h2", "server-h2",
+                       [PY, "-m", "testees.peers.apache_h2", "--port", "0"]))
     return out
+
+
+def _apache_version(exe: str) -> str:
+    """2.4.71 from `apache2 -v` ("Server version: Apache/2.4.71 (Debian)")."""
+    try:
+        out = subprocess.run([exe, "-v"], capture_output=True, text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    for word in out.split():
+        if word.startswith("Apache/"):
+            return word.split("/", 1)[1]
+    return "unknown"
 
 
 def browser_jobs(only: list[str]) -> list[Job]:
