@@ -193,7 +193,8 @@ def _check_expected(s: Session, exp: ExpectResponse, status: int, headers: Heade
     wanted = exp.refusal_headers if not t.opened else ()
     for name, value in wanted + exp.headers:
         got = headers.get_all(name)
-        if (value is None and got) or (value is not None and value not in ", ".join(got)):
+        tokens = {tok.strip().lower() for v in got for tok in v.split(",")}
+        if (value is None and got) or (value is not None and value.lower() not in tokens):
             t.handshake_note = (f"the server answered :status {status} with {name}: {', '.join(got) or '(none)'}; "
                                 f"expected {'no such field' if value is None else value}")
             t.opened = False
