@@ -21,6 +21,8 @@ no-window         never gives window back (no WINDOW_UPDATE) for what it reads
 no-end            after the closing handshake waits for the client's END_STREAM before ending its own
 eos-close         answers END_STREAM without a close frame with a close frame 1000
 goaway-ends       takes the client's GOAWAY for the end of every stream (the h2 library's default)
+client-setting    takes the client's SETTINGS_ENABLE_CONNECT_PROTOCOL for a connection error
+get-kills         ends the connection when a request is no extended CONNECT
 """
 
 from __future__ import annotations
@@ -274,6 +276,38 @@ class GoawayEnds(_Mutant):
         await super(_Mutant, self)._serve_stream(link, stream)
 
 
+class _SettingLink(H2Link):
+    def _on_event(self, e: h2.events.Event) -> None:
+        super()._on_event(e)
+        # the h2 library puts SETTINGS_ENABLE_CONNECT_PROTOCOL = 0 in every client's first SETTINGS
+        changed = e.changed_settings.get(_CONNECT) if isinstance(e, h2.events.RemoteSettingsChanged) else None
+        if changed is not None and changed.new_value == 1:
+            self.conn.close_connection(h2.errors.ErrorCodes.PROTOCOL_ERROR)  # as if a client could not send it
+            self.flush()
+            self.writer.close()
+
+
+class ClientSetting(_Mutant):
+    """Takes the client's SETTINGS_ENABLE_CONNECT_PROTOCOL for a connection error."""
+
+    def make_link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> H2Link:
+        return _SettingLink(reader, writer, client=False, connect_protocol=1, validate_inbound=False,
+                            survive_goaway=True)
+
+    async def serve_websocket(self, link: H2Link, stream: H2Stream) -> None:
+        await super(_Mutant, self)._serve_stream(link, stream)
+
+
+class GetKills(hs.H2EchoServer):
+    """Ends the whole connection (GOAWAY, then TCP) when a request is no extended CONNECT."""
+
+    async def _serve_stream(self, link: H2Link, stream: H2Stream) -> None:
+        if (b":method", b"CONNECT") not in stream.headers:
+            link.close_soon()
+            return
+        await super()._serve_stream(link, stream)
+
+
 class _TightLink(H2Link):
     def consumed(self, stream_id: int, n: int) -> None:
         pass  # the window is never given back
@@ -293,7 +327,7 @@ MUTANTS: dict[str, type[hs.H2EchoServer]] = {
     "withdraw": Withdraw, "no-setting": NoSetting, "lax": Lax, "no-version-field": NoVersionField,
     "pick-protocol": PickProtocol, "force-deflate": ForceDeflate, "h1-fields": H1Fields, "one-stream": OneStream,
     "close-all": CloseAll, "eos-abort": EosAbort, "no-window": NoWindow, "no-end": NoEnd, "eos-close": EosClose,
-    "goaway-ends": GoawayEnds,
+    "goaway-ends": GoawayEnds, "client-setting": ClientSetting, "get-kills": GetKills,
 }
 
 

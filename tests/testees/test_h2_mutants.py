@@ -20,7 +20,8 @@ MALFORMED = ["40.2.1", "40.2.2", "40.2.3", "40.2.4", "40.2.5", "40.2.6", "40.2.1
 CAUGHT: dict[str, dict[str, tuple[str, str]]] = {
     "refuse": {"40.3.1": ("FAILED", "501"), "40.2.7": ("INFORMATIONAL", "501")},
     "status101": {"40.3.1": ("FAILED", "101")},
-    "no-flow": {"40.3.2": ("FAILED", "h2.flow-control"), "40.3.5": ("FAILED", "h2.flow-control")},
+    "no-flow": {"40.3.2": ("FAILED", "h2.flow-control"), "40.3.5": ("FAILED", "h2.flow-control"),
+                "40.1.6": ("FAILED", "h2.flow-control")},
     # never opening its window, it stalls the message: the case's budget is the upper bound
     "no-window": {"40.3.5": ("FAILED", "did not finish")},
     "rst-clean": {"40.4.3": ("FAILED", "h2.frames-after-reset")},
@@ -42,6 +43,8 @@ CAUGHT: dict[str, dict[str, tuple[str, str]]] = {
     "eos-abort": {"40.4.5": ("close:UNCLEAN", "close.must-reply")},
     "eos-close": {"40.4.2": ("close:INFORMATIONAL", "closed by the peer")},
     "goaway-ends": {"40.4.4": ("INFORMATIONAL", "")},
+    "client-setting": {"40.1.5": ("INFORMATIONAL", "")},
+    "get-kills": {"40.3.8": ("INFORMATIONAL", "")},
 }
 LEVELS = {"FAILED": "MUST", "close:UNCLEAN": "MUST", "close:FAILED BY CLIENT": "SHOULD"}
 
