@@ -141,7 +141,7 @@ class H2Stream:
             if self.ended_by_peer and self.reset_code in _AFTER_END:
                 return b""  # END_STREAM came first: what follows concerns only our direction
             if self.reset_code is not None:
-                raise ConnectionResetError(f"the peer reset the HTTP/2 stream ({_error_name(self.reset_code)})")
+                raise ConnectionResetError(self._reset_text())
             if self.ended_by_peer:
                 return b""
             self._changed.clear()
@@ -163,7 +163,7 @@ class H2Stream:
         if self.reset_code == _LOST:
             return  # as into a socket whose peer has closed: the octets go nowhere, no error yet
         if self.reset_code is not None:
-            raise ConnectionResetError(f"the HTTP/2 stream was reset ({_error_name(self.reset_code)})")
+            raise ConnectionResetError(self._reset_text())
         self._out += data
         self.link.pump()
 
@@ -173,7 +173,7 @@ class H2Stream:
             if self.reset_code == _LOST:
                 return
             if self.reset_code is not None:
-                raise ConnectionResetError(f"the HTTP/2 stream was reset ({_error_name(self.reset_code)})")
+                raise ConnectionResetError(self._reset_text())
             self._changed.clear()
             await self._changed.wait()
         await self.link.drain()
@@ -210,6 +210,10 @@ class H2Stream:
         if name == "h2_stream_id":
             return self.id
         return self.link.writer.get_extra_info(name, default)
+
+    def _reset_text(self) -> str:
+        """What a reader or writer of the reset stream is told (an HTTP/3 stream names its own codes)."""
+        return f"the HTTP/2 stream was reset ({_error_name(self.reset_code or 0)})"
 
     # -- for the link's sender -----------------------------------------------------------------
 
