@@ -10,6 +10,7 @@ __all__ = ["open_h3"]
 
 from typing import TYPE_CHECKING
 
+from conformance.engine.h3rules import FLOW_CONTROL
 from conformance.runner.h2_handshake import _show, _wait, check_settings, h2_request_headers, read_connect_response
 from conformance.targets.h2 import H2Stream
 from conformance.targets.h3 import _ENABLE_CONNECT, DEFAULT_WINDOW, H3Link, H3Stream, H3Target, connect_h3, error_name
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 # the cases written for HTTP/3 receive with a small stream window, so that a server's flow
 # control is exercised (41.3.2); the rest of the catalogue with a wide one, for speed
 SMALL_WINDOW = 65535
+_FLOW_CONTROL_ERROR = 0x3  # RFC 9000 §20.1
 
 
 async def open_h3(s: Session, target: H3Target, timeout: float) -> None:
@@ -27,6 +29,7 @@ async def open_h3(s: Session, target: H3Target, timeout: float) -> None:
     it and read the answer; on a 2xx the session's reader and writer become the stream."""
     t = s.trace
     link = await connect_h3(target, timeout, SMALL_WINDOW if s.case.transport == "h3" else DEFAULT_WINDOW)
+    link.on_error = lambda code, why: _peer_error(s, code, why)
     t.connected = True
     seen = await _wait(link.settings_seen, s.opts.wait)
     check_settings(s, link)  # type: ignore[arg-type]  # the H2Link interface
@@ -44,6 +47,13 @@ async def open_h3(s: Session, target: H3Target, timeout: float) -> None:
     t.log("tx", "event", text=f"extended CONNECT on request stream {stream.id}")
     await read_connect_response(s, stream, target, ended=_ended)
     check_settings(s, link)  # type: ignore[arg-type]
+
+
+def _peer_error(s: Session, code: int, why: str) -> None:
+    """What our QUIC or HTTP/3 layer refused from the server, as a rule when one of ours covers it."""
+    if code == _FLOW_CONTROL_ERROR:
+        s.trace.violations.append((FLOW_CONTROL, f"the server sent more stream data than the limits allowed ({why})"))
+    s.trace.log("rx", "event", text=f"the server broke QUIC or HTTP/3: {why}")
 
 
 def _ended(stream: H2Stream) -> str:

@@ -173,6 +173,11 @@ class H3Link:
         self._pings: dict[int, asyncio.Event] = {}
         self._next_ping = 1
         self.writer = self  # what H2Stream asks for extra information
+        # (error code, reason) when our QUIC or HTTP/3 layer closed the connection for what the peer did
+        self.on_error: Callable[[int, str], None] | None = None
+        self._closing = False  # we close it ourselves (close_soon)
+        self._quic_close = self.quic.close
+        self.quic.close = self._closed_by_us  # type: ignore[method-assign]
         protocol.attach(self)
         self.transmit()
 
@@ -193,11 +198,23 @@ class H3Link:
         transport = getattr(self.protocol, "_transport", None)
         return transport.get_extra_info(name, default) if transport is not None else default
 
+    def _closed_by_us(self, error_code: int = 0, frame_type: int | None = None, reason_phrase: str = "") -> None:
+        """Every CONNECTION_CLOSE of ours goes through here: one that is not close_soon's is the
+        verdict of our QUIC or HTTP/3 layer on what the peer sent."""
+        self._quic_close(error_code=error_code, frame_type=frame_type, reason_phrase=reason_phrase)
+        if not self._closing and not self.closed.is_set():
+            why = f"{error_name(error_code)}{': ' + reason_phrase if reason_phrase else ''}"
+            if self.on_error is not None:
+                self.on_error(error_code, why)
+            self._lost(f"the peer broke {'HTTP/3' if error_code >= 0x100 else 'QUIC'} ({why}); the suite closed "
+                       "the connection")
+
     # -- events --------------------------------------------------------------------------------
 
     def on_quic_event(self, event: qe.QuicEvent) -> None:
         if isinstance(event, qe.ConnectionTerminated):
-            self.close_code = event.error_code
+            if not self.closed.is_set():  # the peer's CONNECTION_CLOSE (ours came through _closed_by_us)
+                self.close_code = event.error_code
             self._lost(f"the QUIC connection was closed ({error_name(event.error_code)}"
                        f"{': ' + event.reason_phrase if event.reason_phrase else ''})")
             return
@@ -212,11 +229,6 @@ class H3Link:
             self._on_h3_event(e)
         if self.h3.received_settings is not None:
             self.settings_seen.set()
-        if self.h3._is_done and not self.closed.is_set():  # our HTTP/3 layer refused what the peer sent
-            close = self.quic._close_event
-            why = f"{error_name(close.error_code)}: {close.reason_phrase}" if close is not None else "?"
-            self.close_code = None
-            self._lost(f"the peer broke HTTP/3 ({why}); the suite closed the connection")
 
     def _on_reset(self, stream_id: int, code: int) -> None:
         s = self.streams.get(stream_id)
@@ -373,6 +385,7 @@ class H3Link:
 
     def close_soon(self, code: int = H3_NO_ERROR) -> None:
         """CONNECTION_CLOSE with H3_NO_ERROR (streams still open are cut)."""
+        self._closing = True
         if not self.closed.is_set():
             with contextlib.suppress(Exception):
                 self.quic.close(error_code=code)
