@@ -44,6 +44,7 @@ H3_NO_ERROR = int(h3c.ErrorCode.H3_NO_ERROR)  # 0x100, RFC 9114 §8.1
 H3_REQUEST_CANCELLED = int(h3c.ErrorCode.H3_REQUEST_CANCELLED)  # 0x10c
 _ENABLE_CONNECT = int(h3c.Setting.ENABLE_CONNECT_PROTOCOL)  # 0x08, RFC 9220 §3
 DEFAULT_WINDOW = 1 << 22
+_STALL = 0.25  # seconds without the held limit filled before it is raised anyway
 Headers = list[tuple[bytes, bytes]]
 
 
@@ -113,6 +114,20 @@ class H3Connection(h3c.H3Connection):
         return headers
 
 
+class _HeldQuicConnection(QuicConnection):
+    """A QUIC connection whose stream limits rise only by what the reader took (H3Link.consumed),
+    as the HTTP/2 link gives window back; aioquic by itself doubles a stream's limit whenever half
+    of it has arrived, so that a peer would never meet it."""
+
+    def _write_stream_limits(self, builder: Any, space: Any, stream: Any) -> None:
+        arrived = stream.receiver.highest_offset
+        stream.receiver.highest_offset = 0  # no doubling: the limit is what consumed() set
+        try:
+            super()._write_stream_limits(builder, space, stream)
+        finally:
+            stream.receiver.highest_offset = arrived
+
+
 class H3Stream(H2Stream):
     """One HTTP/3 request stream as a reader and a writer (see conformance/targets/h2.py)."""
 
@@ -171,6 +186,7 @@ class H3Link:
         self.close_code: int | None = None  # the peer's CONNECTION_CLOSE error code
         self.closed = asyncio.Event()
         self._pings: dict[int, asyncio.Event] = {}
+        self._window = protocol._quic.configuration.max_stream_data
         self._next_ping = 1
         self.writer = self  # what H2Stream asks for extra information
         # (error code, reason) when our QUIC or HTTP/3 layer closed the connection for what the peer did
@@ -302,7 +318,29 @@ class H3Link:
         self.transmit()
 
     def consumed(self, stream_id: int, n: int) -> None:
-        """QUIC gives the receive window back as data arrives (aioquic): nothing to do here."""
+        """The reader took `n` octets. Over a held connection a stream's limit rises (MAX_STREAM_DATA)
+        only once the peer has filled it and the reader has taken all of it: a peer that ignores the
+        limit then sends past it before it rises, whatever the timing, so that our QUIC layer sees the
+        overrun. A peer that stops short of the limit gets it raised after a pause (an upper bound
+        that keeps a cautious sender going; it plays no part in a verdict)."""
+        if not isinstance(self.quic, _HeldQuicConnection) or self.closed.is_set():
+            return
+        s, st = self.streams.get(stream_id), self.quic._streams.get(stream_id)
+        if s is None or st is None or s._in:
+            return
+        if st.receiver.highest_offset >= st.max_stream_data_local:
+            self._raise_limit(st)
+        else:
+            asyncio.get_running_loop().call_later(_STALL, self._raise_if_stalled, st, st.max_stream_data_local)
+
+    def _raise_limit(self, st: Any) -> None:
+        st.max_stream_data_local = st.receiver.highest_offset + self._window
+        self.transmit()
+
+    def _raise_if_stalled(self, st: Any, limit: int) -> None:
+        s = self.streams.get(st.stream_id)
+        if st.max_stream_data_local == limit and s is not None and not s._in and not self.closed.is_set():
+            self._raise_limit(st)
 
     @staticmethod
     def end_reading(s: H2Stream) -> None:
@@ -431,7 +469,8 @@ async def connect_h3(target: H3Target, timeout: float, window: int = DEFAULT_WIN
     except ValueError:  # localhost
         family, addr = socket.AF_INET, "127.0.0.1"
     loop = asyncio.get_running_loop()
-    quic = QuicConnection(configuration=target.quic_configuration(window))
+    held = window < DEFAULT_WINDOW  # a small window is there to test the peer's flow control: keep it small
+    quic = (_HeldQuicConnection if held else QuicConnection)(configuration=target.quic_configuration(window))
     bind = ("::1", 0) if family == socket.AF_INET6 else ("127.0.0.1", 0)
     transport, protocol = await loop.create_datagram_endpoint(lambda: _Protocol(quic), local_addr=bind, family=family)
     peer = (addr, target.uri.port) if family == socket.AF_INET else (addr, target.uri.port, 0, 0)
