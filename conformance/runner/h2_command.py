@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["h2_cases", "h2_echo_server", "without_h2_cases"]
+__all__ = ["h2_cases", "h2_echo_server", "serve_announced", "without_h2_cases"]
 
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from conformance.catalog.model import Case
@@ -60,13 +60,23 @@ def h2_echo_server(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot load the certificate or key: {exc.strerror or exc}") from None
 
+    return serve_announced(args, "https" if ctx else "http", lambda ready: serve_h2_echo(
+        args.host, args.port, deflate=args.deflate, ssl_context=ctx, ready=ready))
+
+
+def serve_announced(args: argparse.Namespace, scheme: str,
+                    serve: Callable[[asyncio.Future[int]], Coroutine[Any, Any, None]]) -> int:
+    """Run `serve` until interrupted; print `listening on URL` once it has its port (an error
+    before that, such as a certificate that does not load, is raised as it is)."""
     async def main() -> None:
         ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(serve_h2_echo(args.host, args.port, deflate=args.deflate,
-                                                 ssl_context=ctx, ready=ready))
-        port = await ready
+        task = asyncio.create_task(serve(ready))
+        waiters: set[asyncio.Future[Any]] = {task, ready}
+        done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            task.result()
         host = f"[{args.host}]" if ":" in args.host else args.host
-        print(f"listening on {'https' if ctx else 'http'}://{host}:{port}/", flush=True)  # the last word is the URL
+        print(f"listening on {scheme}://{host}:{ready.result()}/", flush=True)  # the last word is the URL
         await task
 
     try:

@@ -10,7 +10,7 @@ Sec-WebSocket-Accept are not used.
 
 from __future__ import annotations
 
-__all__ = ["check_settings", "h2_inapplicable", "h2_request_headers", "open_h2", "read_connect_response"]
+__all__ = ["check_settings", "h2_inapplicable", "h2_request_headers", "open_h2", "read_connect_response", "send_connect"]
 
 import asyncio
 from collections.abc import Callable
@@ -102,13 +102,20 @@ async def open_h2(s: Session, target: H2Target, timeout: float) -> None:
         t.handshake_note = ("the server did not send SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, so no extended "
                             "CONNECT may be sent (RFC 8441 §3): it offers no WebSocket over HTTP/2")
         return
+    stream = send_connect(s, link, target)
+    await read_connect_response(s, stream, target)
+    check_settings(s, link)
+
+
+def send_connect(s: Session, link: H2Link, target: H2Target) -> H2Stream:
+    """The extended CONNECT on a new stream of `link` (an HTTP/3 link too), recorded in the trace;
+    from now on the session reads and writes the stream."""
     request = h2_request_headers(s.case, target)
     stream = link.open_stream(request, owns_link=True)
     s.reader = s.writer = stream  # type: ignore[assignment]  # it reads and writes like the asyncio pair
-    t.request = _show(f"HEADERS (stream {stream.id})", request)
-    t.log("tx", "event", text=f"extended CONNECT on stream {stream.id}")
-    await read_connect_response(s, stream, target)
-    check_settings(s, link)
+    s.trace.request = _show(f"HEADERS (stream {stream.id})", request)
+    s.trace.log("tx", "event", text=f"extended CONNECT on stream {stream.id}")
+    return stream
 
 
 def _peer_error(s: Session, exc: h2.exceptions.ProtocolError) -> None:

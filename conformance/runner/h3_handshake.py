@@ -11,7 +11,7 @@ __all__ = ["open_h3"]
 from typing import TYPE_CHECKING
 
 from conformance.engine.h3rules import FLOW_CONTROL
-from conformance.runner.h2_handshake import _show, _wait, check_settings, h2_request_headers, read_connect_response
+from conformance.runner.h2_handshake import _wait, check_settings, read_connect_response, send_connect
 from conformance.targets.h2 import H2Stream
 from conformance.targets.h3 import _ENABLE_CONNECT, DEFAULT_WINDOW, H3Link, H3Stream, H3Target, connect_h3, error_name
 
@@ -40,11 +40,7 @@ async def open_h3(s: Session, target: H3Target, timeout: float) -> None:
             "extended CONNECT may be sent (RFC 9220 §3): it offers no WebSocket over HTTP/3")
         await _close(link)
         return
-    request = h2_request_headers(s.case, target)
-    stream = link.open_stream(request, owns_link=True)
-    s.reader = s.writer = stream  # type: ignore[assignment]  # it reads and writes like the asyncio pair
-    t.request = _show(f"HEADERS (stream {stream.id})", request)
-    t.log("tx", "event", text=f"extended CONNECT on request stream {stream.id}")
+    stream = send_connect(s, link, target)  # type: ignore[arg-type]  # the H2Link interface
     await read_connect_response(s, stream, target, ended=_ended)
     check_settings(s, link)  # type: ignore[arg-type]
 

@@ -38,7 +38,7 @@ from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection
 
 from conformance.errors import TargetError, UsageError
-from conformance.targets.h2 import _LOST, H2Stream, H2Target
+from conformance.targets.h2 import _LOST, H2Link, H2Stream, H2Target
 
 H3_NO_ERROR = int(h3c.ErrorCode.H3_NO_ERROR)  # 0x100, RFC 9114 §8.1
 H3_REQUEST_CANCELLED = int(h3c.ErrorCode.H3_REQUEST_CANCELLED)  # 0x10c
@@ -136,14 +136,7 @@ class H3Stream(H2Stream):
     """One HTTP/3 request stream as a reader and a writer (see conformance/targets/h2.py)."""
 
     link: H3Link  # type: ignore[assignment]
-
-    def abort(self) -> None:
-        """RESET_STREAM and STOP_SENDING with H3_REQUEST_CANCELLED: the counterpart of a TCP reset."""
-        self._out.clear()
-        self._eof_pending = False
-        self.link.reset_stream(self, H3_REQUEST_CANCELLED)
-        if self.owns_link:
-            self.link.abort()
+    abort_code = H3_REQUEST_CANCELLED  # RESET_STREAM and STOP_SENDING: the counterpart of a TCP reset
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         if name == "h3_stream_id":
@@ -346,22 +339,12 @@ class H3Link:
         if st.max_stream_data_local == limit and s is not None and not s._in and not self.closed.is_set():
             self._raise_limit(st)
 
-    @staticmethod
-    def end_reading(s: H2Stream) -> None:
-        if s.reset_code is None:
-            s.reset_code = -2
-        s._wake()
+    end_reading = staticmethod(H2Link.end_reading)
 
     def reset_stream(self, s: H2Stream, code: int, *, end_reading: bool = True, stop: bool = True) -> None:
         """RESET_STREAM (and STOP_SENDING when `stop`) with this HTTP/3 error code."""
-        if s.ended_by_me and s.ended_by_peer:
+        if not s._ending_by_reset(end_reading):
             return
-        s.ended_by_me = True
-        s._out.clear()
-        s._eof_pending = False
-        if s.reset_code is None and end_reading:
-            s.reset_code = -2
-        s._wake()
         with contextlib.suppress(Exception):
             self.quic.reset_stream(s.id, code)
         if stop and not s.ended_by_peer:
