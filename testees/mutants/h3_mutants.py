@@ -129,13 +129,15 @@ async def _serve(name: str, port: int) -> None:
     await task
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("name", choices=sorted(MUTANTS))
-    p.add_argument("--port", type=int, default=0)
-    args = p.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name", choices=sorted(MUTANTS), help="the mutant")
+    parser.add_argument("--port", type=int, default=0, help="UDP port (0: any free one, printed)")
+    args = parser.parse_args(argv)
+    try:
         asyncio.run(_serve(args.name, args.port))
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":
