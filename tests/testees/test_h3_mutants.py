@@ -11,6 +11,8 @@ import pytest
 from conformance.cli import main
 from testees.peers.spawn import spawn_server
 
+pytestmark = pytest.mark.slow  # servers in subprocesses, real QUIC: end to end
+
 # mutant -> (the cases that catch it, what the first one's verdict is and what its report says)
 CAUGHT = {
     "no-setting": (["41.1.1"], ("FAILED", "SETTINGS_ENABLE_CONNECT_PROTOCOL = 1")),

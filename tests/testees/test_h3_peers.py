@@ -13,6 +13,8 @@ from conformance.cli import main
 from testees.matrix.run import h3_jobs
 from testees.peers.spawn import spawn_server
 
+pytestmark = pytest.mark.slow  # servers in subprocesses, real QUIC: end to end
+
 needs_hypercorn = pytest.mark.skipif(importlib.util.find_spec("hypercorn") is None, reason="needs hypercorn")
 
 
