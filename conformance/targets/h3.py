@@ -162,6 +162,16 @@ class _Protocol(QuicConnectionProtocol):
             return
         self.link.on_quic_event(event)
 
+    def transmit(self) -> None:
+        """Nothing once our UDP socket is closed: aioquic's timers still fire after it."""
+        transport = getattr(self, "_transport", None)
+        if transport is None or transport.is_closing():
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            return
+        super().transmit()
+
     def attach(self, link: H3Link) -> None:
         self.link = link
         for event in self.__dict__.pop("early", []):

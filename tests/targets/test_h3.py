@@ -143,3 +143,17 @@ class TestTarget:
         ctx = ssl.create_default_context(cafile=cert[0])
         ctx.load_cert_chain(*cert)  # the key matches the certificate
         assert error_name(0x10C) == "H3_REQUEST_CANCELLED" and error_name(0x3) == "FLOW_CONTROL_ERROR"
+
+
+def test_no_timer_fires_into_the_closed_socket(cert: tuple[str, str]) -> None:
+    """aioquic's timers (its handshake retransmissions) outlive the UDP socket of a connection that
+    did not come up: they must not send through it, which asyncio reports as a traceback."""
+    async def go() -> list[dict[str, Any]]:
+        errors: list[dict[str, Any]] = []
+        asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: errors.append(ctx))
+        with pytest.raises(TargetError):
+            await connect_h3(H3Target.from_url("https://127.0.0.1:9/", insecure=True), 0.3)
+        await asyncio.sleep(2.0)  # past aioquic's next probe timers (an upper bound, no verdict)
+        return errors
+
+    assert asyncio.run(go()) == []
