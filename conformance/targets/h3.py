@@ -162,6 +162,14 @@ class _Protocol(QuicConnectionProtocol):
             return
         self.link.on_quic_event(event)
 
+    def datagram_received(self, data: bytes | str, addr: Any) -> None:
+        """aioquic reports the peer's CONNECTION_CLOSE only when its draining period ends (three
+        probe timeouts, longer on a loaded machine): the link learns of it at once."""
+        super().datagram_received(data, addr)
+        close = self._quic._close_event
+        if close is not None and self.link is not None:
+            self.link.peer_closed(close.error_code, close.reason_phrase)
+
     def transmit(self) -> None:
         """Nothing once our UDP socket is closed: aioquic's timers still fire after it."""
         transport = getattr(self, "_transport", None)
@@ -235,11 +243,9 @@ class H3Link:
     # -- events --------------------------------------------------------------------------------
 
     def on_quic_event(self, event: qe.QuicEvent) -> None:
-        if isinstance(event, qe.ConnectionTerminated):
-            if not self.closed.is_set():  # the peer's CONNECTION_CLOSE (ours came through _closed_by_us)
-                self.close_code = event.error_code
-            self._lost(f"the QUIC connection was closed ({error_name(event.error_code)}"
-                       f"{': ' + event.reason_phrase if event.reason_phrase else ''})")
+        if isinstance(event, qe.ConnectionTerminated):  # the peer's CONNECTION_CLOSE, or an idle timeout
+            self.peer_closed(event.error_code, event.reason_phrase)
+            self._lost("the QUIC connection was closed")
             return
         if isinstance(event, qe.PingAcknowledged):
             waiter = self._pings.get(event.uid)
@@ -252,6 +258,14 @@ class H3Link:
             self._on_h3_event(e)
         if self.h3.received_settings is not None:
             self.settings_seen.set()
+
+    def peer_closed(self, code: int, reason: str) -> None:
+        """The connection is closed, by the peer unless we closed it ourselves (close_soon, or our
+        layers refusing what the peer sent: then the link is closed already)."""
+        if self._closing or self.closed.is_set():
+            return
+        self.close_code = code
+        self._lost(f"the QUIC connection was closed ({error_name(code)}{': ' + reason if reason else ''})")
 
     def _on_reset(self, stream_id: int, code: int) -> None:
         s = self.streams.get(stream_id)

@@ -157,3 +157,23 @@ def test_no_timer_fires_into_the_closed_socket(cert: tuple[str, str]) -> None:
         return errors
 
     assert asyncio.run(go()) == []
+
+
+def test_the_peers_connection_close_is_known_at_once(cert: tuple[str, str]) -> None:
+    """aioquic reports the peer's CONNECTION_CLOSE only after its draining period; the link knows
+    of it while the connection is still draining, so that no verdict waits on three probe timeouts."""
+    async def close_at_once(link: H3Link) -> None:
+        await link.incoming.get()
+        link.close_soon(0x10E)  # H3_MESSAGE_ERROR, as for a malformed request
+
+    async def body(target: H3Target) -> None:
+        link = await connect_h3(target, 10)
+        states: list[str] = []
+        lost = link._lost
+        link._lost = lambda why: (states.append(link.quic._state.name), lost(why))  # type: ignore[method-assign]
+        link.open_stream(REQUEST)
+        await link.closed.wait()
+        assert states[0] == "DRAINING" and link.close_code == 0x10E
+        assert "H3_MESSAGE_ERROR" in link.error
+
+    _run(cert, close_at_once, body)
