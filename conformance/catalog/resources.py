@@ -53,7 +53,12 @@ def _seconds(value: Any, name: str) -> None:
 @dataclasses.dataclass(frozen=True, slots=True)
 class Flood:
     """`flood`: `count` frames alike, `pace` seconds apart (0: as fast as the peer reads), then
-    a wait of at most `within` seconds for the peer's reaction (its pong to a ping, or its close)."""
+    a wait of at most `within` seconds for the peer's reaction (its pong to a ping, or its close).
+
+    Without `read` the suite stops reading the connection first (a peer that never reads: the
+    server's answers pile up in its send buffer) and ends the step when its writes make no progress
+    for `within` seconds (the server applies back-pressure), when the server closes, or when all is
+    sent; meanwhile another client must be served; then the suite resets the connection."""
 
     key: ClassVar[str] = "flood"
     opcode: Opcode
@@ -62,10 +67,12 @@ class Flood:
     fin: bool = True
     pace: float = 0.0
     within: float = 5.0
+    read: bool = True
     line: int = dataclasses.field(default=0, compare=False)
 
     def __post_init__(self) -> None:
         _whole(self.count, "count", 1)
+        _check(self.read or not self.pace, "a flood that never reads is sent as fast as the peer reads (no `pace`)")
         _seconds(self.pace, "pace")
         _seconds(self.within, "within")
         _check(self.payload.length <= 1 << 20, "a flood frame carries at most 1 MiB")
@@ -197,7 +204,7 @@ def _value(name: str, value: Any) -> Any:
         return Opcode.from_name(value)
     if name == "payload":
         return parse_payload(value)
-    if name in ("fin", "numbered", "complete") and not isinstance(value, bool):
+    if name in ("fin", "numbered", "complete", "read") and not isinstance(value, bool):
         raise ValueError(f"`{name}` is true or false")
     if name in ("name", "value", "answer") and not isinstance(value, str):
         raise ValueError(f"`{name}` is a string")

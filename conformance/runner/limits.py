@@ -71,7 +71,9 @@ def _hang(m: dict[str, Any]) -> tuple[str, str]:
         probe = a.get("probe_during")
         if probe is not None and probe.get("ok") is False:
             detail = str(probe.get("detail"))
-            text = f"While one client sent its request slowly, the server did not serve another: {detail}"
+            what = ("one client sent its request slowly" if a.get("step") == "request"
+                    else "one client's connection was stuck (it read nothing)")
+            text = f"While {what}, the server did not serve another: {detail}"
             return ("", text) if detail.startswith("no answer") else (text, "")
     return "", ""
 
@@ -136,6 +138,9 @@ def _figures(m: dict[str, Any]) -> str:
     for a in m.get("attack", []):
         if a.get("step") == "request":
             parts.append(f"request of {a.get('octets', 0)} octets answered {a.get('answer')} after {a.get('answer_s', 0):g} s")
+        elif a.get("read") is False:
+            parts.append(f"flood of {a.get('octets', 0)} octets never read: {a.get('reaction')} after "
+                         f"{a.get('seconds', 0):g} s")
         else:
             parts.append(f"{a['step']} of {a.get('octets', 0)} octets: {a.get('reaction')} after {a.get('reaction_s', 0):g} s")
     alive = m.get("alive")

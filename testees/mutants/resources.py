@@ -11,6 +11,7 @@ can run on a shared machine.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 from collections.abc import Callable
 from typing import Any
@@ -118,6 +119,16 @@ def _no_handshake_timeout() -> None:
     es.EchoServer.__init__ = init  # type: ignore[method-assign]
 
 
+def _buffers_its_output() -> None:
+    """Never waits for its writes to drain: it reads on while the peer reads nothing, and every echo
+    and pong piles up in the transport's buffer (asyncio's is unbounded), as in a server that writes
+    without honouring back-pressure."""
+    async def drain(self: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0)
+
+    asyncio.StreamWriter.drain = drain  # type: ignore[method-assign]
+
+
 MUTANTS: dict[str, tuple[str, str, Callable[[], None]]] = {
     "allocates-declared-length": ("reserves the declared frame length before the payload arrives", "30.1.6",
                                   _allocates_declared_length),
@@ -129,6 +140,8 @@ MUTANTS: dict[str, tuple[str, str, Callable[[], None]]] = {
                           _quadratic_headers),
     "crashes-on-many-headers": ("aborts on more than 1,000 header lines", "30.7.2", _crashes_on_many_headers),
     "no-handshake-timeout": ("never gives up on a slow handshake", "30.7.13", _no_handshake_timeout),
+    "buffers-its-output": ("writes without back-pressure, buffering what an unread peer is owed", "30.8.1",
+                           _buffers_its_output),
 }
 
 

@@ -24,6 +24,11 @@ class TestParse:
                                           "payload": {"hex": "00"}, "pace": 0.5}, 7)
         assert step == Flood(Opcode.CONT, 10, step.payload, False, 0.5)
         assert step.payload.materialize() == b"\x00" and step.line == 7
+        assert step.read  # the suite reads unless told not to
+
+    def test_flood_that_never_reads(self) -> None:
+        step = RESOURCE_PARSERS["flood"]({"opcode": "text", "count": 10, "read": False}, 1)
+        assert step.read is False
 
     @pytest.mark.parametrize("value, why", [
         ({"opcode": "ping"}, "count"),
@@ -31,6 +36,8 @@ class TestParse:
         ({"opcode": "ping", "count": 5, "pace": -1}, "pace"),
         ({"opcode": "ping", "count": 5, "speed": 1}, "unknown key"),
         ({"opcode": "ping", "count": 5, "fin": "yes"}, "true or false"),
+        ({"opcode": "ping", "count": 5, "read": "no"}, "true or false"),
+        ({"opcode": "ping", "count": 5, "read": False, "pace": 0.1}, "never reads"),
     ])
     def test_flood_refuses_bad_values(self, value: dict[str, object], why: str) -> None:
         with pytest.raises(ValueError, match=why):
@@ -51,7 +58,7 @@ class TestParse:
 
 class TestDump:
     def test_every_resource_step_round_trips(self) -> None:
-        steps = [Flood(Opcode.PING, 3), Bomb(1 << 20, Opcode.TEXT, 512), Request(headers=4, size=9, pace=0.1,
+        steps = [Flood(Opcode.PING, 3), Flood(Opcode.TEXT, 9, read=False, within=2), Bomb(1 << 20, Opcode.TEXT, 512), Request(headers=4, size=9, pace=0.1,
                                                                                   complete=False)]
         for step in steps:
             ((key, value),) = dump_resource_step(step).items()
@@ -78,5 +85,5 @@ class TestGroup:
     def test_heavy_variants_exist_and_the_light_ones_cover_every_class(self) -> None:
         cases = [c for c in load_catalogue().cases if c.group == "30"]
         light = {c.subgroup for c in cases if c.resources and not c.resources.heavy}
-        assert light == {f"30.{n}" for n in range(1, 8)}
+        assert light == {f"30.{n}" for n in range(1, 9)}
         assert any(c.resources and c.resources.heavy for c in cases)

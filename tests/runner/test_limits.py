@@ -59,6 +59,15 @@ class TestFailed:
         attack = [{"step": "request", "answer": 408, "within": 8, "probe_during": {"ok": False, "detail": "x"}}]
         assert judge(_case(), _trace(alive=ALIVE, attack=attack)).behavior == "FAILED"
 
+    def test_a_client_left_waiting_beside_a_stuck_connection_is_a_hang(self) -> None:
+        # a peer that never reads: a server that blocks on its write to it serves nobody else
+        attack = [{"step": "flood", "read": False, "reaction": "stalled", "octets": 10, "seconds": 2,
+                   "probe_during": {"ok": False, "detail": "a new connection failed: refused"}}]
+        v = judge(_case(), _trace(alive=ALIVE, attack=attack))
+        assert (v.behavior, v.level) == ("FAILED", "MUST") and "stuck" in v.result
+        attack[0]["probe_during"] = {"ok": False, "detail": "no answer to a new handshake within 3 s"}
+        assert judge(_case(), _trace(alive=ALIVE, attack=attack)).behavior == "NON-STRICT"
+
 
 class TestShortfalls:
     def test_memory_over_the_bound_is_non_strict(self) -> None:
@@ -68,6 +77,12 @@ class TestShortfalls:
     def test_memory_under_the_bound_is_ok(self) -> None:
         v = judge(_case(rss_slack=16 * _MIB), _trace(alive=ALIVE, server=_server(growth=15 * _MIB)))
         assert v.behavior == "OK" and "memory +15.0 MiB" in v.result
+
+    def test_a_stalled_flood_is_back_pressure_not_a_shortfall(self) -> None:
+        attack = [{"step": "flood", "read": False, "reaction": "stalled", "octets": 10 * _MIB, "seconds": 2.1,
+                   "within": 2, "probe_during": ALIVE}]
+        v = judge(_case(), _trace(alive=ALIVE, attack=attack, server=_server(growth=_MIB)))
+        assert v.behavior == "OK" and "never read: stalled after 2.1 s" in v.result
 
     def test_cpu_over_the_bound_is_non_strict(self) -> None:
         v = judge(_case(cpu_seconds=1), _trace(alive=ALIVE, server=_server(cpu=1.5)))
