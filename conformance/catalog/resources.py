@@ -16,11 +16,13 @@ from __future__ import annotations
 __all__ = [
     "ANSWERS",
     "Bomb",
+    "ExactLimit",
     "Flood",
     "Limits",
     "Request",
     "RESOURCE_PARSERS",
     "RESOURCE_STEPS",
+    "ResourceStep",
     "parse_limits",
 ]
 
@@ -139,7 +141,33 @@ class Request:
         return self.headers * (len(self.name) + 12 + self.size) + self.path_size
 
 
-RESOURCE_STEPS: tuple[type[Flood] | type[Bomb] | type[Request], ...] = (Flood, Bomb, Request)
+@dataclasses.dataclass(frozen=True, slots=True)
+class ExactLimit:
+    """`exact_limit`: a compressed message that inflates to the server's own limit + `offset`
+    octets, judged against how the server treats an uncompressed message of that size.
+
+    The limit is the largest uncompressed message the server accepts: `--server-max-message` when
+    the user states it, else probed once per run (a doubling from 4 KiB, then a bisection, each
+    attempt on a new connection, at most `upper` octets and 64 connections). Offsets <= 0 must be
+    accepted (echoed), > 0 refused, as the uncompressed ones are; `within` bounds the wait for the
+    server's reaction to each message."""
+
+    key: ClassVar[str] = "exact_limit"
+    offset: int = 0
+    upper: int = 256 * MIB
+    within: float = 20.0
+    line: int = dataclasses.field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.offset, int) and not isinstance(self.offset, bool) and -1024 <= self.offset <= 1024,
+               "`offset` is a whole number from -1024 to 1024")
+        _whole(self.upper, "upper", 4096)
+        _seconds(self.within, "within")
+
+
+ResourceStep = Flood | Bomb | Request | ExactLimit
+RESOURCE_STEPS: tuple[type[Flood] | type[Bomb] | type[Request] | type[ExactLimit], ...] = (
+    Flood, Bomb, Request, ExactLimit)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ async def run_resource_step(s: _Session, step: Flood | Bomb | Request) -> bool:
             return await _request(s, step)
 
 
+
 def _record(s: _Session, fact: dict[str, Any]) -> None:
     s.trace.measurements.setdefault("attack", []).append(fact)
 

@@ -35,6 +35,7 @@ class RunOptions:
     # the frame being read, and the messages recorded so far); a peer that makes it hold more is stopped
     max_echo: int | None = None  # caps the message count of echo steps (Autobahn's volume cases send 1000)
     watch: Any = None  # a targets.watch.WatchedServer (--server-cmd): figures and restarts (runner/resources.py)
+    server_max_message: int | None = None  # the server's message limit, when stated (runner/exact_limit.py)
 
 
 @dataclasses.dataclass(frozen=True)

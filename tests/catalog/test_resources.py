@@ -10,6 +10,7 @@ from conformance.catalog.model import STEP_TYPES
 from conformance.catalog.resources import (
     RESOURCE_PARSERS,
     Bomb,
+    ExactLimit,
     Flood,
     Limits,
     Request,
@@ -43,6 +44,16 @@ class TestParse:
         with pytest.raises(ValueError, match=why):
             RESOURCE_PARSERS["flood"](value, 1)
 
+    @pytest.mark.parametrize("value, why", [
+        ({"offset": "one"}, "offset"),
+        ({"offset": 5000}, "offset"),
+        ({"offset": 1, "upper": 100}, "upper"),
+        ({"offset": 1, "limit": 5}, "unknown key"),
+    ])
+    def test_exact_limit_refuses_bad_values(self, value: dict[str, object], why: str) -> None:
+        with pytest.raises(ValueError, match=why):
+            RESOURCE_PARSERS["exact_limit"](value, 1)
+
     def test_request_needs_a_pace_when_it_never_ends(self) -> None:
         with pytest.raises(ValueError, match="pace"):
             Request(complete=False)
@@ -59,7 +70,8 @@ class TestParse:
 class TestDump:
     def test_every_resource_step_round_trips(self) -> None:
         steps = [Flood(Opcode.PING, 3), Flood(Opcode.TEXT, 9, read=False, within=2), Bomb(1 << 20, Opcode.TEXT, 512), Request(headers=4, size=9, pace=0.1,
-                                                                                  complete=False)]
+                                                                                  complete=False),
+                 ExactLimit(0), ExactLimit(2, upper=1 << 20, within=5)]
         for step in steps:
             ((key, value),) = dump_resource_step(step).items()
             assert RESOURCE_PARSERS[key](value, step.line) == step
@@ -74,7 +86,7 @@ class TestDump:
         assert all(dump_case(c)["resources"] == dump_limits(c.resources) for c in cases if c.resources)
 
     def test_the_steps_are_registered(self) -> None:
-        assert {Flood, Bomb, Request} <= set(STEP_TYPES)
+        assert {Flood, Bomb, Request, ExactLimit} <= set(STEP_TYPES)
 
 
 class TestGroup:

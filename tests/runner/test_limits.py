@@ -110,3 +110,31 @@ class TestShortfalls:
                     expect=Expect(any="ok"), resources=Limits(answer="refuse"))
         attack = [{"step": "request", "answer": "none", "within": 8}]
         assert judge(case, _trace(alive=ALIVE, attack=attack)).behavior == "INFORMATIONAL"
+
+
+class TestExactLimit:
+    @staticmethod
+    def _fact(**kw: Any) -> dict[str, Any]:
+        return {"step": "exact_limit", "offset": 1, "within": 20, "limit": 1000, "stated": False,
+                "probe_detail": "", "probe_attempts": 12, "probe_seconds": 0.5, "size": 1001,
+                "expected": "refused", "reaction": "refused 1009", "answer": "refused", "compressed": 30, **kw}
+
+    def test_treated_like_the_uncompressed_message_is_ok(self) -> None:
+        v = judge(_case(), _trace(alive=ALIVE, attack=[self._fact()]))
+        assert v.behavior == "OK" and "limit 1000 (probed with 12 connections" in v.result
+
+    def test_one_octet_over_the_limit_accepted_is_non_strict(self) -> None:
+        v = judge(_case(), _trace(alive=ALIVE, attack=[self._fact(reaction="accepted", answer="accepted")]))
+        assert (v.behavior, v.level) == ("NON-STRICT", "SHOULD")
+        assert "one octet over the largest uncompressed message the server accepts (1000)" in v.result
+
+    def test_no_limit_found_is_not_judged(self) -> None:
+        fact = self._fact(limit=None, size=None, probe_detail="every size up to 4096 octets was accepted: no limit")
+        v = judge(_case(), _trace(alive=ALIVE, attack=[fact]))
+        assert v.behavior == "INFORMATIONAL" and "Not judged" in v.result
+
+    def test_no_answer_is_a_shortfall(self) -> None:
+        v = judge(_case(), _trace(alive=ALIVE, attack=[self._fact(reaction="none", answer="none")]))
+        assert v.behavior == "NON-STRICT" and "neither echoed nor refused" in v.result
+        fact = self._fact(limit=None, size=None, probe_detail="no verdict on 8192 octets: none")
+        assert judge(_case(), _trace(alive=ALIVE, attack=[fact])).behavior == "NON-STRICT"
