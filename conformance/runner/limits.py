@@ -130,8 +130,8 @@ def _exact(a: dict[str, Any]) -> list[str]:
            else "off by one in the inflating path, or stricter for compressed messages")
     return [f"a compressed message that inflates to {size} octets, {rel} the largest uncompressed message the "
             f"server accepts ({limit}), was {got}{_reaction_note(a)}, where an uncompressed one is {want}: "
-            f"its limit is {how}; RFC 6455 §10.4: it SHOULD limit the message size after reassembly, and "
-            "with permessage-deflate the message is what its payload inflates to"]
+            f"its limit is {how} (no RFC sentence asks the two limits to agree; RFC 6455 §10.4 asks for a limit "
+            "on the message after reassembly, and with permessage-deflate that is what the payload inflates to)"]
 
 
 def _reaction_note(a: dict[str, Any]) -> str:
