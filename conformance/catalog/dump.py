@@ -41,6 +41,10 @@ from conformance.catalog.model import (
     H2Reset,
     H2Settings,
     H2Streams,
+    H3Fin,
+    H3Goaway,
+    H3Reset,
+    H3Streams,
     HandshakeSpec,
     HeaderEdits,
     Observation,
@@ -55,7 +59,7 @@ from conformance.catalog.model import (
     WaitMessages,
 )
 from conformance.catalog.payload import PayloadSpec
-from conformance.catalog.resources import Bomb, Flood, Limits, Request
+from conformance.catalog.resources import Bomb, ExactLimit, Flood, Limits, Request, ResourceStep
 from conformance.wire.frames import Opcode
 
 _OPCODE_NAMES = {Opcode.CONT: "continuation", Opcode.TEXT: "text", Opcode.BINARY: "binary",
@@ -158,7 +162,7 @@ def dump_step(step: Step) -> dict[str, Any]:
             return {"wait_messages": n}
         case Echo(spec=e):
             return {"echo": _echo(e)}
-        case Flood() | Bomb() | Request():
+        case Flood() | Bomb() | Request() | ExactLimit():
             return dump_resource_step(step)
         case H2EndStream():
             return {"h2_end_stream": None}
@@ -172,6 +176,14 @@ def dump_step(step: Step) -> dict[str, Any]:
             return {"h2_settings": dict(values)}
         case H2Get(path=path):
             return {"h2_get": path}
+        case H3Fin():
+            return {"h3_fin": None}
+        case H3Reset(code=code):
+            return {"h3_reset": code}
+        case H3Goaway():
+            return {"h3_goaway": None}
+        case H3Streams(count=n, payload=p):
+            return {"h3_streams": {"count": n, "payload": dump_payload(p)}}
 
 
 def _headers(edits: HeaderEdits) -> dict[str, Any]:
@@ -188,7 +200,7 @@ def _response(r: ResponseSpec) -> dict[str, Any]:
         out["reason"] = r.reason
     if r.headers:
         out["headers"] = _headers(r.headers)
-    for name in ("http_version", "accept"):
+    for name in ("http_version", "accept", "redirect"):
         if getattr(r, name) is not None:
             out[name] = getattr(r, name)
     if r.extra_headers:
@@ -267,6 +279,8 @@ def _close(c: CloseExpect) -> dict[str, Any]:
             out[name] = True
     if c.informational:
         out["any"] = "informational"
+    if c.linger:
+        out["linger"] = c.linger
     return out
 
 
@@ -330,8 +344,8 @@ def _dump_fields(obj: Any, required: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def dump_resource_step(step: Flood | Bomb | Request) -> dict[str, Any]:
-    required = {"flood": ("opcode", "count"), "bomb": ("inflated",), "request": ()}[step.key]
+def dump_resource_step(step: ResourceStep) -> dict[str, Any]:
+    required = {"flood": ("opcode", "count"), "bomb": ("inflated",), "request": (), "exact_limit": ("offset",)}[step.key]
     return {step.key: _dump_fields(step, required)}
 
 

@@ -81,6 +81,8 @@ def _malformed(headers: Headers) -> str:
 class H2EchoServer:
     """Echoes every message back with the same type; permessage-deflate when `deflate`."""
 
+    malformed_code = int(h2.errors.ErrorCodes.PROTOCOL_ERROR)  # the stream error of a malformed request
+
     def __init__(self, *, deflate: bool = False, max_message: int = 64 * 1024 * 1024) -> None:
         self.deflate = deflate
         self.max_message = max_message
@@ -89,9 +91,18 @@ class H2EchoServer:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         link = self.make_link(reader, writer)
-        tasks: set[asyncio.Task[None]] = set()
         try:
             link.start()
+            await self.serve_streams(link)
+        finally:
+            link.close_soon()
+            await link.wait_closed()
+
+    async def serve_streams(self, link: H2Link) -> None:
+        """Serve each request stream of `link` on its own until the connection ends (an HTTP/3
+        link too: conformance/targets/h3_server.py)."""
+        tasks: set[asyncio.Task[None]] = set()
+        try:
             while (stream := await link.incoming.get()) is not None:
                 task = asyncio.create_task(self._serve_stream(link, stream))
                 tasks.add(task)
@@ -99,8 +110,6 @@ class H2EchoServer:
         finally:
             for task in list(tasks):
                 task.cancel()
-            link.close_soon()
-            await link.wait_closed()
 
     def make_link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> H2Link:
         """The server's side of one connection: it advertises SETTINGS_ENABLE_CONNECT_PROTOCOL = 1."""
@@ -109,7 +118,7 @@ class H2EchoServer:
     async def _serve_stream(self, link: H2Link, stream: H2Stream) -> None:
         status, why = check_connect(stream.headers)
         if status == MALFORMED:
-            link.reset_stream(stream, h2.errors.ErrorCodes.PROTOCOL_ERROR)
+            link.reset_stream(stream, self.malformed_code)
             return
         if status:
             extra = [(b"sec-websocket-version", b"13")] if "Version" in why else []
