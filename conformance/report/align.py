@@ -90,5 +90,13 @@ def align(old: list[WireItem], new: list[WireItem]) -> list[Row]:
 
 
 def first_difference(rows: list[Row]) -> int | None:
-    """The index of the first row whose two sides differ (None: the logs agree)."""
-    return next((i for i, r in enumerate(rows) if r.differs), None)
+    """The index of the first row where the peer's answers differ (None: it answered alike).
+    What the suite sent can differ too (its answers to the peer follow the peer, and where they
+    fall among its own writes depends on when the peer's frame came): those rows differ, but the
+    first difference is the peer's."""
+    return next((i for i, r in enumerate(rows) if r.differs and _side(r) == "rx"), None)
+
+
+def _side(r: Row) -> str:
+    item = r.old or r.new
+    return item.dir if item is not None else ""
