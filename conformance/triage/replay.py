@@ -188,6 +188,7 @@ def _write(c: Chunk, marks: list[bool]) -> Step:
 
 def write_export(o: ReplayOutcome, path: str | os.PathLike[str]) -> Case:
     case = export_case(o)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_cases(Path(path), [case], "91", "Replayed recordings",
                 f"Written by `conformance replay --export` from case {o.case.id} of agent {o.old.agent}.\n"
                 "Run it with `conformance run --server URL --cases-dir DIR`.")
