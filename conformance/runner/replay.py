@@ -86,7 +86,7 @@ def recording_from_wirelog(wirelog: Any, case: Case | None = None) -> Recording:
     if case is not None:
         _check_steps(case)
     first = next((i for i, e in enumerate(entries) if e["dir"] == "tx" and e["kind"] == "octets"), None)
-    if first is None or not _octets(entries[first]).startswith(b"GET "):
+    if first is None or entries[first].get("text") != "opening handshake request":
         raise NotReplayable("the wire log does not start with an HTTP/1.1 opening handshake request "
                             "(replay covers server runs over HTTP/1.1)")
     request = _octets(entries[first])
