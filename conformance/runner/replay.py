@@ -82,9 +82,9 @@ _UNLOGGED = (Echo, Flood, Bomb, Request)  # steps whose traffic the wire log lea
 def recording_from_wirelog(wirelog: Any, case: Case | None = None) -> Recording:
     """The writes of a wire log (the per-case JSON's `wirelog`), sorted for replay; NotReplayable
     when the log lacks part of the exchange."""
-    entries = _entries(wirelog)
     if case is not None:
         _check_steps(case)
+    entries = _entries(wirelog, case)
     first = next((i for i, e in enumerate(entries) if e["dir"] == "tx" and e["kind"] == "octets"), None)
     if first is None or entries[first].get("text") != "opening handshake request":
         raise NotReplayable("the wire log does not start with an HTTP/1.1 opening handshake request "
@@ -146,20 +146,48 @@ def _kind(label: str, data: bytes, state: _Counts) -> str:
     return "step"  # the `close` step's frame
 
 
-def _entries(wirelog: Any) -> list[dict[str, Any]]:
+def _entries(wirelog: Any, case: Case | None) -> list[dict[str, Any]]:
+    """The log's entries, each write whole (a write the log cut is rebuilt from its step)."""
     if not isinstance(wirelog, list) or not wirelog:
         raise NotReplayable("the report has no wire log")
+    out = []
     for i, e in enumerate(wirelog):
-        if not isinstance(e, dict) or not {"dir", "kind"} <= set(e):
-            raise NotReplayable(f"wire log entry {i} is not a wire log entry (no dir and kind)")
-        if e["kind"] == "event" and str(e.get("text", "")).startswith("wire log cut after"):
-            raise NotReplayable("the wire log was cut (too many entries), so it does not hold the whole exchange")
-        if e["dir"] == "tx" and e["kind"] == "octets":
-            data = _octets(e, i)
-            if len(data) != e.get("len"):
-                raise NotReplayable(f"wire log entry {i} kept {len(data)} of its {e.get('len')} octets "
-                                    "(large writes are cut in the log), so the exchange cannot be replayed exactly")
-    return wirelog
+        out.append(_whole(e, i, case))
+    return out
+
+
+def _whole(e: Any, i: int, case: Case | None) -> dict[str, Any]:
+    """One entry, checked; a write cut in the log (the log keeps 4 KiB of each) is rebuilt when it
+    is one frame of a `send` step: its header (masking key included) is in the kept octets, its
+    payload is the step's, and the rebuilt octets must begin with the kept ones."""
+    if not isinstance(e, dict) or not {"dir", "kind"} <= set(e):
+        raise NotReplayable(f"wire log entry {i} is not a wire log entry (no dir and kind)")
+    if e["kind"] == "event" and str(e.get("text", "")).startswith("wire log cut after"):
+        raise NotReplayable("the wire log was cut (too many entries), so it does not hold the whole exchange")
+    if e["dir"] != "tx" or e["kind"] != "octets":
+        return e
+    data = _octets(e, i)
+    if len(data) == e.get("len"):
+        return e
+    rebuilt = _rebuild(data, e.get("len"), case)
+    if rebuilt is None:
+        raise NotReplayable(f"wire log entry {i} kept {len(data)} of its {e.get('len')} octets "
+                            "(large writes are cut in the log), so the exchange cannot be replayed exactly")
+    return {**e, "hex": rebuilt.hex()}
+
+
+def _rebuild(kept: bytes, length: Any, case: Case | None) -> bytes | None:
+    h = parse_header(kept)
+    if case is None or h is None or h.header_len + h.length != length:
+        return None
+    for st in case.steps:
+        if not isinstance(st, SendFrame) or st.frame.compress or st.frame.payload.length != h.length:
+            continue
+        payload = st.frame.payload.materialize()
+        whole = kept[: h.header_len] + (apply_mask(payload, h.mask) if h.mask is not None else payload)
+        if whole.startswith(kept):
+            return whole
+    return None
 
 
 def _octets(e: dict[str, Any], i: int | None = None) -> bytes:

@@ -28,7 +28,7 @@ def _wirelogs(tmp_path: Path, ids: list[str]) -> dict[str, list[dict[str, object
 
 @pytest.fixture(scope="module")
 def logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, object]]]:
-    return _wirelogs(tmp_path_factory.mktemp("run"), ["2.11", "6.4.1", "5.14", "7.1.2", "1.1.1"])
+    return _wirelogs(tmp_path_factory.mktemp("run"), ["2.11", "6.4.1", "5.14", "7.1.2", "1.1.1", "1.1.8"])
 
 
 def _case(cid: str) -> Case:
@@ -74,3 +74,13 @@ def test_cases_whose_traffic_is_not_logged_are_refused(logs: dict[str, list[dict
     echo = next(c for c in load_catalogue().cases if c.id.startswith("9.") and c.steps)
     with pytest.raises(NotReplayable, match="echo steps"):
         recording_from_wirelog(logs["1.1.1"], echo)
+
+
+def test_a_write_the_log_cut_is_rebuilt_from_its_step(logs: dict[str, list[dict[str, object]]]) -> None:
+    entry = next(e for e in logs["1.1.8"] if e["dir"] == "tx" and e["text"] == "TEXT fin=1 rsv=000")
+    kept = bytes.fromhex(str(entry["hex"]))
+    assert len(kept) < int(str(entry["len"]))  # the log keeps 4 KiB of each write
+    (chunk, _close) = recording_from_wirelog(logs["1.1.8"], _case("1.1.8")).chunks
+    assert len(chunk.data) == entry["len"] and chunk.data.startswith(kept) and chunk.chop == 997
+    with pytest.raises(NotReplayable, match="large writes are cut"):  # a step with other octets: refused
+        recording_from_wirelog(logs["1.1.8"], _case("1.2.8"))

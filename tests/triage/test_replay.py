@@ -149,7 +149,7 @@ def test_every_replayable_case_of_a_reference_run_keeps_its_verdicts(tmp_path: P
             assert (o.new.behavior, o.new.behaviorClose) == (o.old.behavior, o.old.behaviorClose), (
                 cid, o.new.result, o.new.resultClose)
             assert o.first is None, (cid, o.rows[o.first])
-    assert replayed >= 230 and len(cut) <= 10, (replayed, cut)
+    assert replayed == len(index) > 240 and cut == [], (replayed, cut)  # cut writes are rebuilt from their steps
 
 
 def test_export_is_a_case_the_runner_runs_with_the_same_verdicts(tmp_path: Path) -> None:
@@ -200,4 +200,4 @@ def test_the_whole_catalogue_replays_with_its_verdicts(tmp_path: Path) -> None:
             assert (o.new.behavior, o.new.behaviorClose) == (o.old.behavior, o.old.behaviorClose), (
                 cid, o.new.result, o.new.resultClose)
             kept += 1
-    assert kept == len(cases) - len(cut) and kept > 300 and len(cut) < 20, (kept, cut)
+    assert kept == len(cases) > 300 and cut == [], (kept, cut)
