@@ -22,7 +22,7 @@ from conformance.catalog.load import load_catalogue
 from conformance.catalog.model import Case, Checkpoint, SendClose, SendRaw, Step, WaitMessages
 from conformance.catalog.payload import PayloadSpec
 from conformance.errors import CaseFileError, TargetError
-from conformance.report.align import Row, align, first_difference, wire_items
+from conformance.report.align import Row, WireItem, align, first_difference, wire_items
 from conformance.report.model import CaseResult
 from conformance.runner.replay import (
     Chunk,
@@ -131,10 +131,10 @@ def _verdict(r: CaseResult) -> str:
     return r.behavior if r.behavior == r.behaviorClose else f"{r.behavior}/{r.behaviorClose}"
 
 
-def _cell(item: object) -> str:
+def _cell(item: WireItem | None) -> str:
     if item is None:
         return "-"
-    text = f"{item.dir} {item.text}"  # type: ignore[attr-defined]
+    text = f"{item.dir} {item.text}"
     return text if len(text) <= _COL else text[: _COL - 3] + "..."
 
 
