@@ -7,9 +7,12 @@ sorts them:
 - the opening handshake request, sent as recorded (its Sec-WebSocket-Key included, so the answer
   is checked against that key);
 - the scripted writes (the steps, the synchronisation pings, the suite's own close): each is sent
-  as recorded, once the target has sent as many frames as the original target had sent before it
-  (`--wait` is only the upper bound), so the replay waits where the run waited and never on a
-  recorded wall-clock gap;
+  as recorded, after the wait the run made before it: for the pong to a ping (or a close), for
+  the close the case expects, and for as many messages as the target had sent by then (a
+  `wait_messages` step leaves no mark in the log, so every write waits for the messages that had
+  come before it). `--wait` is only the upper bound, and once the target is found to answer with
+  fewer messages than then, later writes stop waiting for messages (a target that answers
+  differently must not make the replay run out of its budget). Never a recorded wall-clock gap;
 - the engine's answers to the peer (pongs to its pings, the close reply, the close that fails the
   connection): they are answers to what the target does *now*, so the live engine makes them,
   masked with the recorded keys in order; a target that answers as it did then gets the same
@@ -56,14 +59,13 @@ class Chunk:
     `kind`: "step" (octets of a step), "sync" (a synchronisation ping; `label` names it, e.g.
     "checkpoint A" or "before closing"), "close" (the suite's own closing handshake at the end),
     "settle" (a checkpoint where no ping could go: no octets, the settle time for a close).
-    `rx_frames` / `messages`: frames and whole messages the original target had sent before it."""
+    `messages`: the whole messages the original target had sent before it."""
 
     kind: str
     data: bytes = b""
     label: str = ""
     chop: int = 0
     delay: float = 0.0
-    rx_frames: int = 0
     messages: int = 0
 
 
@@ -96,8 +98,7 @@ def recording_from_wirelog(wirelog: Any, case: Case | None = None) -> Recording:
     for e in entries[first + 1:]:
         state.see(e)
         if e["dir"] == "tx" and e["kind"] == "event" and (m := _SETTLE.match(e.get("text", ""))):
-            chunks.append(Chunk("settle", label=f"checkpoint {m.group(1)}", rx_frames=state.frames,
-                                messages=state.messages))
+            chunks.append(Chunk("settle", label=f"checkpoint {m.group(1)}", messages=state.messages))
         if e["dir"] != "tx" or e["kind"] != "octets":
             continue
         data, label = _octets(e), str(e.get("text", ""))
@@ -107,7 +108,7 @@ def recording_from_wirelog(wirelog: Any, case: Case | None = None) -> Recording:
             continue
         sync = _SYNC.fullmatch(label)
         chunks.append(Chunk(kind, data, sync.group(1) if sync else label, int(e.get("chop") or 0),
-                            float(e.get("delay") or 0), state.frames, state.messages))
+                            float(e.get("delay") or 0), state.messages))
         state.closing = False
     return Recording(request, tuple(chunks), tuple(keys))
 
@@ -116,7 +117,6 @@ def recording_from_wirelog(wirelog: Any, case: Case | None = None) -> Recording:
 class _Counts:
     """What the original target had done by a point of the log."""
 
-    frames: int = 0
     messages: int = 0
     peer_closed: bool = False  # a close frame came, or the suite failed the connection
     closing: bool = False  # the suite's own close is next (the end of the case)
@@ -124,7 +124,6 @@ class _Counts:
     def see(self, e: dict[str, Any]) -> None:
         text = str(e.get("text", ""))
         if e["dir"] == "rx" and e["kind"] == "frame":
-            self.frames += 1
             self.messages += bool(e.get("fin")) and e.get("opcode") in (0, 1, 2)
             self.peer_closed = self.peer_closed or e.get("opcode") == Opcode.CLOSE
         elif e["dir"] == "rx" and e["kind"] == "event" and text.startswith("peer broke "):
@@ -237,7 +236,7 @@ class _ReplaySession(Session):
     def __init__(self, case: Case, opts: RunOptions, rec: Recording) -> None:
         super().__init__(case, opts, Trace())
         self.rec = rec
-        self.frames_in = 0
+        self.paced = True  # False once the target sent fewer messages than then: writes stop waiting for them
         self.sent = bytearray()  # scripted octets not yet parsed into frames
 
     def start(self, role: Role, leftover: bytes) -> None:
@@ -248,10 +247,8 @@ class _ReplaySession(Session):
             self.conn.receive_data(leftover)
             self.drain_events()
 
-    def drain_events(self) -> None:
-        before = len(self.trace.wirelog)
-        super().drain_events()
-        self.frames_in += sum(e["kind"] == "frame" for e in self.trace.wirelog[before:])
+    def messages_in(self) -> int:
+        return sum(kind in ("text", "binary") for kind, _ in self.trace.observations)
 
 
 def replay_case(case: Case, rec: Recording) -> Case:
@@ -263,7 +260,8 @@ def replay_case(case: Case, rec: Recording) -> Case:
 async def replay_recording(case: Case, rec: Recording, target: ServerTarget, opts: RunOptions) -> Trace:
     """Send the recording to `target` and observe the answer; never raises for what the target does."""
     s = _ReplaySession(replay_case(case, rec), opts, rec)
-    trace, budget = s.trace, case_budget(case, opts)
+    trace = s.trace
+    budget = case_budget(case, opts) + opts.wait  # a run's budget, and the one wait that found the target changed
     try:
         async with asyncio.timeout(budget):
             s.reader, s.writer = await open_connection(target, min(budget, opts.wait * 2))
@@ -309,7 +307,7 @@ async def _send_chunk(s: _ReplaySession, chunk: Chunk, marks: list[bool]) -> boo
     t, opts = s.trace, s.opts
     if chunk.kind == "close":
         return await _send_close(s, chunk)
-    await s.wait_for(lambda: s.frames_in >= chunk.rx_frames or t.peer_closed, opts.wait)
+    await _messages_then(s, chunk)
     if chunk.kind == "settle":
         return _settled(s, chunk.label, await s.wait_for(lambda: t.peer_closed, opts.settle))
     if chunk.kind == "sync":
@@ -318,6 +316,16 @@ async def _send_chunk(s: _ReplaySession, chunk: Chunk, marks: list[bool]) -> boo
         return False
     _tell_engine(s, chunk.data, marks)
     return True
+
+
+async def _messages_then(s: _ReplaySession, chunk: Chunk) -> None:
+    """Wait until the target has sent as many messages as it had before this write then."""
+    t = s.trace
+    if not s.paced or await s.wait_for(lambda: s.messages_in() >= chunk.messages or t.peer_closed, s.opts.wait):
+        return
+    s.paced = False
+    t.log("tx", "event", text=f"the target sent {s.messages_in()} messages where it had sent {chunk.messages} "
+          "by this write then; later writes no longer wait for messages")
 
 
 async def _send_close(s: _ReplaySession, chunk: Chunk) -> bool:

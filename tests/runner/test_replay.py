@@ -4,6 +4,9 @@ engine's answers, where the run waited), and the logs it refuses to replay."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -11,10 +14,12 @@ import pytest
 from conformance.catalog.load import load_catalogue
 from conformance.catalog.model import Case
 from conformance.report.model import ReportDir
-from conformance.runner.replay import NotReplayable, close_marks, recording_from_wirelog
+from conformance.runner.judge import judge
+from conformance.runner.replay import Chunk, NotReplayable, close_marks, recording_from_wirelog, replay_recording
 from conformance.runner.run import run_cases
 from conformance.runner.trace import RunOptions
 from conformance.targets.tcp import ServerTarget
+from conformance.wire.frames import Frame, Opcode, serialize_frame
 from testees.peers.spawn import spawn_server
 
 
@@ -46,7 +51,7 @@ def test_sync_pings_and_the_final_close_are_scripted(logs: dict[str, list[dict[s
     rec = recording_from_wirelog(logs["6.4.1"], _case("6.4.1"))
     assert [c.kind for c in rec.chunks] == ["step", "sync", "step", "sync"]
     assert [c.label for c in rec.chunks if c.kind == "sync"] == ["checkpoint A", "checkpoint B"]
-    assert rec.chunks[2].rx_frames == 1  # the pong to A had come before the second fragment
+    assert rec.chunks[2].messages == 0  # a pong is no message
     assert len(rec.answer_keys) == 1  # the close answering the peer's 1007 is the engine's
     rec = recording_from_wirelog(logs["1.1.1"], _case("1.1.1"))
     assert [c.kind for c in rec.chunks] == ["step", "close"] and rec.chunks[1].messages == 1
@@ -84,3 +89,26 @@ def test_a_write_the_log_cut_is_rebuilt_from_its_step(logs: dict[str, list[dict[
     assert len(chunk.data) == entry["len"] and chunk.data.startswith(kept) and chunk.chop == 997
     with pytest.raises(NotReplayable, match="large writes are cut"):  # a step with other octets: refused
         recording_from_wirelog(logs["1.1.8"], _case("1.2.8"))
+
+
+def test_a_target_that_sends_fewer_messages_costs_one_wait_not_one_per_write(
+        logs: dict[str, list[dict[str, object]]]) -> None:
+    """Ten writes (unsolicited pongs, which a peer ignores) recorded as coming after two echoes
+    the target never sends: the first write waits `--wait`, the others go at once, and the verdict
+    is the one of the exchange, not a budget running out."""
+    case = _case("1.1.1")
+    rec = recording_from_wirelog(logs["1.1.1"], case)
+    text, close = rec.chunks
+    pongs = tuple(Chunk("step", serialize_frame(Frame(Opcode.PONG, b"x"), mask=os.urandom(4)), "PONG", messages=2)
+                  for _ in range(10))
+    changed = dataclasses.replace(rec, chunks=(text, *pongs, close))
+    opts = RunOptions(wait=1.0, timeout=10.0)
+    with spawn_server(["-m", "conformance", "echo-server", "--port", "0"]) as (url, _):
+        t0 = time.monotonic()
+        trace = asyncio.run(replay_recording(case, changed, ServerTarget.from_url(url), opts))
+        took = time.monotonic() - t0
+    assert took < 6.0, took  # one wait of 1 s (ten would be 10 s)
+    assert not trace.timed_out and trace.observations == [("text", b"")]
+    assert any("later writes no longer wait" in str(e["text"]) for e in trace.wirelog)
+    v = judge(case, trace)
+    assert (v.behavior, v.behavior_close) == ("OK", "OK")

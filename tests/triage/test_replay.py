@@ -18,7 +18,7 @@ import pytest
 
 from conformance.catalog.dump import dump_case
 from conformance.catalog.load import load_catalogue, load_file
-from conformance.catalog.model import Checkpoint, Echo, SendClose, SendRaw
+from conformance.catalog.model import Checkpoint, Echo, SendClose, SendMessage, SendRaw
 from conformance.catalog.resources import Bomb, Flood, Request
 from conformance.errors import CaseFileError
 from conformance.runner.trace import RunOptions
@@ -200,4 +200,8 @@ def test_the_whole_catalogue_replays_with_its_verdicts(tmp_path: Path) -> None:
             assert (o.new.behavior, o.new.behaviorClose) == (o.old.behavior, o.old.behaviorClose), (
                 cid, o.new.result, o.new.resultClose)
             kept += 1
-    assert kept == len(cases) > 300 and cut == [], (kept, cut)
+    # a fragmented message written at once (10.1.1) has the masking keys of its later frames
+    # beyond the 4 KiB the log keeps: it cannot be rebuilt, and says so
+    by_id = {c.id: c for c in cases}
+    assert all(any(isinstance(st, SendMessage) and st.fragment for st in by_id[cid].steps) for cid in cut), cut
+    assert kept + len(cut) == len(cases) and kept > 350, (kept, cut)
