@@ -92,6 +92,15 @@ COMMANDS: dict[str, Spec] = {
         ".venv/bin/python -c 'import socket, time\nfor _ in range(200):\n    try: socket.create_connection((\"127.0.0.1\", 9002)).close(); break\n    except OSError: time.sleep(0.05)'",)),
     ".venv/bin/conformance run --http2 --server https://127.0.0.1:9443/ --ca test-ca.pem": Spec(slow=True),
     ".venv/bin/conformance run --http2 --cases '40.*'": Spec(),
+    ".venv/bin/conformance echo-server --http3 --port 9004":
+        Spec(background=True, client=f"{PY} run --http3 --insecure --server https://127.0.0.1:9004/ --cases '1.1.*'",
+             slow=True),
+    ".venv/bin/conformance run --http3 --insecure --server https://127.0.0.1:9004/": Spec(slow=True, setup=(
+        f"({PY} echo-server --http3 --port 9004 &)",
+        # the server is up once UDP port 9004 is taken
+        ".venv/bin/python -c 'import socket, time\nfor _ in range(400):\n    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "    try: s.bind((\"127.0.0.1\", 9004)); s.close(); time.sleep(0.05)\n    except OSError: break'",)),
+    ".venv/bin/conformance run --http3 --cases '41.*'": Spec(),
     ".venv/bin/conformance run --browser chromium --out reports/chromium": Spec(slow=True),
     ".venv/bin/conformance run --browser firefox --cases '20.*' '21.*' '22.*'": Spec(slow=True),
     "make matrix MATRIX_ARGS=--full": Spec(slow=True),
