@@ -199,8 +199,8 @@ def _octets(e: dict[str, Any], i: int | None = None) -> bytes:
 def _check_steps(case: Case) -> None:
     unlogged = sorted({st.key for st in case.steps if isinstance(st, _UNLOGGED)})
     if unlogged or case.transport:
-        what = ", ".join(unlogged) or "HTTP/2"
-        raise NotReplayable(f"case {case.id} has {what} steps, whose traffic the wire log does not hold")
+        what = f"{', '.join(unlogged)} steps" if unlogged else f"transport {case.transport} (replay is over HTTP/1.1)"
+        raise NotReplayable(f"case {case.id} has {what}, whose traffic the wire log does not hold")
 
 
 def _frames_in(data: bytes) -> Iterator[tuple[Any, bytes]]:
