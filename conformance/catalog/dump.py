@@ -146,8 +146,13 @@ def dump_step(step: Step) -> dict[str, Any]:
             if step.compress is not None:
                 msg["compress"] = step.compress
             return {"send_message": msg}
-        case SendRaw(payload=p):
+        case SendRaw(payload=p, chop=0, delay=0):
             return {"send_raw": dump_payload(p)}
+        case SendRaw(payload=p):
+            raw: dict[str, Any] = {"payload": dump_payload(p), "chop": step.chop}
+            if step.delay:
+                raw["delay"] = step.delay
+            return {"send_raw": raw}
         case SendClose(payload=p) if p is not None:
             return {"send_close": {"payload": dump_payload(p)}}
         case SendClose():

@@ -145,11 +145,17 @@ class SendMessage:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class SendRaw:
-    """`send_raw`: these octets as they are."""
+    """`send_raw`: these octets as they are; `chop` > 0 writes them in TCP writes of that many
+    octets, `delay` seconds apart (as a frame's chop; a replayed recording keeps its writes)."""
 
     key: ClassVar[str] = "send_raw"
     payload: PayloadSpec
     line: int = dataclasses.field(default=0, compare=False)
+    chop: int = 0
+    delay: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check(self.chop >= 0 and self.delay >= 0, "`chop` and `delay` are numbers >= 0")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

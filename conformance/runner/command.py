@@ -334,6 +334,10 @@ def _prepare(args: argparse.Namespace, plan: _Plan) -> None:
     from conformance.rundir import RunRecord, check_writable_dir, check_writable_file, forget_agent, record_run
 
     check_writable_dir(plan.out, "--resume" if plan.resume else "--out")
+    if plan.kind == "server" and not getattr(args, "http2", False):
+        from conformance.targets.tcp import ServerTarget
+
+        ServerTarget.from_url(plan.value)  # a bad URL is one line, before earlier results are forgotten
     if args.junit:
         check_writable_file(args.junit, "--junit")
     if plan.resume:

@@ -59,8 +59,8 @@ async def _do(s: Session, step: Step) -> bool:
             return await _send(s, spec)
         case SendMessage():
             return await _send_message(s, step)
-        case SendRaw(payload=payload):
-            return await s.write(payload.materialize(), label="raw octets")
+        case SendRaw(payload=payload, chop=chop, delay=delay):
+            return await s.write(payload.materialize(), chop=chop, delay=delay, label="raw octets")
         case SendClose():
             return await _send_close(s, step)
         case CloseNow():
