@@ -1,0 +1,21 @@
+"""`conformance bisect`: the first release or commit of an implementation whose verdicts changed.
+
+search.py is the pure search, versions.py lists and orders releases, envs.py makes candidates ready
+(venvs, npm prefixes, built git worktrees), command.py runs the cases on each through the runner.
+"""
+
+from conformance.bisect.search import Outcome, Trial, Verdicts, bisect, run_bound
+from conformance.bisect.versions import Release, between, npm_releases, pip_releases, semver_key
+
+__all__ = [
+    "Outcome",
+    "Release",
+    "Trial",
+    "Verdicts",
+    "between",
+    "bisect",
+    "npm_releases",
+    "pip_releases",
+    "run_bound",
+    "semver_key",
+]
