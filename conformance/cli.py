@@ -96,7 +96,7 @@ def _add_rules(sub: Any) -> None:
 
 def _optional_adders() -> list[Any]:
     """Subcommands of the layers above the engine (run, serve, fuzz, report, ...)."""
-    from conformance.bisect.command import add_bisect_command
+    from conformance.bisection.command import add_bisect_command
     from conformance.fuzz.command import add_fuzz_commands
     from conformance.report.commands import add_report_commands
     from conformance.runner.command import add_run_commands

@@ -107,6 +107,11 @@ COMMANDS: dict[str, Spec] = {
                     f"{PY} run --quiet --cases '1.1.*' --out reports/tonight")),
     "conformance report reports/nightly": Spec(setup=(f"{PY} run --quiet --cases '2.*' --out reports/nightly",),
                                                files=("reports/nightly/index.html",)),
+    '.venv/bin/conformance bisect --git mylib --build "sh build.sh" --good v1.0 --bad HEAD --case 3.1 '
+    '--cache .bisect-cache --server-cmd "{python} server.py {port}"':
+        Spec(setup=(".venv/bin/python -c 'from pathlib import Path; from tests.bisection.test_command import make_repo; "
+                    "make_repo(Path(\"mylib\"))'", "git -C mylib tag v1.0 HEAD~4"),
+             files=("reports/bisect/index.html",)),
 }
 
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from conformance.bisect.envs import (
+from conformance.bisection.envs import (
     CandidateError,
     Prepared,
     fill,
@@ -30,8 +30,8 @@ from conformance.bisect.envs import (
     npm_candidate,
     pip_candidate,
 )
-from conformance.bisect.search import Outcome, Trial, Verdicts, bisect, run_bound
-from conformance.bisect.versions import between, npm_releases, pip_releases
+from conformance.bisection.search import NoReference, Outcome, Trial, Verdicts, bisect, run_bound
+from conformance.bisection.versions import between, npm_releases, pip_releases
 from conformance.errors import ExitCode, TargetError, UsageError
 from conformance.report.model import CaseResult, ReportDir
 from conformance.runner.trace import RunOptions
@@ -91,13 +91,13 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     candidates, what = _candidates(args)
     cache = Path(args.cache or _default_cache()).resolve()
     out = ReportDir(args.out)
-    print(f"bisect {what}: {len(candidates)} candidates from {args.good} to {args.bad}, cases "
+    print(f"bisect {what}: {len(candidates)} candidates from {candidates[0][:12]} to {candidates[-1][:12]}, cases "
           f"{', '.join(c.id for c in cases)}; at most {int(run_bound(len(candidates)))} runs "
           f"(log2({len(candidates)}) + 2 = {run_bound(len(candidates)):.1f})", flush=True)
     printer = _Printer(candidates)
     try:
         outcome = bisect(candidates, printer.wrap(lambda c: _trial(args, cache, c, cases, out)))
-    except ValueError as exc:
+    except NoReference as exc:
         raise TargetError(f"--good {args.good} cannot be tried, so there is nothing to compare with: "
                           f"{str(exc).split(': ', 1)[-1]}") from None
     from conformance.report.html import write_html
@@ -255,9 +255,11 @@ class _Printer:
             self.reference = t.verdicts
             return f"{head} good (reference): {_show(t.verdicts)}"
         if t.verdicts == self.reference:
-            return f"{head} same as --good"
-        diff = [v for v, r in zip(t.verdicts, self.reference, strict=True) if v != r]
-        return f"{head} differs: {_show(tuple(diff))}"
+            return f"{head} same as --good: {_show(t.verdicts)}"
+        was = {cid: f"{b}/{c}" for cid, b, c in self.reference}
+        diff = [f"{cid} {b}/{c} (was {was.get(cid, 'not run')})" for cid, b, c in t.verdicts
+                if was.get(cid) != f"{b}/{c}"]
+        return f"{head} differs: {', '.join(diff)}"
 
 
 def _conclude(outcome: Outcome, candidates: Sequence[str], out: str) -> int:

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from conformance.bisect.versions import Release, _pep440, _semver, between, npm_releases, pip_releases, semver_key
+from conformance.bisection.versions import Release, _pep440, _semver, between, npm_releases, pip_releases, semver_key
 from conformance.errors import UsageError
 
 

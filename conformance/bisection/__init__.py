@@ -4,10 +4,11 @@ search.py is the pure search, versions.py lists and orders releases, envs.py mak
 (venvs, npm prefixes, built git worktrees), command.py runs the cases on each through the runner.
 """
 
-from conformance.bisect.search import Outcome, Trial, Verdicts, bisect, run_bound
-from conformance.bisect.versions import Release, between, npm_releases, pip_releases, semver_key
+from conformance.bisection.search import NoReference, Outcome, Trial, Verdicts, bisect, run_bound
+from conformance.bisection.versions import Release, between, npm_releases, pip_releases, semver_key
 
 __all__ = [
+    "NoReference",
     "Outcome",
     "Release",
     "Trial",

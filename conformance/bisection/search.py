@@ -13,7 +13,7 @@ range of them.
 
 from __future__ import annotations
 
-__all__ = ["Outcome", "Trial", "Verdicts", "bisect", "run_bound"]
+__all__ = ["NoReference", "Outcome", "Trial", "Verdicts", "bisect", "run_bound"]
 
 import dataclasses
 import math
@@ -21,6 +21,10 @@ from collections.abc import Callable, Sequence
 
 # (case id, behavior, behaviorClose) for each case, sorted by id
 Verdicts = tuple[tuple[str, str, str], ...]
+
+
+class NoReference(ValueError):
+    """The first candidate was skipped: there are no verdicts to compare the others with."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,14 +71,14 @@ def run_bound(n: int) -> float:
 
 
 def bisect(candidates: Sequence[str], trial: Callable[[str], Trial]) -> Outcome:
-    """Search `candidates` (oldest first, at least two) with `trial`. The first candidate must not
-    be skipped: ValueError, since without its verdicts there is nothing to compare with."""
+    """Search `candidates` (oldest first, at least two) with `trial`. ValueError for fewer than two;
+    NoReference when the first one is skipped (without its verdicts there is nothing to compare)."""
     if len(candidates) < 2:
         raise ValueError("bisect needs at least two candidates")
     done: dict[int, Trial] = {0: trial(candidates[0])}
     reference = done[0]
     if reference.verdicts is None:
-        raise ValueError(f"{candidates[0]} could not be tried: {reference.detail}")
+        raise NoReference(f"{candidates[0]} could not be tried: {reference.detail}")
     lo, hi = 0, len(candidates)  # lo matches the reference; hi differs (len: past the end, assumed)
     while True:
         mid = _next_index(lo, hi, len(candidates), done)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from conformance.bisect.search import Trial, bisect, run_bound
+from conformance.bisection.search import NoReference, Trial, bisect, run_bound
 
 GOOD = (("1.1", "OK", "OK"),)
 BAD = (("1.1", "FAILED", "OK"),)
@@ -86,7 +86,7 @@ class TestSkip:
 
     def test_the_good_one_skipped_leaves_nothing_to_compare(self) -> None:
         names = versions(5)
-        with pytest.raises(ValueError, match="did not install"):
+        with pytest.raises(NoReference, match="did not install"):
             bisect(names, oracle(names, 3, skipped=frozenset({0}))[0])
 
     def test_every_candidate_between_skipped(self) -> None:
