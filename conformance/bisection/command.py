@@ -51,7 +51,8 @@ placeholders in --server-cmd / --client-cmd (and --build):
   {env}       the candidate's venv (--pip) or npm prefix (--npm: its node_modules is on NODE_PATH,
               which node reads after any node_modules above the script)
   {version}   the version (or the commit's short hash)
-  {checkout} {rev}  --git: the commit's worktree and its hash; the server command and --build run there
+  {checkout} {rev}  --git: the commit's worktree and its hash; the server command and --build run
+              there (a client command runs in the current directory)
 results: 0 the first differing version was found; 1 none differs from --good, or skipped versions
 leave it open; 3 --good itself could not be installed, built or started"""
 

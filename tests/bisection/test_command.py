@@ -1,6 +1,8 @@
 """`conformance bisect --git` end to end over a real repository made in a temporary directory: a
 tiny server script that runs the reference echo server, with a mutant (RSV bits accepted, RFC 6455
-§5.2) switched on at one commit. Real git worktrees, builds, processes and sockets; a few seconds."""
+§5.2) switched on at one commit, and a client script that runs the reference echo client, with a
+mutant client (any Sec-WebSocket-Accept accepted, §4.1) switched on at the same commit. Real git
+worktrees, builds, processes and sockets; a few seconds each."""
 
 from __future__ import annotations
 
@@ -20,6 +22,12 @@ port = sys.argv[1]
 sys.argv = ["serve", MUTANT, "--port", port] if MUTANT else ["conformance", "echo-server", "--port", port]
 runpy.run_module("testees.mutants.serve" if MUTANT else "conformance", run_name="__main__", alter_sys=True)
 '''
+CLIENT = '''import runpy, sys
+MUTANT = {mutant!r}
+url, agent = sys.argv[1], sys.argv[2]
+sys.argv = ["mutant", MUTANT, url, agent] if MUTANT else ["conformance", "echo-client", "--url", url, "--agent", agent]
+runpy.run_module("testees.clients.mutant_clients" if MUTANT else "conformance", run_name="__main__", alter_sys=True)
+'''
 BUILD_OK = "echo ok > built.txt\necho built >> ../builds.log\n"
 BUILD_BROKEN = "echo 'build.sh: missing header' >&2\nexit 1\n"
 
@@ -29,7 +37,7 @@ def _git(repo: Path, *args: str) -> str:
 
 
 def make_repo(path: Path, broken_build_at: int | None = None) -> list[str]:
-    """Five commits; the mutant from the fourth on. Returns the hashes, oldest first."""
+    """Five commits; the mutants from the fourth on. Returns the hashes, oldest first."""
     path.mkdir()
     _git(path, "init", "-q")
     _git(path, "config", "user.email", "t@example.invalid")
@@ -37,6 +45,7 @@ def make_repo(path: Path, broken_build_at: int | None = None) -> list[str]:
     commits = []
     for i in range(5):
         (path / "server.py").write_text(SERVER.format(mutant="ignores-rsv" if i >= 3 else "") + f"# {i}\n")
+        (path / "client.py").write_text(CLIENT.format(mutant="lax-accept" if i >= 3 else "") + f"# {i}\n")
         (path / "build.sh").write_text(BUILD_BROKEN if i == broken_build_at else BUILD_OK)
         _git(path, "add", ".")
         _git(path, "commit", "-q", "-m", f"commit {i}")
@@ -73,6 +82,15 @@ class TestGitBisect:
         assert log.read_text().count("built") == runs  # one build per commit tried
         again = bisect(tmp_path / "repo", commits, tmp_path)  # the checkouts are reused: no build runs again
         assert again[0] == 0 and log.read_text().count("built") == runs and again[1].count("run ") == runs
+
+    def test_a_client_bisect_finds_the_same_commit(self, tmp_path: Path) -> None:
+        commits = make_repo(tmp_path / "repo")
+        r = run_main("bisect", "--git", str(tmp_path / "repo"), "--good", commits[0], "--bad", commits[-1],
+                     "--case", "20.1.1", "--client-cmd", "{python} {checkout}/client.py {url} {agent}",
+                     "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"))
+        assert r.code == 0, (r.out, r.err)
+        assert "good (reference): 20.1.1 OK/OK" in r.out and "differs: 20.1.1 FAILED/" in r.out
+        assert f"first differing version: {commits[3]} (the one before it, {commits[2]}, matches --good)" in r.out
 
     def test_a_commit_that_does_not_build_is_skipped_and_searched_around(self, tmp_path: Path) -> None:
         commits = make_repo(tmp_path / "repo", broken_build_at=2)
