@@ -79,8 +79,8 @@ def add_bisect_command(sub: Any) -> None:
                    "and reused (default $XDG_CACHE_HOME/conformance/bisect or ~/.cache/conformance/bisect)")
     b.add_argument("--out", metavar="DIR", default="reports/bisect", help="report directory, an agent per "
                    "candidate tried (default reports/bisect)")
-    b.add_argument("--jobs", type=int, default=2, help="cases run at once (default 2)")
-    b.add_argument("--timeout", type=float, default=10.0, help="seconds per case (default 10)")
+    b.add_argument("--jobs", type=int, default=2, metavar="N", help="cases run at once (default 2)")
+    b.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds per case (default 10)")
     b.add_argument("--cases-dir", action="append", default=[], metavar="DIR",
                    help="more case files, added to the bundled catalogue (repeatable)")
     b.set_defaults(func=cmd_bisect)
