@@ -180,6 +180,7 @@ def expected_close_text(ec: dict[str, Any], handshake_case: bool = False) -> str
 _MEASURES = {
     "messages": ("messages", ""), "octets": ("payload octets", ""), "seconds": ("time", " s"),
     "messages_per_s": ("messages per second", ""), "mb_per_s": ("throughput", " MB/s"),
+    "adapter_raised": ("the adapter raised", ""),
 }
 
 

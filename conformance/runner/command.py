@@ -348,7 +348,7 @@ def _execute(args: argparse.Namespace, plan: _Plan) -> int:
         log = AdapterLog()
         try:
             with impl_server(plan.value, log) as url:
-                return _run(args, plan, url, baseline)
+                return _run(args, plan, url, baseline, adapter_log=log)
         finally:
             if log.summary():
                 print(f"conformance: --impl {plan.value}: {log.summary()}", file=sys.stderr)
@@ -366,11 +366,12 @@ def _console(args: argparse.Namespace) -> Any:
     return Console(getattr(args, "verbosity", 0))
 
 
-def _options(args: argparse.Namespace, agent: str, watch: Any = None) -> Any:
+def _options(args: argparse.Namespace, agent: str, watch: Any = None, adapter_log: Any = None) -> Any:
     from conformance.runner.session import RunOptions
 
     return RunOptions(agent=agent, timeout=args.timeout or 10.0, timeout_cap=args.timeout, wait=args.wait,
-                      settle=args.settle, max_message=args.max_message, max_echo=args.max_echo, watch=watch)
+                      settle=args.settle, max_message=args.max_message, max_echo=args.max_echo, watch=watch,
+                      adapter_log=adapter_log)
 
 
 def _run_watched(args: argparse.Namespace, plan: _Plan, baseline: Any) -> int:
@@ -415,7 +416,8 @@ def _run_client(args: argparse.Namespace, plan: _Plan, baseline: Any) -> int:
     return _finish(args, plan, con, report, summary.results, summary.seconds, baseline, not_run=False)
 
 
-def _run(args: argparse.Namespace, plan: _Plan, url: str, baseline: Any, watch: Any = None) -> int:
+def _run(args: argparse.Namespace, plan: _Plan, url: str, baseline: Any, watch: Any = None,
+         adapter_log: Any = None) -> int:
     from conformance.report.model import ReportDir
     from conformance.runner.run import run_cases
     from conformance.targets.tcp import ServerTarget
@@ -439,7 +441,7 @@ def _run(args: argparse.Namespace, plan: _Plan, url: str, baseline: Any, watch: 
     con.start(len(plan.cases), plan.agent)
     try:
         with _sigterm_as_interrupt():
-            summary = asyncio.run(run_cases(plan.cases, target, _options(args, plan.agent, watch), report,
+            summary = asyncio.run(run_cases(plan.cases, target, _options(args, plan.agent, watch, adapter_log), report,
                                             jobs=args.jobs, budget=args.budget, retries=args.retries,
                                             quiet=con.live() or args.verbosity < 0,
                                             on_result=lambda r: con.case(r, args.strict)))

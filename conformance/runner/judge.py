@@ -86,7 +86,11 @@ def _case_rule(case: Case) -> Rule | None:
 def judge(case: Case, trace: Trace) -> Verdict:
     from conformance.runner.limits import judge_limits  # the resource group's figures and limits
 
-    return judge_limits(case, trace, _judge(case, trace))
+    verdict = judge_limits(case, trace, _judge(case, trace))
+    raised = trace.measurements.get("adapter_raised")
+    if raised:  # --impl: the library's adapter raised on this connection; say so first
+        verdict = dataclasses.replace(verdict, result=f"The adapter raised {raised}. {verdict.result}")
+    return verdict
 
 
 def _judge(case: Case, trace: Trace) -> Verdict:

@@ -158,6 +158,10 @@ async def _run_with_retries(case: Case, target: ServerTarget, opts: RunOptions, 
         started = now_stamp()
         try:
             trace = await execute_watched(case, target, opts)  # runner/watched.py: the watch
+            if opts.adapter_log is not None and trace.local_port is not None:  # --impl: what it raised
+                raised = opts.adapter_log.raised_on(trace.local_port)
+                if raised:
+                    trace.measurements["adapter_raised"] = raised
         except Exception as exc:
             res = not_run_result(case, opts.agent, f"internal error in the suite: {type(exc).__name__}: {exc}")
             res.attempts = attempts

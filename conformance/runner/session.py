@@ -43,6 +43,8 @@ async def execute_case(case: Case, target: ServerTarget, opts: RunOptions) -> Tr
             return b"" if s.trace.opened else None
         s.reader, s.writer = await open_connection(target, timeout)
         s.trace.connected = True
+        sockname = s.writer.get_extra_info("sockname")
+        s.trace.local_port = sockname[1] if sockname else None
         leftover = await do_handshake(s, target)
         return leftover if s.trace.opened else None
 

@@ -35,6 +35,7 @@ class RunOptions:
     # the frame being read, and the messages recorded so far); a peer that makes it hold more is stopped
     max_echo: int | None = None  # caps the message count of echo steps (Autobahn's volume cases send 1000)
     watch: Any = None  # a targets.watch.WatchedServer (--server-cmd): figures and restarts (runner/resources.py)
+    adapter_log: Any = None  # a targets.inprocess.AdapterLog (--impl): what the adapter raised, per connection
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Trace:
     t0: float = dataclasses.field(default_factory=time.monotonic)
     testing: str = "server"  # which side is under test: "server" or "client"
     connected: bool = False
+    local_port: int | None = None  # our end of the TCP connection (the --impl server logs by it)
     request: str = ""
     response: str = ""
     status: int | None = None
