@@ -4,7 +4,7 @@ search.py is the pure search, versions.py lists and orders releases, envs.py mak
 (venvs, npm prefixes, built git worktrees), command.py runs the cases on each through the runner.
 """
 
-from conformance.bisection.search import NoReference, Outcome, Trial, Verdicts, bisect, run_bound
+from conformance.bisection.search import NoReference, Outcome, Trial, Verdicts, bisect, most_runs, run_bound
 from conformance.bisection.versions import Release, between, npm_releases, pip_releases, semver_key
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "Verdicts",
     "between",
     "bisect",
+    "most_runs",
     "npm_releases",
     "pip_releases",
     "run_bound",

@@ -30,7 +30,7 @@ from conformance.bisection.envs import (
     npm_candidate,
     pip_candidate,
 )
-from conformance.bisection.search import NoReference, Outcome, Trial, Verdicts, bisect, run_bound
+from conformance.bisection.search import NoReference, Outcome, Trial, Verdicts, bisect, most_runs, run_bound
 from conformance.bisection.versions import between, npm_releases, pip_releases
 from conformance.errors import ExitCode, TargetError, UsageError
 from conformance.report.model import CaseResult, ReportDir
@@ -91,10 +91,12 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     cat, cases = _cases(args)
     candidates, what = _candidates(args)
     cache = Path(args.cache or _default_cache()).resolve()
+    _check_dirs(cache, args.out)
     out = ReportDir(args.out)
-    print(f"bisect {what}: {len(candidates)} candidates from {candidates[0][:12]} to {candidates[-1][:12]}, cases "
-          f"{', '.join(c.id for c in cases)}; at most {int(run_bound(len(candidates)))} runs "
-          f"(log2({len(candidates)}) + 2 = {run_bound(len(candidates)):.1f})", flush=True)
+    n = len(candidates)
+    print(f"bisect {what}: {n} candidates from {candidates[0][:12]} to {candidates[-1][:12]}, cases "
+          f"{', '.join(c.id for c in cases)}; at most {most_runs(n)} runs unless some are skipped "
+          f"(the bound: log2({n}) + 2 = {run_bound(n):.1f})", flush=True)
     printer = _Printer(candidates)
     try:
         outcome = bisect(candidates, printer.wrap(lambda c: _trial(args, cache, c, cases, out)))
@@ -105,6 +107,14 @@ def cmd_bisect(args: argparse.Namespace) -> int:
 
     write_html(args.out, cat.titles)
     return _conclude(outcome, candidates, args.out)
+
+
+def _check_dirs(cache: Path, out: str) -> None:
+    """The cache and the report directory can be written, before anything is installed."""
+    from conformance.rundir import check_writable_dir
+
+    check_writable_dir(out, "--out")
+    check_writable_dir(str(cache), "--cache")
 
 
 def _default_cache() -> str:

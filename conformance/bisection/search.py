@@ -13,7 +13,7 @@ range of them.
 
 from __future__ import annotations
 
-__all__ = ["NoReference", "Outcome", "Trial", "Verdicts", "bisect", "run_bound"]
+__all__ = ["NoReference", "Outcome", "Trial", "Verdicts", "bisect", "most_runs", "run_bound"]
 
 import dataclasses
 import math
@@ -68,6 +68,11 @@ class Outcome:
 def run_bound(n: int) -> float:
     """The issue's bound on the tries for `n` candidates: log2(n) + 2."""
     return math.log2(max(n, 1)) + 2
+
+
+def most_runs(n: int) -> int:
+    """The tries this search needs at most for `n` candidates when none is skipped: 1 + ceil(log2 n)."""
+    return 1 + math.ceil(math.log2(max(n, 1)))
 
 
 def bisect(candidates: Sequence[str], trial: Callable[[str], Trial]) -> Outcome:

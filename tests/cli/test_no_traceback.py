@@ -109,9 +109,10 @@ BISECT = ["bisect", "--case", "1.1.1", "--server-cmd", "python -m server --port 
     (["--pip", "wsproto", "--good", "1.0.0", "--bad", "1.3.2", "--build", "make"], "--build applies to --git only"),
     (["--git", "/nonexistent/repo", "--good", "a", "--bad", "b"], "--git /nonexistent/repo: no such directory"),
     (["--pip", "wsproto", "--good", "1.0.0", "--bad", "1.3.2", "--server-cmd", "'{port}"], "cannot be split"),
+    (["--pip", "wsproto", "--good", "1.0.0", "--bad", "1.3.2", "--out", "/dev/null"], "--out /dev/null: is a file"),
 ])
 def test_bisect_bad_input_is_one_line_and_exit_2(argv: list[str], says: str, tmp_path: Path) -> None:
-    r = run_main(*BISECT, *argv, "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"))
+    r = run_main(*BISECT, "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"), *argv)
     lines = [ln for ln in r.err.splitlines() if ln.strip()]
     assert r.code == 2 and len(lines) == 1 and lines[0].startswith("conformance: ") and says in lines[0], r.err
     assert not (tmp_path / "cache").exists()  # nothing installed before the input was found bad
