@@ -114,16 +114,24 @@ def _ordered(releases: Any) -> list[Release]:
     return sorted((r for r in releases if r is not None), key=lambda r: r.key)
 
 
+def _find(releases: Sequence[Release], flag: str, text: str, what: str) -> Release:
+    """The release spelled `text`, or else the one equal to it by version (13 is 13.0 for pip)."""
+    for r in releases:
+        if r.text == text:
+            return r
+    like = _pep440(text) if releases and isinstance(releases[0].key, Version) else _semver(text)
+    for r in releases:
+        if like is not None and r.key == like.key:
+            return r
+    near = ", ".join(r.text for r in releases[-5:])
+    raise UsageError(f"{flag} {text}: not a version of {what} (its latest: {near or 'none'})")
+
+
 def between(releases: Sequence[Release], good: str, bad: str, *, pre: bool = False,
             what: str = "the package") -> list[str]:
     """The versions from `good` to `bad`, both included, oldest first; pre-releases between them
     only with `pre`. UsageError when either is not listed or `good` is not older than `bad`."""
-    by_text = {r.text: r for r in releases}
-    for flag, text in (("--good", good), ("--bad", bad)):
-        if text not in by_text:
-            near = ", ".join(r.text for r in releases[-5:])
-            raise UsageError(f"{flag} {text}: not a version of {what} (its latest: {near or 'none'})")
-    lo, hi = by_text[good], by_text[bad]
+    lo, hi = _find(releases, "--good", good, what), _find(releases, "--bad", bad, what)
     if not lo.key < hi.key:
         raise UsageError(f"--good {good} must be older than --bad {bad}")
     return [r.text for r in releases if lo.key <= r.key <= hi.key and (pre or not r.pre or r in (lo, hi))]

@@ -45,6 +45,10 @@ class TestBetween:
     def test_a_pre_release_named_as_good_or_bad_stays(self) -> None:
         assert between(self.RELS, "1.2a1", "1.3rc1") == ["1.2a1", "1.2", "1.3rc1"]
 
+    def test_versions_equal_by_pep440_are_found(self) -> None:
+        assert between(pip_list("13.0", "13.1", "14.0"), "13", "14") == ["13.0", "13.1", "14.0"]
+        assert between(npm_list("8.0.0", "8.1.0"), "v8.0.0", "8.1.0") == ["8.0.0", "8.1.0"]
+
     def test_npm_versions(self) -> None:
         rels = npm_list("7.5.10", "8.0.0", "8.0.0-beta.1", "8.1.0", "7.5.9")
         assert between(rels, "7.5.9", "8.1.0") == ["7.5.9", "7.5.10", "8.0.0", "8.1.0"]

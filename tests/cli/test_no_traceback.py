@@ -73,6 +73,8 @@ def command_lines(draw: st.DrawFn, d: Path) -> list[str]:
         ["run", "--resume", files["index"], "--server", UNREACHABLE], ["run", "--spec", files["spec"]],
         ["run", "--server", draw(st.text(max_size=20)), "--cases", "1.1.1"], ["echo-client", "--url", UNREACHABLE,
                                                                              "--agent", "a"],
+        ["bisect", "--git", files["missing"], "--good", "a", "--bad", "b", "--case", "1.1.1", "--server-cmd",
+         draw(st.sampled_from(["x {port}", "x", "'", ""])), "--cache", files["missing"]],
     ]))
     return form + draw(free_args)
 
