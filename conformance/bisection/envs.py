@@ -22,13 +22,14 @@ __all__ = [
 
 import contextlib
 import dataclasses
+import fcntl
 import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from conformance.errors import ConformanceError, UsageError
@@ -81,6 +82,18 @@ def _run(argv: list[str], what: str, cwd: Path | None = None, shell: bool = Fals
         raise CandidateError(f"{what} failed (status {done.returncode}): {(errors or lines or ['no output'])[0]}")
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One process at a time makes `path` ready: two bisects sharing a cache wait for each other."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.lock", "a", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _fresh(path: Path) -> bool:
     """True when `path` holds a finished candidate; otherwise it is cleared for a new attempt."""
     if (path / _DONE).exists():
@@ -94,11 +107,12 @@ def pip_candidate(cache: Path, package: str, version: str) -> Prepared:
     """A venv under `cache` with `package==version` (made once, reused)."""
     venv = cache / "pip" / f"{_safe(package)}-{_safe(version)}"
     python = venv / "bin" / "python"
-    if not _fresh(venv):
-        _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], f"creating the venv for {version}")
-        _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-              "--disable-pip-version-check", f"{package}=={version}"], f"pip install {package}=={version}")
-        (venv / _DONE).touch()
+    with _locked(venv):
+        if not _fresh(venv):
+            _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], f"creating the venv for {version}")
+            _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
+                  "--disable-pip-version-check", f"{package}=={version}"], f"pip install {package}=={version}")
+            (venv / _DONE).touch()
     env = dict(os.environ)
     env["VIRTUAL_ENV"] = str(venv)
     env.pop("PYTHONHOME", None)
@@ -109,11 +123,12 @@ def pip_candidate(cache: Path, package: str, version: str) -> Prepared:
 def npm_candidate(cache: Path, package: str, version: str) -> Prepared:
     """An npm prefix under `cache` with `package@version` in its node_modules (made once, reused)."""
     prefix = cache / "npm" / f"{_safe(package)}-{_safe(version)}"
-    if not _fresh(prefix):
-        prefix.mkdir(parents=True)
-        _run(["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error",
-              f"{package}@{version}"], f"npm install {package}@{version}")
-        (prefix / _DONE).touch()
+    with _locked(prefix):
+        if not _fresh(prefix):
+            prefix.mkdir(parents=True)
+            _run(["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error",
+                  f"{package}@{version}"], f"npm install {package}@{version}")
+            (prefix / _DONE).touch()
     env = dict(os.environ)
     _prepend_path(env, "NODE_PATH", prefix / "node_modules")
     _prepend_path(env, "PATH", prefix / "node_modules" / ".bin")
@@ -155,18 +170,23 @@ def git_revisions(repo: str, good: str, bad: str) -> list[str]:
     return [g, *line]
 
 
+def _add_worktree(repo: str, where: Path, commit: str) -> None:
+    with contextlib.suppress(subprocess.CalledProcessError):
+        _git(repo, "worktree", "prune")  # a checkout deleted with the cache is forgotten
+    try:
+        _git(repo, "worktree", "add", "--detach", "--force", str(where.resolve()), commit)
+    except subprocess.CalledProcessError as exc:
+        raise CandidateError(f"git worktree add failed: {str(exc.stderr).strip()[:200]}") from None
+
+
 def git_candidate(cache: Path, repo: str, commit: str, build: str | None) -> Prepared:
     """A worktree of `repo` at `commit` under `cache`, with `build` run in it (made once, reused)."""
     where = cache / "git" / f"{_safe(Path(repo).resolve().name)}-{commit[:12]}"
     values = {"checkout": str(where), "rev": commit, "version": commit[:12], "python": sys.executable}
-    if not _fresh(where):
-        with contextlib.suppress(subprocess.CalledProcessError):
-            _git(repo, "worktree", "prune")
-        try:
-            _git(repo, "worktree", "add", "--detach", "--force", str(where.resolve()), commit)
-        except subprocess.CalledProcessError as exc:
-            raise CandidateError(f"git worktree add failed: {str(exc.stderr).strip()[:200]}") from None
-        if build:
-            _run([fill(build, values)], f"--build at {commit[:12]}", cwd=where, shell=True)
-        (where / _DONE).touch()
+    with _locked(where):
+        if not _fresh(where):
+            _add_worktree(repo, where, commit)
+            if build:
+                _run([fill(build, values)], f"--build at {commit[:12]}", cwd=where, shell=True)
+            (where / _DONE).touch()
     return Prepared(values, dict(os.environ), str(where))
