@@ -237,8 +237,22 @@ def _run_client(args: argparse.Namespace, prepared: Prepared, cases: list[Any], 
 
 # -- what is printed --------------------------------------------------------------------------------
 
+_SHOWN = 6  # verdicts named on one line; more are counted
+
+
 def _show(verdicts: Verdicts) -> str:
-    return ", ".join(f"{cid} {b}/{c}" for cid, b, c in verdicts)
+    """`1.1.1 OK/OK, 3.1 FAILED/OK` for a few cases; for many, how many cases got each verdict."""
+    if len(verdicts) <= _SHOWN:
+        return ", ".join(f"{cid} {b}/{c}" for cid, b, c in verdicts)
+    counts: dict[str, int] = {}
+    for _, b, c in verdicts:
+        counts[f"{b}/{c}"] = counts.get(f"{b}/{c}", 0) + 1
+    return f"{len(verdicts)} cases: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _capped(items: list[str]) -> str:
+    more = len(items) - _SHOWN
+    return ", ".join(items[:_SHOWN]) + (f" and {more} more" if more > 0 else "")
 
 
 class _Printer:
@@ -270,7 +284,7 @@ class _Printer:
         was = {cid: f"{b}/{c}" for cid, b, c in self.reference}
         diff = [f"{cid} {b}/{c} (was {was.get(cid, 'not run')})" for cid, b, c in t.verdicts
                 if was.get(cid) != f"{b}/{c}"]
-        return f"{head} differs: {', '.join(diff)}"
+        return f"{head} differs: {_capped(diff)}"
 
 
 def _conclude(outcome: Outcome, candidates: Sequence[str], out: str) -> int:

@@ -113,3 +113,15 @@ class TestGitBisect:
         r = run_main("bisect", "--git", str(tmp_path / "repo"), "--good", commits[3], "--bad", commits[1],
                      "--case", "3.1", "--server-cmd", "x {port}", "--cache", str(tmp_path / "c"))
         assert r.code == 2 and "must be an older commit on the first-parent line" in r.err
+
+
+def test_many_cases_are_counted_and_differences_capped() -> None:
+    from conformance.bisection.command import _Printer
+    from conformance.bisection.search import Trial
+
+    good = tuple((f"1.{i}", "OK", "OK") for i in range(10))
+    bad = tuple((cid, "FAILED", "OK") if i < 8 else (cid, b, c) for i, (cid, b, c) in enumerate(good))
+    p = _Printer(["a", "b"])
+    assert p.line(Trial("a", good)).endswith("good (reference): 10 cases: 10 OK/OK")
+    line = p.line(Trial("b", bad))
+    assert "differs: 1.0 FAILED/OK (was OK/OK)" in line and line.endswith("and 2 more")
