@@ -68,7 +68,7 @@ def _prepend_path(env: dict[str, str], var: str, entry: Path) -> None:
 
 def _run(argv: list[str], what: str, cwd: Path | None = None, shell: bool = False,
          env: Mapping[str, str] | None = None) -> None:
-    """Run an install or build step; CandidateError with its last output line when it fails."""
+    """Run an install or build step; CandidateError with its first error line when it fails."""
     try:
         done = subprocess.run(argv[0] if shell else argv, cwd=cwd, shell=shell, env=env, capture_output=True,
                               text=True, timeout=_INSTALL_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
