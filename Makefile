@@ -61,7 +61,7 @@ h2-demo: $(STAMP) h2-deps
 	$(PY) -m testees.matrix.run --out reports/h2-matrix --only hypercorn nghttpx
 
 # `conformance bisect` end to end: the pure search, the registries, a git bisect over a temporary
-# repository and the slow one over websockets releases on the package index (network: the index).
+# repository, and the slow ones over websockets releases (package index) and Node's ws (npm).
 test-bisect: $(STAMP)
 	$(PY) -m pytest -q tests/bisection
 
