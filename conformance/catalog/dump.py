@@ -182,7 +182,7 @@ def _response(r: ResponseSpec) -> dict[str, Any]:
         out["reason"] = r.reason
     if r.headers:
         out["headers"] = _headers(r.headers)
-    for name in ("http_version", "accept"):
+    for name in ("http_version", "accept", "redirect"):
         if getattr(r, name) is not None:
             out[name] = getattr(r, name)
     if r.extra_headers:
@@ -261,6 +261,8 @@ def _close(c: CloseExpect) -> dict[str, Any]:
             out[name] = True
     if c.informational:
         out["any"] = "informational"
+    if c.linger:
+        out["linger"] = c.linger
     return out
 
 

@@ -415,7 +415,7 @@ def _response(v: Any) -> ResponseSpec:
                         accept=_opt_text(v, "accept"),
                         before=parse_payload(v["before"]) if v.get("before") is not None else None,
                         trailer=parse_payload(v["trailer"]) if v.get("trailer") is not None else None,
-                        chop=chop, delay=float(delay))
+                        chop=chop, delay=float(delay), redirect=_opt_text(v, "redirect"))
 
 
 def _expect_response(v: dict[str, Any]) -> ExpectResponse:
@@ -659,7 +659,7 @@ def _observation(o: Any) -> Observation:
     return Observation(kind, parse_payload(v))
 
 
-_CLOSE_KEYS = {"by", "codes", "clean", "wrong_side_fatal", "wrong_code_fatal", "any"}
+_CLOSE_KEYS = {"by", "codes", "clean", "wrong_side_fatal", "wrong_code_fatal", "any", "linger"}
 
 
 def _close(ctx: _Ctx, d: LDict) -> CloseExpect:
@@ -681,8 +681,11 @@ def _close(ctx: _Ctx, d: LDict) -> CloseExpect:
         raise ctx.error("close.codes", "a list of close codes", c, "codes")
     if c.get("any") not in (None, "informational"):
         raise ctx.error("close.any", "only `informational` is allowed", c, "any")
+    linger = c.get("linger", 0)
+    if isinstance(linger, bool) or not isinstance(linger, (int, float)) or not 0 <= linger <= 10:
+        raise ctx.error("close.linger", "a number of seconds, 0-10", c, "linger")
     return CloseExpect(by, tuple(codes), bool(c.get("clean", True)), bool(c.get("wrong_side_fatal", False)),
-                       bool(c.get("wrong_code_fatal", False)), c.get("any") == "informational")
+                       bool(c.get("wrong_code_fatal", False)), c.get("any") == "informational", float(linger))
 
 
 def _req_str(ctx: _Ctx, d: dict[str, Any], key: str) -> str:

@@ -290,6 +290,9 @@ class ResponseSpec:
     trailer: PayloadSpec | None = None  # octets glued to the end of the response (frames), one write
     chop: int = 0  # write the response in pieces of this many octets, draining after each
     delay: float = 0.0  # seconds between the pieces
+    # a path on the suite's second listener (another loopback port: another origin): the answer's
+    # Location points there, and the runner records whether the client follows (runner/redirect.py)
+    redirect: str | None = None
 
     ACCEPT_FORMS: ClassVar[tuple[str, ...]] = (
         "other-key", "key", "no-guid", "truncated", "extended", "lowercase", "hex", "unpadded",
@@ -301,6 +304,7 @@ class ResponseSpec:
                f"`accept` is one of {', '.join(self.ACCEPT_FORMS)}")
         _whole(self.chop, "chop")
         _check(isinstance(self.delay, (int, float)) and 0 <= self.delay <= 5, "`delay` is 0-5 seconds")
+        _check(self.redirect is None or self.redirect.startswith("/"), "`redirect` is a path starting with /")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -415,9 +419,13 @@ class CloseExpect:
     wrong_side_fatal: bool = False  # the wrong side closing also fails the behaviour (UTF-8 cases)
     wrong_code_fatal: bool = False  # a wrong close code also fails the behaviour (close cases)
     informational: bool = False  # whatever happens, the close verdict is INFORMATIONAL
+    # testing a client: after the closing handshake the suite keeps TCP open this many seconds at
+    # most, and records when the client closes it (RFC 6455 §7.1.1; 0: the suite closes at once)
+    linger: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.by in ("us", "peer", "either"), "us, peer or either")
+        _check(isinstance(self.linger, (int, float)) and 0 <= self.linger <= 10, "`linger` is 0-10 seconds")
 
 
 _LEVELS = ("MUST", "SHOULD", "MAY", "informational")

@@ -371,7 +371,7 @@ def _options(args: argparse.Namespace, agent: str, watch: Any = None, adapter_lo
 
     return RunOptions(agent=agent, timeout=args.timeout or 10.0, timeout_cap=args.timeout, wait=args.wait,
                       settle=args.settle, max_message=args.max_message, max_echo=args.max_echo, watch=watch,
-                      adapter_log=adapter_log)
+                      adapter_log=adapter_log, browser=bool(getattr(args, "browser", None)))
 
 
 def _run_watched(args: argparse.Namespace, plan: _Plan, baseline: Any) -> int:

@@ -53,12 +53,13 @@ def version(lib: str) -> str:
 
 
 def testees(lib: str, flag: list[str]) -> tuple[list[str], str]:
-    """The echo server's argv and the client's command template of one library."""
+    """The echo server's argv and the client's command template of one library. Clients get the URL
+    with user info ({authurl}), so that the redirect cases see whether Basic credentials leak."""
     if lib == "ws":
         return (["node", f"{NODE_DIR}/server.js", "--port", "0", *flag],
-                f"node {NODE_DIR}/client.js {{url}} {{agent}} {' '.join(flag)}".strip())
+                f"node {NODE_DIR}/client.js {{authurl}} {{agent}} {' '.join(flag)}".strip())
     return ([PY, "-m", f"testees.peers.{lib}_server", "--port", "0", *flag],
-            f"{{py}} -m testees.clients.{lib}_client {{url}} {{agent}} {' '.join(flag)}".strip())
+            f"{{py}} -m testees.clients.{lib}_client {{authurl}} {{agent}} {' '.join(flag)}".strip())
 
 
 @dataclasses.dataclass
