@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 4
 
-.PHONY: install demo test test-fast coverage lint bench bench-suite bench-autobahn fuzz-engine fuzz-mutants fuzz-libs matrix matrix-robustness browser-deps node node-deps h2-deps h2-demo stability clean
+.PHONY: install demo test test-fast coverage lint bench bench-suite bench-autobahn fuzz-engine fuzz-mutants fuzz-libs matrix matrix-robustness browser-deps node node-deps h2-deps h2-demo stability test-bisect clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,11 @@ h2-deps:
 h2-demo: $(STAMP) h2-deps
 	$(PY) -m conformance run --http2 --out reports/h2-demo --jobs $(JOBS)
 	$(PY) -m testees.matrix.run --out reports/h2-matrix --only hypercorn nghttpx apache
+
+# `conformance bisect` end to end: the pure search, the registries, a git bisect over a temporary
+# repository, and the slow ones over websockets releases (package index) and Node's ws (npm).
+test-bisect: $(STAMP)
+	$(PY) -m pytest -q tests/bisection
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
