@@ -7,7 +7,7 @@ when a server breaks one (conformance/runner/h2_handshake.py, h2_steps.py).
 from __future__ import annotations
 
 __all__ = ["CONNECT_NOT_OFFERED", "CONNECT_SETTING_VALUE", "CONNECT_SETTING_WITHDRAWN", "FLOW_CONTROL", "FRAMES_AFTER_RESET",
-           "MALFORMED_REQUEST", "MALFORMED_RESPONSE"]
+           "MALFORMED_REQUEST", "MALFORMED_RESPONSE", "REQUEST_INCOMPLETE"]
 
 from conformance.engine.rules import Level, rule
 
@@ -29,6 +29,11 @@ MALFORMED_REQUEST = rule(
     "A request with a missing, repeated or misplaced pseudo-header field, or with a connection-specific "
     "header field (Connection, Upgrade, ...), is malformed: the server treats it as a stream error of type "
     "PROTOCOL_ERROR (it may answer with a 4xx first) and never serves it.")
+REQUEST_INCOMPLETE = rule(
+    "h2.request-incomplete", "RFC 8441 §4", Level.SHOULD,
+    "An extended CONNECT without :scheme, :path or :authority lacks what RFC 8441 §4 asks of the client, "
+    "and the server is expected to refuse it; but RFC 9113 §8.1.1 binds a server only to the malformed "
+    "requests it detects, and names no MUST to detect this one, so serving it is NON-STRICT, not FAILED.")
 FRAMES_AFTER_RESET = rule(
     "h2.frames-after-reset", "RFC 9113 §6.4", MUST,
     "After receiving RST_STREAM on a stream, an endpoint sends no more frames on it (PRIORITY aside): "

@@ -8,7 +8,7 @@ name them when a server breaks one.
 
 from __future__ import annotations
 
-__all__ = ["FLOW_CONTROL", "MALFORMED_REQUEST", "STOP_SENDING"]
+__all__ = ["FLOW_CONTROL", "MALFORMED_REQUEST", "REQUEST_INCOMPLETE", "STOP_SENDING"]
 
 from conformance.engine.rules import Level, rule
 
@@ -20,6 +20,11 @@ MALFORMED_REQUEST = rule(
     "the :authority, RFC 9220 §3 through RFC 8441 §4), or with a connection-specific field, is malformed: "
     "the server treats it as a stream error of type H3_MESSAGE_ERROR (a 4xx first is allowed) and never "
     "serves it.")
+REQUEST_INCOMPLETE = rule(
+    "h3.request-incomplete", "RFC 9220 §3", Level.SHOULD,
+    "An extended CONNECT without :scheme, :path or :authority lacks what RFC 8441 §4 (through RFC 9220 "
+    "§3) asks of the client, and the server is expected to refuse it; but RFC 9114 §4.1.2 binds a server "
+    "only to the malformed requests it detects, so serving it is NON-STRICT, not FAILED.")
 STOP_SENDING = rule(
     "h3.stop-sending", "RFC 9000 §3.5", MUST,
     "A peer that receives STOP_SENDING on a stream it is still sending on answers with RESET_STREAM: "

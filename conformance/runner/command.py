@@ -334,7 +334,7 @@ def _prepare(args: argparse.Namespace, plan: _Plan) -> None:
     from conformance.rundir import RunRecord, check_writable_dir, check_writable_file, forget_agent, record_run
 
     check_writable_dir(plan.out, "--resume" if plan.resume else "--out")
-    if plan.kind == "server" and not getattr(args, "http2", False):
+    if plan.kind == "server" and not (getattr(args, "http2", False) or getattr(args, "http3", False)):
         from conformance.targets.tcp import ServerTarget
 
         ServerTarget.from_url(plan.value)  # a bad URL is one line, before earlier results are forgotten
