@@ -177,6 +177,7 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
     queue: asyncio.Queue[ev.Message] = asyncio.Queue()
     s.echo_queue = queue
     t.logging = False
+    s.conn.frame_events = False  # the wire log is off: no per-frame events, the engine's fast path
     text = spec.opcode is Opcode.TEXT
     pending: list[bytes] = []  # the messages in flight (`window` of them), compared octet for octet
     offset = sent = received = 0
@@ -214,6 +215,7 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
     finally:
         s.echo_queue = None
         t.logging = True
+        s.conn.frame_events = True
         elapsed = max(time.monotonic() - start, 1e-9)
         t.measurements.update({
             "messages": received, "octets": octets, "seconds": round(elapsed, 4),
