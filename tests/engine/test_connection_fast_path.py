@@ -126,3 +126,20 @@ def test_a_run_of_compressed_messages_is_inflated_in_order() -> None:
     for frame_events in (False, True):
         got, _ = _run(_conn(True, frame_events, None), [stream])
         assert [e.text for e in got if isinstance(e, ev.Message)] == texts
+
+
+class TestKnownText:
+    """`known_text`: a text message equal to octets the application vouches for is not decoded
+    again; anything else still is, so invalid UTF-8 still fails the connection (§8.1)."""
+
+    def test_the_known_octets_are_delivered_undecoded(self) -> None:
+        conn = _conn(False, False, None)
+        conn.known_text = "κόσμε".encode()
+        got, _ = _run(conn, [serialize_frame(Frame(Opcode.TEXT, "κόσμε".encode()), mask=b"abcd")])
+        assert got == [ev.Message(Opcode.TEXT, "κόσμε".encode(), None, False, 1.0)]
+
+    def test_other_text_is_still_checked(self) -> None:
+        conn = _conn(True, False, None)
+        conn.known_text = b"ok"
+        got, _ = _run(conn, [serialize_frame(Frame(Opcode.TEXT, _compress(b"ok\xff", True), rsv1=True), mask=b"abcd")])
+        assert got[0][:2] == ("Failure", "utf8.text-invalid")  # type: ignore[index]
