@@ -39,6 +39,10 @@ from conformance.catalog.model import (
     H2Goaway,
     H2Reset,
     H2Streams,
+    H3Fin,
+    H3Goaway,
+    H3Reset,
+    H3Streams,
     HandshakeSpec,
     HeaderEdits,
     Observation,
@@ -166,6 +170,14 @@ def dump_step(step: Step) -> dict[str, Any]:
             return {"h2_goaway": code}
         case H2Streams(count=n, payload=p):
             return {"h2_streams": {"count": n, "payload": dump_payload(p)}}
+        case H3Fin():
+            return {"h3_fin": None}
+        case H3Reset(code=code):
+            return {"h3_reset": code}
+        case H3Goaway():
+            return {"h3_goaway": None}
+        case H3Streams(count=n, payload=p):
+            return {"h3_streams": {"count": n, "payload": dump_payload(p)}}
 
 
 def _headers(edits: HeaderEdits) -> dict[str, Any]:
@@ -182,7 +194,7 @@ def _response(r: ResponseSpec) -> dict[str, Any]:
         out["reason"] = r.reason
     if r.headers:
         out["headers"] = _headers(r.headers)
-    for name in ("http_version", "accept"):
+    for name in ("http_version", "accept", "redirect"):
         if getattr(r, name) is not None:
             out[name] = getattr(r, name)
     if r.extra_headers:
@@ -261,6 +273,8 @@ def _close(c: CloseExpect) -> dict[str, Any]:
             out[name] = True
     if c.informational:
         out["any"] = "informational"
+    if c.linger:
+        out["linger"] = c.linger
     return out
 
 

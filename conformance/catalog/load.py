@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from conformance.catalog.model import (
     H2_STEP_TYPES,
+    H3_STEP_TYPES,
     STEP_TYPES,
     Case,
     Checkpoint,
@@ -33,6 +34,10 @@ from conformance.catalog.model import (
     H2Goaway,
     H2Reset,
     H2Streams,
+    H3Fin,
+    H3Goaway,
+    H3Reset,
+    H3Streams,
     HandshakeSpec,
     HeaderEdits,
     Observation,
@@ -295,11 +300,14 @@ def _case(ctx: _Ctx, d: LDict, group: str) -> Case:
         raise ctx.error("timeout", "a positive number of seconds", d, "timeout")
     if d.get("expect_client") not in (None, "reject"):
         raise ctx.error("expect_client", "`reject` when given", d, "expect_client")
-    if d.get("transport", "") not in ("", "h2"):
-        raise ctx.error("transport", "`h2` when given (the case runs only over HTTP/2)", d, "transport")
+    if d.get("transport", "") not in ("", "h2", "h3"):
+        raise ctx.error("transport", "`h2` or `h3` when given (the case runs only over HTTP/2 or HTTP/3)",
+                        d, "transport")
     steps = _steps(ctx, d)
     if d.get("transport", "") != "h2" and any(isinstance(st, H2_STEP_TYPES) for st in steps):
         raise ctx.error("steps", "HTTP/2 steps (h2_*) need `transport: h2`", d, "steps")
+    if d.get("transport", "") != "h3" and any(isinstance(st, H3_STEP_TYPES) for st in steps):
+        raise ctx.error("steps", "HTTP/3 steps (h3_*) need `transport: h3`", d, "steps")
     return Case(
         id=cid, title=_req_str(ctx, d, "title"), description=str(d.get("description", "")).strip(),
         expectation=str(d.get("expectation", "")).strip(), rfc=tuple(str(r) for r in rfc),
@@ -333,7 +341,8 @@ def declare_all_rules() -> None:
     import importlib
 
     for mod in ("conformance.engine.connection", "conformance.engine.handshake",
-                "conformance.engine.deflate", "conformance.engine.h2rules"):
+                "conformance.engine.deflate", "conformance.engine.h2rules",
+                "conformance.engine.h3rules"):
         importlib.import_module(mod)
 
 
@@ -415,7 +424,7 @@ def _response(v: Any) -> ResponseSpec:
                         accept=_opt_text(v, "accept"),
                         before=parse_payload(v["before"]) if v.get("before") is not None else None,
                         trailer=parse_payload(v["trailer"]) if v.get("trailer") is not None else None,
-                        chop=chop, delay=float(delay))
+                        chop=chop, delay=float(delay), redirect=_opt_text(v, "redirect"))
 
 
 def _expect_response(v: dict[str, Any]) -> ExpectResponse:
@@ -581,10 +590,24 @@ def _h2_code(v: Any, default: int) -> int:
 
 
 def _h2_streams(v: Any, line: int) -> H2Streams:
+    return H2Streams(*_stream_fields(v, "h2_streams", H2Streams), line)
+
+
+def _stream_fields(v: Any, key: str, cls: type) -> tuple[int, PayloadSpec]:
+    """`count` and `payload` of h2_streams / h3_streams."""
     if not isinstance(v, dict) or "payload" not in v:
-        raise ValueError("h2_streams takes {count, payload}")
-    _keys(v, H2Streams, "h2_streams")
-    return H2Streams(_count(v.get("count", 2)), parse_payload(v["payload"]), line)
+        raise ValueError(f"{key} takes {{count, payload}}")
+    _keys(v, cls, key)
+    return _count(v.get("count", 2)), parse_payload(v["payload"])
+
+
+def _h3_code(v: Any, default: int) -> int:
+    """An HTTP/3 error code: a number (0x10c is written 268 in YAML, or 0x10c), or null for the default."""
+    if v is None:
+        return default
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise ValueError("an HTTP/3 error code 0x100-0x110 (RFC 9114 §8.1), e.g. 0x10c for H3_REQUEST_CANCELLED")
+    return v
 
 
 def _number(v: Any) -> float:
@@ -616,6 +639,10 @@ _STEP_PARSERS: dict[str, Callable[[Any, int], Step]] = {
     H2Reset.key: lambda v, line: H2Reset(_h2_code(v, 8), line),
     H2Goaway.key: lambda v, line: H2Goaway(_h2_code(v, 0), line),
     H2Streams.key: lambda v, line: _h2_streams(v, line),
+    H3Fin.key: lambda v, line: H3Fin(line),
+    H3Reset.key: lambda v, line: H3Reset(_h3_code(v, 0x10C), line),
+    H3Goaway.key: lambda v, line: H3Goaway(line),
+    H3Streams.key: lambda v, line: H3Streams(*_stream_fields(v, "h3_streams", H3Streams), line),
 }
 assert {k for k in _STEP_PARSERS if not k.startswith("send_p")} == {t.key for t in STEP_TYPES}
 
@@ -659,7 +686,7 @@ def _observation(o: Any) -> Observation:
     return Observation(kind, parse_payload(v))
 
 
-_CLOSE_KEYS = {"by", "codes", "clean", "wrong_side_fatal", "wrong_code_fatal", "any"}
+_CLOSE_KEYS = {"by", "codes", "clean", "wrong_side_fatal", "wrong_code_fatal", "any", "linger"}
 
 
 def _close(ctx: _Ctx, d: LDict) -> CloseExpect:
@@ -681,8 +708,11 @@ def _close(ctx: _Ctx, d: LDict) -> CloseExpect:
         raise ctx.error("close.codes", "a list of close codes", c, "codes")
     if c.get("any") not in (None, "informational"):
         raise ctx.error("close.any", "only `informational` is allowed", c, "any")
+    linger = c.get("linger", 0)
+    if isinstance(linger, bool) or not isinstance(linger, (int, float)) or not 0 <= linger <= 10:
+        raise ctx.error("close.linger", "a number of seconds, 0-10", c, "linger")
     return CloseExpect(by, tuple(codes), bool(c.get("clean", True)), bool(c.get("wrong_side_fatal", False)),
-                       bool(c.get("wrong_code_fatal", False)), c.get("any") == "informational")
+                       bool(c.get("wrong_code_fatal", False)), c.get("any") == "informational", float(linger))
 
 
 def _req_str(ctx: _Ctx, d: dict[str, Any], key: str) -> str:

@@ -20,6 +20,11 @@ __all__ = [
     "H2Reset",
     "H2Streams",
     "H2_STEP_TYPES",
+    "H3_STEP_TYPES",
+    "H3Fin",
+    "H3Goaway",
+    "H3Reset",
+    "H3Streams",
     "EchoSpec",
     "Expect",
     "ExpectResponse",
@@ -264,13 +269,62 @@ class H2Streams:
         _check(isinstance(self.count, int) and 1 <= self.count <= 100, "`count` is 1-100")
 
 
+# -- HTTP/3 streams (RFC 9220 §3): steps only a case with `transport: h3` takes -------------------
+
+_H3_ERROR_CODES = range(0x100, 0x111)  # RFC 9114 §8.1: H3_NO_ERROR (0x100) to H3_VERSION_FALLBACK (0x110)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class H3Fin:
+    """`h3_fin`: FIN on the WebSocket's request stream, with no close frame before it."""
+
+    key: ClassVar[str] = "h3_fin"
+    line: int = dataclasses.field(default=0, compare=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class H3Reset:
+    """`h3_reset`: RESET_STREAM and STOP_SENDING on the request stream with this HTTP/3 error code
+    (0x10c: H3_REQUEST_CANCELLED, RFC 9220 §3's counterpart of a TCP reset)."""
+
+    key: ClassVar[str] = "h3_reset"
+    code: int = 0x10C
+    line: int = dataclasses.field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        _check(self.code in _H3_ERROR_CODES, "`code` is an HTTP/3 error code 0x100-0x110 (RFC 9114 §8.1)")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class H3Goaway:
+    """`h3_goaway`: GOAWAY on the client's control stream (push ID 0) while the WebSocket is open."""
+
+    key: ClassVar[str] = "h3_goaway"
+    line: int = dataclasses.field(default=0, compare=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class H3Streams:
+    """`h3_streams`: as `h2_streams`, over HTTP/3: `count` more WebSocket request streams at once."""
+
+    key: ClassVar[str] = "h3_streams"
+    count: int = 2
+    payload: PayloadSpec = PayloadSpec("literal")
+    line: int = dataclasses.field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.count, int) and 1 <= self.count <= 100, "`count` is 1-100")
+
+
 Step = (SendFrame | SendMessage | SendRaw | SendClose | CloseNow | Wait | Checkpoint | WaitMessages | Echo
         | Flood | Bomb | Request  # the resource group's (catalog/resources.py)
-        | H2EndStream | H2Reset | H2Goaway | H2Streams)
+        | H2EndStream | H2Reset | H2Goaway | H2Streams | H3Fin | H3Reset | H3Goaway | H3Streams)
 STEP_TYPES: tuple[type[Step], ...] = (SendFrame, SendMessage, SendRaw, SendClose, CloseNow, Wait, Checkpoint,
                                       WaitMessages, Echo, Flood, Bomb, Request,
-                                      H2EndStream, H2Reset, H2Goaway, H2Streams)
+                                      H2EndStream, H2Reset, H2Goaway, H2Streams,
+                                      H3Fin, H3Reset, H3Goaway, H3Streams)
 H2_STEP_TYPES: tuple[type[Step], ...] = (H2EndStream, H2Reset, H2Goaway, H2Streams)
+H3_STEP_TYPES: tuple[type[Step], ...] = (H3Fin, H3Reset, H3Goaway, H3Streams)
 
 
 # -- the opening handshake -------------------------------------------------------------------------
@@ -290,6 +344,9 @@ class ResponseSpec:
     trailer: PayloadSpec | None = None  # octets glued to the end of the response (frames), one write
     chop: int = 0  # write the response in pieces of this many octets, draining after each
     delay: float = 0.0  # seconds between the pieces
+    # a path on the suite's second listener (another loopback port: another origin): the answer's
+    # Location points there, and the runner records whether the client follows (runner/redirect.py)
+    redirect: str | None = None
 
     ACCEPT_FORMS: ClassVar[tuple[str, ...]] = (
         "other-key", "key", "no-guid", "truncated", "extended", "lowercase", "hex", "unpadded",
@@ -301,6 +358,7 @@ class ResponseSpec:
                f"`accept` is one of {', '.join(self.ACCEPT_FORMS)}")
         _whole(self.chop, "chop")
         _check(isinstance(self.delay, (int, float)) and 0 <= self.delay <= 5, "`delay` is 0-5 seconds")
+        _check(self.redirect is None or self.redirect.startswith("/"), "`redirect` is a path starting with /")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -415,14 +473,18 @@ class CloseExpect:
     wrong_side_fatal: bool = False  # the wrong side closing also fails the behaviour (UTF-8 cases)
     wrong_code_fatal: bool = False  # a wrong close code also fails the behaviour (close cases)
     informational: bool = False  # whatever happens, the close verdict is INFORMATIONAL
+    # testing a client: after the closing handshake the suite keeps TCP open this many seconds at
+    # most, and records when the client closes it (RFC 6455 §7.1.1; 0: the suite closes at once)
+    linger: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.by in ("us", "peer", "either"), "us, peer or either")
+        _check(isinstance(self.linger, (int, float)) and 0 <= self.linger <= 10, "`linger` is 0-10 seconds")
 
 
 _LEVELS = ("MUST", "SHOULD", "MAY", "informational")
 _ROLES = ("server", "client", "both")
-_TRANSPORTS = ("", "h2")
+_TRANSPORTS = ("", "h2", "h3")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -446,7 +508,7 @@ class Case:
     expect_response: ExpectResponse | None = None
     deflate: DeflateSpec | None = None
     expect_client: str | None = None  # "reject": the client must refuse the handshake response
-    transport: str = ""  # "h2": only over HTTP/2 (RFC 8441), `run --http2`; "": any
+    transport: str = ""  # "h2": only over HTTP/2 (RFC 8441), `run --http2`; "h3": HTTP/3, `--http3`; "": any
     steps: tuple[Step, ...] = ()
     expect: Expect = Expect()
     close: CloseExpect = CloseExpect()
@@ -460,6 +522,8 @@ class Case:
         _check(self.transport in _TRANSPORTS, f"`transport` is one of {', '.join(map(repr, _TRANSPORTS))}")
         _check(self.transport == "h2" or not any(isinstance(st, H2_STEP_TYPES) for st in self.steps),
                "HTTP/2 steps (h2_*) need `transport: h2`")
+        _check(self.transport == "h3" or not any(isinstance(st, H3_STEP_TYPES) for st in self.steps),
+               "HTTP/3 steps (h3_*) need `transport: h3`")
         _check(self.timeout is None or self.timeout > 0, "a positive number of seconds")
         if not self.group:
             object.__setattr__(self, "group", self.id.split(".")[0])

@@ -148,6 +148,10 @@ MALFORMED_CLOSE_RECEIVED = rule(
 SERVER_CLOSES_TCP = rule(
     "close.server-closes-tcp-first", "RFC 6455 §7.1.1", SHOULD,
     "After the closing handshake the server should be the first to close the TCP connection.")
+CLIENT_WAITS_FOR_TCP = rule(
+    "close.client-waits-for-tcp", "RFC 6455 §7.1.1", SHOULD,
+    "After the closing handshake the client should wait for the server to close the TCP connection; it "
+    "may close it itself only after a reasonable time without one.")
 PONG_REPLY = rule(
     "ping.pong-reply", "RFC 6455 §5.5.2", MUST,
     "A ping is answered with a pong carrying the same application data, unless a close frame "

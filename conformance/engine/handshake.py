@@ -65,6 +65,23 @@ REFUSED = rule(
 # --- client side: RFC 6455 §4.1 (what the client checks in the response) ----------------------
 STATUS = rule("handshake.status", "RFC 6455 §4.1", MUST,
               "Anything but 101 Switching Protocols means the handshake did not succeed.")
+# a 3xx answer (runner/redirect.py records what the client does with its Location)
+REDIRECT_FOLLOWED = rule(
+    "handshake.redirect-followed", "RFC 6455 §4.1", Level.MAY,
+    "A client may follow a 3xx answer to its opening handshake with a new handshake to the Location; "
+    "it is not required to.")
+REDIRECT_BROWSER = rule(
+    "handshake.redirect-browser", "WHATWG WebSockets §2.2", MUST,
+    "A browser fetches the opening handshake with redirect mode \"error\": a 3xx answer is a network error "
+    "that fails the WebSocket connection, so a browser never follows it.")
+REDIRECT_CREDENTIALS = rule(
+    "handshake.redirect-credentials", "RFC 9110 §15.4", Level.SHOULD,
+    "A client following a redirect to another origin drops the Authorization and Cookie headers it "
+    "generated for the first request.")
+KEY_FRESH = rule(
+    "handshake.key-fresh", "RFC 6455 §4.1", MUST,
+    "The Sec-WebSocket-Key is a nonce chosen at random for each connection: a handshake sent after a "
+    "redirect carries a new one.")
 RESPONSE_UPGRADE = rule("handshake.response-upgrade", "RFC 6455 §4.1", MUST,
                         "The response has an Upgrade header with the value websocket; otherwise the client "
                         "fails the connection.")

@@ -308,7 +308,7 @@ def _case_page(r: CaseResult) -> str:
     return _render("case.html.j2", f"{r.id} {r.title} ({r.agent})", None, r=r, out=outcome(r), colors=COLORS,
                    link=_rfc_link, expected=[(k, expected_text(v)) for k, v in r.expected.items()],
                    observed=", ".join(observed_text(o) for o in r.received) or "nothing",
-                   expected_close=expected_close_text(r.expectedClose, "RESPONSE" in r.expected), diff=_diff(r), same_note=_same_note(r),
+                   expected_close=expected_close_text(r.expectedClose, "RESPONSE" in r.expected, "CLIENT" in r.expected), diff=_diff(r), same_note=_same_note(r),
                    close_rows=_close_rows(r), measurements=measurement_rows(r.measurements), wire=_wire(r.wirelog))
 
 

@@ -163,9 +163,12 @@ def expected_text(seq: Any) -> str:
     return ", ".join(parts)
 
 
-def expected_close_text(ec: dict[str, Any], handshake_case: bool = False) -> str:
+def expected_close_text(ec: dict[str, Any], handshake_case: bool = False, refusal: bool = False) -> str:
     """The close expectation ({closedByMe, closeCode, requireClean}) as one sentence; for a case
-    about the opening handshake it applies only when the handshake succeeds."""
+    about the opening handshake it applies only when the handshake succeeds; a client that must
+    refuse the answer (`refusal`) opens no connection to close."""
+    if refusal:
+        return "none: the client must refuse the answer, so no WebSocket connection opens (it closes TCP)"
     if not ec:
         return "none stated"
     if handshake_case:
@@ -180,6 +183,7 @@ def expected_close_text(ec: dict[str, Any], handshake_case: bool = False) -> str
 _MEASURES = {
     "messages": ("messages", ""), "octets": ("payload octets", ""), "seconds": ("time", " s"),
     "messages_per_s": ("messages per second", ""), "mb_per_s": ("throughput", " MB/s"),
+    "adapter_raised": ("the adapter raised", ""),
 }
 
 

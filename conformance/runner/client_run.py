@@ -7,7 +7,7 @@ run, saying why, and the run ends within its budget.
 
 from __future__ import annotations
 
-__all__ = ["ClientRunSummary", "run_client_command"]
+__all__ = ["USERINFO", "ClientRunSummary", "run_client_command"]
 
 import asyncio
 import contextlib
@@ -33,8 +33,15 @@ class ClientRunSummary:
     note: str
 
 
+# `{authurl}`: the suite's URL with this user info, for clients that turn it into Basic credentials
+# (the redirect cases of 20.4 then see whether they carry them to another origin)
+USERINFO = "conformance:redirect-test"
+
+
 def _command(template: str, url: str, agent: str) -> list[str]:
-    return [part.replace("{url}", url).replace("{agent}", agent) for part in shlex.split(template)]
+    authurl = url.replace("://", f"://{USERINFO}@", 1)
+    return [part.replace("{url}", url).replace("{authurl}", authurl).replace("{agent}", agent)
+            for part in shlex.split(template)]
 
 
 async def run_client_command(
@@ -69,12 +76,10 @@ async def run_client_command(
         return ClientRunSummary(done, time.monotonic() - t0, False, note)
     tail: list[str] = []
     reader_task = asyncio.create_task(_collect(proc, tail))
-    note = await _watch(proc, server, cases, opts, budget, connect_timeout, t0)
-    with contextlib.suppress(ProcessLookupError):
-        if proc.returncode is None:
-            proc.kill()
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(proc.wait(), 5)
+    try:
+        note = await _watch(proc, server, cases, opts, budget, connect_timeout, t0)
+    finally:  # also when the run is interrupted: a client left running (a browser) outlives the suite
+        await _stop(proc)
     reader_task.cancel()
     srv.close()
     with contextlib.suppress(TimeoutError):
@@ -83,6 +88,18 @@ async def run_client_command(
         note += "; last output: " + " | ".join(tail[-3:])
     _fill_missing(cases, server, report, opts.agent, note or "the client did not run this case", done)
     return ClientRunSummary(done, time.monotonic() - t0, server.connections > 0, note)
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    """End the client: SIGTERM first, so that a client with children of its own (the browser
+    driver) can end them; SIGKILL if it is still there after 5 s."""
+    for signal_it in (proc.terminate, proc.kill):
+        if proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            signal_it()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), 5)
 
 
 async def _collect(proc: asyncio.subprocess.Process, tail: list[str]) -> None:

@@ -69,6 +69,8 @@ def add_run_commands(sub: Any) -> None:
     r.add_argument("--insecure", action="store_true", help="do not verify the wss:// certificate")
     r.add_argument("--http2", action="store_true", help="over HTTP/2 extended CONNECT (RFC 8441): "
                    "--server http://... (prior knowledge) or https://... (ALPN h2)")
+    r.add_argument("--http3", action="store_true", help="over HTTP/3 extended CONNECT (RFC 9220): "
+                   "--server https://... (QUIC on UDP, ALPN h3)")
     r.add_argument("--max-message", "--memory-limit", dest="max_message", type=_positive_int,
                    default=64 * 1024 * 1024,
                    help="most octets the suite holds from one connection: the message or frame being "
@@ -119,6 +121,8 @@ def add_run_commands(sub: Any) -> None:
     e.add_argument("--handshake-timeout", type=_positive_float, default=5.0,
                    help="seconds for the whole handshake request to arrive (default 5; later: 408)")
     e.add_argument("--http2", action="store_true", help="serve WebSocket over HTTP/2 (RFC 8441)")
+    e.add_argument("--http3", action="store_true", help="serve WebSocket over HTTP/3 (RFC 9220), on UDP; "
+                   "a self-signed certificate is made when no --cert/--key is given")
     e.set_defaults(func=cmd_echo_server)
 
 
@@ -151,11 +155,11 @@ _port = _number(int, lambda v: 0 <= v <= 65535, "a port from 0 to 65535")
 
 
 @contextlib.contextmanager
-def embedded_server(deflate: bool = True, http2: bool = False) -> Iterator[str]:
+def embedded_server(deflate: bool = True, http2: bool = False, http3: bool = False) -> Iterator[str]:
     """Start the reference echo server in a child process (it gets its own core)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "conformance", "echo-server", "--port", "0"] + (["--deflate"] if deflate else [])
-        + (["--http2"] if http2 else []),
+        + (["--http2"] if http2 else []) + (["--http3"] if http3 else []),
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None
@@ -204,7 +208,8 @@ def _side(kind: str) -> str:
 def _check_tls_args(args: argparse.Namespace, kind: str, value: str) -> None:
     if not (args.ca or args.insecure):
         return
-    secure = value.startswith("wss://") or (getattr(args, "http2", False) and value.startswith("https://"))
+    secure = value.startswith("wss://") or ((getattr(args, "http2", False) or getattr(args, "http3", False))
+                                            and value.startswith("https://"))
     if kind != "server" or not secure:
         raise UsageError("--ca and --insecure apply to a wss:// --server URL only")
     if args.ca:
@@ -221,6 +226,8 @@ def _check_tls_args(args: argparse.Namespace, kind: str, value: str) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     if getattr(args, "http2", False) and (args.client or args.impl):
         raise UsageError("--http2 tests a server over HTTP/2: use it with --server, or alone for the reference")
+    if getattr(args, "http3", False) and (args.client or args.impl or args.http2 or args.server_cmd):
+        raise UsageError("--http3 tests a server over HTTP/3: use it with --server, or alone for the reference")
     if getattr(args, "browser", None):  # a browser is a client command (conformance/targets/browser.py)
         from conformance.targets.browser import agent_name, browser_command, client_command
 
@@ -348,7 +355,7 @@ def _execute(args: argparse.Namespace, plan: _Plan) -> int:
         log = AdapterLog()
         try:
             with impl_server(plan.value, log) as url:
-                return _run(args, plan, url, baseline)
+                return _run(args, plan, url, baseline, adapter_log=log)
         finally:
             if log.summary():
                 print(f"conformance: --impl {plan.value}: {log.summary()}", file=sys.stderr)
@@ -356,7 +363,9 @@ def _execute(args: argparse.Namespace, plan: _Plan) -> int:
         return _run(args, plan, plan.value, baseline)
     if plan.kind == "server_cmd":
         return _run_watched(args, plan, baseline)
-    with embedded_server(http2=getattr(args, "http2", False)) as url:
+    with embedded_server(http2=getattr(args, "http2", False), http3=getattr(args, "http3", False)) as url:
+        if getattr(args, "http3", False):
+            args.insecure = True  # the embedded reference's certificate is made for this run
         return _run(args, plan, url, baseline)
 
 
@@ -366,11 +375,12 @@ def _console(args: argparse.Namespace) -> Any:
     return Console(getattr(args, "verbosity", 0))
 
 
-def _options(args: argparse.Namespace, agent: str, watch: Any = None) -> Any:
+def _options(args: argparse.Namespace, agent: str, watch: Any = None, adapter_log: Any = None) -> Any:
     from conformance.runner.session import RunOptions
 
     return RunOptions(agent=agent, timeout=args.timeout or 10.0, timeout_cap=args.timeout, wait=args.wait,
-                      settle=args.settle, max_message=args.max_message, max_echo=args.max_echo, watch=watch)
+                      settle=args.settle, max_message=args.max_message, max_echo=args.max_echo, watch=watch,
+                      adapter_log=adapter_log, browser=bool(getattr(args, "browser", None)))
 
 
 def _run_watched(args: argparse.Namespace, plan: _Plan, baseline: Any) -> int:
@@ -415,16 +425,23 @@ def _run_client(args: argparse.Namespace, plan: _Plan, baseline: Any) -> int:
     return _finish(args, plan, con, report, summary.results, summary.seconds, baseline, not_run=False)
 
 
-def _run(args: argparse.Namespace, plan: _Plan, url: str, baseline: Any, watch: Any = None) -> int:
+def _run(args: argparse.Namespace, plan: _Plan, url: str, baseline: Any, watch: Any = None,
+         adapter_log: Any = None) -> int:
     from conformance.report.model import ReportDir
     from conformance.runner.run import run_cases
     from conformance.targets.tcp import ServerTarget
 
-    if getattr(args, "http2", False):  # RFC 8441: conformance/runner/h2_command.py
+    if getattr(args, "http3", False):  # RFC 9220: conformance/runner/h3_command.py
+        from conformance.runner.h2_command import h2_cases
+        from conformance.runner.h3_command import h3_target
+
+        target: ServerTarget = h3_target(url, args.ca, args.insecure)
+        plan.cases = h2_cases(plan.cases, transport="h3")
+    elif getattr(args, "http2", False):  # RFC 8441: conformance/runner/h2_command.py
         from conformance.runner.h2_command import h2_cases
         from conformance.targets.h2 import H2Target
 
-        target: ServerTarget = H2Target.from_url(url, args.ca, args.insecure)
+        target = H2Target.from_url(url, args.ca, args.insecure)
         plan.cases = h2_cases(plan.cases)
     else:
         from conformance.runner.h2_command import without_h2_cases
@@ -439,7 +456,7 @@ def _run(args: argparse.Namespace, plan: _Plan, url: str, baseline: Any, watch: 
     con.start(len(plan.cases), plan.agent)
     try:
         with _sigterm_as_interrupt():
-            summary = asyncio.run(run_cases(plan.cases, target, _options(args, plan.agent, watch), report,
+            summary = asyncio.run(run_cases(plan.cases, target, _options(args, plan.agent, watch, adapter_log), report,
                                             jobs=args.jobs, budget=args.budget, retries=args.retries,
                                             quiet=con.live() or args.verbosity < 0,
                                             on_result=lambda r: con.case(r, args.strict)))
@@ -667,6 +684,10 @@ def _server_tls(cert: str | None, key: str | None) -> Any:
 
 
 def cmd_echo_server(args: argparse.Namespace) -> int:
+    if getattr(args, "http3", False):
+        from conformance.runner.h3_command import h3_echo_server
+
+        return h3_echo_server(args)
     if args.http2:
         from conformance.runner.h2_command import h2_echo_server
 

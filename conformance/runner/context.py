@@ -111,6 +111,7 @@ class Session:
         self.synced("closed")
         if not t.eof:
             t.eof = True
+            t.eof_at = time.monotonic()
             if t.eof_first is None:
                 t.eof_first = not t.dropped_by_me
             t.log("rx", "event", text="TCP connection closed by the peer" if not t.dropped_by_me
@@ -219,6 +220,7 @@ class Session:
         """The suite sent a close frame (the start of the closing handshake, or its answer)."""
         if self.trace.close_sent is None:
             self.trace.close_sent = (code, reason)
+            self.trace.close_sent_at = time.monotonic()
         if self.trace.close_sent_first is None:
             self.trace.close_sent_first = True
 

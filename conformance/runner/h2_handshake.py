@@ -10,9 +10,10 @@ Sec-WebSocket-Accept are not used.
 
 from __future__ import annotations
 
-__all__ = ["check_settings", "h2_inapplicable", "h2_request_headers", "open_h2"]
+__all__ = ["check_settings", "h2_inapplicable", "h2_request_headers", "open_h2", "read_connect_response", "send_connect"]
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import h2.errors
@@ -38,11 +39,13 @@ _INITIAL_WINDOW = 65535  # RFC 9113 §6.9.2
 _HTTP1_ONLY = ("connection", "upgrade", "sec-websocket-key")
 
 
-def h2_inapplicable(case: Case) -> str:
-    """Why `case` cannot run over HTTP/2 ("" if it can)."""
+def h2_inapplicable(case: Case, transport: str = "h2") -> str:
+    """Why `case` cannot run over HTTP/2 ("" if it can); `transport` "h3": over HTTP/3 (RFC 9220)."""
     if case.role == "client":
         return "it tests a client"
-    if case.expect_response is not None and case.transport != "h2":
+    if case.transport and case.transport != transport:
+        return f"it is written for {'HTTP/2' if case.transport == 'h2' else 'HTTP/3'} only"
+    if case.expect_response is not None and case.transport != transport:
         return "it judges the HTTP/1.1 upgrade response"
     if case.resources is not None:
         return "a resource case: its liveness probe and hostile requests speak HTTP/1.1"
@@ -99,13 +102,20 @@ async def open_h2(s: Session, target: H2Target, timeout: float) -> None:
         t.handshake_note = ("the server did not send SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, so no extended "
                             "CONNECT may be sent (RFC 8441 §3): it offers no WebSocket over HTTP/2")
         return
+    stream = send_connect(s, link, target)
+    await read_connect_response(s, stream, target)
+    check_settings(s, link)
+
+
+def send_connect(s: Session, link: H2Link, target: H2Target) -> H2Stream:
+    """The extended CONNECT on a new stream of `link` (an HTTP/3 link too), recorded in the trace;
+    from now on the session reads and writes the stream."""
     request = h2_request_headers(s.case, target)
     stream = link.open_stream(request, owns_link=True)
     s.reader = s.writer = stream  # type: ignore[assignment]  # it reads and writes like the asyncio pair
-    t.request = _show(f"HEADERS (stream {stream.id})", request)
-    t.log("tx", "event", text=f"extended CONNECT on stream {stream.id}")
-    await _read_response(s, stream, target)
-    check_settings(s, link)
+    s.trace.request = _show(f"HEADERS (stream {stream.id})", request)
+    s.trace.log("tx", "event", text=f"extended CONNECT on stream {stream.id}")
+    return stream
 
 
 def _peer_error(s: Session, exc: h2.exceptions.ProtocolError) -> None:
@@ -126,10 +136,13 @@ def check_settings(s: Session, link: H2Link) -> None:
         t.violations.append((CONNECT_SETTING_WITHDRAWN, "the server sent SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, then 0"))
 
 
-async def _read_response(s: Session, stream: H2Stream, target: H2Target) -> None:
+async def read_connect_response(s: Session, stream: H2Stream, target: H2Target,
+                                ended: Callable[[H2Stream], str] | None = None) -> None:
+    """The answer to the extended CONNECT, judged as RFC 8441 §5 (RFC 9220 §3) says; `ended`
+    tells how the stream ended when no answer came (HTTP/3 names its own error codes)."""
     t = s.trace
     if not await _wait(stream.headers_ready, s.opts.wait) or not stream.headers:
-        refusal = _ended(stream) or stream.link.error
+        refusal = (ended or _ended)(stream) or stream.link.error
         if s.case.expect_response is not None and refusal and not s.case.expect_response.allows(200):
             t.response = refusal  # a refusal by RST_STREAM or GOAWAY, as RFC 9113 §8.1.1 allows
             t.log("rx", "event", text=refusal)

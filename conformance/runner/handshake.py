@@ -187,6 +187,8 @@ async def expect_rejection(s: Session) -> None:
         data = await asyncio.wait_for(s.reader.read(65536), s.opts.wait)
     except TimeoutError:
         t.client_reaction = "kept-open"
+        t.log("rx", "event", text=f"the client kept the connection open for {s.opts.wait:g} s: no TCP close, "
+              "no octets")
         return
     except (ConnectionError, OSError):
         data = b""
@@ -197,3 +199,4 @@ async def expect_rejection(s: Session) -> None:
         t.client_reaction = "closed"
         t.eof = True
         t.eof_first = True
+        t.log("rx", "event", text="the client closed TCP without sending anything: it refused the answer")

@@ -86,7 +86,11 @@ def _case_rule(case: Case) -> Rule | None:
 def judge(case: Case, trace: Trace) -> Verdict:
     from conformance.runner.limits import judge_limits  # the resource group's figures and limits
 
-    return judge_limits(case, trace, _judge(case, trace))
+    verdict = judge_limits(case, trace, _judge(case, trace))
+    raised = trace.measurements.get("adapter_raised")
+    if raised:  # --impl: the library's adapter raised on this connection; say so first
+        verdict = dataclasses.replace(verdict, result=f"The adapter raised {raised}. {verdict.result}")
+    return verdict
 
 
 def _judge(case: Case, trace: Trace) -> Verdict:
@@ -97,6 +101,8 @@ def _judge(case: Case, trace: Trace) -> Verdict:
     if not trace.opened:
         return _not_opened(case, trace)
     behavior, result, rule = _behavior(case, trace)
+    if case.close.linger and trace.testing == "client" and behavior == "OK":
+        behavior, result, rule = _judge_linger(case, trace, result)
     if trace.timing_notes:  # the one kind of result that rests on time, not on what the peer did
         result = f"{result} This rests on a timeout: {'; '.join(trace.timing_notes)}."
     result += _steps_note(trace)
@@ -120,6 +126,29 @@ def _judge(case: Case, trace: Trace) -> Verdict:
     the_rule = the_rule or _case_rule(case)
     section = the_rule.section if the_rule else (case.rfc[0] if case.rfc else None)
     return Verdict(behavior, result, bclose, rclose, the_rule, section, level)
+
+
+# a client closing TCP within this many seconds of the suite's close frame closed "at once" (22.5):
+# load only delays what the suite sees, so it can make an eager client look patient, never the reverse
+AT_ONCE = 0.5
+
+
+def _judge_linger(case: Case, t: Trace, result: str) -> tuple[str, str, Rule | None]:
+    """The suite kept TCP open after the closing handshake: did the client wait for it (§7.1.1)?"""
+    bound = case.close.linger
+    if t.close_sent_at is None or t.close_received is None:
+        return "OK", result, None  # no closing handshake: the close verdict says what happened
+    if t.eof_first and t.eof_at is not None:
+        after = t.eof_at - t.close_sent_at
+        if after < AT_ONCE:
+            return ("NON-STRICT", f"The client closed TCP {after:.3f} s after the suite's close frame, at once "
+                    f"(under {AT_ONCE:g} s), instead of waiting for the server to close it (RFC 6455 §7.1.1: the "
+                    f"client SHOULD wait for the server's TCP close; the suite would have kept it open {bound:g} s).",
+                    RULES["close.client-waits-for-tcp"])
+        return ("OK", f"{result} The client closed TCP {after:.2f} s after the suite's close frame, before the "
+                f"suite's {bound:g} s were over: after a wait, which RFC 6455 §7.1.1 allows (MAY).", None)
+    return ("OK", f"{result} The client kept TCP open until the suite closed it, {bound:g} s after the closing "
+            "handshake (RFC 6455 §7.1.1).", None)
 
 
 def _named(behavior: str, b: tuple[Rule | None, str], bclose: str,
@@ -243,7 +272,9 @@ def _behavior(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
         return verdict, f"Observed {observed}, which matches the {verdict} expectation.", None
     expected = describe_expected(case.expect.ok)
     why = f" ({t.timed_out})" if t.timed_out else ""
-    return ("FAILED", f"Expected {expected}; observed {observed}{why}.", _case_rule(case))
+    rule = _case_rule(case)  # a client report names the rule the client broke, as a server's names it
+    told = f" {rule.text} ({rule.section})" if t.testing == "client" and rule is not None else ""
+    return ("FAILED", f"Expected {expected}; observed {observed}{why}.{told}", rule)
 
 
 def _close(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
@@ -270,14 +301,19 @@ def _close(case: Case, t: Trace) -> tuple[str, str, Rule | None]:
         # The suite closes TCP right after a complete closing handshake, so who closed TCP first
         # is judged only when the handshake did not complete: both are SHOULDs (§7.1.1, §5.5.1).
         if t.eof_first:
+            failing = (" Failing the connection, it should also send a close frame with an appropriate code "
+                       "first (§7.1.7).") if case.close.by == "peer" else ""
             return ("FAILED BY CLIENT", "The client closed the TCP connection before the closing handshake "
                     "was complete (it sent no close frame); it should close the WebSocket connection first "
-                    "and then wait for the server to close TCP (RFC 6455 §7.1.1).",
+                    f"and then wait for the server to close TCP (RFC 6455 §7.1.1).{failing}",
                     RULES.get("close.server-closes-tcp-first"))
         if t.close_sent_first:
             return ("FAILED BY CLIENT", "The client left the connection open: it did not answer the suite's close "
                     "frame within the time allowed, so the suite closed TCP (RFC 6455 §5.5.1: reply as soon "
                     "as practical).", RULES.get("close.server-closes-tcp-first"))
+    if code is None and t.peer_failure is not None and t.peer_failure.rule.id.startswith("close."):
+        # the peer's close frame was itself invalid (its code or payload): say so, not "no code"
+        return "OK", f"Connection closed; the peer's close frame was invalid ({t.peer_failure.detail}), as the behaviour says.", None
     return "OK", f"Connection closed as expected (peer code {code if code is not None else 'none'}).", None
 
 
@@ -388,11 +424,61 @@ def _judge_client_rejection(case: Case, t: Trace) -> Verdict:
            "answered-probe": f"it accepted a handshake response it must reject (the suite's answer had {answer}) "
                              "and answered the ping glued to it with a pong",
            "kept-open": f"it kept the connection open after a handshake response it must reject (the suite's "
-                        f"answer had {answer})",
+                        f"answer had {answer}): within the time the suite waited it neither closed TCP nor sent "
+                        "anything (the wire log gives the figure)",
            }.get(t.client_reaction) or t.handshake_note
     if why:
         level = _level_of(case, rule)
         return Verdict(_apply_level("FAILED", level), f"The client did not refuse the response: {why}.",
                        "OK", "No WebSocket connection was expected.", rule, section, level)
-    return Verdict("OK", "The client refused the handshake response and closed the connection.", "OK",
-                   "No WebSocket connection was expected.", None, None, case.level)
+    v = Verdict("OK", "The client refused the handshake response and closed the connection.", "OK",
+                "No WebSocket connection was expected.", None, None, case.level)
+    return _judge_redirect(v, t) if t.redirect is not None else v
+
+
+_CREDENTIALS = ("Authorization", "Cookie")
+
+
+def _judge_redirect(v: Verdict, t: Trace) -> Verdict:
+    """After a 3xx whose Location is the suite's second listener (another origin): did the
+    client follow, and with which key and credentials? Each fact is judged by its own rule."""
+    r = t.redirect
+    assert r is not None
+    if r.outcome != "followed":
+        how = ("its next connection went to the suite instead" if r.outcome == "moved-on" else
+               f"nothing arrived there within {r.waited:.1f} s")
+        return dataclasses.replace(v, result=f"{v.result[:-1]}, and did not follow the redirect to {r.location} ({how}).")
+    first, second = _head_of(t.request), _head_of(r.request)
+    findings: list[tuple[str, str]] = []  # (rule id, what it did), the most severe first
+    key = first.get("sec-websocket-key")
+    if key and key == second.get("sec-websocket-key"):
+        findings.append(("handshake.key-fresh", f"it sent the same Sec-WebSocket-Key ({key}) again"))
+    if r.browser:
+        findings.append(("handshake.redirect-browser", "a browser followed a redirect of the opening handshake"))
+    resent = [n for n in _CREDENTIALS if first.get(n.lower()) and first.get(n.lower()) == second.get(n.lower())]
+    if resent:
+        findings.append(("handshake.redirect-credentials",
+                         f"it sent the {' and '.join(resent)} of its first request to another origin"))
+    had = [n for n in _CREDENTIALS if first.get(n.lower())]
+    creds = ("" if resent else f" without its {' and '.join(had)}" if had
+             else " (its first request carried no Authorization or Cookie, so resending them was not tested)")
+    followed = f"The client refused the 3xx answer and followed its Location {r.location}{creds}"
+    if not findings:
+        rule = RULES["handshake.redirect-followed"]
+        return Verdict("INFORMATIONAL", f"{followed}, with a new key, which RFC 6455 §4.1 allows.",
+                       v.behavior_close, v.result_close, rule, rule.section, rule.level.value)
+    rule = RULES[findings[0][0]]
+    level = rule.level.value
+    what = "; ".join(f"{text} ({RULES[rid].section})" for rid, text in findings)
+    return Verdict(_apply_level("FAILED", level), f"{followed}: {what}.", v.behavior_close, v.result_close,
+                   rule, rule.section, level)
+
+
+def _head_of(raw: str) -> dict[str, str]:
+    """The headers of a recorded request head, lower-cased names, the first value of each."""
+    out: dict[str, str] = {}
+    for line in raw.split("\r\n")[1:]:
+        name, sep, value = line.partition(":")
+        if sep and name.strip().lower() not in out:
+            out[name.strip().lower()] = value.strip()
+    return out

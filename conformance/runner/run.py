@@ -66,6 +66,10 @@ class _Progress:
 
 
 async def _probe(target: ServerTarget, timeout: float) -> None:
+    probe = getattr(target, "probe", None)  # a target not over TCP (HTTP/3: QUIC) says how it is reached
+    if probe is not None:
+        await probe(timeout)
+        return
     _, writer = await open_connection(target, timeout)
     writer.close()
     try:
@@ -158,6 +162,10 @@ async def _run_with_retries(case: Case, target: ServerTarget, opts: RunOptions, 
         started = now_stamp()
         try:
             trace = await execute_watched(case, target, opts)  # runner/watched.py: the watch
+            if opts.adapter_log is not None and trace.local_port is not None:  # --impl: what it raised
+                raised = opts.adapter_log.raised_on(trace.local_port)
+                if raised:
+                    trace.measurements["adapter_raised"] = raised
         except Exception as exc:
             res = not_run_result(case, opts.agent, f"internal error in the suite: {type(exc).__name__}: {exc}")
             res.attempts = attempts

@@ -59,6 +59,7 @@ class CaseServer:
         self.results: dict[tuple[str, str], CaseResult] = {}
         self.started: set[int] = set()
         self.connections = 0
+        self._arrivals: list[asyncio.Event] = []  # set by the next connection (redirect cases wait on it)
 
     async def listen(self, host: str, port: int, **kwargs: Any) -> asyncio.Server:
         """Accept clients on host:port (kwargs go to loop.create_server); octets a client sent
@@ -67,6 +68,8 @@ class CaseServer:
 
     async def handle(self, tcp_reader: asyncio.StreamReader, tcp_writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        for arrival in self._arrivals:
+            arrival.set()
         writer: Writer = tcp_writer
         try:
             reader, writer = await server_side(tcp_reader, tcp_writer, self.ssl_context, self.opts.wait * 5)
@@ -135,7 +138,12 @@ class CaseServer:
         self.started.add(self.cases.index(case) + 1)
         started = now_stamp()
         opts = RunOptions(**{**self.opts.__dict__, "agent": agent})
-        trace = await execute_client_case(case, req, raw, leftover, reader, writer, opts)
+        arrival = asyncio.Event()  # the client's next connection: it has moved on from this case
+        self._arrivals.append(arrival)
+        try:
+            trace = await execute_client_case(case, req, raw, leftover, reader, writer, opts, arrival.wait)
+        finally:
+            self._arrivals.remove(arrival)
         result = make_result(case, trace, agent, started, is_server=False)
         self.report.write_case(result)
         self.results[(agent, case.id)] = result

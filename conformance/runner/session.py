@@ -22,6 +22,7 @@ from conformance.errors import TargetError
 from conformance.runner.context import Session, teardown
 from conformance.runner.handshake import do_handshake, expect_rejection, respond
 from conformance.runner.judge import match_observations
+from conformance.runner.redirect import RedirectListener, with_location
 from conformance.runner.steps import run_steps
 from conformance.runner.trace import RunOptions, Trace, TxFrames, case_budget, deflate_missing
 from conformance.targets.h2 import H2Target
@@ -36,6 +37,11 @@ async def execute_case(case: Case, target: ServerTarget, opts: RunOptions) -> Tr
 
     async def open_half() -> bytes | None:
         timeout = min(case_budget(case, opts), opts.wait * 2)
+        if type(target).__name__ == "H3Target":  # RFC 9220: over QUIC (runner/h3_handshake.py)
+            from conformance.runner.h3_handshake import open_h3
+
+            await open_h3(s, target, timeout)  # type: ignore[arg-type]
+            return b"" if s.trace.opened else None
         if isinstance(target, H2Target):  # RFC 8441: the extended CONNECT (runner/h2_handshake.py)
             from conformance.runner.h2_handshake import open_h2
 
@@ -43,6 +49,8 @@ async def execute_case(case: Case, target: ServerTarget, opts: RunOptions) -> Tr
             return b"" if s.trace.opened else None
         s.reader, s.writer = await open_connection(target, timeout)
         s.trace.connected = True
+        sockname = s.writer.get_extra_info("sockname")
+        s.trace.local_port = sockname[1] if sockname else None
         leftover = await do_handshake(s, target)
         return leftover if s.trace.opened else None
 
@@ -50,22 +58,36 @@ async def execute_case(case: Case, target: ServerTarget, opts: RunOptions) -> Tr
 
 
 async def execute_client_case(case: Case, request: Request, raw_request: bytes, leftover: bytes,
-                              reader: Reader, writer: Writer, opts: RunOptions) -> Trace:
+                              reader: Reader, writer: Writer, opts: RunOptions,
+                              moved_on: Callable[[], Awaitable[object]] | None = None) -> Trace:
     """Answer the client's `request` as the case says, then run the case; never raises for what
     the client does. Cases with `expect_client: reject` answer wrongly on purpose: the client
-    must then fail the connection without sending a frame."""
+    must then fail the connection without sending a frame. A redirect case (its answer's
+    `redirect`) points the client at a second listener and records whether it follows there or
+    moves on (`moved_on`: resolves when the client's next connection reaches the suite)."""
     s = Session(case, opts, Trace(testing="client", connected=True, request=raw_request.decode("latin-1")))
     s.reader, s.writer = reader, writer
+    path = case.handshake.response.redirect if case.handshake and case.handshake.response else None
+    if path is not None:
+        async with RedirectListener(path, opts.browser) as second:
+            s.case = with_location(case, second.location)
+            trace = await _execute(s, Role.SERVER, lambda: _answer_client(s, request, leftover))
+            trace.redirect = r = await second.watch(moved_on, opts.wait * 2)
+            if r.request:
+                trace.log("rx", "octets", r.request.encode("latin-1"), f"a handshake at the Location {r.location}")
+            else:
+                trace.log("rx", "event", text=f"no handshake at the Location {r.location} ({r.outcome}, {r.waited:.2f} s)")
+            return trace
+    return await _execute(s, Role.SERVER, lambda: _answer_client(s, request, leftover))
 
-    async def open_half() -> bytes | None:
-        if not await respond(s, request):
-            return None
-        if case.expect_client == "reject":
-            await expect_rejection(s)
-            return None
-        return leftover
 
-    return await _execute(s, Role.SERVER, open_half)
+async def _answer_client(s: Session, request: Request, leftover: bytes) -> bytes | None:
+    if not await respond(s, request):
+        return None
+    if s.case.expect_client == "reject":
+        await expect_rejection(s)
+        return None
+    return leftover
 
 
 async def _execute(s: Session, role: Role, open_half: Callable[[], Awaitable[bytes | None]]) -> Trace:
@@ -120,6 +142,11 @@ async def _finish(s: Session) -> None:
     # only bounds a client that leaves the connection open. Then the suite closes TCP at once,
     # so close order is never a race.
     await s.wait_for(lambda: t.peer_closed, opts.wait)
+    if case.close.linger and t.close_received is not None and not t.eof and not t.reset:
+        # §7.1.1: the client should wait for the server's TCP close; keep it open a while and see
+        t.linger = case.close.linger
+        t.log("tx", "event", text=f"the suite keeps TCP open up to {t.linger:g} s after the closing handshake")
+        await s.wait_for(lambda: t.eof or t.reset, t.linger)
     await _close_tcp(s)
 
 

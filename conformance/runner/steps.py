@@ -14,6 +14,10 @@ from conformance.catalog.model import (
     Echo,
     EchoSpec,
     FrameSpec,
+    H3Fin,
+    H3Goaway,
+    H3Reset,
+    H3Streams,
     SendClose,
     SendFrame,
     SendMessage,
@@ -74,6 +78,10 @@ async def _do(s: Session, step: Step) -> bool:
             from conformance.runner.resources import run_resource_step
 
             return await run_resource_step(s, step)
+        case H3Fin() | H3Reset() | H3Goaway() | H3Streams():  # RFC 9220: conformance/runner/h3_steps.py
+            from conformance.runner.h3_steps import run_h3_step
+
+            return await run_h3_step(s, step)
         case _:  # the HTTP/2 steps (RFC 8441): conformance/runner/h2_steps.py
             from conformance.runner.h2_steps import run_h2_step
 

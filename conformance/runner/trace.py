@@ -6,7 +6,7 @@ The run's options and the per-case budget live here too, since every layer above
 
 from __future__ import annotations
 
-__all__ = ["EchoFailure", "RunOptions", "StepsStopped", "Trace", "TxFrames", "case_budget", "deflate_missing"]
+__all__ = ["EchoFailure", "RedirectFacts", "RunOptions", "StepsStopped", "Trace", "TxFrames", "case_budget", "deflate_missing"]
 
 import dataclasses
 import time
@@ -34,7 +34,9 @@ class RunOptions:
     max_message: int = 64 * 1024 * 1024  # most octets the suite holds from one connection (a message,
     # the frame being read, and the messages recorded so far); a peer that makes it hold more is stopped
     max_echo: int | None = None  # caps the message count of echo steps (Autobahn's volume cases send 1000)
+    browser: bool = False  # the client under test is a browser (run --browser): WHATWG's rules bind it
     watch: Any = None  # a targets.watch.WatchedServer (--server-cmd): figures and restarts (runner/resources.py)
+    adapter_log: Any = None  # a targets.inprocess.AdapterLog (--impl): what the adapter raised, per connection
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,12 +64,27 @@ class EchoFailure:
 
 
 @dataclasses.dataclass
+class RedirectFacts:
+    """What a client did with a 3xx answer whose Location is the suite's second listener.
+    `outcome`: "followed" (a handshake arrived there), "moved-on" (the client's next connection
+    went to the suite's main listener instead) or "silent" (neither within the bound).
+    `request` is the raw handshake that arrived at the Location."""
+
+    location: str
+    browser: bool
+    outcome: str = "silent"
+    request: str = ""
+    waited: float = 0.0
+
+
+@dataclasses.dataclass
 class Trace:
     """What happened during one case, as the judge needs it."""
 
     t0: float = dataclasses.field(default_factory=time.monotonic)
     testing: str = "server"  # which side is under test: "server" or "client"
     connected: bool = False
+    local_port: int | None = None  # our end of the TCP connection (the --impl server logs by it)
     request: str = ""
     response: str = ""
     status: int | None = None
@@ -77,6 +94,7 @@ class Trace:
     # after a response it must refuse: "closed", "sent-frames", "answered-probe" (a pong to the ping
     # glued to our answer: it took the answer as valid) or "kept-open"
     client_reaction: str = ""
+    redirect: RedirectFacts | None = None  # a case whose answer redirects to the second listener
     opened: bool = False
     deflate_negotiated: bool | None = None  # None: not asked for
     observations: list[tuple[str, bytes | str]] = dataclasses.field(default_factory=list)
@@ -89,6 +107,9 @@ class Trace:
     close_sent_first: bool | None = None  # True: we sent the first close frame
     eof: bool = False  # the peer closed TCP
     eof_first: bool | None = None  # True: the peer closed TCP before we did
+    close_sent_at: float | None = None  # monotonic time of the suite's first close frame
+    eof_at: float | None = None  # monotonic time the peer's TCP close (EOF) was seen
+    linger: float = 0.0  # testing a client: seconds the suite kept TCP open after the closing handshake
     reset: bool = False
     dropped_by_me: bool = False
     timed_out: str = ""

@@ -7,7 +7,8 @@ loopback port, starts the browser headless on it and waits until the page says i
 the deadline passes), then ends the browser it started. The page's script speaks Autobahn's
 client protocol (getCaseCount, runCase?case=N&agent=A, updateReports) and echoes every message
 with its type, as Autobahn's browser testee did. What the browser does on the wire is judged by
-the suite; the page only drives it. The agent is the browser's name and version.
+the suite; the page only drives it. The agent is the browser's name and version. The page sets a
+cookie first, so that the browser has a credential a redirected handshake could carry.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
 import http.server
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -42,6 +44,9 @@ PAGE = """<!doctype html><meta charset="utf-8"><title>conformance: client catalo
 "use strict";
 const q = new URLSearchParams(location.search), base = q.get("ws"), agent = q.get("agent");
 const log = t => { document.getElementById("log").textContent += t + "\\n"; };
+// a credential the browser attaches to its handshakes (cookies ignore the port): the redirect
+// cases of 20.4 look for it in a followed handshake (RFC 9110 §15.4)
+document.cookie = "conformance-redirect=test; path=/; SameSite=Lax";
 function open(path, onMessage) {
   return new Promise(done => {
     let ws;
@@ -131,6 +136,8 @@ def run(name: str, ws_url: str, agent: str, deadline: float = 3600.0) -> int:
         print(f"conformance: {name} is not installed (make browser-deps installs it)", file=sys.stderr)
         return 3
     _Page.done.clear()
+    _Stop.armed = _Stop.requested = False
+    signal.signal(signal.SIGTERM, _terminated)  # the suite ends us with SIGTERM: end the browser too
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     query = urllib.parse.urlencode({"ws": ws_url.rstrip("/"), "agent": agent})
@@ -139,16 +146,39 @@ def run(name: str, ws_url: str, agent: str, deadline: float = 3600.0) -> int:
         proc = subprocess.Popen(_argv(name, exe, Path(tmp), page), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         try:
+            _Stop.armed = True
+            if _Stop.requested:  # SIGTERM came while the browser was being started
+                raise SystemExit(1)
             finished = _Page.done.wait(deadline)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            _end(proc)
             httpd.shutdown()
     return 0 if finished else 1
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL if the browser is still there after 10 s; always reaped."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class _Stop:
+    """SIGTERM handling: before the browser runs it is only noted (an exception inside Popen would
+    leave the forked browser without an owner); once `armed`, it unwinds run()."""
+
+    armed = False
+    requested = False
+
+
+def _terminated(signum: int, frame: object) -> None:
+    _Stop.requested = True
+    if _Stop.armed:
+        _Stop.armed = False  # once: the cleanup itself is not interrupted
+        raise SystemExit(1)
 
 
 def main() -> None:

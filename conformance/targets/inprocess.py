@@ -295,6 +295,11 @@ class AdapterLog:
     raised: list[str] = dataclasses.field(default_factory=list)
     unanswered: int = 0
     answered: int = 0
+    by_port: dict[int, str] = dataclasses.field(default_factory=dict)  # the client's port -> what was raised
+
+    def raised_on(self, port: int) -> str:
+        """What the adapter raised on the connection from this client port ('' when nothing)."""
+        return self.by_port.get(port, "")
 
     def summary(self) -> str:
         parts = []
@@ -337,7 +342,10 @@ async def _serve_one(factory: Callable[[], Adapter], reader: asyncio.StreamReade
     except Exception as exc:
         if log is not None:
             log.raised.append(_where(exc))
-        writer.transport.abort()
+            peer = writer.get_extra_info("peername")
+            if peer:
+                log.by_port[peer[1]] = log.raised[-1]
+        writer.transport.abort()  # after the log entry: the case sees the reset only once it is there
         return
     finally:
         writer.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 __all__ = ["CATCHES", "KINDS", "main", "run"]
 
 import base64
+import contextlib
 import hashlib
 import os
 import socket
@@ -72,6 +73,10 @@ CATCHES: dict[str, tuple[str, ...]] = {
     "lax-close-payload": ("22.3.1",),
     "lax-close-reason": ("22.3.[2-4]",),
     "echo-after-close": ("22.4.1",),
+    "close-tcp-at-once": ("22.5.1",),
+    # run with {authurl} (user info, so Basic credentials): both follow a redirect to another origin
+    "follow-same-key": ("20.4.2[2-4]", "20.4.2[67]"),
+    "follow-resend-auth": ("20.4.2[2-4]", "20.4.2[67]"),
 }
 KINDS = tuple(CATCHES)
 
@@ -222,14 +227,39 @@ def _read_head(kind: str, s: socket.socket) -> tuple[Response, bytes, bytes] | N
             return None  # assumes the whole answer comes in one read
 
 
-def _connect(url: str, path: str) -> tuple[socket.socket, str]:
+def _basic(u: urllib.parse.SplitResult) -> str:
+    """An Authorization header line from the URL's user info (empty without one)."""
+    if u.username is None:
+        return ""
+    pair = f"{urllib.parse.unquote(u.username)}:{urllib.parse.unquote(u.password or '')}"
+    return f"Authorization: Basic {base64.b64encode(pair.encode()).decode('ascii')}\r\n"
+
+
+def _connect(url: str, path: str, key: str | None = None, auth: str | None = None) -> tuple[socket.socket, str]:
+    """Send the opening handshake; `key` and `auth` (an Authorization line) reused by a follower."""
     u = urllib.parse.urlsplit(url)
     s = socket.create_connection((u.hostname, u.port))
-    key = base64.b64encode(os.urandom(16)).decode("ascii")
+    key = key or base64.b64encode(os.urandom(16)).decode("ascii")
+    auth = _basic(u) if auth is None else auth
     s.sendall(f"GET {path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\nUpgrade: websocket\r\n"
               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-              f"Sec-WebSocket-Extensions: {_OFFER}\r\n\r\n".encode())
+              f"{auth}Sec-WebSocket-Extensions: {_OFFER}\r\n\r\n".encode())
     return s, key
+
+
+def _follow(kind: str, url: str, resp: Response, key: str) -> None:
+    """follow-*: a 3xx with a Location is followed with one more handshake there (keeping the
+    first request's Authorization, and for follow-same-key its key too); its answer is not read."""
+    location = resp.headers.get("Location") if 300 <= resp.status < 400 else None
+    if not kind.startswith("follow-") or not location:
+        return
+    target = urllib.parse.urlsplit(urllib.parse.urljoin(url, location))
+    auth = _basic(urllib.parse.urlsplit(url))
+    s, _ = _connect(f"ws://{target.netloc}", target.path or "/", key if kind == "follow-same-key" else None, auth)
+    with s:
+        s.settimeout(5)
+        with contextlib.suppress(OSError):
+            s.recv(65536)
 
 
 def _open(kind: str, url: str, path: str) -> tuple[socket.socket, Connection] | None:
@@ -244,6 +274,8 @@ def _open(kind: str, url: str, path: str) -> tuple[socket.socket, Connection] | 
         if not refused:
             refused, codec = _extensions(kind, resp)
     if refused:
+        if got is not None:
+            _follow(kind, url, got[0], key)
         if kind == "linger":
             s.settimeout(5)
             try:
@@ -305,8 +337,8 @@ def _converse(kind: str, s: socket.socket, conn: Connection) -> None:
         out = conn.data_to_send()
         if out:
             s.sendall(out)
-        if conn.state is State.CLOSED and not closing:
-            return
+        if conn.state is State.CLOSED and (not closing or kind == "close-tcp-at-once"):
+            return  # close-tcp-at-once: TCP closed with the close reply, without waiting for the server's
         data = s.recv(65536)
         if not data:
             return

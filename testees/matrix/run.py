@@ -53,12 +53,13 @@ def version(lib: str) -> str:
 
 
 def testees(lib: str, flag: list[str]) -> tuple[list[str], str]:
-    """The echo server's argv and the client's command template of one library."""
+    """The echo server's argv and the client's command template of one library. Clients get the URL
+    with user info ({authurl}), so that the redirect cases see whether Basic credentials leak."""
     if lib == "ws":
         return (["node", f"{NODE_DIR}/server.js", "--port", "0", *flag],
-                f"node {NODE_DIR}/client.js {{url}} {{agent}} {' '.join(flag)}".strip())
+                f"node {NODE_DIR}/client.js {{authurl}} {{agent}} {' '.join(flag)}".strip())
     return ([PY, "-m", f"testees.peers.{lib}_server", "--port", "0", *flag],
-            f"{{py}} -m testees.clients.{lib}_client {{url}} {{agent}} {' '.join(flag)}".strip())
+            f"{{py}} -m testees.clients.{lib}_client {{authurl}} {{agent}} {' '.join(flag)}".strip())
 
 
 @dataclasses.dataclass
@@ -91,7 +92,7 @@ def jobs(only: list[str]) -> list[Job]:
         if lib in ("wsproto", "websockets"):
             out.append(Job(f"{tag}-sans-io", "impl", [lib]))
     out += browser_jobs(only)
-    return out + h2_jobs(only)
+    return out + h2_jobs(only) + h3_jobs(only)
 
 
 def h2_jobs(only: list[str]) -> list[Job]:
@@ -103,6 +104,17 @@ def h2_jobs(only: list[str]) -> list[Job]:
                        [PY, "-m", "testees.peers.hypercorn_server", "--port", "0"]))
     if (not only or "nghttpx" in only) and shutil.which("nghttpx"):
         out.append(Job("nghttpx-reference-server-h2", "server-h2", [PY, "-m", "testees.peers.nghttpx_proxy", "--port", "0"]))
+    return out
+
+
+def h3_jobs(only: list[str]) -> list[Job]:
+    """WebSocket over HTTP/3 (RFC 9220, `run --http3`): the reference, and hypercorn through aioquic.
+    Both make a self-signed certificate per run (run with --insecure)."""
+    out = [Job("reference-server-h3", "server-h3", [PY, "-m", "conformance", "echo-server", "--http3", "--deflate",
+                                                    "--port", "0"])]
+    if (not only or "hypercorn" in only) and version("hypercorn") != "missing" and version("aioquic") != "missing":
+        out.append(Job(f"hypercorn-{version('hypercorn')}-server-h3", "server-h3",
+                       [PY, "-m", "testees.peers.hypercorn_server", "--quic", "--port", "0"]))
     return out
 
 
@@ -143,9 +155,10 @@ def run_job(job: Job, out: Path, jobs_per_run: int, max_echo: int | None, robust
     try:
         if job.kind == "server" and robustness:
             cmd = watched(job.argv)
-        elif job.kind in ("server", "server-h2"):
+        elif job.kind in ("server", "server-h2", "server-h3"):
             proc, url = _start(job.argv)
-            cmd = ["--server", url, *(["--http2"] if job.kind == "server-h2" else [])]
+            cmd = ["--server", url, *({"server-h2": ["--http2"], "server-h3": ["--http3", "--insecure"]}
+                                      .get(job.kind, []))]
         elif job.kind == "client":
             cmd = ["--client", job.argv[0].replace("{py}", PY)]
         elif job.kind == "browser":

@@ -120,6 +120,17 @@ class TestErrors:
             load_file(write(tmp_path, text))
         assert exc.value.field == field and exc.value.line == 6 and word in str(exc.value)
 
+    @pytest.mark.parametrize(("spec", "field", "word"), [
+        ("close: {linger: 30}", "close.linger", "0-10"),
+        ("close: {linger: yes}", "close.linger", "0-10"),
+        ("handshake: {response: {status: 302, redirect: elsewhere}}", "handshake", "path starting with /"),
+    ])
+    def test_linger_and_redirect_are_checked(self, tmp_path: Path, spec: str, field: str, word: str) -> None:
+        text = f"group: '1'\ncases:\n  - id: '1.1.1'\n    title: t\n    rfc: ['RFC 6455 §5']\n    {spec}\n"
+        with pytest.raises(CaseFileError) as exc:
+            load_file(write(tmp_path, text))
+        assert exc.value.field == field and word in str(exc.value)
+
     def test_yaml_syntax_error_has_a_line(self, tmp_path: Path) -> None:
         with pytest.raises(CaseFileError) as exc:
             load_file(write(tmp_path, "group: '1'\ncases:\n  - id: [\n"))

@@ -1,9 +1,12 @@
 """Broken in-process adapters for `--impl tests.cli.adapters:NAME`: one that never answers (the README's
-mistake: no opening handshake) and one that raises."""
+mistake: no opening handshake), one that raises at once, and one that opens and then raises on a
+message."""
 
 from __future__ import annotations
 
-__all__ = ["Raising", "Silent"]
+__all__ = ["Raising", "RaisingOnMessages", "Silent"]
+
+from conformance.targets.inprocess import ReferenceAdapter
 
 
 class Silent:
@@ -28,3 +31,13 @@ class Silent:
 class Raising(Silent):
     def receive(self, data: bytes) -> None:
         raise ValueError("the adapter broke on purpose")
+
+
+class RaisingOnMessages(ReferenceAdapter):
+    """Opens the connection like the reference, then raises on the first whole message."""
+
+    def messages(self) -> list[tuple[bool, bytes]]:
+        got = super().messages()
+        if got:
+            raise KeyError("no handler for this message")
+        return got

@@ -64,6 +64,8 @@ def test_expected_close_in_words() -> None:
     assert expected_close_text(ec) == ("the suite starts the closing handshake with code 1000 or 1001; "
                                        "a clean close is required")
     assert expected_close_text(ec, handshake_case=True).startswith("only if the handshake succeeds")
+    # a client that must refuse the answer opens no connection: no closing handshake is expected
+    assert expected_close_text(ec, refusal=True).startswith("none: the client must refuse the answer")
 
 
 def test_measurements_have_names_and_units() -> None:

@@ -233,6 +233,31 @@ ROWS: list[tuple[str, Case, Trace, str, str, str | None, str]] = [
 ]
 
 
+LINGER = CloseExpect(by="us", codes=(1000,), clean=True, linger=3.0)  # 22.5.1
+
+
+def lingered(after: float | None) -> Trace:
+    """Testing a client, the closing handshake done: the client closed TCP `after` seconds after
+    our close frame (None: it waited until the suite closed TCP)."""
+    t = closed_by_us(eof_first=after is not None, testing="client", close_sent_at=100.0)
+    t.eof_at = 100.0 + after if after is not None else 103.0
+    return t
+
+
+ROWS += [
+    ("22.5: the client closed TCP at once after the closing handshake", case("SHOULD", close=LINGER),
+     lingered(0.02), "NON-STRICT", "OK", "close.client-waits-for-tcp", "SHOULD"),
+    ("22.5: closing just under the at-once bound is still at once", case("SHOULD", close=LINGER),
+     lingered(0.49), "NON-STRICT", "OK", "close.client-waits-for-tcp", "SHOULD"),
+    ("22.5: the client closed TCP after a wait (MAY)", case("SHOULD", close=LINGER),
+     lingered(2.0), "OK", "OK", None, "SHOULD"),
+    ("22.5: the client waited for the server's TCP close", case("SHOULD", close=LINGER),
+     lingered(None), "OK", "OK", None, "SHOULD"),
+    ("without linger the same facts are not judged", case("SHOULD", close=ECHO_CLOSE),
+     lingered(0.02), "OK", "OK", None, "SHOULD"),
+]
+
+
 @pytest.mark.parametrize(("c", "t", "behavior", "close", "rule", "level"),
                          [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
 def test_judge(c: Case, t: Trace, behavior: str, close: str, rule: str | None, level: str) -> None:
@@ -259,6 +284,23 @@ SENTENCES: list[tuple[Case, Trace, tuple[str, ...]]] = [
           expect_response=ExpectResponse((101,), subprotocol=("chat",))),
      Trace(connected=True, status=101, response_head=response(101, Sec_WebSocket_Protocol="other")),
      ("'other'", "'chat'")),
+    # a client report names the rule the client broke and its section, as a server's does
+    (case(rule="frame.server-masked"), Trace(testing="client", connected=True, opened=True,
+                                            observations=[("text", b"masked")], close_received=ev.CloseReceived(1000, ""),
+                                            close_sent_first=True, eof=True),
+     ("observed text 'masked'", "a client fails the connection on a masked one", "RFC 6455 §5.1")),
+    (case(rule="handshake.accept", expect_client="reject"),
+     Trace(testing="client", connected=True, client_reaction="kept-open"),
+     ("kept the connection open", "neither closed TCP nor sent anything")),
+    # a client that had to fail the connection and dropped TCP without a close frame
+    (case(rule="frame.server-masked", close=PEER_FAILS),
+     Trace(testing="client", connected=True, opened=True, eof=True, eof_first=True),
+     ("sent no close frame", "§7.1.7")),
+    # a close reply with an invalid code: the close sentence says so instead of "peer code none"
+    (case(rule="close.code-invalid-received", close=ANSWER_FAILS),
+     Trace(testing="client", connected=True, opened=True, close_sent_first=True, eof=True,
+           peer_failure=ev.Failure(RULES["close.code-invalid"], "close code 999", 1002)),
+     ("the peer's close frame was invalid (close code 999)",)),
 ]
 
 

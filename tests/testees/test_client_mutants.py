@@ -45,7 +45,8 @@ def test_every_client_case_has_a_mutant() -> None:
 @pytest.mark.parametrize("kind", sorted(CATCHES))
 def test_the_mutant_is_caught_by_its_cases(kind: str, tmp_path: Path) -> None:
     globs = CATCHES[kind]
-    got = _run(f"{PY} -m testees.clients.mutant_clients {kind} {{url}} {{agent}}", kind, globs, tmp_path / kind)
+    # {authurl}: the suite's URL with user info, so that every mutant has credentials a redirect could leak
+    got = _run(f"{PY} -m testees.clients.mutant_clients {kind} {{authurl}} {{agent}}", kind, globs, tmp_path / kind)
     want = [c for c in _client_cases() if any(fnmatch.fnmatchcase(c, g) for g in globs)]
     assert sorted(got) == sorted(want)
     passed = {c: r["result"] for c, r in got.items() if r["behavior"] == "OK" and r["behaviorClose"] == "OK"}
