@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 4
 
-.PHONY: install demo test test-fast coverage lint bench bench-suite bench-autobahn fuzz-engine fuzz-mutants fuzz-libs matrix browser-deps node node-deps h2-deps h2-demo stability clean
+.PHONY: install demo test test-fast coverage lint bench bench-suite bench-autobahn fuzz-engine fuzz-mutants fuzz-libs matrix matrix-robustness browser-deps node node-deps h2-deps h2-demo stability clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -110,6 +110,11 @@ $(MATRIX_VENV)/.installed: pyproject.toml
 
 matrix: $(MATRIX_VENV)/.installed node-deps h2-deps
 	$(MATRIX_VENV)/bin/python -m testees.matrix.run --out reports/matrix $(MATRIX_ARGS)
+
+# The resource group (30, heavy cases too) against every library's echo server, watched (--server-cmd),
+# one server at a time, with the library's own size limits; agents AGENT-robustness in reports/matrix.
+matrix-robustness: $(MATRIX_VENV)/.installed node-deps
+	$(MATRIX_VENV)/bin/python -m testees.matrix.run --out reports/matrix --robustness $(MATRIX_ARGS)
 
 # Verdicts quiet vs with every core busy: the catalogue without groups 9/12/13 against the reference,
 # websockets and wsproto servers, and the client catalogue against two clients; flips counted per target.

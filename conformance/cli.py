@@ -39,6 +39,7 @@ _EXAMPLES = {
     "list": "conformance cases list '7.*' --json",
     "check": "conformance cases check --cases-dir reports/found",
     "rules": "conformance rules",
+    "replay": "conformance replay reports/nightly/testee_case_6_4_1.json --server ws://127.0.0.1:9001/",
 }
 
 
@@ -97,8 +98,9 @@ def _optional_adders() -> list[Any]:
     from conformance.fuzz.command import add_fuzz_commands
     from conformance.report.commands import add_report_commands
     from conformance.runner.command import add_run_commands
+    from conformance.triage.command import add_triage_commands
 
-    return [add_run_commands, add_fuzz_commands, add_report_commands]
+    return [add_run_commands, add_fuzz_commands, add_report_commands, add_triage_commands]
 
 
 def _cmd_cases_list(args: argparse.Namespace) -> int:

@@ -50,6 +50,10 @@ class Spec:
 
 
 PY = ".venv/bin/python -m conformance"
+# a reference run last night, and tonight a server that echoes invalid UTF-8 (6.4.* flip to FAILED)
+TRIAGE_RUNS = (f"{PY} run --quiet --agent myserver --cases '6.4.*' --out reports/last-night",
+               f"{PY} run --quiet --agent myserver --cases '6.4.*' --out reports/tonight --server-cmd "
+               "'.venv/bin/python -m testees.mutants.serve no-utf8-check --port {port}' || true")
 COMMANDS: dict[str, Spec] = {
     "make demo": Spec(slow=True, files=("reports/demo/index.html",)),
     "make test": Spec(dry_run=True),
@@ -114,6 +118,13 @@ COMMANDS: dict[str, Spec] = {
     "conformance diff reports/last-night reports/tonight --format markdown":
         Spec(setup=(f"{PY} run --quiet --cases '1.1.*' --out reports/last-night",
                     f"{PY} run --quiet --cases '1.1.*' --out reports/tonight")),
+    ".venv/bin/conformance diff reports/last-night reports/tonight --format html --out reports/triage.html":
+        Spec(exit=1, setup=TRIAGE_RUNS, files=("reports/triage.html",)),
+    ".venv/bin/conformance replay reports/tonight/myserver_case_6_4_1.json --server ws://127.0.0.1:9001/":
+        Spec(servers=("ws",), setup=TRIAGE_RUNS[1:]),
+    ".venv/bin/conformance replay reports/tonight/myserver_case_6_4_1.json --server ws://127.0.0.1:9001/ "
+    "--export reports/found/6_4_1.yaml": Spec(servers=("ws",), setup=TRIAGE_RUNS[1:], files=("reports/found/6_4_1.yaml",)),
+    "# conformance bisect ...": Spec(),  # the bisect branch's placeholder: a comment, until it fills it in
     "conformance report reports/nightly": Spec(setup=(f"{PY} run --quiet --cases '2.*' --out reports/nightly",),
                                                files=("reports/nightly/index.html",)),
 }

@@ -57,7 +57,7 @@ from conformance.catalog.model import (
     WaitMessages,
 )
 from conformance.catalog.payload import PayloadSpec
-from conformance.catalog.resources import Bomb, Flood, Limits, Request
+from conformance.catalog.resources import Bomb, ExactLimit, Flood, Limits, Request, ResourceStep
 from conformance.wire.frames import Opcode
 
 _OPCODE_NAMES = {Opcode.CONT: "continuation", Opcode.TEXT: "text", Opcode.BINARY: "binary",
@@ -144,8 +144,13 @@ def dump_step(step: Step) -> dict[str, Any]:
             if step.compress is not None:
                 msg["compress"] = step.compress
             return {"send_message": msg}
-        case SendRaw(payload=p):
+        case SendRaw(payload=p, chop=0, delay=0):
             return {"send_raw": dump_payload(p)}
+        case SendRaw(payload=p):
+            raw: dict[str, Any] = {"payload": dump_payload(p), "chop": step.chop}
+            if step.delay:
+                raw["delay"] = step.delay
+            return {"send_raw": raw}
         case SendClose(payload=p) if p is not None:
             return {"send_close": {"payload": dump_payload(p)}}
         case SendClose():
@@ -160,7 +165,7 @@ def dump_step(step: Step) -> dict[str, Any]:
             return {"wait_messages": n}
         case Echo(spec=e):
             return {"echo": _echo(e)}
-        case Flood() | Bomb() | Request():
+        case Flood() | Bomb() | Request() | ExactLimit():
             return dump_resource_step(step)
         case H2EndStream():
             return {"h2_end_stream": None}
@@ -338,8 +343,8 @@ def _dump_fields(obj: Any, required: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def dump_resource_step(step: Flood | Bomb | Request) -> dict[str, Any]:
-    required = {"flood": ("opcode", "count"), "bomb": ("inflated",), "request": ()}[step.key]
+def dump_resource_step(step: ResourceStep) -> dict[str, Any]:
+    required = {"flood": ("opcode", "count"), "bomb": ("inflated",), "request": (), "exact_limit": ("offset",)}[step.key]
     return {step.key: _dump_fields(step, required)}
 
 

@@ -622,12 +622,25 @@ def _count(v: Any) -> int:
     return v
 
 
+def _send_raw(v: Any, line: int) -> SendRaw:
+    """`send_raw: PAYLOAD`, or `{payload: PAYLOAD, chop: N, delay: S}` to write it in pieces."""
+    if not (isinstance(v, dict) and "payload" in v):
+        return SendRaw(parse_payload(v), line)
+    unknown = set(v) - {"payload", "chop", "delay"}
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; known: payload, chop, delay")
+    chop = v.get("chop", 0)
+    if not isinstance(chop, int) or isinstance(chop, bool) or chop < 0:
+        raise ValueError("`chop` is a whole number >= 0")
+    return SendRaw(parse_payload(v["payload"]), line, chop, _number(v.get("delay", 0)))
+
+
 _STEP_PARSERS: dict[str, Callable[[Any, int], Step]] = {
     SendFrame.key: lambda v, line: SendFrame(_frame(v), line),
     "send_ping": lambda v, line: SendFrame(_frame(v, Opcode.PING), line),
     "send_pong": lambda v, line: SendFrame(_frame(v, Opcode.PONG), line),
     SendMessage.key: _message,
-    SendRaw.key: lambda v, line: SendRaw(parse_payload(v), line),
+    SendRaw.key: lambda v, line: _send_raw(v, line),
     SendClose.key: _send_close,
     CloseNow.key: _close_now,
     Wait.key: lambda v, line: Wait(_number(v), line),

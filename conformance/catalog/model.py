@@ -49,7 +49,7 @@ import dataclasses
 from typing import ClassVar
 
 from conformance.catalog.payload import PayloadSpec
-from conformance.catalog.resources import Bomb, Flood, Limits, Request
+from conformance.catalog.resources import Bomb, ExactLimit, Flood, Limits, Request
 from conformance.wire.frames import Opcode
 
 # A header edit: the name and the values it gets (an empty tuple removes the header).
@@ -143,11 +143,17 @@ class SendMessage:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class SendRaw:
-    """`send_raw`: these octets as they are."""
+    """`send_raw`: these octets as they are; `chop` > 0 writes them in TCP writes of that many
+    octets, `delay` seconds apart (as a frame's chop; a replayed recording keeps its writes)."""
 
     key: ClassVar[str] = "send_raw"
     payload: PayloadSpec
     line: int = dataclasses.field(default=0, compare=False)
+    chop: int = 0
+    delay: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check(self.chop >= 0 and self.delay >= 0, "`chop` and `delay` are numbers >= 0")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -317,10 +323,10 @@ class H3Streams:
 
 
 Step = (SendFrame | SendMessage | SendRaw | SendClose | CloseNow | Wait | Checkpoint | WaitMessages | Echo
-        | Flood | Bomb | Request  # the resource group's (catalog/resources.py)
+        | Flood | Bomb | Request | ExactLimit  # the resource group's (catalog/resources.py)
         | H2EndStream | H2Reset | H2Goaway | H2Streams | H3Fin | H3Reset | H3Goaway | H3Streams)
 STEP_TYPES: tuple[type[Step], ...] = (SendFrame, SendMessage, SendRaw, SendClose, CloseNow, Wait, Checkpoint,
-                                      WaitMessages, Echo, Flood, Bomb, Request,
+                                      WaitMessages, Echo, Flood, Bomb, Request, ExactLimit,
                                       H2EndStream, H2Reset, H2Goaway, H2Streams,
                                       H3Fin, H3Reset, H3Goaway, H3Streams)
 H2_STEP_TYPES: tuple[type[Step], ...] = (H2EndStream, H2Reset, H2Goaway, H2Streams)

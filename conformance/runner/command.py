@@ -75,6 +75,9 @@ def add_run_commands(sub: Any) -> None:
                    default=64 * 1024 * 1024,
                    help="most octets the suite holds from one connection: the message or frame being "
                         "read plus the messages recorded (default 64 MiB); a target that exceeds it is stopped")
+    r.add_argument("--server-max-message", type=_positive_int, default=None, metavar="N",
+                   help="the largest message the server accepts, when known: the exact-limit cases (30.9) "
+                        "use it instead of probing for it")
     r.add_argument("--max-echo", type=_positive_int, default=None, metavar="N",
                    help="send at most N messages in each echo step (Autobahn's groups 9, 12 and 13 send "
                         "up to 1000 large ones); the case report says when it was capped")
@@ -331,6 +334,10 @@ def _prepare(args: argparse.Namespace, plan: _Plan) -> None:
     from conformance.rundir import RunRecord, check_writable_dir, check_writable_file, forget_agent, record_run
 
     check_writable_dir(plan.out, "--resume" if plan.resume else "--out")
+    if plan.kind == "server" and not getattr(args, "http2", False):
+        from conformance.targets.tcp import ServerTarget
+
+        ServerTarget.from_url(plan.value)  # a bad URL is one line, before earlier results are forgotten
     if args.junit:
         check_writable_file(args.junit, "--junit")
     if plan.resume:
@@ -380,7 +387,8 @@ def _options(args: argparse.Namespace, agent: str, watch: Any = None, adapter_lo
 
     return RunOptions(agent=agent, timeout=args.timeout or 10.0, timeout_cap=args.timeout, wait=args.wait,
                       settle=args.settle, max_message=args.max_message, max_echo=args.max_echo, watch=watch,
-                      adapter_log=adapter_log, browser=bool(getattr(args, "browser", None)))
+                      adapter_log=adapter_log, browser=bool(getattr(args, "browser", None)),
+                      server_max_message=getattr(args, "server_max_message", None))
 
 
 def _run_watched(args: argparse.Namespace, plan: _Plan, baseline: Any) -> int:

@@ -60,7 +60,8 @@ class Session:
         """
         if not data or self.writer is None:
             return True
-        self.trace.log("tx", "octets", data, label)
+        # the pieces go into the log too, so that `conformance replay` writes the same ones
+        self.trace.log("tx", "octets", data, label, **({"chop": chop, "delay": delay} if chop else {}))
         if self.conn is not None:
             self.tx.feed(data)
         pieces = [data[i : i + chop] for i in range(0, len(data), chop)] if chop else [data]

@@ -27,7 +27,7 @@ from conformance.catalog.model import (
     WaitMessages,
 )
 from conformance.catalog.payload import PayloadSpec
-from conformance.catalog.resources import Bomb, Flood, Request
+from conformance.catalog.resources import Bomb, ExactLimit, Flood, Request
 from conformance.engine import events as ev
 from conformance.engine.connection import Role, StateError
 from conformance.runner.context import Session
@@ -59,8 +59,8 @@ async def _do(s: Session, step: Step) -> bool:
             return await _send(s, spec)
         case SendMessage():
             return await _send_message(s, step)
-        case SendRaw(payload=payload):
-            return await s.write(payload.materialize(), label="raw octets")
+        case SendRaw(payload=payload, chop=chop, delay=delay):
+            return await s.write(payload.materialize(), chop=chop, delay=delay, label="raw octets")
         case SendClose():
             return await _send_close(s, step)
         case CloseNow():
@@ -82,6 +82,10 @@ async def _do(s: Session, step: Step) -> bool:
             from conformance.runner.h3_steps import run_h3_step
 
             return await run_h3_step(s, step)
+        case ExactLimit():  # the resource group's exact-limit cases (runner/exact_limit.py)
+            from conformance.runner.exact_limit import run_exact_limit
+
+            return await run_exact_limit(s, step)
         case _:  # the HTTP/2 steps (RFC 8441): conformance/runner/h2_steps.py
             from conformance.runner.h2_steps import run_h2_step
 

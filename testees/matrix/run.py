@@ -7,7 +7,13 @@ python -m testees.matrix.run [--out reports/matrix] [--parallel 2] [--only NAME 
 
 The default catalogue leaves the resource group (30) out (its verdicts rest on deadlines).
 --robustness runs only the servers, each started and watched by the suite (--server-cmd), through
-the whole group 30 (heavy variants too), so that their memory, CPU time and crashes are measured.
+the whole group 30 (heavy variants too), so that their memory, CPU time and crashes are measured
+(`make matrix-robustness`). There each server keeps its library's default size limits
+(--library-limits: the findings are about a library as it ships), runs with compression on (30.5
+and 30.9 need it), one at a time (--parallel 1 unless given), under an address-space cap of 2 GiB
+for the Python ones (prlimit: a careless server meets a 4 GiB bomb with MemoryError instead of
+taking the shared machine's memory), and its agent is named AGENT-robustness, so that it sits
+beside the same server's ordinary run in the combined report.
 
 Every case runs for every agent. By default the echo steps of the volume cases (groups 9, 12, 13:
 up to 1000 messages of up to 128 KiB each) send at most 50 messages, which keeps the matrix within
@@ -137,19 +143,34 @@ def _start(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
     return proc, line.split()[-1]
 
 
+ROBUST_CAP = 2 << 30  # octets of address space for a Python server of the robustness run
+
+
 def watched(argv: list[str]) -> list[str]:
-    """--server-cmd for a server argv that listens on `--port 0`: the suite picks the port."""
+    """--server-cmd for a server argv that listens on `--port 0`: the suite picks the port. A testee
+    keeps its library's limits and a Python one gets the address-space cap (see the docstring)."""
     import shlex
 
     at = argv.index("--port") + 1
-    cmd = shlex.join([*argv[:at], "PORT", *argv[at + 1:]]).replace("PORT", "{port}")
-    return ["--server-cmd", cmd, "--robustness"]
+    argv = [*argv[:at], "PORT", *argv[at + 1:]]
+    if "testees.peers." in " ".join(argv):
+        argv.append("--library-limits")
+    if argv[0] == PY and shutil.which("prlimit"):
+        argv = ["prlimit", f"--as={ROBUST_CAP}", "--", *argv]
+    return ["--server-cmd", shlex.join(argv).replace("PORT", "{port}"), "--robustness"]
+
+
+def robustness_jobs(todo: list[Job]) -> list[Job]:
+    """The servers with compression on (picows has none), renamed AGENT-robustness."""
+    return [dataclasses.replace(j, agent=f"{j.agent}-robustness") for j in todo
+            if j.kind == "server" and not j.agent.endswith("-nodeflate")]
 
 
 def run_job(job: Job, out: Path, jobs_per_run: int, max_echo: int | None, robustness: bool = False) -> Job:
     t0 = time.monotonic()
     dest = out / "runs" / job.agent
-    common = ["--agent", job.agent, "--out", str(dest), "--quiet", "--jobs", str(jobs_per_run), "--budget", "900",
+    budget = 1800 if robustness else 900
+    common = ["--agent", job.agent, "--out", str(dest), "--quiet", "--jobs", str(jobs_per_run), "--budget", str(budget),
               *(["--max-echo", str(max_echo)] if max_echo else [])]
     proc = None
     try:
@@ -166,7 +187,7 @@ def run_job(job: Job, out: Path, jobs_per_run: int, max_echo: int | None, robust
         else:
             cmd = ["--impl", job.argv[0]]
         done = subprocess.run([PY, "-m", "conformance", "run", *cmd, *common], cwd=ROOT, capture_output=True,
-                              text=True, timeout=900, check=False)
+                              text=True, timeout=budget + 60, check=False)
         dest.mkdir(parents=True, exist_ok=True)
         (out / "runs" / f"{job.agent}.log").write_text(done.stdout + done.stderr, encoding="utf-8")
         job.code = done.returncode
@@ -202,8 +223,8 @@ def summary(out: Path, agent: str) -> Counter[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="reports/matrix")
-    ap.add_argument("--parallel", type=int, default=3,
-                    help="runs at once (default 3: client runs mostly wait on their client)")
+    ap.add_argument("--parallel", type=int, default=None,
+                    help="runs at once (default 3: client runs mostly wait on their client; 1 with --robustness)")
     ap.add_argument("--jobs", type=int, default=4, help="cases at once within a run (default 4)")
     ap.add_argument("--only", nargs="*", default=[], help="only these libraries (and reference)")
     ap.add_argument("--agents", nargs="*", default=[], help="only the runs of these agents (e.g. to redo one)")
@@ -214,8 +235,12 @@ def main() -> int:
     args = ap.parse_args()
     out = (ROOT / args.out) if not Path(args.out).is_absolute() else Path(args.out)
     t0 = time.monotonic()
-    todo = [j for j in jobs(args.only) if (not args.agents or j.agent in args.agents)
-            and (not args.robustness or j.kind == "server")]
+    todo = jobs(args.only)
+    if args.robustness:
+        todo = robustness_jobs(todo)
+    todo = [j for j in todo if not args.agents or j.agent in args.agents]
+    if args.parallel is None:
+        args.parallel = 1 if args.robustness else 3
     print(f"matrix: {len(todo)} runs, {args.parallel} at a time, into {out}"
           f"{'' if args.full else f' (echo steps capped at {args.max_echo} messages)'}", flush=True)
     finished: list[Job] = []

@@ -76,7 +76,7 @@ steps = st.one_of(
     st.builds(SendFrame, frames),
     st.builds(SendMessage, payloads, st.sampled_from([Opcode.TEXT, Opcode.BINARY]), st.integers(0, 9),
               st.none() | st.booleans()),
-    st.builds(SendRaw, payloads),
+    st.builds(SendRaw, payloads, st.just(0), st.integers(0, 9), st.sampled_from([0.0, 0.01])),
     st.builds(SendClose, codes, st.none() | payloads),
     st.builds(SendClose, payload=payloads),
     st.builds(CloseNow, codes, st.none() | payloads),

@@ -29,6 +29,8 @@ VALID_INDEX = json.dumps({"testee": {"1.1.1": {"behavior": "OK", "behaviorClose"
                                                "remoteCloseCode": 1000, "reportfile": "testee_case_1_1_1.json"}}})
 VALID_BASELINE = "testee:\n  1.1.1: {behavior: FAILED, behaviorClose: OK, reason: x}\n"
 VALID_SPEC = json.dumps({"servers": [{"agent": "a", "url": "ws://127.0.0.1:1/"}], "cases": ["1.1.1"]})
+VALID_REPORT = json.dumps({"agent": "testee", "id": "1.1.1", "isServer": True, "wirelog": [
+    {"t": 0, "dir": "tx", "kind": "octets", "len": 6, "hex": "474554202f20", "text": "opening handshake request"}]})
 UNREACHABLE = "ws://127.0.0.1:1/"  # nothing listens on port 1: a valid run ends at once with exit 3
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
@@ -62,7 +64,7 @@ free_args = st.lists(st.sampled_from(TOKENS) | st.text(max_size=6), max_size=4)
 def command_lines(draw: st.DrawFn, d: Path) -> list[str]:
     """A command with file arguments pointing at the generated files in `d`, and extra tokens."""
     files = {"cases": str(d / "cases"), "index": str(d / "rep"), "baseline": str(d / "base.yaml"),
-             "spec": str(d / "spec.json"), "junit": str(d / "rep" / "j.xml"), "missing": str(d / "nope")}
+             "spec": str(d / "spec.json"), "report": str(d / "testee_case_1_1_1.json"), "junit": str(d / "rep" / "j.xml"), "missing": str(d / "nope")}
     form = draw(st.sampled_from([
         ["cases", "list"], ["cases", "check", "--cases-dir", files["cases"]], ["report", files["index"]],
         ["baseline", files["index"]], ["diff", files["index"], files["index"]], ["diff", files["index"], files["missing"]],
@@ -70,6 +72,8 @@ def command_lines(draw: st.DrawFn, d: Path) -> list[str]:
         ["run", "--server", UNREACHABLE, "--cases", "1.1.1", "--out", files["index"], "--baseline", files["baseline"]],
         ["run", "--server", UNREACHABLE, "--cases", "1.1.1", "--junit", files["junit"], "--out", files["index"]],
         ["run", "--resume", files["index"], "--server", UNREACHABLE], ["run", "--spec", files["spec"]],
+        ["replay", files["report"], "--server", UNREACHABLE], ["replay", files["missing"], "--server", UNREACHABLE],
+        ["replay", files["report"], "--server", draw(st.text(max_size=20))],
         ["run", "--server", draw(st.text(max_size=20)), "--cases", "1.1.1"], ["echo-client", "--url", UNREACHABLE,
                                                                              "--agent", "a"],
     ]))
@@ -87,6 +91,7 @@ def test_no_traceback_and_one_line_for_bad_input(data: st.DataObject) -> None:
         (d / "rep" / "index.json").write_bytes(data.draw(contents(VALID_INDEX), "index.json"))
         (d / "base.yaml").write_bytes(data.draw(contents(VALID_BASELINE), "baseline"))
         (d / "spec.json").write_bytes(data.draw(contents(VALID_SPEC), "spec"))
+        (d / "testee_case_1_1_1.json").write_bytes(data.draw(contents(VALID_REPORT), "case report"))
         argv = data.draw(command_lines(d), "argv")
         r = run_main(*argv)
     assert "Traceback" not in r.err, (argv, r.err)
