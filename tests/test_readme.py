@@ -124,9 +124,13 @@ COMMANDS: dict[str, Spec] = {
         Spec(servers=("ws",), setup=TRIAGE_RUNS[1:]),
     ".venv/bin/conformance replay reports/tonight/myserver_case_6_4_1.json --server ws://127.0.0.1:9001/ "
     "--export reports/found/6_4_1.yaml": Spec(servers=("ws",), setup=TRIAGE_RUNS[1:], files=("reports/found/6_4_1.yaml",)),
-    "# conformance bisect ...": Spec(),  # the bisect branch's placeholder: a comment, until it fills it in
     "conformance report reports/nightly": Spec(setup=(f"{PY} run --quiet --cases '2.*' --out reports/nightly",),
                                                files=("reports/nightly/index.html",)),
+    '.venv/bin/conformance bisect --git mylib --build "sh build.sh" --good v1.0 --bad HEAD --case 3.1 '
+    '--cache .bisect-cache --server-cmd "{python} server.py {port}"':
+        Spec(setup=(".venv/bin/python -c 'from pathlib import Path; from tests.bisection.test_command import make_repo; "
+                    "make_repo(Path(\"mylib\"))'", "git -C mylib tag v1.0 HEAD~4"),
+             files=("reports/bisect/index.html",)),
 }
 
 

@@ -36,8 +36,10 @@ from conformance.catalog.model import (
     ExpectResponse,
     FrameSpec,
     H2EndStream,
+    H2Get,
     H2Goaway,
     H2Reset,
+    H2Settings,
     H2Streams,
     H3Fin,
     H3Goaway,
@@ -175,6 +177,10 @@ def dump_step(step: Step) -> dict[str, Any]:
             return {"h2_goaway": code}
         case H2Streams(count=n, payload=p):
             return {"h2_streams": {"count": n, "payload": dump_payload(p)}}
+        case H2Settings(values=values):
+            return {"h2_settings": dict(values)}
+        case H2Get(path=path):
+            return {"h2_get": path}
         case H3Fin():
             return {"h3_fin": None}
         case H3Reset(code=code):

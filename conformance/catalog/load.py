@@ -31,8 +31,10 @@ from conformance.catalog.model import (
     ExpectResponse,
     FrameSpec,
     H2EndStream,
+    H2Get,
     H2Goaway,
     H2Reset,
+    H2Settings,
     H2Streams,
     H3Fin,
     H3Goaway,
@@ -610,6 +612,17 @@ def _h3_code(v: Any, default: int) -> int:
     return v
 
 
+def _h2_settings(v: Any, line: int) -> H2Settings:
+    def number(x: Any) -> int:
+        if isinstance(x, bool) or not (isinstance(x, int) or (isinstance(x, str) and x.isdigit())):
+            raise ValueError("h2_settings maps setting identifiers to values, e.g. {8: 1} (RFC 9113 §6.5.2)")
+        return int(x)
+
+    if not isinstance(v, dict) or not v:
+        raise ValueError("h2_settings maps setting identifiers to values, e.g. {8: 1} (RFC 9113 §6.5.2)")
+    return H2Settings(tuple((number(k), number(x)) for k, x in v.items()), line)
+
+
 def _number(v: Any) -> float:
     if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
         raise ValueError("a number of seconds >= 0")
@@ -652,6 +665,8 @@ _STEP_PARSERS: dict[str, Callable[[Any, int], Step]] = {
     H2Reset.key: lambda v, line: H2Reset(_h2_code(v, 8), line),
     H2Goaway.key: lambda v, line: H2Goaway(_h2_code(v, 0), line),
     H2Streams.key: lambda v, line: _h2_streams(v, line),
+    H2Settings.key: _h2_settings,
+    H2Get.key: lambda v, line: H2Get(_text(v, "a path such as /"), line),
     H3Fin.key: lambda v, line: H3Fin(line),
     H3Reset.key: lambda v, line: H3Reset(_h3_code(v, 0x10C), line),
     H3Goaway.key: lambda v, line: H3Goaway(line),

@@ -16,8 +16,10 @@ __all__ = [
     "DeflateSpec",
     "Echo",
     "H2EndStream",
+    "H2Get",
     "H2Goaway",
     "H2Reset",
+    "H2Settings",
     "H2Streams",
     "H2_STEP_TYPES",
     "H3_STEP_TYPES",
@@ -275,6 +277,33 @@ class H2Streams:
         _check(isinstance(self.count, int) and 1 <= self.count <= 100, "`count` is 1-100")
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class H2Settings:
+    """`h2_settings`: a SETTINGS frame from the suite with these (identifier, value) pairs, sent
+    while the WebSocket stream is open; the step ends when the peer acknowledges it."""
+
+    key: ClassVar[str] = "h2_settings"
+    values: tuple[tuple[int, int], ...] = ()
+    line: int = dataclasses.field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        _check(bool(self.values) and all(0 < k < 1 << 16 and 0 <= v < 1 << 32 for k, v in self.values),
+               "`h2_settings` maps setting identifiers (1-65535) to values (0-2^32-1)")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class H2Get:
+    """`h2_get`: a plain GET for `path` on a new stream of the connection, beside the WebSocket;
+    its answer (or reset) goes to the wire log, the WebSocket stream goes on."""
+
+    key: ClassVar[str] = "h2_get"
+    path: str = "/"
+    line: int = dataclasses.field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        _check(self.path.startswith("/"), "`h2_get` takes a path starting with /")
+
+
 # -- HTTP/3 streams (RFC 9220 §3): steps only a case with `transport: h3` takes -------------------
 
 _H3_ERROR_CODES = range(0x100, 0x111)  # RFC 9114 §8.1: H3_NO_ERROR (0x100) to H3_VERSION_FALLBACK (0x110)
@@ -324,12 +353,12 @@ class H3Streams:
 
 Step = (SendFrame | SendMessage | SendRaw | SendClose | CloseNow | Wait | Checkpoint | WaitMessages | Echo
         | Flood | Bomb | Request | ExactLimit  # the resource group's (catalog/resources.py)
-        | H2EndStream | H2Reset | H2Goaway | H2Streams | H3Fin | H3Reset | H3Goaway | H3Streams)
+        | H2EndStream | H2Reset | H2Goaway | H2Streams | H2Settings | H2Get | H3Fin | H3Reset | H3Goaway | H3Streams)
 STEP_TYPES: tuple[type[Step], ...] = (SendFrame, SendMessage, SendRaw, SendClose, CloseNow, Wait, Checkpoint,
                                       WaitMessages, Echo, Flood, Bomb, Request, ExactLimit,
-                                      H2EndStream, H2Reset, H2Goaway, H2Streams,
+                                      H2EndStream, H2Reset, H2Goaway, H2Streams, H2Settings, H2Get,
                                       H3Fin, H3Reset, H3Goaway, H3Streams)
-H2_STEP_TYPES: tuple[type[Step], ...] = (H2EndStream, H2Reset, H2Goaway, H2Streams)
+H2_STEP_TYPES: tuple[type[Step], ...] = (H2EndStream, H2Reset, H2Goaway, H2Streams, H2Settings, H2Get)
 H3_STEP_TYPES: tuple[type[Step], ...] = (H3Fin, H3Reset, H3Goaway, H3Streams)
 
 

@@ -6,11 +6,17 @@ when a server breaks one (conformance/runner/h2_handshake.py, h2_steps.py).
 
 from __future__ import annotations
 
-__all__ = ["CONNECT_SETTING_VALUE", "CONNECT_SETTING_WITHDRAWN", "FLOW_CONTROL", "FRAMES_AFTER_RESET", "MALFORMED_REQUEST"]
+__all__ = ["CONNECT_NOT_OFFERED", "CONNECT_SETTING_VALUE", "CONNECT_SETTING_WITHDRAWN", "FLOW_CONTROL", "FRAMES_AFTER_RESET",
+           "MALFORMED_REQUEST", "MALFORMED_RESPONSE"]
 
 from conformance.engine.rules import Level, rule
 
 MUST = Level.MUST
+
+CONNECT_NOT_OFFERED = rule(
+    "h2.connect-not-offered", "RFC 8441 §3", Level.INFORMATIONAL,
+    "A server that does not send SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 offers no WebSocket over HTTP/2; "
+    "RFC 8441 obliges no server to offer it, and the client may not send an extended CONNECT.")
 
 CONNECT_SETTING_VALUE = rule(
     "h2.connect-setting-value", "RFC 8441 §3", MUST,
@@ -31,3 +37,8 @@ FLOW_CONTROL = rule(
     "h2.flow-control", "RFC 9113 §6.9.1", MUST,
     "A sender never sends more DATA than the receiver's stream and connection windows allow; the "
     "receiver treats an overrun as a FLOW_CONTROL_ERROR.")
+MALFORMED_RESPONSE = rule(
+    "h2.malformed-response", "RFC 9113 §8.2.2", MUST,
+    "An HTTP/2 response carries no connection-specific header field (Connection, Upgrade, Keep-Alive, "
+    "Proxy-Connection, Transfer-Encoding) and no upper-case field name (RFC 9113 §8.2.1): such a "
+    "message is malformed. The 2xx that opens a WebSocket over HTTP/2 is no HTTP/1.1 101 (RFC 8441 §5).")

@@ -22,7 +22,13 @@ import h2.settings
 
 from conformance.catalog.model import Case, ExpectResponse, HandshakeSpec
 from conformance.engine.deflate import client_offer
-from conformance.engine.h2rules import CONNECT_SETTING_VALUE, CONNECT_SETTING_WITHDRAWN, FLOW_CONTROL
+from conformance.engine.h2rules import (
+    CONNECT_NOT_OFFERED,
+    CONNECT_SETTING_VALUE,
+    CONNECT_SETTING_WITHDRAWN,
+    FLOW_CONTROL,
+    MALFORMED_RESPONSE,
+)
 from conformance.engine.handshake import ClientHandshake
 from conformance.engine.rules import RULES, ProtocolError
 from conformance.runner.handshake import _negotiate_deflate
@@ -70,11 +76,14 @@ def h2_request_headers(case: Case, target: H2Target) -> list[tuple[bytes, bytes]
     if offers:
         h["sec-websocket-extensions"] = client_offer(offers)
     edit_headers(h, hs.headers)
-    for name, value in hs.extra_headers:
-        h[name] = value
-    fields = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in h.raw_items()]
-    # pseudo-header fields first (RFC 9113 §8.3), whichever the edits appended
-    return sorted(fields, key=lambda kv: not kv[0].startswith(b":"))
+    # the cases written for HTTP/2 send names as written (an upper-case name is malformed, RFC 9113
+    # §8.2.1); the RFC 6455 catalogue's edits use HTTP/1.1 spellings, which HTTP/2 lower-cases
+    name = (lambda k: k) if case.transport == "h2" else str.lower
+    fields = [(name(k).encode("latin-1"), v.encode("latin-1")) for k, v in h.raw_items()]
+    # pseudo-header fields first (RFC 9113 §8.3), whichever the edits appended; the extra headers
+    # come last as they are, so that a case can place a pseudo-header field after a regular one
+    fields.sort(key=lambda kv: not kv[0].startswith(b":"))
+    return fields + [(name(k).encode("latin-1"), v.encode("latin-1")) for k, v in hs.extra_headers]
 
 
 async def open_h2(s: Session, target: H2Target, timeout: float) -> None:
@@ -101,6 +110,8 @@ async def open_h2(s: Session, target: H2Target, timeout: float) -> None:
     if link.remote_settings.get(_ENABLE_CONNECT) != 1:
         t.handshake_note = ("the server did not send SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, so no extended "
                             "CONNECT may be sent (RFC 8441 §3): it offers no WebSocket over HTTP/2")
+        if not t.handshake_error:  # not offering it breaks no rule: the case cannot run (UNIMPLEMENTED)
+            t.handshake_error = ProtocolError(CONNECT_NOT_OFFERED, t.handshake_note)
         return
     stream = send_connect(s, link, target)
     await read_connect_response(s, stream, target)
@@ -154,8 +165,13 @@ async def read_connect_response(s: Session, stream: H2Stream, target: H2Target,
     t.log("rx", "event", text=f"response HEADERS :status {headers.get(':status')}")
     status = headers.get(":status") or ""
     t.status = int(status) if status.isdigit() else None
+    malformed = _malformed_response(stream.headers)
+    if malformed:
+        t.handshake_note = f"the response is malformed: {malformed}"
+        t.handshake_error = ProtocolError(MALFORMED_RESPONSE, t.handshake_note)
+        return
     if s.case.expect_response is not None and t.status is not None:
-        _check_expected(s, s.case.expect_response, t.status)
+        _check_expected(s, s.case.expect_response, t.status, headers)
         if not t.opened:
             return
     elif t.status is None or not 200 <= t.status < 300:
@@ -176,8 +192,9 @@ async def read_connect_response(s: Session, stream: H2Stream, target: H2Target,
     _negotiate_deflate(s, extensions, offers)
 
 
-def _check_expected(s: Session, exp: ExpectResponse, status: int) -> None:
-    """For the cases that bend the extended CONNECT: the answer's status as the case allows."""
+def _check_expected(s: Session, exp: ExpectResponse, status: int, headers: Headers) -> None:
+    """For the cases that bend the extended CONNECT: the answer's status as the case allows, and
+    the fields a refusal must carry (RFC 6455 §4.4: the versions the server speaks)."""
     t = s.trace
     if not exp.allows(status):
         want = " or ".join(map(str, exp.status))
@@ -186,6 +203,31 @@ def _check_expected(s: Session, exp: ExpectResponse, status: int) -> None:
             t.handshake_error = ProtocolError(RULES[s.case.rule], t.handshake_note)
         return
     t.opened = 200 <= status < 300
+    wanted = exp.refusal_headers if not t.opened else ()
+    for name, value in wanted + exp.headers:
+        got = headers.get_all(name)
+        tokens = {tok.strip().lower() for v in got for tok in v.split(",")}
+        if (value is None and got) or (value is not None and value.lower() not in tokens):
+            t.handshake_note = (f"the server answered :status {status} with {name}: {', '.join(got) or '(none)'}; "
+                                f"expected {'no such field' if value is None else value}")
+            t.opened = False
+            if s.case.rule in RULES:
+                t.handshake_error = ProtocolError(RULES[s.case.rule], t.handshake_note)
+            return
+
+
+# connection-specific fields, which make an HTTP/2 message malformed (RFC 9113 §8.2.2)
+_CONNECTION_SPECIFIC = (b"connection", b"proxy-connection", b"keep-alive", b"transfer-encoding", b"upgrade")
+
+
+def _malformed_response(fields: list[tuple[bytes, bytes]]) -> str:
+    """Why the response's field block is malformed (RFC 9113 §8.2.1-§8.2.2), or ""."""
+    for k, _v in fields:
+        if k != k.lower():
+            return f"field name {k.decode('latin-1')!r} is not lower case (RFC 9113 §8.2.1)"
+        if k in _CONNECTION_SPECIFIC:
+            return f"it carries the connection-specific field {k.decode('latin-1')} (RFC 9113 §8.2.2)"
+    return ""
 
 
 def _ended(stream: H2Stream) -> str:

@@ -65,6 +65,8 @@ def _malformed(headers: Headers) -> str:
         name = k.decode("latin-1")
         if name != name.lower():
             return f"field name {name!r} is not lower case (RFC 9113 §8.2.1)"
+        if any(c in v for c in b"\r\n\0"):
+            return f"the value of {name} holds CR, LF or NUL (RFC 9113 §8.2.1)"
         if name.startswith(":"):
             if regular or name not in _REQUEST_PSEUDO or k in seen:
                 return f"pseudo-header field {name} is misplaced, unknown or repeated (RFC 9113 §8.3)"
@@ -88,8 +90,7 @@ class H2EchoServer:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        link = H2Link(reader, writer, client=False, connect_protocol=1, validate_inbound=False,
-                      survive_goaway=True)
+        link = self.make_link(reader, writer)
         try:
             link.start()
             await self.serve_streams(link)
@@ -109,6 +110,10 @@ class H2EchoServer:
         finally:
             for task in list(tasks):
                 task.cancel()
+
+    def make_link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> H2Link:
+        """The server's side of one connection: it advertises SETTINGS_ENABLE_CONNECT_PROTOCOL = 1."""
+        return H2Link(reader, writer, client=False, connect_protocol=1, validate_inbound=False, survive_goaway=True)
 
     async def _serve_stream(self, link: H2Link, stream: H2Stream) -> None:
         status, why = check_connect(stream.headers)

@@ -35,9 +35,11 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -110,7 +112,23 @@ def h2_jobs(only: list[str]) -> list[Job]:
                        [PY, "-m", "testees.peers.hypercorn_server", "--port", "0"]))
     if (not only or "nghttpx" in only) and shutil.which("nghttpx"):
         out.append(Job("nghttpx-reference-server-h2", "server-h2", [PY, "-m", "testees.peers.nghttpx_proxy", "--port", "0"]))
+    apache = shutil.which("apache2") or shutil.which("apache2", path="/usr/sbin")
+    if (not only or "apache" in only) and apache:
+        out.append(Job(f"apache-{_apache_version(apache)}-reference-server-h2", "server-h2",
+                       [PY, "-m", "testees.peers.apache_h2", "--port", "0"]))
     return out
+
+
+def _apache_version(exe: str) -> str:
+    """2.4.71 from `apache2 -v` ("Server version: Apache/2.4.71 (Debian)")."""
+    try:
+        out = subprocess.run([exe, "-v"], capture_output=True, text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    for word in out.split():
+        if word.startswith("Apache/"):
+            return word.split("/", 1)[1]
+    return "unknown"
 
 
 def h3_jobs(only: list[str]) -> list[Job]:
@@ -132,15 +150,30 @@ def browser_jobs(only: list[str]) -> list[Job]:
             for name in ("chromium", "firefox") if (not only or name in only) and browser_command(name)]
 
 
-def _start(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _start(argv: list[str], log: Path) -> tuple[subprocess.Popen[str], str]:
+    """Start a server and read its `listening on URL` line. Everything else it writes goes to
+    `log`: a pipe nobody reads fills up (64 KiB), and a server blocked writing its stderr there
+    stops serving; hypercorn's tracebacks did that within the first minute of the matrix."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("", encoding="utf-8")
+    with log.open("a", encoding="utf-8") as err:  # appending, as the stdout copy does
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if "listening on" not in line:
         proc.kill()
-        err = proc.stderr.read() if proc.stderr else ""
-        raise RuntimeError(f"did not start: {line.strip()!r} {err.strip()[-500:]}")
+        proc.wait()
+        raise RuntimeError(f"did not start: {line.strip()!r} {log.read_text(encoding='utf-8').strip()[-500:]}")
+    threading.Thread(target=_copy, args=(proc.stdout, log), daemon=True).start()
     return proc, line.split()[-1]
+
+
+def _copy(stream: IO[str], log: Path) -> None:
+    """The rest of the server's stdout, appended to its log as it comes."""
+    with log.open("a", encoding="utf-8") as out:
+        for line in stream:
+            out.write(line)
+            out.flush()
 
 
 ROBUST_CAP = 2 << 30  # octets of address space for a Python server of the robustness run
@@ -177,7 +210,7 @@ def run_job(job: Job, out: Path, jobs_per_run: int, max_echo: int | None, robust
         if job.kind == "server" and robustness:
             cmd = watched(job.argv)
         elif job.kind in ("server", "server-h2", "server-h3"):
-            proc, url = _start(job.argv)
+            proc, url = _start(job.argv, out / "runs" / f"{job.agent}.server.log")
             cmd = ["--server", url, *({"server-h2": ["--http2"], "server-h3": ["--http3", "--insecure"]}
                                       .get(job.kind, []))]
         elif job.kind == "client":

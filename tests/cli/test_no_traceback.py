@@ -8,6 +8,7 @@ import json
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -76,6 +77,8 @@ def command_lines(draw: st.DrawFn, d: Path) -> list[str]:
         ["replay", files["report"], "--server", draw(st.text(max_size=20))],
         ["run", "--server", draw(st.text(max_size=20)), "--cases", "1.1.1"], ["echo-client", "--url", UNREACHABLE,
                                                                              "--agent", "a"],
+        ["bisect", "--git", files["missing"], "--good", "a", "--bad", "b", "--case", "1.1.1", "--server-cmd",
+         draw(st.sampled_from(["x {port}", "x", "'", ""])), "--cache", files["missing"]],
     ]))
     return form + draw(free_args)
 
@@ -99,3 +102,37 @@ def test_no_traceback_and_one_line_for_bad_input(data: st.DataObject) -> None:
     if r.code == 2:
         lines = [ln for ln in r.err.splitlines() if ln.strip()]
         assert len(lines) == 1 and lines[0].startswith("conformance: "), (argv, r.err)
+
+
+BISECT = ["bisect", "--case", "1.1.1", "--server-cmd", "python -m server --port {port}"]
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["--pip", "no-such-package-conformance-4711", "--good", "1.0", "--bad", "2.0"], "lists no versions"),
+    (["--pip", "wsproto", "--good", "1.3.2", "--bad", "1.0.0"], "must be older than --bad 1.0.0"),
+    (["--pip", "wsproto", "--good", "1.0.0", "--bad", "7.7.7"], "--bad 7.7.7: not a version of wsproto"),
+    (["--pip", "wsproto", "--good", "1.0.0", "--bad", "1.3.2", "--server-cmd", "python -m server"], "needs {port}"),
+    (["--pip", "wsproto", "--good", "1.0.0", "--bad", "1.3.2", "--case", "77.77"], "77.77"),
+    (["--pip", "wsproto", "--good", "1.0.0", "--bad", "1.3.2", "--build", "make"], "--build applies to --git only"),
+    (["--git", "/nonexistent/repo", "--good", "a", "--bad", "b"], "--git /nonexistent/repo: no such directory"),
+    (["--pip", "wsproto", "--good", "1.0.0", "--bad", "1.3.2", "--server-cmd", "'{port}"], "cannot be split"),
+    (["--pip", "wsproto", "--good", "1.0.0", "--bad", "1.3.2", "--out", "/dev/null"], "--out /dev/null: is a file"),
+])
+def test_bisect_bad_input_is_one_line_and_exit_2(argv: list[str], says: str, tmp_path: Path) -> None:
+    r = run_main(*BISECT, "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"), *argv)
+    lines = [ln for ln in r.err.splitlines() if ln.strip()]
+    assert r.code == 2 and len(lines) == 1 and lines[0].startswith("conformance: ") and says in lines[0], r.err
+    assert not (tmp_path / "cache").exists()  # nothing installed before the input was found bad
+
+
+def test_bisect_unreachable_registry_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for var in [v for v in os.environ if v.startswith("PIP_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # pip's own settings say where the index is
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    r = run_main(*BISECT, "--pip", "wsproto", "--good", "1.0.0", "--bad", "1.3.2", "--cache", str(tmp_path))
+    lines = [ln for ln in r.err.splitlines() if ln.strip()]
+    assert r.code == 2 and len(lines) == 1 and "cannot be reached" in lines[0], r.err
