@@ -211,7 +211,8 @@ class Session:
                 return False
             self.changed.clear()
             try:
-                await asyncio.wait_for(self.changed.wait(), left)
+                async with asyncio.timeout(left):  # no task per wait, as asyncio.wait_for makes
+                    await self.changed.wait()
             except TimeoutError:
                 return cond()
         return True

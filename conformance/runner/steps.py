@@ -189,6 +189,7 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
     queue: asyncio.Queue[ev.Message] = asyncio.Queue()
     s.echo_queue = queue
     t.logging = False
+    s.conn.frame_events = False  # the wire log is off: no per-frame events, the engine's fast path
     text = spec.opcode is Opcode.TEXT
     pending: list[bytes] = []  # the messages in flight (`window` of them), compared octet for octet
     offset = sent = received = 0
@@ -207,6 +208,10 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
                     # next one still starts where the corpus repeats, so repeated messages
                     # are the same octets (and a codec may reuse their compressed form)
                     offset += spec.payload.size or 1
+                if text and spec.payload.kind == "corpus" and spec.payload.corpus != "binary":
+                    # a slice of a text corpus is whole code points (catalog/payload.py): its echo
+                    # needs no second UTF-8 decode, it is compared octet for octet
+                    s.conn.known_text = data
                 s.conn.send_message(data, fragment=spec.fragment, text=text)
                 if not await s.write(s.conn.data_to_send(), chop=spec.chop):
                     t.echo_failure = EchoFailure("closed", received, count)
@@ -226,6 +231,8 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
     finally:
         s.echo_queue = None
         t.logging = True
+        s.conn.frame_events = True
+        s.conn.known_text = None
         elapsed = max(time.monotonic() - start, 1e-9)
         t.measurements.update({
             "messages": received, "octets": octets, "seconds": round(elapsed, 4),
