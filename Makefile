@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 4
 
-.PHONY: install demo test test-fast coverage lint bench bench-suite bench-autobahn fuzz-engine fuzz-mutants fuzz-libs matrix browser-deps node node-deps h2-deps h2-demo stability clean
+.PHONY: install demo test test-fast coverage lint bench bench-suite bench-autobahn fuzz-engine fuzz-mutants fuzz-libs matrix matrix-robustness browser-deps node node-deps h2-deps h2-demo stability test-bisect clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,17 +48,27 @@ $(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json | node
 
 node-deps: $(NODE_STAMP)
 
-# nghttpx (Debian's nghttp2-proxy) for WebSocket over HTTP/2 in front of the reference server, as
-# the h2 testee and the matrix use it (needs root, as on CI; skipped when present).
+# nghttpx (Debian's nghttp2-proxy) and Apache httpd (mod_http2, H2WebSockets) for WebSocket over
+# HTTP/2 in front of the reference server, as the h2 testees and the matrix use them (needs root, as
+# on CI; skipped when present). httpd is only installed: testees/peers/apache_h2.py starts it with a
+# generated configuration on loopback, never the system's.
 h2-deps:
 	@command -v nghttpx >/dev/null 2>&1 || { \
 	  echo "installing nghttp2-proxy (Debian package) for the HTTP/2 testees"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-proxy >/dev/null; }
+	@test -x /usr/sbin/apache2 || command -v apache2 >/dev/null 2>&1 || { \
+	  echo "installing apache2 (Debian package) for the HTTP/2 testees"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends apache2 >/dev/null; }
 
-# The catalogue over HTTP/2 (RFC 8441) against the reference, hypercorn and nghttpx.
+# The catalogue over HTTP/2 (RFC 8441) against the reference, hypercorn, nghttpx and Apache httpd.
 h2-demo: $(STAMP) h2-deps
 	$(PY) -m conformance run --http2 --out reports/h2-demo --jobs $(JOBS)
-	$(PY) -m testees.matrix.run --out reports/h2-matrix --only hypercorn nghttpx
+	$(PY) -m testees.matrix.run --out reports/h2-matrix --only hypercorn nghttpx apache
+
+# `conformance bisect` end to end: the pure search, the registries, a git bisect over a temporary
+# repository, and the slow ones over websockets releases (package index) and Node's ws (npm).
+test-bisect: $(STAMP)
+	$(PY) -m pytest -q tests/bisection
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
@@ -110,6 +120,11 @@ $(MATRIX_VENV)/.installed: pyproject.toml
 
 matrix: $(MATRIX_VENV)/.installed node-deps h2-deps
 	$(MATRIX_VENV)/bin/python -m testees.matrix.run --out reports/matrix $(MATRIX_ARGS)
+
+# The resource group (30, heavy cases too) against every library's echo server, watched (--server-cmd),
+# one server at a time, with the library's own size limits; agents AGENT-robustness in reports/matrix.
+matrix-robustness: $(MATRIX_VENV)/.installed node-deps
+	$(MATRIX_VENV)/bin/python -m testees.matrix.run --out reports/matrix --robustness $(MATRIX_ARGS)
 
 # Verdicts quiet vs with every core busy: the catalogue without groups 9/12/13 against the reference,
 # websockets and wsproto servers, and the client catalogue against two clients; flips counted per target.

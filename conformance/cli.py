@@ -39,6 +39,9 @@ _EXAMPLES = {
     "list": "conformance cases list '7.*' --json",
     "check": "conformance cases check --cases-dir reports/found",
     "rules": "conformance rules",
+    "replay": "conformance replay reports/nightly/testee_case_6_4_1.json --server ws://127.0.0.1:9001/",
+    "bisect": "conformance bisect --pip websockets --good 13.0 --bad 17.4 --case 6.3.1 "
+              "--server-cmd '{python} -m testees.peers.websockets_server --port {port}'",
 }
 
 
@@ -94,11 +97,13 @@ def _add_rules(sub: Any) -> None:
 
 def _optional_adders() -> list[Any]:
     """Subcommands of the layers above the engine (run, serve, fuzz, report, ...)."""
+    from conformance.bisection.command import add_bisect_command
     from conformance.fuzz.command import add_fuzz_commands
     from conformance.report.commands import add_report_commands
     from conformance.runner.command import add_run_commands
+    from conformance.triage.command import add_triage_commands
 
-    return [add_run_commands, add_fuzz_commands, add_report_commands]
+    return [add_run_commands, add_fuzz_commands, add_report_commands, add_triage_commands, add_bisect_command]
 
 
 def _cmd_cases_list(args: argparse.Namespace) -> int:

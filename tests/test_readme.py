@@ -50,6 +50,10 @@ class Spec:
 
 
 PY = ".venv/bin/python -m conformance"
+# a reference run last night, and tonight a server that echoes invalid UTF-8 (6.4.* flip to FAILED)
+TRIAGE_RUNS = (f"{PY} run --quiet --agent myserver --cases '6.4.*' --out reports/last-night",
+               f"{PY} run --quiet --agent myserver --cases '6.4.*' --out reports/tonight --server-cmd "
+               "'.venv/bin/python -m testees.mutants.serve no-utf8-check --port {port}' || true")
 COMMANDS: dict[str, Spec] = {
     "make demo": Spec(slow=True, files=("reports/demo/index.html",)),
     "make test": Spec(dry_run=True),
@@ -88,6 +92,15 @@ COMMANDS: dict[str, Spec] = {
         ".venv/bin/python -c 'import socket, time\nfor _ in range(200):\n    try: socket.create_connection((\"127.0.0.1\", 9002)).close(); break\n    except OSError: time.sleep(0.05)'",)),
     ".venv/bin/conformance run --http2 --server https://127.0.0.1:9443/ --ca test-ca.pem": Spec(slow=True),
     ".venv/bin/conformance run --http2 --cases '40.*'": Spec(),
+    ".venv/bin/conformance echo-server --http3 --port 9004":
+        Spec(background=True, client=f"{PY} run --http3 --insecure --server https://127.0.0.1:9004/ --cases '1.1.*'",
+             slow=True),
+    ".venv/bin/conformance run --http3 --insecure --server https://127.0.0.1:9004/": Spec(slow=True, setup=(
+        f"({PY} echo-server --http3 --port 9004 &)",
+        # the server is up once UDP port 9004 is taken
+        ".venv/bin/python -c 'import socket, time\nfor _ in range(400):\n    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "    try: s.bind((\"127.0.0.1\", 9004)); s.close(); time.sleep(0.05)\n    except OSError: break'",)),
+    ".venv/bin/conformance run --http3 --cases '41.*'": Spec(),
     ".venv/bin/conformance run --browser chromium --out reports/chromium": Spec(slow=True),
     ".venv/bin/conformance run --browser firefox --cases '20.*' '21.*' '22.*'": Spec(slow=True),
     "make matrix MATRIX_ARGS=--full": Spec(slow=True),
@@ -105,8 +118,19 @@ COMMANDS: dict[str, Spec] = {
     "conformance diff reports/last-night reports/tonight --format markdown":
         Spec(setup=(f"{PY} run --quiet --cases '1.1.*' --out reports/last-night",
                     f"{PY} run --quiet --cases '1.1.*' --out reports/tonight")),
+    ".venv/bin/conformance diff reports/last-night reports/tonight --format html --out reports/triage.html":
+        Spec(exit=1, setup=TRIAGE_RUNS, files=("reports/triage.html",)),
+    ".venv/bin/conformance replay reports/tonight/myserver_case_6_4_1.json --server ws://127.0.0.1:9001/":
+        Spec(servers=("ws",), setup=TRIAGE_RUNS[1:]),
+    ".venv/bin/conformance replay reports/tonight/myserver_case_6_4_1.json --server ws://127.0.0.1:9001/ "
+    "--export reports/found/6_4_1.yaml": Spec(servers=("ws",), setup=TRIAGE_RUNS[1:], files=("reports/found/6_4_1.yaml",)),
     "conformance report reports/nightly": Spec(setup=(f"{PY} run --quiet --cases '2.*' --out reports/nightly",),
                                                files=("reports/nightly/index.html",)),
+    '.venv/bin/conformance bisect --git mylib --build "sh build.sh" --good v1.0 --bad HEAD --case 3.1 '
+    '--cache .bisect-cache --server-cmd "{python} server.py {port}"':
+        Spec(setup=(".venv/bin/python -c 'from pathlib import Path; from tests.bisection.test_command import make_repo; "
+                    "make_repo(Path(\"mylib\"))'", "git -C mylib tag v1.0 HEAD~4"),
+             files=("reports/bisect/index.html",)),
 }
 
 

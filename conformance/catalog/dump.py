@@ -36,9 +36,15 @@ from conformance.catalog.model import (
     ExpectResponse,
     FrameSpec,
     H2EndStream,
+    H2Get,
     H2Goaway,
     H2Reset,
+    H2Settings,
     H2Streams,
+    H3Fin,
+    H3Goaway,
+    H3Reset,
+    H3Streams,
     HandshakeSpec,
     HeaderEdits,
     Observation,
@@ -53,7 +59,7 @@ from conformance.catalog.model import (
     WaitMessages,
 )
 from conformance.catalog.payload import PayloadSpec
-from conformance.catalog.resources import Bomb, Flood, Limits, Request
+from conformance.catalog.resources import Bomb, ExactLimit, Flood, Limits, Request, ResourceStep
 from conformance.wire.frames import Opcode
 
 _OPCODE_NAMES = {Opcode.CONT: "continuation", Opcode.TEXT: "text", Opcode.BINARY: "binary",
@@ -140,8 +146,13 @@ def dump_step(step: Step) -> dict[str, Any]:
             if step.compress is not None:
                 msg["compress"] = step.compress
             return {"send_message": msg}
-        case SendRaw(payload=p):
+        case SendRaw(payload=p, chop=0, delay=0):
             return {"send_raw": dump_payload(p)}
+        case SendRaw(payload=p):
+            raw: dict[str, Any] = {"payload": dump_payload(p), "chop": step.chop}
+            if step.delay:
+                raw["delay"] = step.delay
+            return {"send_raw": raw}
         case SendClose(payload=p) if p is not None:
             return {"send_close": {"payload": dump_payload(p)}}
         case SendClose():
@@ -156,7 +167,7 @@ def dump_step(step: Step) -> dict[str, Any]:
             return {"wait_messages": n}
         case Echo(spec=e):
             return {"echo": _echo(e)}
-        case Flood() | Bomb() | Request():
+        case Flood() | Bomb() | Request() | ExactLimit():
             return dump_resource_step(step)
         case H2EndStream():
             return {"h2_end_stream": None}
@@ -166,6 +177,18 @@ def dump_step(step: Step) -> dict[str, Any]:
             return {"h2_goaway": code}
         case H2Streams(count=n, payload=p):
             return {"h2_streams": {"count": n, "payload": dump_payload(p)}}
+        case H2Settings(values=values):
+            return {"h2_settings": dict(values)}
+        case H2Get(path=path):
+            return {"h2_get": path}
+        case H3Fin():
+            return {"h3_fin": None}
+        case H3Reset(code=code):
+            return {"h3_reset": code}
+        case H3Goaway():
+            return {"h3_goaway": None}
+        case H3Streams(count=n, payload=p):
+            return {"h3_streams": {"count": n, "payload": dump_payload(p)}}
 
 
 def _headers(edits: HeaderEdits) -> dict[str, Any]:
@@ -326,8 +349,8 @@ def _dump_fields(obj: Any, required: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def dump_resource_step(step: Flood | Bomb | Request) -> dict[str, Any]:
-    required = {"flood": ("opcode", "count"), "bomb": ("inflated",), "request": ()}[step.key]
+def dump_resource_step(step: ResourceStep) -> dict[str, Any]:
+    required = {"flood": ("opcode", "count"), "bomb": ("inflated",), "request": (), "exact_limit": ("offset",)}[step.key]
     return {step.key: _dump_fields(step, required)}
 
 

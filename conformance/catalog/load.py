@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from conformance.catalog.model import (
     H2_STEP_TYPES,
+    H3_STEP_TYPES,
     STEP_TYPES,
     Case,
     Checkpoint,
@@ -30,9 +31,15 @@ from conformance.catalog.model import (
     ExpectResponse,
     FrameSpec,
     H2EndStream,
+    H2Get,
     H2Goaway,
     H2Reset,
+    H2Settings,
     H2Streams,
+    H3Fin,
+    H3Goaway,
+    H3Reset,
+    H3Streams,
     HandshakeSpec,
     HeaderEdits,
     Observation,
@@ -295,11 +302,14 @@ def _case(ctx: _Ctx, d: LDict, group: str) -> Case:
         raise ctx.error("timeout", "a positive number of seconds", d, "timeout")
     if d.get("expect_client") not in (None, "reject"):
         raise ctx.error("expect_client", "`reject` when given", d, "expect_client")
-    if d.get("transport", "") not in ("", "h2"):
-        raise ctx.error("transport", "`h2` when given (the case runs only over HTTP/2)", d, "transport")
+    if d.get("transport", "") not in ("", "h2", "h3"):
+        raise ctx.error("transport", "`h2` or `h3` when given (the case runs only over HTTP/2 or HTTP/3)",
+                        d, "transport")
     steps = _steps(ctx, d)
     if d.get("transport", "") != "h2" and any(isinstance(st, H2_STEP_TYPES) for st in steps):
         raise ctx.error("steps", "HTTP/2 steps (h2_*) need `transport: h2`", d, "steps")
+    if d.get("transport", "") != "h3" and any(isinstance(st, H3_STEP_TYPES) for st in steps):
+        raise ctx.error("steps", "HTTP/3 steps (h3_*) need `transport: h3`", d, "steps")
     return Case(
         id=cid, title=_req_str(ctx, d, "title"), description=str(d.get("description", "")).strip(),
         expectation=str(d.get("expectation", "")).strip(), rfc=tuple(str(r) for r in rfc),
@@ -333,7 +343,8 @@ def declare_all_rules() -> None:
     import importlib
 
     for mod in ("conformance.engine.connection", "conformance.engine.handshake",
-                "conformance.engine.deflate", "conformance.engine.h2rules"):
+                "conformance.engine.deflate", "conformance.engine.h2rules",
+                "conformance.engine.h3rules"):
         importlib.import_module(mod)
 
 
@@ -581,10 +592,35 @@ def _h2_code(v: Any, default: int) -> int:
 
 
 def _h2_streams(v: Any, line: int) -> H2Streams:
+    return H2Streams(*_stream_fields(v, "h2_streams", H2Streams), line)
+
+
+def _stream_fields(v: Any, key: str, cls: type) -> tuple[int, PayloadSpec]:
+    """`count` and `payload` of h2_streams / h3_streams."""
     if not isinstance(v, dict) or "payload" not in v:
-        raise ValueError("h2_streams takes {count, payload}")
-    _keys(v, H2Streams, "h2_streams")
-    return H2Streams(_count(v.get("count", 2)), parse_payload(v["payload"]), line)
+        raise ValueError(f"{key} takes {{count, payload}}")
+    _keys(v, cls, key)
+    return _count(v.get("count", 2)), parse_payload(v["payload"])
+
+
+def _h3_code(v: Any, default: int) -> int:
+    """An HTTP/3 error code: a number (0x10c is written 268 in YAML, or 0x10c), or null for the default."""
+    if v is None:
+        return default
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise ValueError("an HTTP/3 error code 0x100-0x110 (RFC 9114 §8.1), e.g. 0x10c for H3_REQUEST_CANCELLED")
+    return v
+
+
+def _h2_settings(v: Any, line: int) -> H2Settings:
+    def number(x: Any) -> int:
+        if isinstance(x, bool) or not (isinstance(x, int) or (isinstance(x, str) and x.isdigit())):
+            raise ValueError("h2_settings maps setting identifiers to values, e.g. {8: 1} (RFC 9113 §6.5.2)")
+        return int(x)
+
+    if not isinstance(v, dict) or not v:
+        raise ValueError("h2_settings maps setting identifiers to values, e.g. {8: 1} (RFC 9113 §6.5.2)")
+    return H2Settings(tuple((number(k), number(x)) for k, x in v.items()), line)
 
 
 def _number(v: Any) -> float:
@@ -599,12 +635,25 @@ def _count(v: Any) -> int:
     return v
 
 
+def _send_raw(v: Any, line: int) -> SendRaw:
+    """`send_raw: PAYLOAD`, or `{payload: PAYLOAD, chop: N, delay: S}` to write it in pieces."""
+    if not (isinstance(v, dict) and "payload" in v):
+        return SendRaw(parse_payload(v), line)
+    unknown = set(v) - {"payload", "chop", "delay"}
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(sorted(map(str, unknown)))}; known: payload, chop, delay")
+    chop = v.get("chop", 0)
+    if not isinstance(chop, int) or isinstance(chop, bool) or chop < 0:
+        raise ValueError("`chop` is a whole number >= 0")
+    return SendRaw(parse_payload(v["payload"]), line, chop, _number(v.get("delay", 0)))
+
+
 _STEP_PARSERS: dict[str, Callable[[Any, int], Step]] = {
     SendFrame.key: lambda v, line: SendFrame(_frame(v), line),
     "send_ping": lambda v, line: SendFrame(_frame(v, Opcode.PING), line),
     "send_pong": lambda v, line: SendFrame(_frame(v, Opcode.PONG), line),
     SendMessage.key: _message,
-    SendRaw.key: lambda v, line: SendRaw(parse_payload(v), line),
+    SendRaw.key: lambda v, line: _send_raw(v, line),
     SendClose.key: _send_close,
     CloseNow.key: _close_now,
     Wait.key: lambda v, line: Wait(_number(v), line),
@@ -616,6 +665,12 @@ _STEP_PARSERS: dict[str, Callable[[Any, int], Step]] = {
     H2Reset.key: lambda v, line: H2Reset(_h2_code(v, 8), line),
     H2Goaway.key: lambda v, line: H2Goaway(_h2_code(v, 0), line),
     H2Streams.key: lambda v, line: _h2_streams(v, line),
+    H2Settings.key: _h2_settings,
+    H2Get.key: lambda v, line: H2Get(_text(v, "a path such as /"), line),
+    H3Fin.key: lambda v, line: H3Fin(line),
+    H3Reset.key: lambda v, line: H3Reset(_h3_code(v, 0x10C), line),
+    H3Goaway.key: lambda v, line: H3Goaway(line),
+    H3Streams.key: lambda v, line: H3Streams(*_stream_fields(v, "h3_streams", H3Streams), line),
 }
 assert {k for k in _STEP_PARSERS if not k.startswith("send_p")} == {t.key for t in STEP_TYPES}
 

@@ -16,10 +16,17 @@ __all__ = [
     "DeflateSpec",
     "Echo",
     "H2EndStream",
+    "H2Get",
     "H2Goaway",
     "H2Reset",
+    "H2Settings",
     "H2Streams",
     "H2_STEP_TYPES",
+    "H3_STEP_TYPES",
+    "H3Fin",
+    "H3Goaway",
+    "H3Reset",
+    "H3Streams",
     "EchoSpec",
     "Expect",
     "ExpectResponse",
@@ -44,7 +51,7 @@ import dataclasses
 from typing import ClassVar
 
 from conformance.catalog.payload import PayloadSpec
-from conformance.catalog.resources import Bomb, Flood, Limits, Request
+from conformance.catalog.resources import Bomb, ExactLimit, Flood, Limits, Request
 from conformance.wire.frames import Opcode
 
 # A header edit: the name and the values it gets (an empty tuple removes the header).
@@ -138,11 +145,17 @@ class SendMessage:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class SendRaw:
-    """`send_raw`: these octets as they are."""
+    """`send_raw`: these octets as they are; `chop` > 0 writes them in TCP writes of that many
+    octets, `delay` seconds apart (as a frame's chop; a replayed recording keeps its writes)."""
 
     key: ClassVar[str] = "send_raw"
     payload: PayloadSpec
     line: int = dataclasses.field(default=0, compare=False)
+    chop: int = 0
+    delay: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check(self.chop >= 0 and self.delay >= 0, "`chop` and `delay` are numbers >= 0")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -264,13 +277,89 @@ class H2Streams:
         _check(isinstance(self.count, int) and 1 <= self.count <= 100, "`count` is 1-100")
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class H2Settings:
+    """`h2_settings`: a SETTINGS frame from the suite with these (identifier, value) pairs, sent
+    while the WebSocket stream is open; the step ends when the peer acknowledges it."""
+
+    key: ClassVar[str] = "h2_settings"
+    values: tuple[tuple[int, int], ...] = ()
+    line: int = dataclasses.field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        _check(bool(self.values) and all(0 < k < 1 << 16 and 0 <= v < 1 << 32 for k, v in self.values),
+               "`h2_settings` maps setting identifiers (1-65535) to values (0-2^32-1)")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class H2Get:
+    """`h2_get`: a plain GET for `path` on a new stream of the connection, beside the WebSocket;
+    its answer (or reset) goes to the wire log, the WebSocket stream goes on."""
+
+    key: ClassVar[str] = "h2_get"
+    path: str = "/"
+    line: int = dataclasses.field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        _check(self.path.startswith("/"), "`h2_get` takes a path starting with /")
+
+
+# -- HTTP/3 streams (RFC 9220 §3): steps only a case with `transport: h3` takes -------------------
+
+_H3_ERROR_CODES = range(0x100, 0x111)  # RFC 9114 §8.1: H3_NO_ERROR (0x100) to H3_VERSION_FALLBACK (0x110)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class H3Fin:
+    """`h3_fin`: FIN on the WebSocket's request stream, with no close frame before it."""
+
+    key: ClassVar[str] = "h3_fin"
+    line: int = dataclasses.field(default=0, compare=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class H3Reset:
+    """`h3_reset`: RESET_STREAM and STOP_SENDING on the request stream with this HTTP/3 error code
+    (0x10c: H3_REQUEST_CANCELLED, RFC 9220 §3's counterpart of a TCP reset)."""
+
+    key: ClassVar[str] = "h3_reset"
+    code: int = 0x10C
+    line: int = dataclasses.field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        _check(self.code in _H3_ERROR_CODES, "`code` is an HTTP/3 error code 0x100-0x110 (RFC 9114 §8.1)")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class H3Goaway:
+    """`h3_goaway`: GOAWAY on the client's control stream (push ID 0) while the WebSocket is open."""
+
+    key: ClassVar[str] = "h3_goaway"
+    line: int = dataclasses.field(default=0, compare=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class H3Streams:
+    """`h3_streams`: as `h2_streams`, over HTTP/3: `count` more WebSocket request streams at once."""
+
+    key: ClassVar[str] = "h3_streams"
+    count: int = 2
+    payload: PayloadSpec = PayloadSpec("literal")
+    line: int = dataclasses.field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.count, int) and 1 <= self.count <= 100, "`count` is 1-100")
+
+
 Step = (SendFrame | SendMessage | SendRaw | SendClose | CloseNow | Wait | Checkpoint | WaitMessages | Echo
-        | Flood | Bomb | Request  # the resource group's (catalog/resources.py)
-        | H2EndStream | H2Reset | H2Goaway | H2Streams)
+        | Flood | Bomb | Request | ExactLimit  # the resource group's (catalog/resources.py)
+        | H2EndStream | H2Reset | H2Goaway | H2Streams | H2Settings | H2Get | H3Fin | H3Reset | H3Goaway | H3Streams)
 STEP_TYPES: tuple[type[Step], ...] = (SendFrame, SendMessage, SendRaw, SendClose, CloseNow, Wait, Checkpoint,
-                                      WaitMessages, Echo, Flood, Bomb, Request,
-                                      H2EndStream, H2Reset, H2Goaway, H2Streams)
-H2_STEP_TYPES: tuple[type[Step], ...] = (H2EndStream, H2Reset, H2Goaway, H2Streams)
+                                      WaitMessages, Echo, Flood, Bomb, Request, ExactLimit,
+                                      H2EndStream, H2Reset, H2Goaway, H2Streams, H2Settings, H2Get,
+                                      H3Fin, H3Reset, H3Goaway, H3Streams)
+H2_STEP_TYPES: tuple[type[Step], ...] = (H2EndStream, H2Reset, H2Goaway, H2Streams, H2Settings, H2Get)
+H3_STEP_TYPES: tuple[type[Step], ...] = (H3Fin, H3Reset, H3Goaway, H3Streams)
 
 
 # -- the opening handshake -------------------------------------------------------------------------
@@ -430,7 +519,7 @@ class CloseExpect:
 
 _LEVELS = ("MUST", "SHOULD", "MAY", "informational")
 _ROLES = ("server", "client", "both")
-_TRANSPORTS = ("", "h2")
+_TRANSPORTS = ("", "h2", "h3")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -454,7 +543,7 @@ class Case:
     expect_response: ExpectResponse | None = None
     deflate: DeflateSpec | None = None
     expect_client: str | None = None  # "reject": the client must refuse the handshake response
-    transport: str = ""  # "h2": only over HTTP/2 (RFC 8441), `run --http2`; "": any
+    transport: str = ""  # "h2": only over HTTP/2 (RFC 8441), `run --http2`; "h3": HTTP/3, `--http3`; "": any
     steps: tuple[Step, ...] = ()
     expect: Expect = Expect()
     close: CloseExpect = CloseExpect()
@@ -468,6 +557,8 @@ class Case:
         _check(self.transport in _TRANSPORTS, f"`transport` is one of {', '.join(map(repr, _TRANSPORTS))}")
         _check(self.transport == "h2" or not any(isinstance(st, H2_STEP_TYPES) for st in self.steps),
                "HTTP/2 steps (h2_*) need `transport: h2`")
+        _check(self.transport == "h3" or not any(isinstance(st, H3_STEP_TYPES) for st in self.steps),
+               "HTTP/3 steps (h3_*) need `transport: h3`")
         _check(self.timeout is None or self.timeout > 0, "a positive number of seconds")
         if not self.group:
             object.__setattr__(self, "group", self.id.split(".")[0])

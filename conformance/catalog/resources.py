@@ -16,11 +16,13 @@ from __future__ import annotations
 __all__ = [
     "ANSWERS",
     "Bomb",
+    "ExactLimit",
     "Flood",
     "Limits",
     "Request",
     "RESOURCE_PARSERS",
     "RESOURCE_STEPS",
+    "ResourceStep",
     "parse_limits",
 ]
 
@@ -53,7 +55,12 @@ def _seconds(value: Any, name: str) -> None:
 @dataclasses.dataclass(frozen=True, slots=True)
 class Flood:
     """`flood`: `count` frames alike, `pace` seconds apart (0: as fast as the peer reads), then
-    a wait of at most `within` seconds for the peer's reaction (its pong to a ping, or its close)."""
+    a wait of at most `within` seconds for the peer's reaction (its pong to a ping, or its close).
+
+    Without `read` the suite stops reading the connection first (a peer that never reads: the
+    server's answers pile up in its send buffer) and ends the step when its writes make no progress
+    for `within` seconds (the server applies back-pressure), when the server closes, or when all is
+    sent; meanwhile another client must be served; then the suite resets the connection."""
 
     key: ClassVar[str] = "flood"
     opcode: Opcode
@@ -62,10 +69,12 @@ class Flood:
     fin: bool = True
     pace: float = 0.0
     within: float = 5.0
+    read: bool = True
     line: int = dataclasses.field(default=0, compare=False)
 
     def __post_init__(self) -> None:
         _whole(self.count, "count", 1)
+        _check(self.read or not self.pace, "a flood that never reads is sent as fast as the peer reads (no `pace`)")
         _seconds(self.pace, "pace")
         _seconds(self.within, "within")
         _check(self.payload.length <= 1 << 20, "a flood frame carries at most 1 MiB")
@@ -132,7 +141,33 @@ class Request:
         return self.headers * (len(self.name) + 12 + self.size) + self.path_size
 
 
-RESOURCE_STEPS: tuple[type[Flood] | type[Bomb] | type[Request], ...] = (Flood, Bomb, Request)
+@dataclasses.dataclass(frozen=True, slots=True)
+class ExactLimit:
+    """`exact_limit`: a compressed message that inflates to the server's own limit + `offset`
+    octets, judged against how the server treats an uncompressed message of that size.
+
+    The limit is the largest uncompressed message the server accepts: `--server-max-message` when
+    the user states it, else probed once per run (a doubling from 4 KiB, then a bisection, each
+    attempt on a new connection, at most `upper` octets and 64 connections). Offsets <= 0 must be
+    accepted (echoed), > 0 refused, as the uncompressed ones are; `within` bounds the wait for the
+    server's reaction to each message."""
+
+    key: ClassVar[str] = "exact_limit"
+    offset: int = 0
+    upper: int = 256 * MIB
+    within: float = 20.0
+    line: int = dataclasses.field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.offset, int) and not isinstance(self.offset, bool) and -1024 <= self.offset <= 1024,
+               "`offset` is a whole number from -1024 to 1024")
+        _whole(self.upper, "upper", 4096)
+        _seconds(self.within, "within")
+
+
+ResourceStep = Flood | Bomb | Request | ExactLimit
+RESOURCE_STEPS: tuple[type[Flood] | type[Bomb] | type[Request] | type[ExactLimit], ...] = (
+    Flood, Bomb, Request, ExactLimit)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -197,7 +232,7 @@ def _value(name: str, value: Any) -> Any:
         return Opcode.from_name(value)
     if name == "payload":
         return parse_payload(value)
-    if name in ("fin", "numbered", "complete") and not isinstance(value, bool):
+    if name in ("fin", "numbered", "complete", "read") and not isinstance(value, bool):
         raise ValueError(f"`{name}` is true or false")
     if name in ("name", "value", "answer") and not isinstance(value, str):
         raise ValueError(f"`{name}` is a string")

@@ -159,6 +159,7 @@ PONG_REPLY = rule(
 
 _DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024
 _LEN7_MAX = 125
+_LEN16, _LEN64 = 126, 127  # RFC 6455 §5.2: the 7-bit length values announcing a 16- or 64-bit length
 _MSB64 = 1 << 63
 
 
@@ -236,6 +237,10 @@ class Connection:
         self.reject_non_minimal = reject_non_minimal
         # False models a peer that checks UTF-8 only when a message is complete (§8.1: a SHOULD)
         self.utf8_fail_fast = utf8_fail_fast
+        # Octets the application knows to be UTF-8 (text it sent and expects echoed): a whole text
+        # message equal to them passes §8.1 without being decoded again, and its `text` is None.
+        # A comparison is ten times cheaper than decoding; any other text message is decoded.
+        self.known_text: bytes | None = None
         self._clock = clock
         self._mask_out = role is Role.CLIENT
         self._want_mask = role is Role.SERVER
@@ -516,19 +521,67 @@ class Connection:
             kinds.append(b0)
             pos = end
         if not starts:
-            return pos
+            return self._parse_one_fast(buf, pos, n)
         payloads = _unmask_run(buf, pos, starts, lengths) if want_mask else [
             bytes(buf[a : a + k]) for a, k in zip(starts, lengths, strict=True)]
         done = self._deliver_run(kinds, payloads)
         return pos if done == len(starts) else starts[done] - head
+
+    def _parse_one_fast(self, buf: bytearray, pos: int, n: int) -> int:
+        """One whole unfragmented TEXT/BINARY frame that the run above leaves: compressed (RSV1
+        with permessage-deflate agreed, RFC 7692 §6) or with a minimal 16-bit length. Its header
+        breaks no rule (no other RSV bit, the role's masking, a length within `max_message`), so
+        it goes straight to the payload; the position after it, or `pos` when it is not such a
+        frame or has not fully arrived (the general path then checks the header and looks ahead).
+        """
+        if n - pos < 2:
+            return pos
+        b0 = buf[pos]
+        b1 = buf[pos + 1]
+        if b0 == 0xC1 or b0 == 0xC2:
+            if self.deflate is None:
+                return pos
+        elif b0 != 0x81 and b0 != 0x82:
+            return pos
+        mask = bool(b1 & 0x80)
+        if mask != self._want_mask:
+            return pos
+        length = b1 & 0x7F
+        start = pos + 2
+        if length == _LEN16:
+            if n - pos < 4:
+                return pos
+            length = (buf[pos + 2] << 8) | buf[pos + 3]
+            if length <= _LEN7_MAX:
+                return pos  # not minimal: the general path reports it
+            start += 2
+        elif length == _LEN64:
+            return pos
+        if self.max_message is not None and length > self.max_message:
+            return pos
+        end = start + length + (4 if mask else 0)
+        if end > n:
+            return pos
+        payload = (unmask_slice(buf, start + 4, end, bytes(buf[start : start + 4])) if mask
+                   else _copy(buf, start, end))
+        op = Opcode.TEXT if b0 & 0x0F == 1 else Opcode.BINARY
+        if b0 & 0x40:
+            self._msg_compressed = True
+            payload = self._inflate(payload, True)
+        self._deliver_whole(op, payload)
+        return end
 
     def _deliver_run(self, kinds: list[int], payloads: list[bytes]) -> int:
         """Message events for a run; stops before a text that is not UTF-8 (the general path reports it)."""
         append = self._events.append
         at = self._at
         text_op, binary_op, message = Opcode.TEXT, Opcode.BINARY, ev.Message
+        known = self.known_text
         for i, (b0, payload) in enumerate(zip(kinds, payloads, strict=True)):
             if b0 == 0x81:
+                if payload == known:
+                    append(message(text_op, payload, None, False, at))
+                    continue
                 try:
                     text = payload.decode("utf-8")
                 except UnicodeDecodeError:
@@ -626,7 +679,7 @@ class Connection:
 
     def _deliver_whole(self, op: Opcode, payload: bytes) -> None:
         text = None
-        if op is Opcode.TEXT:
+        if op is Opcode.TEXT and not (self.known_text is not None and payload == self.known_text):
             try:
                 text = payload.decode("utf-8")
             except UnicodeDecodeError:

@@ -72,7 +72,11 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     from conformance.report.diff import diff_runs, render
 
     d = diff_runs(args.old, args.new)
-    print(render(d, args.format))
+    if args.out:
+        Path(args.out).write_text(render(d, args.format) + "\n", encoding="utf-8")
+        print(f"wrote {args.out}: {len(d.regressions)} regressions, {len(d.fixes)} fixes", file=sys.stderr)
+    else:
+        print(render(d, args.format))
     return int(ExitCode.CASE_FAILED) if d.regressions else 0
 
 
@@ -93,8 +97,10 @@ def add_report_commands(sub: Any) -> None:
     d = sub.add_parser("diff", help="regressions and fixes between two runs (exit 1 on a regression)")
     d.add_argument("old", help="a report directory or its index.json")
     d.add_argument("new", help="a report directory or its index.json")
-    d.add_argument("--format", choices=("text", "json", "markdown"), default="text",
-                   help="text (default), json, or markdown for a pull-request comment")
+    d.add_argument("--format", choices=("text", "json", "markdown", "html"), default="text",
+                   help="text (default), json, markdown for a pull-request comment, or html: a page with "
+                        "only the flipped cases and both wire logs side by side, frame by frame")
+    d.add_argument("--out", metavar="FILE", help="write the diff to FILE instead of stdout")
     d.set_defaults(func=_cmd_diff)
     b = sub.add_parser("baseline", help="print a baseline (YAML) of the run in DIR")
     b.add_argument("dir", help="the report directory of the run (with index.json)")

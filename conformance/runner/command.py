@@ -69,10 +69,15 @@ def add_run_commands(sub: Any) -> None:
     r.add_argument("--insecure", action="store_true", help="do not verify the wss:// certificate")
     r.add_argument("--http2", action="store_true", help="over HTTP/2 extended CONNECT (RFC 8441): "
                    "--server http://... (prior knowledge) or https://... (ALPN h2)")
+    r.add_argument("--http3", action="store_true", help="over HTTP/3 extended CONNECT (RFC 9220): "
+                   "--server https://... (QUIC on UDP, ALPN h3)")
     r.add_argument("--max-message", "--memory-limit", dest="max_message", type=_positive_int,
                    default=64 * 1024 * 1024,
                    help="most octets the suite holds from one connection: the message or frame being "
                         "read plus the messages recorded (default 64 MiB); a target that exceeds it is stopped")
+    r.add_argument("--server-max-message", type=_positive_int, default=None, metavar="N",
+                   help="the largest message the server accepts, when known: the exact-limit cases (30.9) "
+                        "use it instead of probing for it")
     r.add_argument("--max-echo", type=_positive_int, default=None, metavar="N",
                    help="send at most N messages in each echo step (Autobahn's groups 9, 12 and 13 send "
                         "up to 1000 large ones); the case report says when it was capped")
@@ -119,6 +124,8 @@ def add_run_commands(sub: Any) -> None:
     e.add_argument("--handshake-timeout", type=_positive_float, default=5.0,
                    help="seconds for the whole handshake request to arrive (default 5; later: 408)")
     e.add_argument("--http2", action="store_true", help="serve WebSocket over HTTP/2 (RFC 8441)")
+    e.add_argument("--http3", action="store_true", help="serve WebSocket over HTTP/3 (RFC 9220), on UDP; "
+                   "a self-signed certificate is made when no --cert/--key is given")
     e.set_defaults(func=cmd_echo_server)
 
 
@@ -151,11 +158,11 @@ _port = _number(int, lambda v: 0 <= v <= 65535, "a port from 0 to 65535")
 
 
 @contextlib.contextmanager
-def embedded_server(deflate: bool = True, http2: bool = False) -> Iterator[str]:
+def embedded_server(deflate: bool = True, http2: bool = False, http3: bool = False) -> Iterator[str]:
     """Start the reference echo server in a child process (it gets its own core)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "conformance", "echo-server", "--port", "0"] + (["--deflate"] if deflate else [])
-        + (["--http2"] if http2 else []),
+        + (["--http2"] if http2 else []) + (["--http3"] if http3 else []),
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None
@@ -208,7 +215,8 @@ def _side(kind: str) -> str:
 def _check_tls_args(args: argparse.Namespace, kind: str, value: str) -> None:
     if not (args.ca or args.insecure):
         return
-    secure = value.startswith("wss://") or (getattr(args, "http2", False) and value.startswith("https://"))
+    secure = value.startswith("wss://") or ((getattr(args, "http2", False) or getattr(args, "http3", False))
+                                            and value.startswith("https://"))
     if kind != "server" or not secure:
         raise UsageError("--ca and --insecure apply to a wss:// --server URL only")
     if args.ca:
@@ -225,6 +233,8 @@ def _check_tls_args(args: argparse.Namespace, kind: str, value: str) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     if getattr(args, "http2", False) and (args.client or args.impl):
         raise UsageError("--http2 tests a server over HTTP/2: use it with --server, or alone for the reference")
+    if getattr(args, "http3", False) and (args.client or args.impl or args.http2 or args.server_cmd):
+        raise UsageError("--http3 tests a server over HTTP/3: use it with --server, or alone for the reference")
     if getattr(args, "browser", None):  # a browser is a client command (conformance/targets/browser.py)
         from conformance.targets.browser import agent_name, browser_command, client_command
 
@@ -328,6 +338,10 @@ def _prepare(args: argparse.Namespace, plan: _Plan) -> None:
     from conformance.rundir import RunRecord, check_writable_dir, check_writable_file, forget_agent, record_run
 
     check_writable_dir(plan.out, "--resume" if plan.resume else "--out")
+    if plan.kind == "server" and not (getattr(args, "http2", False) or getattr(args, "http3", False)):
+        from conformance.targets.tcp import ServerTarget
+
+        ServerTarget.from_url(plan.value)  # a bad URL is one line, before earlier results are forgotten
     if args.junit:
         check_writable_file(args.junit, "--junit")
     if plan.resume:
@@ -360,7 +374,9 @@ def _execute(args: argparse.Namespace, plan: _Plan) -> int:
         return _run(args, plan, plan.value, baseline)
     if plan.kind == "server_cmd":
         return _run_watched(args, plan, baseline)
-    with embedded_server(http2=getattr(args, "http2", False)) as url:
+    with embedded_server(http2=getattr(args, "http2", False), http3=getattr(args, "http3", False)) as url:
+        if getattr(args, "http3", False):
+            args.insecure = True  # the embedded reference's certificate is made for this run
         return _run(args, plan, url, baseline)
 
 
@@ -375,7 +391,8 @@ def _options(args: argparse.Namespace, agent: str, watch: Any = None, adapter_lo
 
     return RunOptions(agent=agent, timeout=args.timeout or 10.0, timeout_cap=args.timeout, wait=args.wait,
                       settle=args.settle, max_message=args.max_message, max_echo=args.max_echo, watch=watch,
-                      adapter_log=adapter_log, browser=bool(getattr(args, "browser", None)))
+                      adapter_log=adapter_log, browser=bool(getattr(args, "browser", None)),
+                      server_max_message=getattr(args, "server_max_message", None))
 
 
 def _run_watched(args: argparse.Namespace, plan: _Plan, baseline: Any) -> int:
@@ -426,11 +443,17 @@ def _run(args: argparse.Namespace, plan: _Plan, url: str, baseline: Any, watch: 
     from conformance.runner.run import run_cases
     from conformance.targets.tcp import ServerTarget
 
-    if getattr(args, "http2", False):  # RFC 8441: conformance/runner/h2_command.py
+    if getattr(args, "http3", False):  # RFC 9220: conformance/runner/h3_command.py
+        from conformance.runner.h2_command import h2_cases
+        from conformance.runner.h3_command import h3_target
+
+        target: ServerTarget = h3_target(url, args.ca, args.insecure)
+        plan.cases = h2_cases(plan.cases, transport="h3")
+    elif getattr(args, "http2", False):  # RFC 8441: conformance/runner/h2_command.py
         from conformance.runner.h2_command import h2_cases
         from conformance.targets.h2 import H2Target
 
-        target: ServerTarget = H2Target.from_url(url, args.ca, args.insecure)
+        target = H2Target.from_url(url, args.ca, args.insecure)
         plan.cases = h2_cases(plan.cases)
     else:
         from conformance.runner.h2_command import without_h2_cases
@@ -673,6 +696,10 @@ def _server_tls(cert: str | None, key: str | None) -> Any:
 
 
 def cmd_echo_server(args: argparse.Namespace) -> int:
+    if getattr(args, "http3", False):
+        from conformance.runner.h3_command import h3_echo_server
+
+        return h3_echo_server(args)
     if args.http2:
         from conformance.runner.h2_command import h2_echo_server
 

@@ -61,7 +61,8 @@ class Session:
         """
         if not data or self.writer is None:
             return True
-        self.trace.log("tx", "octets", data, label)
+        # the pieces go into the log too, so that `conformance replay` writes the same ones
+        self.trace.log("tx", "octets", data, label, **({"chop": chop, "delay": delay} if chop else {}))
         if self.conn is not None:
             self.tx.feed(data)
         if self._corked is not None and not chop:
@@ -233,7 +234,8 @@ class Session:
                 return False
             self.changed.clear()
             try:
-                await asyncio.wait_for(self.changed.wait(), left)
+                async with asyncio.timeout(left):  # no task per wait, as asyncio.wait_for makes
+                    await self.changed.wait()
             except TimeoutError:
                 return cond()
         return True

@@ -10,9 +10,10 @@ Sec-WebSocket-Accept are not used.
 
 from __future__ import annotations
 
-__all__ = ["check_settings", "h2_inapplicable", "h2_request_headers", "open_h2"]
+__all__ = ["check_settings", "h2_inapplicable", "h2_request_headers", "open_h2", "read_connect_response", "send_connect"]
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import h2.errors
@@ -21,7 +22,13 @@ import h2.settings
 
 from conformance.catalog.model import Case, ExpectResponse, HandshakeSpec
 from conformance.engine.deflate import client_offer
-from conformance.engine.h2rules import CONNECT_SETTING_VALUE, CONNECT_SETTING_WITHDRAWN, FLOW_CONTROL
+from conformance.engine.h2rules import (
+    CONNECT_NOT_OFFERED,
+    CONNECT_SETTING_VALUE,
+    CONNECT_SETTING_WITHDRAWN,
+    FLOW_CONTROL,
+    MALFORMED_RESPONSE,
+)
 from conformance.engine.handshake import ClientHandshake
 from conformance.engine.rules import RULES, ProtocolError
 from conformance.runner.handshake import _negotiate_deflate
@@ -38,11 +45,13 @@ _INITIAL_WINDOW = 65535  # RFC 9113 §6.9.2
 _HTTP1_ONLY = ("connection", "upgrade", "sec-websocket-key")
 
 
-def h2_inapplicable(case: Case) -> str:
-    """Why `case` cannot run over HTTP/2 ("" if it can)."""
+def h2_inapplicable(case: Case, transport: str = "h2") -> str:
+    """Why `case` cannot run over HTTP/2 ("" if it can); `transport` "h3": over HTTP/3 (RFC 9220)."""
     if case.role == "client":
         return "it tests a client"
-    if case.expect_response is not None and case.transport != "h2":
+    if case.transport and case.transport != transport:
+        return f"it is written for {'HTTP/2' if case.transport == 'h2' else 'HTTP/3'} only"
+    if case.expect_response is not None and case.transport != transport:
         return "it judges the HTTP/1.1 upgrade response"
     if case.resources is not None:
         return "a resource case: its liveness probe and hostile requests speak HTTP/1.1"
@@ -67,11 +76,14 @@ def h2_request_headers(case: Case, target: H2Target) -> list[tuple[bytes, bytes]
     if offers:
         h["sec-websocket-extensions"] = client_offer(offers)
     edit_headers(h, hs.headers)
-    for name, value in hs.extra_headers:
-        h[name] = value
-    fields = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in h.raw_items()]
-    # pseudo-header fields first (RFC 9113 §8.3), whichever the edits appended
-    return sorted(fields, key=lambda kv: not kv[0].startswith(b":"))
+    # the cases written for HTTP/2 send names as written (an upper-case name is malformed, RFC 9113
+    # §8.2.1); the RFC 6455 catalogue's edits use HTTP/1.1 spellings, which HTTP/2 lower-cases
+    name = (lambda k: k) if case.transport == "h2" else str.lower
+    fields = [(name(k).encode("latin-1"), v.encode("latin-1")) for k, v in h.raw_items()]
+    # pseudo-header fields first (RFC 9113 §8.3), whichever the edits appended; the extra headers
+    # come last as they are, so that a case can place a pseudo-header field after a regular one
+    fields.sort(key=lambda kv: not kv[0].startswith(b":"))
+    return fields + [(name(k).encode("latin-1"), v.encode("latin-1")) for k, v in hs.extra_headers]
 
 
 async def open_h2(s: Session, target: H2Target, timeout: float) -> None:
@@ -98,14 +110,23 @@ async def open_h2(s: Session, target: H2Target, timeout: float) -> None:
     if link.remote_settings.get(_ENABLE_CONNECT) != 1:
         t.handshake_note = ("the server did not send SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, so no extended "
                             "CONNECT may be sent (RFC 8441 §3): it offers no WebSocket over HTTP/2")
+        if not t.handshake_error:  # not offering it breaks no rule: the case cannot run (UNIMPLEMENTED)
+            t.handshake_error = ProtocolError(CONNECT_NOT_OFFERED, t.handshake_note)
         return
+    stream = send_connect(s, link, target)
+    await read_connect_response(s, stream, target)
+    check_settings(s, link)
+
+
+def send_connect(s: Session, link: H2Link, target: H2Target) -> H2Stream:
+    """The extended CONNECT on a new stream of `link` (an HTTP/3 link too), recorded in the trace;
+    from now on the session reads and writes the stream."""
     request = h2_request_headers(s.case, target)
     stream = link.open_stream(request, owns_link=True)
     s.reader = s.writer = stream  # type: ignore[assignment]  # it reads and writes like the asyncio pair
-    t.request = _show(f"HEADERS (stream {stream.id})", request)
-    t.log("tx", "event", text=f"extended CONNECT on stream {stream.id}")
-    await _read_response(s, stream, target)
-    check_settings(s, link)
+    s.trace.request = _show(f"HEADERS (stream {stream.id})", request)
+    s.trace.log("tx", "event", text=f"extended CONNECT on stream {stream.id}")
+    return stream
 
 
 def _peer_error(s: Session, exc: h2.exceptions.ProtocolError) -> None:
@@ -126,10 +147,13 @@ def check_settings(s: Session, link: H2Link) -> None:
         t.violations.append((CONNECT_SETTING_WITHDRAWN, "the server sent SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, then 0"))
 
 
-async def _read_response(s: Session, stream: H2Stream, target: H2Target) -> None:
+async def read_connect_response(s: Session, stream: H2Stream, target: H2Target,
+                                ended: Callable[[H2Stream], str] | None = None) -> None:
+    """The answer to the extended CONNECT, judged as RFC 8441 §5 (RFC 9220 §3) says; `ended`
+    tells how the stream ended when no answer came (HTTP/3 names its own error codes)."""
     t = s.trace
     if not await _wait(stream.headers_ready, s.opts.wait) or not stream.headers:
-        refusal = _ended(stream) or stream.link.error
+        refusal = (ended or _ended)(stream) or stream.link.error
         if s.case.expect_response is not None and refusal and not s.case.expect_response.allows(200):
             t.response = refusal  # a refusal by RST_STREAM or GOAWAY, as RFC 9113 §8.1.1 allows
             t.log("rx", "event", text=refusal)
@@ -141,8 +165,13 @@ async def _read_response(s: Session, stream: H2Stream, target: H2Target) -> None
     t.log("rx", "event", text=f"response HEADERS :status {headers.get(':status')}")
     status = headers.get(":status") or ""
     t.status = int(status) if status.isdigit() else None
+    malformed = _malformed_response(stream.headers)
+    if malformed:
+        t.handshake_note = f"the response is malformed: {malformed}"
+        t.handshake_error = ProtocolError(MALFORMED_RESPONSE, t.handshake_note)
+        return
     if s.case.expect_response is not None and t.status is not None:
-        _check_expected(s, s.case.expect_response, t.status)
+        _check_expected(s, s.case.expect_response, t.status, headers)
         if not t.opened:
             return
     elif t.status is None or not 200 <= t.status < 300:
@@ -163,8 +192,9 @@ async def _read_response(s: Session, stream: H2Stream, target: H2Target) -> None
     _negotiate_deflate(s, extensions, offers)
 
 
-def _check_expected(s: Session, exp: ExpectResponse, status: int) -> None:
-    """For the cases that bend the extended CONNECT: the answer's status as the case allows."""
+def _check_expected(s: Session, exp: ExpectResponse, status: int, headers: Headers) -> None:
+    """For the cases that bend the extended CONNECT: the answer's status as the case allows, and
+    the fields a refusal must carry (RFC 6455 §4.4: the versions the server speaks)."""
     t = s.trace
     if not exp.allows(status):
         want = " or ".join(map(str, exp.status))
@@ -173,6 +203,31 @@ def _check_expected(s: Session, exp: ExpectResponse, status: int) -> None:
             t.handshake_error = ProtocolError(RULES[s.case.rule], t.handshake_note)
         return
     t.opened = 200 <= status < 300
+    wanted = exp.refusal_headers if not t.opened else ()
+    for name, value in wanted + exp.headers:
+        got = headers.get_all(name)
+        tokens = {tok.strip().lower() for v in got for tok in v.split(",")}
+        if (value is None and got) or (value is not None and value.lower() not in tokens):
+            t.handshake_note = (f"the server answered :status {status} with {name}: {', '.join(got) or '(none)'}; "
+                                f"expected {'no such field' if value is None else value}")
+            t.opened = False
+            if s.case.rule in RULES:
+                t.handshake_error = ProtocolError(RULES[s.case.rule], t.handshake_note)
+            return
+
+
+# connection-specific fields, which make an HTTP/2 message malformed (RFC 9113 §8.2.2)
+_CONNECTION_SPECIFIC = (b"connection", b"proxy-connection", b"keep-alive", b"transfer-encoding", b"upgrade")
+
+
+def _malformed_response(fields: list[tuple[bytes, bytes]]) -> str:
+    """Why the response's field block is malformed (RFC 9113 §8.2.1-§8.2.2), or ""."""
+    for k, _v in fields:
+        if k != k.lower():
+            return f"field name {k.decode('latin-1')!r} is not lower case (RFC 9113 §8.2.1)"
+        if k in _CONNECTION_SPECIFIC:
+            return f"it carries the connection-specific field {k.decode('latin-1')} (RFC 9113 §8.2.2)"
+    return ""
 
 
 def _ended(stream: H2Stream) -> str:

@@ -1,5 +1,6 @@
 """The HTTP/2 steps of a case (RFC 8441 §5): END_STREAM without a close frame, RST_STREAM,
-GOAWAY with the stream open, and more WebSocket streams on the same connection.
+GOAWAY with the stream open, more WebSocket streams on the same connection, a SETTINGS frame from
+the suite, and a plain GET beside the WebSocket.
 
 Each synchronises on what the peer does: its END_STREAM or reset, the ACK of an HTTP/2 PING
 (proof that the peer has processed every frame before it), or the echo on each extra stream.
@@ -10,10 +11,11 @@ from __future__ import annotations
 __all__ = ["run_h2_step"]
 
 import asyncio
+import contextlib
 import os
 from typing import TYPE_CHECKING
 
-from conformance.catalog.model import H2EndStream, H2Goaway, H2Reset, H2Streams, Step
+from conformance.catalog.model import H2EndStream, H2Get, H2Goaway, H2Reset, H2Settings, H2Streams, Step
 from conformance.engine import events as ev
 from conformance.engine.connection import Connection, Role, StateError
 from conformance.engine.h2rules import FRAMES_AFTER_RESET
@@ -41,13 +43,19 @@ async def run_h2_step(s: Session, step: Step) -> bool:
             return await _goaway(s, stream, code)
         case H2Streams():
             return await _more_streams(s, stream, step)
+        case H2Settings(values=values):
+            return await _settings(s, stream, dict(values))
+        case H2Get(path=path):
+            return await _get(s, stream, path)
     raise AssertionError(f"not an HTTP/2 step: {step!r}")
 
 
 async def _end_stream(s: Session, stream: H2Stream) -> bool:
     """END_STREAM with no close frame: the counterpart of a TCP FIN without a closing handshake."""
-    s.trace.log("tx", "event", text=f"END_STREAM on stream {stream.id} (no close frame)")
-    s.trace.dropped_by_me = True
+    closing = s.trace.close_sent is not None
+    s.trace.log("tx", "event", text=f"END_STREAM on stream {stream.id}"
+                f"{' after our close frame' if closing else ' (no close frame)'}")
+    s.trace.dropped_by_me = not closing  # after our close frame it is the half-close of §7.1.1's order
     stream.write_eof()
     await stream.drain()
     await s.wait_for(lambda: s.trace.eof or s.trace.reset, s.opts.wait)
@@ -159,3 +167,36 @@ async def _first_message(conn: Connection, st: H2Stream) -> tuple[str, bytes | s
         if not data:
             return ("closed", "END_STREAM before the echo")
         conn.receive_data(data)
+
+
+async def _settings(s: Session, stream: H2Stream, values: dict[int, int]) -> bool:
+    """A SETTINGS frame, then a PING: its ACK comes once the peer has processed the SETTINGS
+    (RFC 9113 §6.5.3: the values apply on receipt, frame by frame)."""
+    link, t = stream.link, s.trace
+    shown = ", ".join(f"{k}={v}" for k, v in values.items())
+    try:
+        link.conn.update_settings(values)
+    except Exception as exc:  # h2's own checks of a value: the case asks for something HTTP/2 forbids
+        raise StateError(f"h2_settings {{{shown}}}: {exc}") from None
+    link.flush()
+    t.log("tx", "event", text=f"SETTINGS {shown} on the connection")
+    if not await link.ping(os.urandom(8), s.opts.wait):
+        t.timing_notes.append(f"the peer did not acknowledge a PING within {s.opts.wait:g} s after the SETTINGS")
+    return not (s.trace.eof or s.trace.reset or link.closed.is_set())
+
+
+async def _get(s: Session, stream: H2Stream, path: str) -> bool:
+    """A plain GET on a new stream; what it gets is logged; the WebSocket stream goes on."""
+    link, t = stream.link, s.trace
+    fields = dict(stream.request)
+    request = [(b":method", b"GET"), (b":scheme", fields.get(b":scheme", b"http")), (b":path", path.encode()),
+               (b":authority", fields.get(b":authority", b"127.0.0.1"))]
+    get = link.open_stream(request, end_stream=True)
+    t.log("tx", "event", text=f"GET {path} on stream {get.id}, beside the WebSocket on stream {stream.id}")
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(get.headers_ready.wait(), s.opts.wait)
+    status = dict(get.headers).get(b":status")
+    answer = (f":status {status.decode('latin-1')}" if status else
+              f"a reset ({get.reset_code})" if get.reset_code is not None else "no answer")
+    t.log("rx", "event", text=f"stream {get.id}: {answer}")
+    return not (s.trace.eof or s.trace.reset or link.closed.is_set())

@@ -15,13 +15,14 @@ from conformance.engine import deflate as d
 from conformance.engine.deflate import client_offer
 from conformance.engine.handshake import ClientHandshake, ServerHandshake
 from conformance.engine.rules import HandshakeError, ProtocolError
+from conformance.errors import WireError
 from conformance.runner.client_answers import answer_octets, is_probe_pong
 from conformance.runner.context import Session
 from conformance.runner.judge import response_mismatch
 from conformance.targets.streams import HeadIncomplete, read_http_head
 from conformance.targets.tcp import ServerTarget
 from conformance.wire.extheader import ExtensionHeaderError, parse_extensions
-from conformance.wire.http import Request, Response, edit_headers, parse_response
+from conformance.wire.http import Request, Response, edit_headers, parse_request, parse_response
 
 _MAX_HEAD = 65536
 
@@ -34,6 +35,7 @@ async def do_handshake(s: Session, target: ServerTarget) -> bytes:
     client = ClientHandshake(target.uri, subprotocols=hs.subprotocols,
                              extensions=client_offer(offers) if offers else None)
     raw = request_bytes(client.request(), hs)
+    client.key = _raw_key(raw) or client.key  # a raw request is checked against its own key
     t.request = raw.decode("latin-1")
     if not await s.write(raw, label="opening handshake request"):
         t.handshake_note = "the connection was closed while the request was being sent"
@@ -71,6 +73,15 @@ def request_bytes(req: Request, hs: HandshakeSpec) -> bytes:
     for name, value in hs.extra_headers:
         req.headers[name] = value
     return req.serialize()
+
+
+def _raw_key(raw: bytes) -> str | None:
+    """The Sec-WebSocket-Key of a request given as octets (None if it has none or does not parse)."""
+    try:
+        parsed = parse_request(raw)
+    except WireError:
+        return None
+    return parsed[0].headers.get("Sec-WebSocket-Key") if parsed is not None else None
 
 
 async def read_http_response(s: Session, timeout: float) -> tuple[Response | None, bytes]:

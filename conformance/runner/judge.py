@@ -96,6 +96,11 @@ def judge(case: Case, trace: Trace) -> Verdict:
 def _judge(case: Case, trace: Trace) -> Verdict:
     if case.expect_client == "reject":
         return _judge_client_rejection(case, trace)
+    if not trace.opened and trace.handshake_error is not None and trace.handshake_error.rule.level is Level.INFORMATIONAL:
+        # a service the server does not offer, as no rule obliges it to (RFC 8441 §3 over HTTP/2)
+        r = trace.handshake_error.rule
+        return Verdict("UNIMPLEMENTED", f"The case could not run: {trace.handshake_note or trace.handshake_error}.",
+                       "UNIMPLEMENTED", "No WebSocket connection was opened.", r, r.section, r.level.value)
     if case.expect_response is not None and not trace.opened:
         return _judge_handshake_only(case, trace)
     if not trace.opened:

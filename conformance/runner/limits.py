@@ -44,6 +44,9 @@ def judge_limits(case: Case, trace: Trace, verdict: Verdict) -> Verdict:
     if slow:  # a deadline passed: a hang and a busy machine look alike, so no MUST is claimed
         return _fail(verdict, case, f"{slow} (an upper bound: a server slowed down, by the attack or by a busy "
                      "machine, looks the same); RFC 6455 §10.4: it SHOULD impose limits.", "SHOULD")
+    unjudged = _unjudged(m)
+    if unjudged:
+        return _fail(verdict, case, f"Not judged: {unjudged}.{_figures(m)}", "informational")
     figures = _figures(m)
     short = _shortfalls(case.resources, m) + _refusal(case.resources, trace)
     if short and verdict.behavior != "FAILED":
@@ -71,7 +74,9 @@ def _hang(m: dict[str, Any]) -> tuple[str, str]:
         probe = a.get("probe_during")
         if probe is not None and probe.get("ok") is False:
             detail = str(probe.get("detail"))
-            text = f"While one client sent its request slowly, the server did not serve another: {detail}"
+            what = ("one client sent its request slowly" if a.get("step") == "request"
+                    else "one client's connection was stuck (it read nothing)")
+            text = f"While {what}, the server did not serve another: {detail}"
             return ("", text) if detail.startswith("no answer") else (text, "")
     return "", ""
 
@@ -91,9 +96,53 @@ def _shortfalls(limits: Limits, m: dict[str, Any]) -> list[str]:
     return out
 
 
+def _unjudged(m: dict[str, Any]) -> str:
+    """Why an exact-limit case has nothing to compare ("" when it has): no limit found, or the side
+    connection could not carry the compressed message."""
+    for a in m.get("attack", []):
+        if a.get("step") != "exact_limit" or a.get("answer") == "unreachable":
+            continue
+        if a.get("limit") is None:
+            if str(a.get("probe_detail", "")).startswith("no verdict"):
+                continue  # no answer to one of the probe's messages: a shortfall (`_exact`)
+            return f"the server's limit is unknown: {a.get('probe_detail')}"
+        if a.get("size") is None:
+            return str(a.get("probe_detail"))
+        if a.get("answer") not in ("accepted", "refused", "none"):
+            return f"the compressed message could not be judged: {a.get('answer')}"
+    return ""
+
+
+def _exact(a: dict[str, Any]) -> list[str]:
+    if a.get("answer") == "unreachable":
+        return [f"the server could not be reached: {a.get('detail')}"]
+    if a.get("limit") is None:  # the probe got no answer to one of its messages
+        return [f"the probe for the server's limit got no answer: {a.get('probe_detail')}"]
+    got, want, size, limit = a.get("answer"), a.get("expected"), a.get("size"), a.get("limit")
+    if got == "none":
+        return [f"the server neither echoed nor refused a compressed message of {size} octets within "
+                f"{a.get('within'):g} s"]
+    if got == want:
+        return []
+    rel = {0: "exactly", 1: "one octet over", 2: "two octets over"}.get(int(a.get("offset", 0)),
+                                                                       f"{a.get('offset')} octets from")
+    how = ("checked on the compressed size or off by one" if got == "accepted"
+           else "off by one in the inflating path, or stricter for compressed messages")
+    return [f"a compressed message that inflates to {size} octets, {rel} the largest uncompressed message the "
+            f"server accepts ({limit}), was {got}{_reaction_note(a)}, where an uncompressed one is {want}: "
+            f"its limit is {how} (no RFC sentence asks the two limits to agree; RFC 6455 §10.4 asks for a limit "
+            "on the message after reassembly, and with permessage-deflate that is what the payload inflates to)"]
+
+
+def _reaction_note(a: dict[str, Any]) -> str:
+    return f" ({a['reaction']})" if a.get("reaction") not in (None, a.get("answer")) else ""
+
+
 def _answer(answer: str, a: dict[str, Any]) -> list[str]:
     if a.get("step") == "request":
         return _request_answer(answer, a)
+    if a.get("step") == "exact_limit":
+        return _exact(a)
     if a.get("reaction") == "timeout":
         return [f"after the {a['step']} the server neither answered a ping nor closed within {a.get('within'):g} s"]
     return []
@@ -127,6 +176,14 @@ def _request_answer(answer: str, a: dict[str, Any]) -> list[str]:
     return [f"the server answered the request with {got}; RFC 9110 §5.4 asks for a 4xx"]
 
 
+def _exact_figures(a: dict[str, Any]) -> str:
+    how = "stated" if a.get("stated") else f"probed with {a.get('probe_attempts', 0)} connections in {a.get('probe_seconds', 0):g} s"
+    text = f"limit {a.get('limit')} ({how})"
+    if a.get("size") is not None:
+        text += f"; compressed message of {a.get('size')} octets ({a.get('compressed')} on the wire): {a.get('reaction')}"
+    return text
+
+
 def _figures(m: dict[str, Any]) -> str:
     parts = []
     server = m.get("server")
@@ -136,6 +193,11 @@ def _figures(m: dict[str, Any]) -> str:
     for a in m.get("attack", []):
         if a.get("step") == "request":
             parts.append(f"request of {a.get('octets', 0)} octets answered {a.get('answer')} after {a.get('answer_s', 0):g} s")
+        elif a.get("step") == "exact_limit":
+            parts.append(_exact_figures(a))
+        elif a.get("read") is False:
+            parts.append(f"flood of {a.get('octets', 0)} octets never read: {a.get('reaction')} after "
+                         f"{a.get('seconds', 0):g} s")
         else:
             parts.append(f"{a['step']} of {a.get('octets', 0)} octets: {a.get('reaction')} after {a.get('reaction_s', 0):g} s")
     alive = m.get("alive")

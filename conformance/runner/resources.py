@@ -50,6 +50,7 @@ async def run_resource_step(s: _Session, step: Flood | Bomb | Request) -> bool:
             return await _request(s, step)
 
 
+
 def _record(s: _Session, fact: dict[str, Any]) -> None:
     s.trace.measurements.setdefault("attack", []).append(fact)
 
@@ -69,6 +70,8 @@ async def _reaction(s: _Session, within: float, why: str) -> tuple[str, float]:
 
 async def _flood(s: _Session, step: Flood) -> bool:
     assert s.conn is not None
+    if not step.read:
+        return await _unread_flood(s, step)
     t = s.trace
     frame = Frame(step.opcode, step.payload.materialize(), step.fin)
     t.log("tx", "event", text=f"flood: {step.count} {step.opcode.name} frames of {len(frame.data)} octets, "
@@ -97,6 +100,92 @@ async def _flood(s: _Session, step: Flood) -> bool:
     _record(s, {"step": "flood", "frames": sent, "octets": octets, "seconds": seconds,
                 "reaction": reaction, "reaction_s": after, "within": step.within})
     return not t.peer_closed
+
+
+# -- a peer that never reads -------------------------------------------------------------------------
+
+async def _unread_flood(s: _Session, step: Flood) -> bool:
+    """The flood with the suite's reading stopped: the server's answers (echoes, pongs) can only
+    pile up in its own buffers. A careful server stops reading when it cannot write (back-pressure:
+    the suite's writes stall) or closes; one that reads on buffers its answers, which the watch sees
+    as memory. Another client is served meanwhile, or the server hung on the stuck connection."""
+    assert s.conn is not None and s.writer is not None
+    t = s.trace
+    if not await _stop_reading(s):
+        t.steps_stopped = StepsStopped(s.case.steps.index(step) + 1, step.key, peer_closed=False,
+                                       detail="this transport cannot stop reading")
+        return False
+    frame = Frame(step.opcode, step.payload.materialize(), step.fin)
+    t.log("tx", "event", text=f"flood without reading: {step.count} {step.opcode.name} frames of "
+          f"{len(frame.data)} octets; the suite reads nothing from here on")
+    t0 = time.monotonic()
+    was, t.logging = t.logging, False
+    try:
+        sent, total, reaction = await _write_unread(s, frame, step)
+    finally:
+        t.logging = was
+    seconds = round(time.monotonic() - t0, 4)
+    octets = max(0, total - s.writer.transport.get_write_buffer_size())  # what left the suite
+    fact: dict[str, Any] = {"step": "flood", "read": False, "frames": sent, "octets": octets,
+                            "seconds": seconds, "reaction": reaction, "within": step.within}
+    target = CASE_TARGET.get()
+    if target is not None and reaction != "closed":  # others are served while this connection is stuck
+        live = await probe_handshake(target, 3.0)
+        fact["probe_during"] = {"ok": live.ok, "seconds": live.seconds, "detail": live.detail}
+    _record(s, fact)
+    _drop(s, reaction)
+    return False
+
+
+async def _stop_reading(s: _Session) -> bool:
+    """Stop the background reader and the transport's reading: what the server sends stays in the
+    kernel's buffers (a window that closes), never in the suite's memory."""
+    transport = getattr(s.writer, "transport", None)
+    if transport is None or not hasattr(transport, "pause_reading"):
+        return False
+    if s.task is not None:
+        s.task.cancel()
+        await asyncio.wait([s.task])
+    transport.pause_reading()
+    return True
+
+
+async def _write_unread(s: _Session, frame: Frame, step: Flood) -> tuple[int, int, str]:
+    """(frames written, octets written, reaction): "stalled" when a write made no progress for `within` s (the
+    server stopped reading: back-pressure), "closed" when the connection failed, "read" when the
+    server took everything."""
+    assert s.conn is not None and s.writer is not None
+    sent = total = 0
+    batch = bytearray()
+    for i in range(step.count):
+        s.conn.send_frame(frame)
+        batch += s.conn.data_to_send()
+        sent += 1
+        if len(batch) < _BATCH and i + 1 < step.count:
+            continue
+        total += len(batch)
+        try:
+            s.writer.write(bytes(batch))
+            batch.clear()
+            await asyncio.wait_for(s.writer.drain(), step.within)
+        except TimeoutError:
+            return sent, total, "stalled"
+        except (ConnectionError, OSError):
+            s.trace.reset = True
+            return sent, total, "closed"
+    return sent, total, "read"
+
+
+def _drop(s: _Session, reaction: str) -> None:
+    """End the connection the suite stopped reading: a reset (nothing it holds can be read any more)."""
+    assert s.writer is not None
+    t = s.trace
+    t.log("tx", "event", text=f"the flood ended ({reaction}); the suite resets the connection it never read")
+    t.dropped_by_me = True
+    if t.eof_first is None:
+        t.eof_first = False
+    t.eof = True  # the connection is over: nothing more to read or to wait for
+    s.writer.transport.abort()
 
 
 def bomb_payload(inflated: int) -> bytes:

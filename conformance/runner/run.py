@@ -66,6 +66,10 @@ class _Progress:
 
 
 async def _probe(target: ServerTarget, timeout: float) -> None:
+    probe = getattr(target, "probe", None)  # a target not over TCP (HTTP/3: QUIC) says how it is reached
+    if probe is not None:
+        await probe(timeout)
+        return
     _, writer = await open_connection(target, timeout)
     writer.close()
     try:

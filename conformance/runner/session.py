@@ -37,6 +37,11 @@ async def execute_case(case: Case, target: ServerTarget, opts: RunOptions) -> Tr
 
     async def open_half() -> bytes | None:
         timeout = min(case_budget(case, opts), opts.wait * 2)
+        if type(target).__name__ == "H3Target":  # RFC 9220: over QUIC (runner/h3_handshake.py)
+            from conformance.runner.h3_handshake import open_h3
+
+            await open_h3(s, target, timeout)  # type: ignore[arg-type]
+            return b"" if s.trace.opened else None
         if isinstance(target, H2Target):  # RFC 8441: the extended CONNECT (runner/h2_handshake.py)
             from conformance.runner.h2_handshake import open_h2
 

@@ -14,6 +14,10 @@ from conformance.catalog.model import (
     Echo,
     EchoSpec,
     FrameSpec,
+    H3Fin,
+    H3Goaway,
+    H3Reset,
+    H3Streams,
     SendClose,
     SendFrame,
     SendMessage,
@@ -23,7 +27,7 @@ from conformance.catalog.model import (
     WaitMessages,
 )
 from conformance.catalog.payload import PayloadSpec
-from conformance.catalog.resources import Bomb, Flood, Request
+from conformance.catalog.resources import Bomb, ExactLimit, Flood, Request
 from conformance.engine import events as ev
 from conformance.engine.connection import Role, StateError
 from conformance.runner.context import Session
@@ -79,8 +83,8 @@ async def _do(s: Session, step: Step) -> bool:
             return await _send(s, spec)
         case SendMessage():
             return await _send_message(s, step)
-        case SendRaw(payload=payload):
-            return await s.write(payload.materialize(), label="raw octets")
+        case SendRaw(payload=payload, chop=chop, delay=delay):
+            return await s.write(payload.materialize(), chop=chop, delay=delay, label="raw octets")
         case SendClose():
             return await _send_close(s, step)
         case CloseNow():
@@ -98,6 +102,14 @@ async def _do(s: Session, step: Step) -> bool:
             from conformance.runner.resources import run_resource_step
 
             return await run_resource_step(s, step)
+        case H3Fin() | H3Reset() | H3Goaway() | H3Streams():  # RFC 9220: conformance/runner/h3_steps.py
+            from conformance.runner.h3_steps import run_h3_step
+
+            return await run_h3_step(s, step)
+        case ExactLimit():  # the resource group's exact-limit cases (runner/exact_limit.py)
+            from conformance.runner.exact_limit import run_exact_limit
+
+            return await run_exact_limit(s, step)
         case _:  # the HTTP/2 steps (RFC 8441): conformance/runner/h2_steps.py
             from conformance.runner.h2_steps import run_h2_step
 
@@ -215,6 +227,7 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
     queue: asyncio.Queue[ev.Message] = asyncio.Queue()
     s.echo_queue = queue
     t.logging = False
+    s.conn.frame_events = False  # the wire log is off: no per-frame events, the engine's fast path
     text = spec.opcode is Opcode.TEXT
     pending: list[bytes] = []  # the messages in flight (`window` of them), compared octet for octet
     offset = sent = received = 0
@@ -233,6 +246,10 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
                     # next one still starts where the corpus repeats, so repeated messages
                     # are the same octets (and a codec may reuse their compressed form)
                     offset += spec.payload.size or 1
+                if text and spec.payload.kind == "corpus" and spec.payload.corpus != "binary":
+                    # a slice of a text corpus is whole code points (catalog/payload.py): its echo
+                    # needs no second UTF-8 decode, it is compared octet for octet
+                    s.conn.known_text = data
                 s.conn.send_message(data, fragment=spec.fragment, text=text)
                 if not await s.write(s.conn.data_to_send(), chop=spec.chop):
                     t.echo_failure = EchoFailure("closed", received, count)
@@ -252,6 +269,8 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
     finally:
         s.echo_queue = None
         t.logging = True
+        s.conn.frame_events = True
+        s.conn.known_text = None
         elapsed = max(time.monotonic() - start, 1e-9)
         t.measurements.update({
             "messages": received, "octets": octets, "seconds": round(elapsed, 4),

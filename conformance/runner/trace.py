@@ -37,6 +37,7 @@ class RunOptions:
     browser: bool = False  # the client under test is a browser (run --browser): WHATWG's rules bind it
     watch: Any = None  # a targets.watch.WatchedServer (--server-cmd): figures and restarts (runner/resources.py)
     adapter_log: Any = None  # a targets.inprocess.AdapterLog (--impl): what the adapter raised, per connection
+    server_max_message: int | None = None  # the server's message limit, when stated (runner/exact_limit.py)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -141,7 +141,7 @@ class H2Stream:
             if self.ended_by_peer and self.reset_code in _AFTER_END:
                 return b""  # END_STREAM came first: what follows concerns only our direction
             if self.reset_code is not None:
-                raise ConnectionResetError(f"the peer reset the HTTP/2 stream ({_error_name(self.reset_code)})")
+                raise ConnectionResetError(self._reset_text())
             if self.ended_by_peer:
                 return b""
             self._changed.clear()
@@ -163,7 +163,7 @@ class H2Stream:
         if self.reset_code == _LOST:
             return  # as into a socket whose peer has closed: the octets go nowhere, no error yet
         if self.reset_code is not None:
-            raise ConnectionResetError(f"the HTTP/2 stream was reset ({_error_name(self.reset_code)})")
+            raise ConnectionResetError(self._reset_text())
         self._out += data
         self.link.pump()
 
@@ -173,7 +173,7 @@ class H2Stream:
             if self.reset_code == _LOST:
                 return
             if self.reset_code is not None:
-                raise ConnectionResetError(f"the HTTP/2 stream was reset ({_error_name(self.reset_code)})")
+                raise ConnectionResetError(self._reset_text())
             self._changed.clear()
             await self._changed.wait()
         await self.link.drain()
@@ -188,11 +188,13 @@ class H2Stream:
         self._eof_pending = True
         self.link.pump()
 
+    abort_code = int(h2.errors.ErrorCodes.CANCEL)  # an HTTP/3 stream: H3_REQUEST_CANCELLED
+
     def abort(self) -> None:
         """RST_STREAM CANCEL (RFC 8441 §5: the counterpart of a TCP reset)."""
         self._out.clear()
         self._eof_pending = False
-        self.link.reset_stream(self, h2.errors.ErrorCodes.CANCEL)
+        self.link.reset_stream(self, self.abort_code)
         if self.owns_link:
             self.link.abort()
 
@@ -210,6 +212,22 @@ class H2Stream:
         if name == "h2_stream_id":
             return self.id
         return self.link.writer.get_extra_info(name, default)
+
+    def _ending_by_reset(self, end_reading: bool) -> bool:
+        """The stream's state once we reset it (False: it had ended both ways, nothing to send)."""
+        if self.ended_by_me and self.ended_by_peer:
+            return False
+        self.ended_by_me = True
+        self._out.clear()
+        self._eof_pending = False
+        if self.reset_code is None and end_reading:
+            self.reset_code = _BY_US  # reading ends with ConnectionResetError
+        self._wake()
+        return True
+
+    def _reset_text(self) -> str:
+        """What a reader or writer of the reset stream is told (an HTTP/3 stream names its own codes)."""
+        return f"the HTTP/2 stream was reset ({_error_name(self.reset_code or 0)})"
 
     # -- for the link's sender -----------------------------------------------------------------
 
@@ -473,14 +491,8 @@ class H2Link:
 
     def reset_stream(self, s: H2Stream, code: int, *, end_reading: bool = True) -> None:
         """RST_STREAM; `end_reading`: the stream's reader raises at once (else on end_reading())."""
-        if s.ended_by_me and s.ended_by_peer:
+        if not s._ending_by_reset(end_reading):
             return
-        s.ended_by_me = True
-        s._out.clear()
-        s._eof_pending = False
-        if s.reset_code is None and end_reading:
-            s.reset_code = _BY_US  # reading ends with ConnectionResetError
-        s._wake()
         with contextlib.suppress(Exception):
             self.conn.reset_stream(s.id, code)
             self.flush()

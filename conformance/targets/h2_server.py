@@ -65,6 +65,8 @@ def _malformed(headers: Headers) -> str:
         name = k.decode("latin-1")
         if name != name.lower():
             return f"field name {name!r} is not lower case (RFC 9113 §8.2.1)"
+        if any(c in v for c in b"\r\n\0"):
+            return f"the value of {name} holds CR, LF or NUL (RFC 9113 §8.2.1)"
         if name.startswith(":"):
             if regular or name not in _REQUEST_PSEUDO or k in seen:
                 return f"pseudo-header field {name} is misplaced, unknown or repeated (RFC 9113 §8.3)"
@@ -79,6 +81,8 @@ def _malformed(headers: Headers) -> str:
 class H2EchoServer:
     """Echoes every message back with the same type; permessage-deflate when `deflate`."""
 
+    malformed_code = int(h2.errors.ErrorCodes.PROTOCOL_ERROR)  # the stream error of a malformed request
+
     def __init__(self, *, deflate: bool = False, max_message: int = 64 * 1024 * 1024) -> None:
         self.deflate = deflate
         self.max_message = max_message
@@ -86,11 +90,19 @@ class H2EchoServer:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
-        link = H2Link(reader, writer, client=False, connect_protocol=1, validate_inbound=False,
-                      survive_goaway=True)
-        tasks: set[asyncio.Task[None]] = set()
+        link = self.make_link(reader, writer)
         try:
             link.start()
+            await self.serve_streams(link)
+        finally:
+            link.close_soon()
+            await link.wait_closed()
+
+    async def serve_streams(self, link: H2Link) -> None:
+        """Serve each request stream of `link` on its own until the connection ends (an HTTP/3
+        link too: conformance/targets/h3_server.py)."""
+        tasks: set[asyncio.Task[None]] = set()
+        try:
             while (stream := await link.incoming.get()) is not None:
                 task = asyncio.create_task(self._serve_stream(link, stream))
                 tasks.add(task)
@@ -98,13 +110,15 @@ class H2EchoServer:
         finally:
             for task in list(tasks):
                 task.cancel()
-            link.close_soon()
-            await link.wait_closed()
+
+    def make_link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> H2Link:
+        """The server's side of one connection: it advertises SETTINGS_ENABLE_CONNECT_PROTOCOL = 1."""
+        return H2Link(reader, writer, client=False, connect_protocol=1, validate_inbound=False, survive_goaway=True)
 
     async def _serve_stream(self, link: H2Link, stream: H2Stream) -> None:
         status, why = check_connect(stream.headers)
         if status == MALFORMED:
-            link.reset_stream(stream, h2.errors.ErrorCodes.PROTOCOL_ERROR)
+            link.reset_stream(stream, self.malformed_code)
             return
         if status:
             extra = [(b"sec-websocket-version", b"13")] if "Version" in why else []

@@ -29,6 +29,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import psutil
@@ -72,7 +73,9 @@ def describe_exit(code: int) -> str:
 class WatchedServer:
     """The server under test as a child process on 127.0.0.1:{port}."""
 
-    def __init__(self, command: str, *, host: str = "127.0.0.1", start_timeout: float = 20.0) -> None:
+    def __init__(self, command: str, *, host: str = "127.0.0.1", start_timeout: float = 20.0,
+                 env: Mapping[str, str] | None = None, cwd: str | None = None) -> None:
+        """`env` and `cwd`: the command's environment and directory (default: the suite's)."""
         if "{port}" not in command:
             raise UsageError(f"--server-cmd needs {{port}} in the command: {command!r}")
         self.command = command
@@ -81,6 +84,7 @@ class WatchedServer:
         self.port = _free_port(host)
         self.proc: subprocess.Popen[bytes] | None = None
         self.restarts = 0
+        self.env, self.cwd = env, cwd
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server; close()
 
     @property
@@ -100,7 +104,8 @@ class WatchedServer:
         argv = self.argv()
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=self._stderr, start_new_session=True)
+                                         stderr=self._stderr, start_new_session=True,
+                                         env=self.env, cwd=self.cwd)
         except OSError as exc:
             raise UsageError(f"--server-cmd: cannot run {argv[0]!r}: {exc.strerror or exc}") from None
         deadline = time.monotonic() + self.start_timeout

@@ -10,8 +10,9 @@ frame carries its own data; the last frame drops the 00 00 ff ff that the flush 
 longer than its window minus 262 octets (MIN_LOOKAHEAD = 258 + 3 + 1), so a 9-bit compressor
 refers at most 250 octets back, inside the 256 octets an 8-bit window allows (§7.1.2).
 
-Receiving. The 00 00 ff ff tail is put back on the last frame, the data is inflated in bounded
-steps and counted, so a deflate bomb stops at `max_message` plus one step. zlib only notices a
+Receiving. The 00 00 ff ff tail is put back on the last frame, the data is inflated and counted,
+each zlib call capped at what is left of `max_message` plus one octet, so a deflate bomb stops
+there. zlib only notices a
 reference beyond the window when it reaches past the history it holds plus what this call has
 written, so with a window below 15 bits we inflate in small steps: a too-wide window then shows,
 save for distances less than _STRICT_STEP octets past it. Small steps cost a zlib call per 64
@@ -47,8 +48,11 @@ except ImportError:  # pragma: no cover - an optional speed-up
 _TAIL = b"\x00\x00\xff\xff"
 # An empty block with fixed codes and BFINAL set: ends the stream only at a block boundary.
 _EMPTY_FINAL = b"\x03\x00"
-_STEP = 64 * 1024  # output per zlib call with a full window
-_SLICE = 64 * 1024  # input per zlib call with a full window
+# With a full window nothing needs small steps: a message inflates in one zlib call, its output
+# bounded by `max_message` + 1 (the cap of each call is what is left of the limit, plus one octet).
+_STEP = 1 << 30  # output per zlib call with a full window
+_SLICE = 1 << 30  # input per zlib call with a full window
+_PROBE_STEP = 64 * 1024  # output and input per call of _inflates, whose output is thrown away
 _STRICT_STEP = 64  # output per zlib call below 15 bits (see the module docstring)
 _STRICT_SLICE = 512  # input per call there: bounds what zlib copies into unconsumed_tail
 _STRICT_BUDGET = 4 << 20  # octets of a connection inflated in small steps (see the module docstring)
@@ -181,8 +185,8 @@ def _inflates(data: bytes, bits: int, upto: int) -> bool:
             if not piece:
                 if pos >= len(data):
                     return True
-                piece, pos = view[pos:pos + _SLICE], pos + _SLICE
-            produced += len(d.decompress(piece, _STEP))
+                piece, pos = view[pos:pos + _PROBE_STEP], pos + _PROBE_STEP
+            produced += len(d.decompress(piece, _PROBE_STEP))
             piece = d.unconsumed_tail
     except ZLIB_ERRORS:
         return False

@@ -7,7 +7,13 @@ python -m testees.matrix.run [--out reports/matrix] [--parallel 2] [--only NAME 
 
 The default catalogue leaves the resource group (30) out (its verdicts rest on deadlines).
 --robustness runs only the servers, each started and watched by the suite (--server-cmd), through
-the whole group 30 (heavy variants too), so that their memory, CPU time and crashes are measured.
+the whole group 30 (heavy variants too), so that their memory, CPU time and crashes are measured
+(`make matrix-robustness`). There each server keeps its library's default size limits
+(--library-limits: the findings are about a library as it ships), runs with compression on (30.5
+and 30.9 need it), one at a time (--parallel 1 unless given), under an address-space cap of 2 GiB
+for the Python ones (prlimit: a careless server meets a 4 GiB bomb with MemoryError instead of
+taking the shared machine's memory), and its agent is named AGENT-robustness, so that it sits
+beside the same server's ordinary run in the combined report.
 
 Every case runs for every agent. By default the echo steps of the volume cases (groups 9, 12, 13:
 up to 1000 messages of up to 128 KiB each) send at most 50 messages, which keeps the matrix within
@@ -29,9 +35,11 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -92,7 +100,7 @@ def jobs(only: list[str]) -> list[Job]:
         if lib in ("wsproto", "websockets"):
             out.append(Job(f"{tag}-sans-io", "impl", [lib]))
     out += browser_jobs(only)
-    return out + h2_jobs(only)
+    return out + h2_jobs(only) + h3_jobs(only)
 
 
 def h2_jobs(only: list[str]) -> list[Job]:
@@ -104,6 +112,33 @@ def h2_jobs(only: list[str]) -> list[Job]:
                        [PY, "-m", "testees.peers.hypercorn_server", "--port", "0"]))
     if (not only or "nghttpx" in only) and shutil.which("nghttpx"):
         out.append(Job("nghttpx-reference-server-h2", "server-h2", [PY, "-m", "testees.peers.nghttpx_proxy", "--port", "0"]))
+    apache = shutil.which("apache2") or shutil.which("apache2", path="/usr/sbin")
+    if (not only or "apache" in only) and apache:
+        out.append(Job(f"apache-{_apache_version(apache)}-reference-server-h2", "server-h2",
+                       [PY, "-m", "testees.peers.apache_h2", "--port", "0"]))
+    return out
+
+
+def _apache_version(exe: str) -> str:
+    """2.4.71 from `apache2 -v` ("Server version: Apache/2.4.71 (Debian)")."""
+    try:
+        out = subprocess.run([exe, "-v"], capture_output=True, text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    for word in out.split():
+        if word.startswith("Apache/"):
+            return word.split("/", 1)[1]
+    return "unknown"
+
+
+def h3_jobs(only: list[str]) -> list[Job]:
+    """WebSocket over HTTP/3 (RFC 9220, `run --http3`): the reference, and hypercorn through aioquic.
+    Both make a self-signed certificate per run (run with --insecure)."""
+    out = [Job("reference-server-h3", "server-h3", [PY, "-m", "conformance", "echo-server", "--http3", "--deflate",
+                                                    "--port", "0"])]
+    if (not only or "hypercorn" in only) and version("hypercorn") != "missing" and version("aioquic") != "missing":
+        out.append(Job(f"hypercorn-{version('hypercorn')}-server-h3", "server-h3",
+                       [PY, "-m", "testees.peers.hypercorn_server", "--quic", "--port", "0"]))
     return out
 
 
@@ -115,38 +150,69 @@ def browser_jobs(only: list[str]) -> list[Job]:
             for name in ("chromium", "firefox") if (not only or name in only) and browser_command(name)]
 
 
-def _start(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _start(argv: list[str], log: Path) -> tuple[subprocess.Popen[str], str]:
+    """Start a server and read its `listening on URL` line. Everything else it writes goes to
+    `log`: a pipe nobody reads fills up (64 KiB), and a server blocked writing its stderr there
+    stops serving; hypercorn's tracebacks did that within the first minute of the matrix."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("", encoding="utf-8")
+    with log.open("a", encoding="utf-8") as err:  # appending, as the stdout copy does
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if "listening on" not in line:
         proc.kill()
-        err = proc.stderr.read() if proc.stderr else ""
-        raise RuntimeError(f"did not start: {line.strip()!r} {err.strip()[-500:]}")
+        proc.wait()
+        raise RuntimeError(f"did not start: {line.strip()!r} {log.read_text(encoding='utf-8').strip()[-500:]}")
+    threading.Thread(target=_copy, args=(proc.stdout, log), daemon=True).start()
     return proc, line.split()[-1]
 
 
+def _copy(stream: IO[str], log: Path) -> None:
+    """The rest of the server's stdout, appended to its log as it comes."""
+    with log.open("a", encoding="utf-8") as out:
+        for line in stream:
+            out.write(line)
+            out.flush()
+
+
+ROBUST_CAP = 2 << 30  # octets of address space for a Python server of the robustness run
+
+
 def watched(argv: list[str]) -> list[str]:
-    """--server-cmd for a server argv that listens on `--port 0`: the suite picks the port."""
+    """--server-cmd for a server argv that listens on `--port 0`: the suite picks the port. A testee
+    keeps its library's limits and a Python one gets the address-space cap (see the docstring)."""
     import shlex
 
     at = argv.index("--port") + 1
-    cmd = shlex.join([*argv[:at], "PORT", *argv[at + 1:]]).replace("PORT", "{port}")
-    return ["--server-cmd", cmd, "--robustness"]
+    argv = [*argv[:at], "PORT", *argv[at + 1:]]
+    if "testees.peers." in " ".join(argv):
+        argv.append("--library-limits")
+    if argv[0] == PY and shutil.which("prlimit"):
+        argv = ["prlimit", f"--as={ROBUST_CAP}", "--", *argv]
+    return ["--server-cmd", shlex.join(argv).replace("PORT", "{port}"), "--robustness"]
+
+
+def robustness_jobs(todo: list[Job]) -> list[Job]:
+    """The servers with compression on (picows has none), renamed AGENT-robustness."""
+    return [dataclasses.replace(j, agent=f"{j.agent}-robustness") for j in todo
+            if j.kind == "server" and not j.agent.endswith("-nodeflate")]
 
 
 def run_job(job: Job, out: Path, jobs_per_run: int, max_echo: int | None, robustness: bool = False) -> Job:
     t0 = time.monotonic()
     dest = out / "runs" / job.agent
-    common = ["--agent", job.agent, "--out", str(dest), "--quiet", "--jobs", str(jobs_per_run), "--budget", "900",
+    budget = 1800 if robustness else 900
+    common = ["--agent", job.agent, "--out", str(dest), "--quiet", "--jobs", str(jobs_per_run), "--budget", str(budget),
               *(["--max-echo", str(max_echo)] if max_echo else [])]
     proc = None
     try:
         if job.kind == "server" and robustness:
             cmd = watched(job.argv)
-        elif job.kind in ("server", "server-h2"):
-            proc, url = _start(job.argv)
-            cmd = ["--server", url, *(["--http2"] if job.kind == "server-h2" else [])]
+        elif job.kind in ("server", "server-h2", "server-h3"):
+            proc, url = _start(job.argv, out / "runs" / f"{job.agent}.server.log")
+            cmd = ["--server", url, *({"server-h2": ["--http2"], "server-h3": ["--http3", "--insecure"]}
+                                      .get(job.kind, []))]
         elif job.kind == "client":
             cmd = ["--client", job.argv[0].replace("{py}", PY)]
         elif job.kind == "browser":
@@ -154,7 +220,7 @@ def run_job(job: Job, out: Path, jobs_per_run: int, max_echo: int | None, robust
         else:
             cmd = ["--impl", job.argv[0]]
         done = subprocess.run([PY, "-m", "conformance", "run", *cmd, *common], cwd=ROOT, capture_output=True,
-                              text=True, timeout=900, check=False)
+                              text=True, timeout=budget + 60, check=False)
         dest.mkdir(parents=True, exist_ok=True)
         (out / "runs" / f"{job.agent}.log").write_text(done.stdout + done.stderr, encoding="utf-8")
         job.code = done.returncode
@@ -190,8 +256,8 @@ def summary(out: Path, agent: str) -> Counter[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="reports/matrix")
-    ap.add_argument("--parallel", type=int, default=3,
-                    help="runs at once (default 3: client runs mostly wait on their client)")
+    ap.add_argument("--parallel", type=int, default=None,
+                    help="runs at once (default 3: client runs mostly wait on their client; 1 with --robustness)")
     ap.add_argument("--jobs", type=int, default=4, help="cases at once within a run (default 4)")
     ap.add_argument("--only", nargs="*", default=[], help="only these libraries (and reference)")
     ap.add_argument("--agents", nargs="*", default=[], help="only the runs of these agents (e.g. to redo one)")
@@ -202,8 +268,12 @@ def main() -> int:
     args = ap.parse_args()
     out = (ROOT / args.out) if not Path(args.out).is_absolute() else Path(args.out)
     t0 = time.monotonic()
-    todo = [j for j in jobs(args.only) if (not args.agents or j.agent in args.agents)
-            and (not args.robustness or j.kind == "server")]
+    todo = jobs(args.only)
+    if args.robustness:
+        todo = robustness_jobs(todo)
+    todo = [j for j in todo if not args.agents or j.agent in args.agents]
+    if args.parallel is None:
+        args.parallel = 1 if args.robustness else 3
     print(f"matrix: {len(todo)} runs, {args.parallel} at a time, into {out}"
           f"{'' if args.full else f' (echo steps capped at {args.max_echo} messages)'}", flush=True)
     finished: list[Job] = []

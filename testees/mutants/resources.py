@@ -11,6 +11,7 @@ can run on a shared machine.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 from collections.abc import Callable
 from typing import Any
@@ -73,6 +74,17 @@ def _inflates_without_limit() -> None:
     es.negotiated_codec = codec  # type: ignore[assignment]
 
 
+def _off_by_one_when_inflating() -> None:
+    """Its inflating path lets one octet more through than its limit (`>` where `>=` was meant):
+    an uncompressed message of limit + 1 is refused, a compressed one accepted."""
+    original = es.negotiated_codec
+
+    def codec(params: Any, role: str, max_message: int | None, level: int = 1) -> Any:
+        return original(params, role, None if max_message is None else max_message + 1, level)
+
+    es.negotiated_codec = codec  # type: ignore[assignment]
+
+
 def _quadratic_headers() -> None:
     """No head limits, and a header parser that looks for an earlier header of the same name by
     comparing each line with every earlier one, case-insensitively (quadratic in the number of
@@ -118,6 +130,16 @@ def _no_handshake_timeout() -> None:
     es.EchoServer.__init__ = init  # type: ignore[method-assign]
 
 
+def _buffers_its_output() -> None:
+    """Never waits for its writes to drain: it reads on while the peer reads nothing, and every echo
+    and pong piles up in the transport's buffer (asyncio's is unbounded), as in a server that writes
+    without honouring back-pressure."""
+    async def drain(self: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0)
+
+    asyncio.StreamWriter.drain = drain  # type: ignore[method-assign]
+
+
 MUTANTS: dict[str, tuple[str, str, Callable[[], None]]] = {
     "allocates-declared-length": ("reserves the declared frame length before the payload arrives", "30.1.6",
                                   _allocates_declared_length),
@@ -125,10 +147,16 @@ MUTANTS: dict[str, tuple[str, str, Callable[[], None]]] = {
                               _allocates_declared_length),
     "keeps-every-fragment": ("keeps a 4 KiB buffer per continuation frame", "30.2.1", _keeps_every_fragment),
     "inflates-without-limit": ("limits compressed octets, not inflated ones", "30.5.3", _inflates_without_limit),
+    "checks-compressed-size": ("limits the compressed size of a message, not what it inflates to", "30.9.2",
+                               _inflates_without_limit),
+    "off-by-one-when-inflating": ("lets a compressed message of its limit + 1 through", "30.9.2",
+                                  _off_by_one_when_inflating),
     "quadratic-headers": ("parses header lines in quadratic time, with no head limits", "30.7.2",
                           _quadratic_headers),
     "crashes-on-many-headers": ("aborts on more than 1,000 header lines", "30.7.2", _crashes_on_many_headers),
     "no-handshake-timeout": ("never gives up on a slow handshake", "30.7.13", _no_handshake_timeout),
+    "buffers-its-output": ("writes without back-pressure, buffering what an unread peer is owed", "30.8.1",
+                           _buffers_its_output),
 }
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from aiohttp import WSMsgType, web
 
-from testees.peers.testee import run_server
+from testees.peers.testee import limits, run_server
 
 
 def make_app(compress: bool) -> web.Application:
     async def echo(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(compress=compress, max_msg_size=0, heartbeat=None, receive_timeout=None)
+        ws = web.WebSocketResponse(compress=compress, **limits({"max_msg_size": 0}), heartbeat=None, receive_timeout=None)
         await ws.prepare(request)
         try:
             async for msg in ws:

@@ -1,8 +1,11 @@
 """hypercorn serving an ASGI WebSocket echo over HTTP/2 (RFC 8441) and HTTP/1.1 on one port.
 
-python -m testees.peers.hypercorn_server [--port 0]
+python -m testees.peers.hypercorn_server [--port 0] [--quic]
 Prints `listening on http://127.0.0.1:PORT/` once it accepts connections: `run --http2 --server
 URL` reaches it over HTTP/2 with prior knowledge, `--server ws://...` over HTTP/1.1.
+With --quic it serves HTTP/3 (RFC 9220, through aioquic) on UDP PORT and TLS on a TCP port beside
+it, with a self-signed certificate made now, and prints `listening on https://127.0.0.1:PORT/`
+(`run --http3 --insecure --server URL`).
 """
 
 from __future__ import annotations
@@ -39,21 +42,38 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await send({"type": "websocket.send", "bytes": event.get("bytes") or b""})
 
 
+def _socket(kind: int, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, kind)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    if kind == socket.SOCK_STREAM:
+        sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--quic", action="store_true", help="HTTP/3 on UDP PORT (TLS over TCP beside it)")
     args = p.parse_args()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", args.port))
-    sock.listen(128)
-    sock.set_inheritable(True)
     config = Config()
-    config.bind = [f"fd://{sock.fileno()}"]
     config.websocket_max_message_size = 64 * 1024 * 1024
     config.accesslog = None
     config.errorlog = None
-    print(f"listening on http://127.0.0.1:{sock.getsockname()[1]}/", flush=True)
+    if args.quic:  # hypercorn serves QUIC only beside TLS
+        from conformance.targets.h3 import self_signed_certificate
+
+        config.certfile, config.keyfile = self_signed_certificate()
+        udp, tls = _socket(socket.SOCK_DGRAM, args.port), _socket(socket.SOCK_STREAM, 0)
+        config.bind = [f"fd://{tls.fileno()}"]
+        config.quic_bind = [f"fd://{udp.fileno()}"]
+        url = f"https://127.0.0.1:{udp.getsockname()[1]}/"
+    else:
+        sock = _socket(socket.SOCK_STREAM, args.port)
+        config.bind = [f"fd://{sock.fileno()}"]
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    print(f"listening on {url}", flush=True)
     asyncio.run(serve(app, config))  # type: ignore[arg-type]
 
 

@@ -13,7 +13,7 @@ import asyncio
 
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSProtocolError, WSTransport, ws_create_server
 
-from testees.peers.testee import run_server
+from testees.peers.testee import limits, run_server
 
 
 class Echo(WSListener):
@@ -61,7 +61,7 @@ class Echo(WSListener):
 
 async def start(port: int, compression: bool) -> tuple[int, asyncio.Server]:
     server = await ws_create_server(lambda request: Echo(), "127.0.0.1", port,
-                                    enable_auto_ping=False, max_frame_size=1 << 30)
+                                    enable_auto_ping=False, **limits({"max_frame_size": 1 << 30}))
     return server.sockets[0].getsockname()[1], server
 
 

@@ -12,7 +12,7 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from testees.peers.testee import run_server
+from testees.peers.testee import limits, run_server
 
 
 class Echo(WebSocketHandler):
@@ -31,7 +31,8 @@ class Echo(WebSocketHandler):
 
 
 async def start(port: int, compression: bool) -> tuple[int, HTTPServer]:
-    app = Application([(r"/.*", Echo)], websocket_max_message_size=1 << 30, websocket_ping_interval=0,
+    app = Application([(r"/.*", Echo)], **limits({"websocket_max_message_size": 1 << 30}),
+                      websocket_ping_interval=0,
                       compression_options={} if compression else None)
     sockets = bind_sockets(port, "127.0.0.1")
     server = HTTPServer(app)

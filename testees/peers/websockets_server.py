@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from websockets.asyncio.server import Server, serve
 
-from testees.peers.testee import run_server
+from testees.peers.testee import limits, run_server
 
 
 async def echo(ws) -> None:  # type: ignore[no-untyped-def]
@@ -20,7 +20,7 @@ async def echo(ws) -> None:  # type: ignore[no-untyped-def]
 
 
 async def start(port: int, compression: bool) -> tuple[int, Server]:
-    server = await serve(echo, "127.0.0.1", port, max_size=None, compression="deflate" if compression else None,
+    server = await serve(echo, "127.0.0.1", port, **limits({"max_size": None}), compression="deflate" if compression else None,
                          ping_interval=None)
     return next(iter(server.sockets)).getsockname()[1], server
 

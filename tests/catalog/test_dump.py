@@ -27,6 +27,10 @@ from conformance.catalog.model import (
     H2Goaway,
     H2Reset,
     H2Streams,
+    H3Fin,
+    H3Goaway,
+    H3Reset,
+    H3Streams,
     HandshakeSpec,
     Observation,
     ResponseSpec,
@@ -72,7 +76,7 @@ steps = st.one_of(
     st.builds(SendFrame, frames),
     st.builds(SendMessage, payloads, st.sampled_from([Opcode.TEXT, Opcode.BINARY]), st.integers(0, 9),
               st.none() | st.booleans()),
-    st.builds(SendRaw, payloads),
+    st.builds(SendRaw, payloads, st.just(0), st.integers(0, 9), st.sampled_from([0.0, 0.01])),
     st.builds(SendClose, codes, st.none() | payloads),
     st.builds(SendClose, payload=payloads),
     st.builds(CloseNow, codes, st.none() | payloads),
@@ -154,6 +158,26 @@ h2_steps = st.one_of(
 @given(st.lists(st.one_of(steps, h2_steps), max_size=6))
 def test_http2_cases_round_trip(drawn: list[Step]) -> None:
     case = Case("90.1", "over HTTP/2", ("RFC 8441 §5",), transport="h2", steps=tuple(drawn))
+    if not _consistent(case):
+        return
+    with tempfile.TemporaryDirectory() as d:
+        assert _round_trip(Path(d), [case], "90") == [case], dump_cases([case], "90", "dumped")
+
+
+# -- the HTTP/3 steps (RFC 9220; `transport: h3`) ----------------------------------------------------
+
+h3_steps = st.one_of(
+    st.builds(H3Fin),
+    st.builds(H3Reset, st.integers(0x100, 0x110)),
+    st.builds(H3Goaway),
+    st.builds(H3Streams, st.integers(1, 100), payloads),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(steps, h3_steps), max_size=6))
+def test_http3_cases_round_trip(drawn: list[Step]) -> None:
+    case = Case("90.1", "over HTTP/3", ("RFC 9220 §3",), transport="h3", steps=tuple(drawn))
     if not _consistent(case):
         return
     with tempfile.TemporaryDirectory() as d:

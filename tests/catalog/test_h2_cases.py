@@ -34,7 +34,7 @@ def test_h2_step_without_transport_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("body, words", [
-    ('  - {id: "40.9.1", title: t, rfc: ["RFC 8441 §5"], transport: h3}\n', "transport"),
+    ('  - {id: "40.9.1", title: t, rfc: ["RFC 8441 §5"], transport: h9}\n', "transport"),
     ('  - {id: "40.9.1", title: t, rfc: ["RFC 8441 §5"], transport: h2, steps: [{h2_reset: 99}]}\n', "error code"),
     ('  - {id: "40.9.1", title: t, rfc: ["RFC 8441 §5"], transport: h2, steps: [{h2_streams: {count: 2}}]}\n', "payload"),
 ])

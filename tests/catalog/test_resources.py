@@ -10,6 +10,7 @@ from conformance.catalog.model import STEP_TYPES
 from conformance.catalog.resources import (
     RESOURCE_PARSERS,
     Bomb,
+    ExactLimit,
     Flood,
     Limits,
     Request,
@@ -24,6 +25,11 @@ class TestParse:
                                           "payload": {"hex": "00"}, "pace": 0.5}, 7)
         assert step == Flood(Opcode.CONT, 10, step.payload, False, 0.5)
         assert step.payload.materialize() == b"\x00" and step.line == 7
+        assert step.read  # the suite reads unless told not to
+
+    def test_flood_that_never_reads(self) -> None:
+        step = RESOURCE_PARSERS["flood"]({"opcode": "text", "count": 10, "read": False}, 1)
+        assert step.read is False
 
     @pytest.mark.parametrize("value, why", [
         ({"opcode": "ping"}, "count"),
@@ -31,10 +37,22 @@ class TestParse:
         ({"opcode": "ping", "count": 5, "pace": -1}, "pace"),
         ({"opcode": "ping", "count": 5, "speed": 1}, "unknown key"),
         ({"opcode": "ping", "count": 5, "fin": "yes"}, "true or false"),
+        ({"opcode": "ping", "count": 5, "read": "no"}, "true or false"),
+        ({"opcode": "ping", "count": 5, "read": False, "pace": 0.1}, "never reads"),
     ])
     def test_flood_refuses_bad_values(self, value: dict[str, object], why: str) -> None:
         with pytest.raises(ValueError, match=why):
             RESOURCE_PARSERS["flood"](value, 1)
+
+    @pytest.mark.parametrize("value, why", [
+        ({"offset": "one"}, "offset"),
+        ({"offset": 5000}, "offset"),
+        ({"offset": 1, "upper": 100}, "upper"),
+        ({"offset": 1, "limit": 5}, "unknown key"),
+    ])
+    def test_exact_limit_refuses_bad_values(self, value: dict[str, object], why: str) -> None:
+        with pytest.raises(ValueError, match=why):
+            RESOURCE_PARSERS["exact_limit"](value, 1)
 
     def test_request_needs_a_pace_when_it_never_ends(self) -> None:
         with pytest.raises(ValueError, match="pace"):
@@ -51,8 +69,9 @@ class TestParse:
 
 class TestDump:
     def test_every_resource_step_round_trips(self) -> None:
-        steps = [Flood(Opcode.PING, 3), Bomb(1 << 20, Opcode.TEXT, 512), Request(headers=4, size=9, pace=0.1,
-                                                                                  complete=False)]
+        steps = [Flood(Opcode.PING, 3), Flood(Opcode.TEXT, 9, read=False, within=2), Bomb(1 << 20, Opcode.TEXT, 512), Request(headers=4, size=9, pace=0.1,
+                                                                                  complete=False),
+                 ExactLimit(0), ExactLimit(2, upper=1 << 20, within=5)]
         for step in steps:
             ((key, value),) = dump_resource_step(step).items()
             assert RESOURCE_PARSERS[key](value, step.line) == step
@@ -67,7 +86,7 @@ class TestDump:
         assert all(dump_case(c)["resources"] == dump_limits(c.resources) for c in cases if c.resources)
 
     def test_the_steps_are_registered(self) -> None:
-        assert {Flood, Bomb, Request} <= set(STEP_TYPES)
+        assert {Flood, Bomb, Request, ExactLimit} <= set(STEP_TYPES)
 
 
 class TestGroup:
@@ -78,5 +97,5 @@ class TestGroup:
     def test_heavy_variants_exist_and_the_light_ones_cover_every_class(self) -> None:
         cases = [c for c in load_catalogue().cases if c.group == "30"]
         light = {c.subgroup for c in cases if c.resources and not c.resources.heavy}
-        assert light == {f"30.{n}" for n in range(1, 8)}
+        assert light == {f"30.{n}" for n in range(1, 9)}
         assert any(c.resources and c.resources.heavy for c in cases)

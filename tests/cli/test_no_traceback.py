@@ -40,6 +40,8 @@ VALID_INDEX = json.dumps({"testee": {"1.1.1": {"behavior": "OK", "behaviorClose"
                                                "remoteCloseCode": 1000, "reportfile": "testee_case_1_1_1.json"}}})
 VALID_BASELINE = "testee:\n  1.1.1: {behavior: FAILED, behaviorClose: OK, reason: x}\n"
 VALID_SPEC = json.dumps({"servers": [{"agent": "a", "url": "ws://127.0.0.1:1/"}], "cases": ["1.1.1"]})
+VALID_REPORT = json.dumps({"agent": "testee", "id": "1.1.1", "isServer": True, "wirelog": [
+    {"t": 0, "dir": "tx", "kind": "octets", "len": 6, "hex": "474554202f20", "text": "opening handshake request"}]})
 UNREACHABLE = "ws://127.0.0.1:1/"  # nothing listens on port 1: a valid run ends at once with exit 3
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
@@ -73,7 +75,7 @@ free_args = st.lists(st.sampled_from(TOKENS) | st.text(max_size=6), max_size=4)
 def command_lines(draw: st.DrawFn, d: Path) -> list[str]:
     """A command with file arguments pointing at the generated files in `d`, and extra tokens."""
     files = {"cases": str(d / "cases"), "index": str(d / "rep"), "baseline": str(d / "base.yaml"),
-             "spec": str(d / "spec.json"), "junit": str(d / "rep" / "j.xml"), "missing": str(d / "nope")}
+             "spec": str(d / "spec.json"), "report": str(d / "testee_case_1_1_1.json"), "junit": str(d / "rep" / "j.xml"), "missing": str(d / "nope")}
     form = draw(st.sampled_from([
         ["cases", "list"], ["cases", "check", "--cases-dir", files["cases"]], ["report", files["index"]],
         ["baseline", files["index"]], ["diff", files["index"], files["index"]], ["diff", files["index"], files["missing"]],
@@ -83,8 +85,12 @@ def command_lines(draw: st.DrawFn, d: Path) -> list[str]:
         # --spec with --server: a spec without servers (most generated ones) would otherwise run
         # its selection, the whole catalogue at worst, against the embedded reference server
         ["run", "--resume", files["index"], "--server", UNREACHABLE], ["run", "--spec", files["spec"], "--server", UNREACHABLE],
+        ["replay", files["report"], "--server", UNREACHABLE], ["replay", files["missing"], "--server", UNREACHABLE],
+        ["replay", files["report"], "--server", draw(st.text(max_size=20))],
         ["run", "--server", draw(st.text(max_size=20)), "--cases", "1.1.1"], ["echo-client", "--url", UNREACHABLE,
                                                                              "--agent", "a"],
+        ["bisect", "--git", files["missing"], "--good", "a", "--bad", "b", "--case", "1.1.1", "--server-cmd",
+         draw(st.sampled_from(["x {port}", "x", "'", ""])), "--cache", files["missing"]],
     ]))
     return form + draw(free_args)
 
@@ -100,6 +106,7 @@ def test_no_traceback_and_one_line_for_bad_input(data: st.DataObject) -> None:
         (d / "rep" / "index.json").write_bytes(data.draw(contents(VALID_INDEX), "index.json"))
         (d / "base.yaml").write_bytes(data.draw(contents(VALID_BASELINE), "baseline"))
         (d / "spec.json").write_bytes(data.draw(contents(VALID_SPEC), "spec"))
+        (d / "testee_case_1_1_1.json").write_bytes(data.draw(contents(VALID_REPORT), "case report"))
         argv = data.draw(command_lines(d), "argv")
         with contextlib.chdir(d):
             r = run_main(*argv)
@@ -125,3 +132,37 @@ def test_an_empty_target_is_bad_usage_not_the_reference(option: str, value: str,
     _check([option, value], r.code, r.err)
     assert r.code == 2 and "running" not in r.err, r.err
     assert not (tmp_path / "reports" / "run" / "index.json").exists()  # no case ran
+
+
+BISECT = ["bisect", "--case", "1.1.1", "--server-cmd", "python -m server --port {port}"]
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["--pip", "no-such-package-conformance-4711", "--good", "1.0", "--bad", "2.0"], "lists no versions"),
+    (["--pip", "wsproto", "--good", "1.3.2", "--bad", "1.0.0"], "must be older than --bad 1.0.0"),
+    (["--pip", "wsproto", "--good", "1.0.0", "--bad", "7.7.7"], "--bad 7.7.7: not a version of wsproto"),
+    (["--pip", "wsproto", "--good", "1.0.0", "--bad", "1.3.2", "--server-cmd", "python -m server"], "needs {port}"),
+    (["--pip", "wsproto", "--good", "1.0.0", "--bad", "1.3.2", "--case", "77.77"], "77.77"),
+    (["--pip", "wsproto", "--good", "1.0.0", "--bad", "1.3.2", "--build", "make"], "--build applies to --git only"),
+    (["--git", "/nonexistent/repo", "--good", "a", "--bad", "b"], "--git /nonexistent/repo: no such directory"),
+    (["--pip", "wsproto", "--good", "1.0.0", "--bad", "1.3.2", "--server-cmd", "'{port}"], "cannot be split"),
+    (["--pip", "wsproto", "--good", "1.0.0", "--bad", "1.3.2", "--out", "/dev/null"], "--out /dev/null: is a file"),
+])
+def test_bisect_bad_input_is_one_line_and_exit_2(argv: list[str], says: str, tmp_path: Path) -> None:
+    r = run_main(*BISECT, "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"), *argv)
+    lines = [ln for ln in r.err.splitlines() if ln.strip()]
+    assert r.code == 2 and len(lines) == 1 and lines[0].startswith("conformance: ") and says in lines[0], r.err
+    assert not (tmp_path / "cache").exists()  # nothing installed before the input was found bad
+
+
+def test_bisect_unreachable_registry_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for var in [v for v in os.environ if v.startswith("PIP_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # pip's own settings say where the index is
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    r = run_main(*BISECT, "--pip", "wsproto", "--good", "1.0.0", "--bad", "1.3.2", "--cache", str(tmp_path))
+    lines = [ln for ln in r.err.splitlines() if ln.strip()]
+    assert r.code == 2 and len(lines) == 1 and "cannot be reached" in lines[0], r.err

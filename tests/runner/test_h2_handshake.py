@@ -17,6 +17,7 @@ from conformance.catalog.load import load_catalogue
 from conformance.catalog.model import Case, HandshakeSpec
 from conformance.cli import main
 from conformance.runner.h2_handshake import h2_inapplicable, h2_request_headers
+from conformance.runner.judge import judge
 from conformance.runner.session import RunOptions, execute_case
 from conformance.targets.h2 import H2Link, H2Target
 from testees.peers.spawn import spawn_server
@@ -45,14 +46,26 @@ class TestRequest:
         assert b":path" not in names
         assert names.count(b":protocol") == 2
         assert names.index(b"sec-websocket-version") > max(i for i, n in enumerate(names) if n.startswith(b":"))
-        assert (b"origin", b"http://127.0.0.1") in got and (b"sec-websocket-protocol", b"a, b") in got
+        assert (b"Origin", b"http://127.0.0.1") in got and (b"sec-websocket-protocol", b"a, b") in got
+
+    def test_group_40_sends_names_as_written_and_extra_fields_last(self) -> None:
+        hs = HandshakeSpec(headers=((":authority", ()),), extra_headers=((":authority", "h"), ("Sec-X", "1")))
+        got = h2_request_headers(_case(handshake=hs), H2Target.from_url("http://127.0.0.1:1/"))
+        assert got[-2:] == [(b":authority", b"h"), (b"Sec-X", b"1")]  # a pseudo-header field after a regular one
+
+    def test_the_rfc6455_catalogue_is_lower_cased(self) -> None:
+        hs = HandshakeSpec(headers=(("Sec-WebSocket-Protocol", ("chat",)),), extra_headers=(("Origin", "o"),))
+        case = Case("1.9.1", "t", ("RFC 6455 §4.1",), handshake=hs)
+        got = h2_request_headers(case, H2Target.from_url("http://127.0.0.1:1/"))
+        assert (b"sec-websocket-protocol", b"chat") in got and got[-1] == (b"origin", b"o")
 
 
 def test_http11_handshake_cases_are_named_inapplicable() -> None:
     cat = load_catalogue()
     skipped = {c.id: h2_inapplicable(c) for c in cat.cases if c.role != "client" and h2_inapplicable(c)}
-    # group 0 judges the HTTP/1.1 upgrade itself; group 30 probes liveness with HTTP/1.1 handshakes
-    assert skipped and all(i.startswith(("0.", "30.")) for i in skipped), sorted(skipped)
+    # group 0 judges the HTTP/1.1 upgrade itself; group 30 probes liveness with HTTP/1.1 handshakes;
+    # group 41 is written for HTTP/3
+    assert skipped and all(i.startswith(("0.", "30.", "41.")) for i in skipped), sorted(skipped)
     assert {i for i in skipped if i.startswith("30.")} == {c.id for c in cat.cases if c.resources is not None}
     assert all(not h2_inapplicable(c) for c in cat.cases if c.group == "40")
 
@@ -67,9 +80,10 @@ async def _settings_server(first: int, later: int | None) -> tuple[asyncio.Serve
         link = H2Link(r, w, client=False, connect_protocol=first if first in (0, 1) else 1, validate=False)
         if first not in (0, 1):
             link.conn.local_settings = h2.settings.Settings(client=False, initial_values={})
-        link.start()
-        if first not in (0, 1):  # a value h2 would not send: written raw
+            # a value h2 would not send: written raw, first, so that the client reads it with the
+            # first SETTINGS frame whatever the scheduling
             link.write_raw_frame(0x4, 0, 0, int(ENABLE).to_bytes(2, "big") + first.to_bytes(4, "big"))
+        link.start()
         while (st := await link.incoming.get()) is not None:
             if later is not None:
                 link.conn.update_settings({ENABLE: later})
@@ -101,6 +115,8 @@ class TestSettings:
         t = _trace(0, None)
         assert not t.opened and "SETTINGS_ENABLE_CONNECT_PROTOCOL = 1" in t.handshake_note  # type: ignore[attr-defined]
         assert t.request == ""  # type: ignore[attr-defined]  # no :protocol was sent (§3)
+        v = judge(_case(), t)  # type: ignore[arg-type]
+        assert (v.behavior, v.rule.id if v.rule else None) == ("UNIMPLEMENTED", "h2.connect-not-offered")
 
     def test_a_value_other_than_0_or_1_is_a_violation(self) -> None:
         t = _trace(2, None)

@@ -59,6 +59,15 @@ class TestFailed:
         attack = [{"step": "request", "answer": 408, "within": 8, "probe_during": {"ok": False, "detail": "x"}}]
         assert judge(_case(), _trace(alive=ALIVE, attack=attack)).behavior == "FAILED"
 
+    def test_a_client_left_waiting_beside_a_stuck_connection_is_a_hang(self) -> None:
+        # a peer that never reads: a server that blocks on its write to it serves nobody else
+        attack = [{"step": "flood", "read": False, "reaction": "stalled", "octets": 10, "seconds": 2,
+                   "probe_during": {"ok": False, "detail": "a new connection failed: refused"}}]
+        v = judge(_case(), _trace(alive=ALIVE, attack=attack))
+        assert (v.behavior, v.level) == ("FAILED", "MUST") and "stuck" in v.result
+        attack[0]["probe_during"] = {"ok": False, "detail": "no answer to a new handshake within 3 s"}
+        assert judge(_case(), _trace(alive=ALIVE, attack=attack)).behavior == "NON-STRICT"
+
 
 class TestShortfalls:
     def test_memory_over_the_bound_is_non_strict(self) -> None:
@@ -68,6 +77,12 @@ class TestShortfalls:
     def test_memory_under_the_bound_is_ok(self) -> None:
         v = judge(_case(rss_slack=16 * _MIB), _trace(alive=ALIVE, server=_server(growth=15 * _MIB)))
         assert v.behavior == "OK" and "memory +15.0 MiB" in v.result
+
+    def test_a_stalled_flood_is_back_pressure_not_a_shortfall(self) -> None:
+        attack = [{"step": "flood", "read": False, "reaction": "stalled", "octets": 10 * _MIB, "seconds": 2.1,
+                   "within": 2, "probe_during": ALIVE}]
+        v = judge(_case(), _trace(alive=ALIVE, attack=attack, server=_server(growth=_MIB)))
+        assert v.behavior == "OK" and "never read: stalled after 2.1 s" in v.result
 
     def test_cpu_over_the_bound_is_non_strict(self) -> None:
         v = judge(_case(cpu_seconds=1), _trace(alive=ALIVE, server=_server(cpu=1.5)))
@@ -95,3 +110,31 @@ class TestShortfalls:
                     expect=Expect(any="ok"), resources=Limits(answer="refuse"))
         attack = [{"step": "request", "answer": "none", "within": 8}]
         assert judge(case, _trace(alive=ALIVE, attack=attack)).behavior == "INFORMATIONAL"
+
+
+class TestExactLimit:
+    @staticmethod
+    def _fact(**kw: Any) -> dict[str, Any]:
+        return {"step": "exact_limit", "offset": 1, "within": 20, "limit": 1000, "stated": False,
+                "probe_detail": "", "probe_attempts": 12, "probe_seconds": 0.5, "size": 1001,
+                "expected": "refused", "reaction": "refused 1009", "answer": "refused", "compressed": 30, **kw}
+
+    def test_treated_like_the_uncompressed_message_is_ok(self) -> None:
+        v = judge(_case(), _trace(alive=ALIVE, attack=[self._fact()]))
+        assert v.behavior == "OK" and "limit 1000 (probed with 12 connections" in v.result
+
+    def test_one_octet_over_the_limit_accepted_is_non_strict(self) -> None:
+        v = judge(_case(), _trace(alive=ALIVE, attack=[self._fact(reaction="accepted", answer="accepted")]))
+        assert (v.behavior, v.level) == ("NON-STRICT", "SHOULD")
+        assert "one octet over the largest uncompressed message the server accepts (1000)" in v.result
+
+    def test_no_limit_found_is_not_judged(self) -> None:
+        fact = self._fact(limit=None, size=None, probe_detail="every size up to 4096 octets was accepted: no limit")
+        v = judge(_case(), _trace(alive=ALIVE, attack=[fact]))
+        assert v.behavior == "INFORMATIONAL" and "Not judged" in v.result
+
+    def test_no_answer_is_a_shortfall(self) -> None:
+        v = judge(_case(), _trace(alive=ALIVE, attack=[self._fact(reaction="none", answer="none")]))
+        assert v.behavior == "NON-STRICT" and "neither echoed nor refused" in v.result
+        fact = self._fact(limit=None, size=None, probe_detail="no verdict on 8192 octets: none")
+        assert judge(_case(), _trace(alive=ALIVE, attack=[fact])).behavior == "NON-STRICT"

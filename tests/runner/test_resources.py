@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tracemalloc
 import zlib
+from typing import Any
 
 from conformance.catalog.resources import Request
 from conformance.runner.resources import bomb_payload, request_chunks
@@ -100,3 +101,43 @@ class TestSelection:
 
     def test_naming_a_heavy_case_runs_it(self) -> None:
         assert self._ids("--cases", "30.7.13") == {"30.7.13"}
+
+
+class TestUnreadFlood:
+    """A peer that never reads (30.8): the suite stops reading, so what the server sends waits in
+    the kernel's buffers, never in the suite's memory."""
+
+    @staticmethod
+    def _run(case_id: str, argv: list[str]) -> tuple[Any, int]:
+        import asyncio
+
+        from conformance.catalog.load import load_catalogue
+        from conformance.runner.trace import RunOptions
+        from conformance.runner.watched import execute_watched
+        from conformance.targets.tcp import ServerTarget
+        from testees.peers.spawn import spawn_server
+
+        case = load_catalogue().by_id()[case_id]
+        with spawn_server(argv) as (url, _proc):
+            tracemalloc.start()
+            try:
+                trace = asyncio.run(execute_watched(case, ServerTarget.from_url(url), RunOptions()))
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+        return trace, peak
+
+    def test_the_suite_stays_flat_while_the_server_answers_64_mib(self) -> None:
+        # the mutant reads all 64 MiB and writes every echo back; none of it reaches the suite
+        trace, peak = self._run("30.8.1", ["-m", "testees.mutants.resources", "buffers-its-output"])
+        (fact,) = trace.measurements["attack"]
+        assert (fact["read"], fact["reaction"]) == (False, "read") and fact["octets"] > 64 << 20
+        assert trace.observations == [] and not trace.flooded
+        assert fact["probe_during"]["ok"] and trace.measurements["alive"]["ok"]
+        assert peak < 4 << 20
+
+    def test_a_server_that_applies_back_pressure_stalls_the_writes(self) -> None:
+        trace, _ = self._run("30.8.1", ["-m", "conformance", "echo-server", "--port", "0"])
+        (fact,) = trace.measurements["attack"]
+        assert fact["reaction"] == "stalled" and fact["octets"] < 48 << 20
+        assert fact["probe_during"]["ok"]

@@ -86,6 +86,19 @@ def test_a_command_that_exits_at_once_is_one_clear_error() -> None:
     w.close()
 
 
+def test_the_command_runs_with_the_environment_and_directory_given(tmp_path: Path) -> None:
+    """bisect starts each candidate's server in its own environment and checkout."""
+    script = tmp_path / "srv.py"
+    script.write_text("import os\nopen('seen', 'w').write(os.environ['CANDIDATE'])\n" + BALLOON)
+    w = WatchedServer(f"{sys.executable} srv.py {{port}}", env={**os.environ, "CANDIDATE": "1.2.3"},
+                      cwd=str(tmp_path))
+    try:
+        w.start()  # the script wrote `seen` before it listened
+        assert (tmp_path / "seen").read_text() == "1.2.3"
+    finally:
+        w.close()
+
+
 def test_the_command_needs_a_port_placeholder() -> None:
     with pytest.raises(UsageError, match=r"\{port\}"):
         WatchedServer("python -m something")

@@ -36,3 +36,15 @@ def test_nghttpx_in_front_of_the_reference(tmp_path: Path) -> None:
     with spawn_server(["-m", "testees.peers.nghttpx_proxy", "--port", "0"]) as (url, _):
         index = _run(url, tmp_path)
     assert {v["behavior"] for v in index.values()} == {"OK"}
+
+
+def _apache() -> str | None:
+    return shutil.which("apache2") or shutil.which("apache2", path="/usr/sbin")
+
+
+@pytest.mark.skipif(_apache() is None, reason="needs apache2 (Debian's apache2: make h2-deps)")
+def test_apache_mod_http2_in_front_of_the_reference(tmp_path: Path) -> None:
+    with spawn_server(["-m", "testees.peers.apache_h2", "--port", "0"]) as (url, _):
+        index = _run(url, tmp_path)
+    assert {v["behavior"] for v in index.values()} == {"OK"}
+    assert len(index) == 16 + 2 + 7

@@ -1,0 +1,145 @@
+"""The receive fast paths of the connection give the events of the general path, on any stream.
+
+`frame_events=True` turns every fast path off (each frame is then reported on its own), so the
+same octets fed to a connection with and without it must give the same events, FrameReceived
+aside, and the same octets to send: whatever the frames (valid or not, compressed or not,
+fragmented, control frames between them) and however the octets are cut into reads.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conformance.engine import events as ev
+from conformance.engine.connection import Connection, Role
+from conformance.engine.deflate import negotiated_codec
+from conformance.wire.deflate import DeflateParams
+from conformance.wire.frames import Frame, Opcode, serialize_frame
+
+_TEXTS = [b"", b"ok", "κόσμε 🙂".encode(), b"ab\xce", b"\xed\xa0\x80", b"x" * 130, "数据".encode() * 50]
+
+
+def _compress(data: bytes, cut: bool) -> bytes:
+    c = zlib.compressobj(1, zlib.DEFLATED, -15)
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    return out[:-4] if cut else out  # cut=False keeps 00 00 ff ff: still valid (an empty block more)
+
+
+@st.composite
+def frames(draw: Any, deflate: bool) -> bytes:
+    """One frame's octets: mostly the commonest kinds (small whole text/binary), plus everything
+    that must leave the fast path: fragments, control frames, reserved bits, unmasked frames,
+    16-bit lengths, lengths in a longer form than needed, invalid UTF-8, compressed payloads (valid, cut short or garbage)."""
+    kind = draw(st.sampled_from(["text", "binary", "binary", "fragment", "cont", "ping", "close",
+                                 "rsv", "unmasked", "compressed", "garbage-deflate", "big", "long-form"]))
+    mask: bytes | None = draw(st.binary(min_size=4, max_size=4))
+    rsv1 = False
+    fin = True
+    if kind == "text":
+        op, data = Opcode.TEXT, draw(st.sampled_from(_TEXTS))
+    elif kind == "binary":
+        op, data = Opcode.BINARY, draw(st.binary(max_size=140))
+    elif kind == "fragment":
+        op, data, fin = draw(st.sampled_from([Opcode.TEXT, Opcode.BINARY])), draw(st.sampled_from(_TEXTS)), False
+    elif kind == "cont":
+        op, data, fin = Opcode.CONT, draw(st.sampled_from(_TEXTS)), draw(st.booleans())
+    elif kind == "ping":
+        op, data = Opcode.PING, draw(st.binary(max_size=20))
+    elif kind == "close":
+        op, data = Opcode.CLOSE, b"\x03\xe8bye"
+    elif kind == "rsv":
+        op, data = Opcode.BINARY, b"r"
+        return serialize_frame(Frame(op, data, True, False, True, False), mask=mask)
+    elif kind == "long-form":  # a length in a longer form than it needs (frame.length-not-minimal)
+        op, data = Opcode.BINARY, draw(st.binary(max_size=130))
+        return serialize_frame(Frame(op, data), mask=mask, length_form=draw(st.sampled_from([16, 64])))
+    elif kind == "unmasked":
+        op, data, mask = Opcode.BINARY, b"u", None
+    elif kind == "big":
+        op, data = draw(st.sampled_from([Opcode.TEXT, Opcode.BINARY])), b"y" * draw(st.integers(126, 70_000))
+    else:
+        op = draw(st.sampled_from([Opcode.TEXT, Opcode.BINARY]))
+        plain = draw(st.sampled_from(_TEXTS))
+        data = _compress(plain, draw(st.booleans())) if kind == "compressed" else draw(st.binary(max_size=30))
+        rsv1 = deflate or draw(st.booleans())
+    return serialize_frame(Frame(op, data, fin, rsv1), mask=mask)
+
+
+def _conn(deflate: bool, frame_events: bool, max_message: int | None) -> Connection:
+    codec = None
+    if deflate:
+        codec = negotiated_codec(DeflateParams(False, False, None, None), "server", max_message)
+    return Connection(Role.SERVER, deflate=codec, frame_events=frame_events, max_message=max_message,
+                      clock=lambda: 1.0)
+
+
+def _run(conn: Connection, reads: list[bytes]) -> tuple[list[object], bytes]:
+    got: list[object] = []
+    for r in reads:
+        conn.receive_data(r)
+        for e in conn.events():
+            if isinstance(e, ev.FrameReceived):
+                continue
+            got.append((type(e).__name__, e.rule.id, e.detail, e.close_code) if isinstance(e, ev.Failure) else e)
+    conn.receive_data(b"")
+    got.extend(conn.events())
+    return got, conn.data_to_send()
+
+
+def _cut(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    return [data[a:b] for a, b in zip(points, points[1:], strict=False) if b > a]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.booleans(), st.data())
+def test_fast_and_general_paths_agree(deflate: bool, data: st.DataObject) -> None:
+    stream = b"".join(data.draw(st.lists(frames(deflate), max_size=30)))
+    reads = _cut(stream, data.draw(st.lists(st.integers(0, 1 << 20), max_size=6)))
+    limit = data.draw(st.sampled_from([None, 64 * 1024 * 1024, 200]))
+    fast = _run(_conn(deflate, False, limit), reads)
+    general = _run(_conn(deflate, True, limit), reads)
+    assert fast[0] == general[0]
+    assert fast[1][:2] == general[1][:2] and len(fast[1]) == len(general[1])  # close frames: random keys
+
+
+def test_a_run_of_small_frames_is_delivered_whole() -> None:
+    """The commonest case itself: many small masked frames in one read, every one a message."""
+    key = b"\x01\x02\x03\x04"
+    stream = b"".join(serialize_frame(Frame(Opcode.BINARY if i % 2 else Opcode.TEXT, b"%05d" % i), mask=key)
+                      for i in range(1000))
+    got, _ = _run(_conn(False, False, None), [stream])
+    assert [e.data for e in got if isinstance(e, ev.Message)] == [b"%05d" % i for i in range(1000)]
+
+
+def test_a_run_of_compressed_messages_is_inflated_in_order() -> None:
+    """Compressed one-frame messages with the context kept: each inflates against the one before."""
+    client = Connection(Role.CLIENT, deflate=negotiated_codec(DeflateParams(False, False, None, None), "client", None))
+    texts = [f"message {i} " * (i % 7 + 1) for i in range(300)]
+    for t in texts:
+        client.send_data(t)
+    stream = client.data_to_send()
+    for frame_events in (False, True):
+        got, _ = _run(_conn(True, frame_events, None), [stream])
+        assert [e.text for e in got if isinstance(e, ev.Message)] == texts
+
+
+class TestKnownText:
+    """`known_text`: a text message equal to octets the application vouches for is not decoded
+    again; anything else still is, so invalid UTF-8 still fails the connection (§8.1)."""
+
+    def test_the_known_octets_are_delivered_undecoded(self) -> None:
+        conn = _conn(False, False, None)
+        conn.known_text = "κόσμε".encode()
+        got, _ = _run(conn, [serialize_frame(Frame(Opcode.TEXT, "κόσμε".encode()), mask=b"abcd")])
+        assert got == [ev.Message(Opcode.TEXT, "κόσμε".encode(), None, False, 1.0)]
+
+    def test_other_text_is_still_checked(self) -> None:
+        conn = _conn(True, False, None)
+        conn.known_text = b"ok"
+        got, _ = _run(conn, [serialize_frame(Frame(Opcode.TEXT, _compress(b"ok\xff", True), rsv1=True), mask=b"abcd")])
+        assert got[0][:2] == ("Failure", "utf8.text-invalid")  # type: ignore[index]
