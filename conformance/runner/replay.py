@@ -38,10 +38,11 @@ from conformance.catalog.model import Case, Echo, HandshakeSpec, SendFrame, Step
 from conformance.catalog.payload import PayloadSpec
 from conformance.catalog.resources import Bomb, Flood, Request
 from conformance.engine.connection import Connection, Role, State
-from conformance.errors import TargetError
-from conformance.runner.context import Session, teardown
+from conformance.runner.context import Session
 from conformance.runner.handshake import do_handshake
 from conformance.runner.judge import match_observations
+from conformance.runner.session import guarded
+from conformance.runner.steps import SECOND_PING
 from conformance.runner.trace import RunOptions, Trace, case_budget
 from conformance.targets.tcp import ServerTarget, open_connection
 from conformance.wire.close import parse_close
@@ -59,7 +60,9 @@ class Chunk:
     `kind`: "step" (octets of a step), "sync" (a synchronisation ping; `label` names it, e.g.
     "checkpoint A" or "before closing"), "close" (the suite's own closing handshake at the end),
     "settle" (a checkpoint where no ping could go: no octets, the settle time for a close).
-    `messages`: the whole messages the original target had sent before it."""
+    `messages`: the whole messages the original target had sent before it. `asked_again`: a
+    checkpoint's first ping that the run followed with its second (runner/steps.py `_two_pings`):
+    the checkpoint is recorded once, at the second."""
 
     kind: str
     data: bytes = b""
@@ -67,6 +70,7 @@ class Chunk:
     chop: int = 0
     delay: float = 0.0
     messages: int = 0
+    asked_again: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,8 +111,10 @@ def recording_from_wirelog(wirelog: Any, case: Case | None = None) -> Recording:
             keys += _mask_keys(data)
             continue
         sync = _SYNC.fullmatch(label)
-        chunks.append(Chunk(kind, data, sync.group(1) if sync else label, int(e.get("chop") or 0),
-                            float(e.get("delay") or 0), state.messages))
+        name = sync.group(1) if sync else label
+        if sync and name.endswith(SECOND_PING) and chunks and chunks[-1].kind == "sync":
+            chunks[-1] = dataclasses.replace(chunks[-1], asked_again=True)
+        chunks.append(Chunk(kind, data, name, int(e.get("chop") or 0), float(e.get("delay") or 0), state.messages))
         state.closing = False
     return Recording(request, tuple(chunks), tuple(keys))
 
@@ -262,31 +268,21 @@ async def replay_recording(case: Case, rec: Recording, target: ServerTarget, opt
     s = _ReplaySession(replay_case(case, rec), opts, rec)
     trace = s.trace
     budget = case_budget(case, opts) + opts.wait  # a run's budget, and the one wait that found the target changed
-    try:
-        async with asyncio.timeout(budget):
-            s.reader, s.writer = await open_connection(target, min(budget, opts.wait * 2))
-            trace.connected = True
-            leftover = await do_handshake(s, target)
-            if not trace.opened:
-                return trace
-            s.start(Role.CLIENT, leftover)
-            marks = close_marks(case.steps)
-            for chunk in rec.chunks:
-                if trace.eof or trace.reset or not await _send_chunk(s, chunk, marks):
-                    break
-            await _finish(s)
-    except TimeoutError:
-        trace.timed_out = f"the case did not finish within its budget of {budget:g} s"
-        trace.log("tx", "event", text=trace.timed_out)
-    except TargetError as exc:
-        trace.handshake_note = str(exc)
-        trace.log("tx", "event", text=str(exc))
-    except (ConnectionError, OSError) as exc:
-        trace.reset = True
-        trace.log("rx", "event", text=f"connection error: {exc}")
-    finally:
-        await teardown(s)
-    return trace
+
+    async def body() -> None:
+        s.reader, s.writer = await open_connection(target, min(budget, opts.wait * 2))
+        trace.connected = True
+        leftover = await do_handshake(s, target)
+        if not trace.opened:
+            return
+        s.start(Role.CLIENT, leftover)
+        marks = close_marks(case.steps)
+        for chunk in rec.chunks:
+            if trace.eof or trace.reset or not await _send_chunk(s, chunk, marks):
+                break
+        await _finish(s)
+
+    return await guarded(s, budget, body)
 
 
 def close_marks(steps: Sequence[Step]) -> list[bool]:
@@ -387,7 +383,9 @@ async def _sync(s: _ReplaySession, chunk: Chunk) -> bool:
         return True
     if outcome == "closed":
         return False
-    label = chunk.label.removeprefix("checkpoint ")
+    if outcome == "pong" and chunk.asked_again:  # the second ping decides, as in the run
+        return True
+    label = chunk.label.removeprefix("checkpoint ").removesuffix(SECOND_PING)
     t.observations.append(("timeout", label))
     if outcome == "timeout":
         note = (f"checkpoint {label}: the peer answered the ping with neither a pong nor a close; still open "

@@ -10,7 +10,7 @@ budget: on timeout the trace so far is judged.
 
 from __future__ import annotations
 
-__all__ = ["RunOptions", "Trace", "TxFrames", "case_budget", "deflate_missing", "execute_case",
+__all__ = ["RunOptions", "Trace", "TxFrames", "case_budget", "deflate_missing", "execute_case", "guarded",
            "execute_client_case"]
 
 import asyncio
@@ -92,16 +92,26 @@ async def _answer_client(s: Session, request: Request, leftover: bytes) -> bytes
 
 async def _execute(s: Session, role: Role, open_half: Callable[[], Awaitable[bytes | None]]) -> Trace:
     """The handshake half of `role`, the steps, the close; the trace whatever happens."""
-    trace, budget = s.trace, case_budget(s.case, s.opts)
+
+    async def body() -> None:
+        leftover = await open_half()
+        if leftover is None:
+            return
+        s.start(role, leftover)
+        if not deflate_missing(s.case, s.trace):
+            await run_steps(s, s.case.steps)
+        await _finish(s)
+
+    return await guarded(s, case_budget(s.case, s.opts), body)
+
+
+async def guarded(s: Session, budget: float, body: Callable[[], Awaitable[None]]) -> Trace:
+    """Run `body` within `budget` seconds and tear the connection down after it; what the target
+    did (a timeout, a refusal, a reset) goes into the trace, never out as an exception."""
+    trace = s.trace
     try:
         async with asyncio.timeout(budget):
-            leftover = await open_half()
-            if leftover is None:
-                return trace
-            s.start(role, leftover)
-            if not deflate_missing(s.case, trace):
-                await run_steps(s, s.case.steps)
-            await _finish(s)
+            await body()
     except TimeoutError:
         trace.timed_out = f"the case did not finish within its budget of {budget:g} s"
         trace.log("tx", "event", text=trace.timed_out)

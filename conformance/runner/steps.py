@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["run_steps"]
+__all__ = ["SECOND_PING", "run_steps"]
 
 import asyncio
 import time
@@ -163,6 +163,9 @@ async def _close(s: Session, c: CloseNow) -> bool:
     return await s.flush()
 
 
+SECOND_PING = ", second ping: has the peer acted on what it read?"  # its label's tail (replay.py reads it)
+
+
 async def _checkpoint(s: Session, label: str) -> bool:
     """Has the peer failed the connection on what came before? Two pings in turn ask (below):
     a close frame or EOF first means it failed fast (the remaining steps are skipped), the
@@ -204,7 +207,7 @@ async def _two_pings(s: Session, label: str) -> str:
     outcome = await s.sync(s.opts.settle, f"checkpoint {label}")
     if outcome != "pong" or (s.can_sync() and not s.trace.peer_closed):
         return outcome
-    return await s.sync(s.opts.settle, f"checkpoint {label}, second ping: has the peer acted on what it read?")
+    return await s.sync(s.opts.settle, f"checkpoint {label}{SECOND_PING}")
 
 
 async def _wait_messages(s: Session, n: int) -> bool:

@@ -11,32 +11,18 @@ temporary directory (no system-wide file is read or written); httpd listens on l
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import pwd
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-_START = 20.0  # upper bound for httpd to accept connections
+from testees.peers.front import free_port, serve_front, start_backend
+
 _MODULES = Path("/usr/lib/apache2/modules")
 _LOAD = ["mpm_event", "authz_core", "http2", "proxy", "proxy_http"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _accepting(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def config(port: int, backend: int, tmp: Path) -> str:
@@ -71,34 +57,19 @@ def main() -> int:
     if exe is None:
         print("apache_h2: the apache2 command is missing (apt-get install apache2)", file=sys.stderr)
         return 3
-    backend = subprocess.Popen([sys.executable, "-m", "conformance", "echo-server", "--port", "0", "--deflate"],
-                               stdout=subprocess.PIPE, text=True)
-    assert backend.stdout is not None
-    bport = int(backend.stdout.readline().split()[-1].rstrip("/").rsplit(":", 1)[-1])
-    port = args.port or _free_port()
+    backend, bport = start_backend()
+    port = args.port or free_port()
     with tempfile.TemporaryDirectory(prefix="apache-h2-") as tmp:
         os.chmod(tmp, 0o755)  # the children, as `nobody`, reach the mutex files
         conf = Path(tmp) / "httpd.conf"
         conf.write_text(config(port, bport, Path(tmp)))
         proxy = subprocess.Popen([exe, "-d", tmp, "-f", str(conf), "-DFOREGROUND"], stdout=sys.stderr)
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        try:
-            deadline = time.monotonic() + _START
-            while not _accepting(port):
-                if proxy.poll() is not None or time.monotonic() > deadline:
-                    log = Path(tmp) / "error.log"
-                    print(f"apache_h2: httpd did not start: {log.read_text()[-500:] if log.exists() else ''}",
-                          file=sys.stderr)
-                    return 3
-                time.sleep(0.05)
-            print(f"listening on http://127.0.0.1:{port}/", flush=True)
-            proxy.wait()
-            return 0
-        finally:
-            for proc in (proxy, backend):
-                proc.terminate()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(5)
+
+        def failure() -> str:
+            log = Path(tmp) / "error.log"
+            return f"apache_h2: httpd did not start: {log.read_text()[-500:] if log.exists() else ''}"
+
+        return serve_front(proxy, backend, port, failure)
 
 
 if __name__ == "__main__":
