@@ -17,6 +17,7 @@ from conformance.report.model import ReportDir
 from conformance.runner.judge import judge
 from conformance.runner.replay import Chunk, NotReplayable, close_marks, recording_from_wirelog, replay_recording
 from conformance.runner.run import run_cases
+from conformance.runner.steps import SECOND_PING
 from conformance.runner.trace import RunOptions
 from conformance.targets.tcp import ServerTarget
 from conformance.wire.frames import Frame, Opcode, serialize_frame
@@ -49,9 +50,12 @@ def test_writes_keep_their_pieces_and_the_request_its_octets(logs: dict[str, lis
 
 def test_sync_pings_and_the_final_close_are_scripted(logs: dict[str, list[dict[str, object]]]) -> None:
     rec = recording_from_wirelog(logs["6.4.1"], _case("6.4.1"))
-    assert [c.kind for c in rec.chunks] == ["step", "sync", "step", "sync"]
-    assert [c.label for c in rec.chunks if c.kind == "sync"] == ["checkpoint A", "checkpoint B"]
-    assert rec.chunks[2].messages == 0  # a pong is no message
+    # checkpoint A asks twice (the peer went on after the first pong); at B the peer fails instead
+    assert [c.kind for c in rec.chunks] == ["step", "sync", "sync", "step", "sync"]
+    assert [c.label for c in rec.chunks if c.kind == "sync"] == ["checkpoint A", f"checkpoint A{SECOND_PING}",
+                                                                 "checkpoint B"]
+    assert [c.asked_again for c in rec.chunks] == [False, True, False, False, False]
+    assert rec.chunks[3].messages == 0  # a pong is no message
     assert len(rec.answer_keys) == 1  # the close answering the peer's 1007 is the engine's
     rec = recording_from_wirelog(logs["1.1.1"], _case("1.1.1"))
     assert [c.kind for c in rec.chunks] == ["step", "close"] and rec.chunks[1].messages == 1
