@@ -68,7 +68,7 @@ h2-demo: $(STAMP) h2-deps
 # `conformance bisect` end to end: the pure search, the registries, a git bisect over a temporary
 # repository, and the slow ones over websockets releases (package index) and Node's ws (npm).
 test-bisect: $(STAMP)
-	$(PY) -m pytest -q tests/bisection
+	BISECT_RELEASES=1 $(PY) -m pytest -q tests/bisection
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
