@@ -10,6 +10,18 @@ frame carries its own data; the last frame drops the 00 00 ff ff that the flush 
 longer than its window minus 262 octets (MIN_LOOKAHEAD = 258 + 3 + 1), so a 9-bit compressor
 refers at most 250 octets back, inside the 256 octets an 8-bit window allows (§7.1.2).
 
+Sending again. After a sync flush the stream sits on a byte boundary, and a whole message's
+compressed form refers at most 2^wbits octets back (wbits as given to zlib). So the form computed
+after a history H inflates to the same message after any history that ends with the same 2^wbits
+octets as H: the receiver's window then holds the same octets at the same distances. The volume
+cases send the slices of a corpus round and round, so once the stream has gone round once, every
+message follows the same octets it followed before, and its earlier form is sent again instead of
+deflating it anew (`_Forms`). The compressor is then behind the stream; before it compresses
+anything new, it is given the stream's last 2^wbits octets as its dictionary (unless what it last
+saw ends with those octets anyway). Without context takeover the history is always empty, and a
+repeated message always reuses its form. The first messages of a stream are always compressed
+anew, with the context of the messages before them.
+
 Receiving. The 00 00 ff ff tail is put back on the last frame, the data is inflated and counted,
 each zlib call capped at what is left of `max_message` plus one octet, so a deflate bomb stops
 there. zlib only notices a
@@ -31,6 +43,7 @@ __all__ = ["ZLIB_ERRORS", "DeflateCodec", "DeflateDataError", "DeflateParams", "
 
 import collections
 import dataclasses
+import itertools
 import zlib
 from collections.abc import Iterable
 from types import ModuleType
@@ -57,8 +70,9 @@ _STRICT_STEP = 64  # output per zlib call below 15 bits (see the module docstrin
 _STRICT_SLICE = 512  # input per call there: bounds what zlib copies into unconsumed_tail
 _STRICT_BUDGET = 4 << 20  # octets of a connection inflated in small steps (see the module docstring)
 _KEEP_LIMIT = 1 << 20  # compressed octets of a message kept to explain a too-far reference
-_MEMO_LIMIT = 4 << 20  # octets of messages whose compressed form a codec remembers (see encode)
-_MEMO_FROM = 1024  # smaller messages compress faster than they hash and look up
+_MEMO_LIMIT = 4 << 20  # octets of messages and compressed forms a codec remembers (see _Forms)
+_MEMO_FROM = 1024  # smaller messages compress faster than they are looked up (with a full window)
+_KEY_NAMES = 32  # with context takeover, messages of 1/32 of the window and more are looked up
 _MIN_BITS, _MAX_BITS = 8, 15  # RFC 7692 §7.1.2
 _ZLIB_MIN_DEFLATE_BITS = 9
 # What either zlib raises for data that does not inflate.
@@ -193,6 +207,100 @@ def _inflates(data: bytes, bits: int, upto: int) -> bool:
     return True
 
 
+_Key = tuple[tuple[int, ...], int]  # (names of the history, name of the message)
+_PRINT = 32  # octets from each of three places that, with the length, find a message's name
+
+
+def _fingerprint(message: bytes) -> tuple[int, bytes]:
+    """A cheap stand-in for a long message's hash; equal octets are still checked in full (a
+    comparison runs at memory speed, hashing 128 KiB costs a third of deflating it)."""
+    n = len(message)
+    middle = n // 2
+    return n, message[:_PRINT] + message[middle : middle + _PRINT] + message[-_PRINT:]
+
+
+class _Forms:
+    """Compressed forms a sender may send again, and the history of the stream they depend on.
+
+    A message is named by a number: equal octets, the same number, while it is remembered. The
+    history is named by the names of the latest messages that cover `reach` octets (of all of
+    them while fewer were sent), so equal names mean equal last `reach` octets. A part of a
+    message, and a message too short to be worth looking up, gets a number no other message
+    shares: a history holding one never matches. What is remembered stays under _MEMO_LIMIT
+    octets; past it everything is forgotten, and names go on with numbers not used before.
+    """
+
+    def __init__(self, reach: int) -> None:
+        self.reach = reach  # how far back a compressed form may refer; 0 without context takeover
+        self._names: dict[tuple[int, bytes], tuple[bytes, int]] = {}  # fingerprint -> (message, name)
+        self._forms: dict[_Key, bytes] = {}
+        self.size = 0  # octets of the named messages and of the forms
+        self._numbers = itertools.count()
+        self._history: collections.deque[tuple[int, bytes, bool]] = collections.deque()  # name, octets, own
+        self._history_size = 0
+        self._own = 0  # entries of the history with a number of their own
+        self._behind = False  # forms were sent again since the compressor last compressed
+        self._compressor_saw: tuple[int, ...] = ()  # the history then, when behind
+
+    def key(self, message: bytes) -> _Key | None:
+        """`message` after the current history; None when that history cannot recur."""
+        if self._own:
+            return None
+        print_ = _fingerprint(message)
+        known = self._names.get(print_)
+        if known is not None and (known[0] is message or known[0] == message):
+            name = known[1]
+        elif len(message) > _MEMO_LIMIT:
+            return None
+        else:  # a new message (or another with the same fingerprint, which it replaces)
+            self._room(len(message))
+            name = next(self._numbers)
+            self._names[print_] = (message, name)
+        return self._names_of_history(), name
+
+    def get(self, key: _Key) -> bytes | None:
+        return self._forms.get(key)
+
+    def store(self, key: _Key, form: bytes) -> None:
+        if len(form) <= _MEMO_LIMIT:
+            self._room(len(form))
+            self._forms[key] = form
+
+    def _room(self, size: int) -> None:
+        if self.size + size > _MEMO_LIMIT:
+            self._names.clear()
+            self._forms.clear()
+            self.size = 0
+        self.size += size
+
+    def sent(self, data: bytes, name: int | None, *, compressed: bool) -> None:
+        """`data` went out (a whole message named `name`, or a part: None); `compressed`: by the
+        compressor, which then knows the history, rather than in a form sent again."""
+        if not compressed and not self._behind:
+            self._behind, self._compressor_saw = True, self._names_of_history()
+        elif compressed:
+            self._behind = False
+        own = name is None
+        self._history.append((next(self._numbers) if name is None else name, data, own))
+        self._history_size += len(data)
+        self._own += own
+        while self._history and self._history_size - len(self._history[0][1]) >= self.reach:
+            _, gone, was_own = self._history.popleft()
+            self._history_size -= len(gone)
+            self._own -= was_own
+
+    def compressor_behind(self) -> bool:
+        """Whether the compressor's last `reach` octets may differ from the stream's."""
+        return self._behind and self._compressor_saw != self._names_of_history()
+
+    def tail(self) -> bytes:
+        """The stream's last `reach` octets (all of it while shorter)."""
+        return _last((data for _, data, _ in self._history), self.reach)
+
+    def _names_of_history(self) -> tuple[int, ...]:
+        return tuple(name for name, _, _ in self._history)
+
+
 class DeflateCodec:
     """Compresses what `role` sends and inflates what its peer sends, as `params` agree."""
 
@@ -209,9 +317,13 @@ class DeflateCodec:
         self._out_zlib = compressor_module(params.window(role))
         self._out_reset = params.no_takeover(role)
         self._compressor = self._new_compressor()
-        self._fresh = True  # the compressor has seen nothing since it was made
-        self._memo: dict[bytes, bytes] = {}
-        self._memo_size = 0
+        self._partial = False  # a message's first frames went out, its last has not
+        # zlib refers at most 2^wbits octets back (wbits as given to it: 9 for an agreed 8)
+        reach = 0 if self._out_reset else 1 << self._out_bits
+        self._forms = _Forms(reach)
+        # a history key names the ~_KEY_NAMES messages that fill the window, no more
+        self._reuse_from = _MEMO_FROM if self._out_reset else min(_MEMO_FROM, reach // _KEY_NAMES)
+        self.reused = 0  # messages sent again in a compressed form computed before
         self._in_bits = params.window(peer)
         self._in_zlib = zlib_module(self._in_bits)
         self._in_reset = params.no_takeover(peer)
@@ -235,41 +347,41 @@ class DeflateCodec:
 
     # -- sending -----------------------------------------------------------------------------
 
-    def _new_compressor(self) -> Any:
+    def _new_compressor(self, history: bytes = b"") -> Any:
+        """A compressor at a message boundary; `history`: the octets the receiver's window holds."""
+        if history:
+            return self._out_zlib.compressobj(self.level, zlib.DEFLATED, -self._out_bits, 8, zdict=history)
         return self._out_zlib.compressobj(self.level, zlib.DEFLATED, -self._out_bits, 8)
 
     def encode(self, data: bytes, fin: bool) -> bytes:
         """Compress one frame's part of a message; the last part loses its 00 00 ff ff tail.
 
-        Without context takeover a whole message always starts from an empty compressor, so its
-        compressed form depends on its octets alone: a message sent again (the rolling corpus
-        slices of the volume cases repeat) reuses it. The octets on the wire are the same.
+        A whole message that follows the same history as before (the same last 2^wbits octets,
+        or none without context takeover) is sent in the form it was compressed to then: the
+        receiver inflates it to the same octets (see the module docstring).
         """
-        whole = fin and self._fresh and self._out_reset and len(data) >= _MEMO_FROM
-        if whole:
-            data = data if type(data) is bytes else bytes(data)  # a key must be hashable
-            known = self._memo.get(data)
+        data = data if type(data) is bytes else bytes(data)  # kept in the history: immutable
+        forms = self._forms
+        key = forms.key(data) if fin and not self._partial and len(data) >= self._reuse_from else None
+        if key is not None:
+            known = forms.get(key)
             if known is not None:
+                forms.sent(data, key[1], compressed=False)
+                self.reused += 1
                 return known
-        out = self._compressor.compress(data) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
-        self._fresh = False
+        if not self._partial and forms.compressor_behind():
+            self._compressor = self._new_compressor(forms.tail())
+        out = bytes(self._compressor.compress(data) + self._compressor.flush(zlib.Z_SYNC_FLUSH))
+        self._partial = not fin
         if fin:
             if out.endswith(_TAIL):
                 out = out[:-4]
             if self._out_reset:
                 self._compressor = self._new_compressor()
-                self._fresh = True
-        if whole:
-            self._remember_encoded(data, out)
-        return bytes(out)
-
-    def _remember_encoded(self, data: bytes, out: bytes) -> None:
-        if self._memo_size + len(data) > _MEMO_LIMIT:
-            self._memo.clear()
-            self._memo_size = 0
-        if len(data) <= _MEMO_LIMIT:
-            self._memo[data] = out
-            self._memo_size += len(data)
+        forms.sent(data, None if key is None else key[1], compressed=True)
+        if key is not None:
+            forms.store(key, out)
+        return out
 
     # -- receiving ---------------------------------------------------------------------------
 

@@ -441,4 +441,163 @@ class TestSpeedups:
         ours = codec("client", client_no_context_takeover=True)
         for i in range(3 * wd._MEMO_LIMIT // 65536):
             ours.encode(compressible(65536, seed=i), True)
-        assert ours._memo_size <= wd._MEMO_LIMIT
+        assert ours._forms.size <= wd._MEMO_LIMIT
+
+
+TAIL = b"\x00\x00\xff\xff"
+
+
+@pytest.fixture(params=["zlib-ng", "zlib"])
+def compressor(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which zlib compresses: zlib-ng (the default from 9 bits) or stock zlib (as without zlib-ng)."""
+    if request.param == "zlib-ng":
+        pytest.importorskip("zlib_ng")
+    else:
+        from conformance.wire import deflate as wd
+
+        monkeypatch.setattr(wd, "_zlib_ng", None)
+    return str(request.param)
+
+
+def inflated(wire: list[bytes], bits: int, no_takeover: bool = False) -> list[bytes]:
+    """The messages as two receivers inflate them: this codec (small steps below 15 bits, so a
+    reference past the window fails) and plain stock zlib with the agreed window; they must agree."""
+    ours = codec("client", server_max_window_bits=bits, server_no_context_takeover=no_takeover)
+    mine = [ours.decode(w, True) for w in wire]
+    d = zlib.decompressobj(-max(bits, 9))
+    plain = []
+    for w in wire:
+        if no_takeover:
+            d = zlib.decompressobj(-max(bits, 9))
+        plain.append(d.decompress(w + TAIL))
+    assert plain == mine
+    return mine
+
+
+def repeats(messages: list[bytes], reach: int) -> int:
+    """How many messages follow the same last `reach` octets of the stream, and are the same
+    message, as one before them: at most these may be sent in an earlier form."""
+    seen: set[tuple[bytes, bytes]] = set()
+    stream = b""
+    count = 0
+    for m in messages:
+        pair = (stream[-reach:], m)
+        count += pair in seen
+        seen.add(pair)
+        stream += m
+    return count
+
+
+class TestSection7_2SendingAgain:
+    """A whole message that follows the same last 2^wbits octets as before goes out in the form it
+    was compressed to then (wire/deflate.py, "Sending again"): the receiver must still inflate
+    every message, with the agreed window, to exactly what was sent."""
+
+    @pytest.mark.parametrize("bits", range(8, 16))
+    @pytest.mark.parametrize("share", [3, 1, -1, -3])  # message size: W/3, W - 1, W + 7, 3W + 100
+    def test_a_long_run_then_another_message(self, bits: int, share: int, compressor: str) -> None:
+        if bits == 8 and compressor == "zlib-ng":
+            pytest.skip("8 bits is always compressed by stock zlib (with 9)")
+        reach = 1 << max(bits, 9)  # what zlib may refer back to
+        size = {3: reach // 3, 1: reach - 1, -1: reach + 7, -3: 3 * reach + 100}[share]
+        m, other = compressible(size, seed=bits), compressible(size // 2 + 50, seed=100 + bits)
+        copies = -(-reach // size)  # copies of m that fill the window
+        run = copies + 4
+        sender = codec("server", server_max_window_bits=bits)
+        sender.level = 1
+        messages = [other, *[m] * run, other, *[m] * 3, other]
+        wire = [sender.encode(x, True) for x in messages]
+        assert inflated(wire, bits) == messages
+        # the run's first copy follows `other`, the next ones follow fewer copies than fill the
+        # window: those are compressed anew; once `copies` copies fill it, the window is the same
+        # before each later copy, whose form is the one computed after the window first filled
+        assert repeats(messages, reach) >= sender.reused >= run - copies - 1
+        first_again = 1 + copies + 1
+        assert wire[first_again:1 + run] == [wire[first_again - 1]] * (run - copies - 1)
+        # the message after the run and the copies after it are compressed anew (the window differs)
+        assert wire[1 + run] != wire[0]
+
+    @pytest.mark.parametrize("bits", range(8, 16))
+    def test_a_new_message_after_forms_sent_again(self, bits: int, compressor: str) -> None:
+        """Going round A B A B ..., the forms of the second round are sent again, so the compressor
+        last saw a window (A's end) that is not the receiver's (B's end): before C it must take
+        the receiver's window, or C refers to octets the receiver does not have there."""
+        if bits == 8 and compressor == "zlib-ng":
+            pytest.skip("8 bits is always compressed by stock zlib (with 9)")
+        reach = 1 << max(bits, 9)
+        a, b, c = (compressible(reach + 100, seed) for seed in (1, 2, 3))
+        sender = codec("server", server_max_window_bits=bits)
+        messages = [a, b, a, b, a, b, c, a, c, b]
+        wire = [sender.encode(x, True) for x in messages]
+        assert sender.reused >= 3
+        assert inflated(wire, bits) == messages
+
+    @pytest.mark.parametrize("no_takeover", [True, False])
+    def test_messages_alike_where_they_are_sampled_are_told_apart(self, no_takeover: bool) -> None:
+        """Messages are found by their length and a few sampled octets, then compared in full."""
+        m = compressible(40_000)
+        n = m[:1000] + bytes([m[1000] ^ 1]) + m[1001:]
+        sender = codec("server", server_no_context_takeover=no_takeover)
+        messages = [m] * 3 + [n] * 3 + [m] * 3 + [n] * 3
+        wire = [sender.encode(x, True) for x in messages]
+        assert sender.reused > 0
+        assert inflated(wire, 15, no_takeover) == messages
+
+    def test_the_first_copies_are_compressed_with_context(self, compressor: str) -> None:
+        m = compressible(7000)
+        sender = codec("server")
+        wire = [sender.encode(m, True) for _ in range(6)]
+        assert len(wire[1]) < len(wire[0]) // 4  # the second copy refers back to the first
+        assert sender.reused == 0  # the window fills only after 5 copies: the 6th is new too
+        assert inflated(wire, 15) == [m] * 6
+
+    def test_corpus_slices_going_round_reuse_their_forms(self) -> None:
+        """The volume cases (12.x, 13.x): rolling slices of a 1 MiB corpus, 128 KiB each."""
+        from conformance.catalog.payload import PayloadSpec
+
+        spec = PayloadSpec("corpus", size=1 << 17, corpus="json", rolling=True)
+        messages = [spec.materialize(i << 17) for i in range(24)]
+        sender = codec("server")
+        wire = [sender.encode(x, True) for x in messages]
+        assert inflated(wire, 15) == messages
+        assert sender.reused == 24 - 9  # the first round of 8, then the first slice after the round's end
+
+    @pytest.mark.parametrize("bits", [9, 11])
+    def test_reused_forms_stay_inside_the_window(self, bits: int, compressor: str) -> None:
+        """Inflated one octet per call, zlib rejects any reference past the agreed window."""
+        m, other = compressible(700, seed=1) + os.urandom(400), compressible(1500, seed=2)
+        sender = codec("client", client_max_window_bits=bits)
+        messages = [m, other, *[m] * 8, other, m, m, *[other] * 6]
+        wire = [sender.encode(x, True) for x in messages]
+        assert repeats(messages, 1 << bits) >= sender.reused > 0
+        assert exact_inflate(b"".join(w + TAIL for w in wire), bits) == b"".join(messages)
+
+    @given(st.lists(st.tuples(st.sampled_from([0, 1, 2, 3, 4]), st.booleans()), min_size=1, max_size=24),
+           st.integers(8, 15), st.booleans(), st.booleans())
+    @settings(max_examples=60, deadline=None)
+    def test_random_runs(self, picks: list[tuple[int, bool]], bits: int, no_takeover: bool, stock: bool) -> None:
+        """Random sequences over a few messages (short ones, ones larger than small windows, an
+        empty one), some sent in two frames: every message inflates to what was sent."""
+        from conformance.wire import deflate as wd
+
+        alphabet = [compressible(700, 1), compressible(3000, 2), compressible(9000, 3),
+                    random.Random(4).randbytes(2000) * 2, b""]
+        saved = wd._zlib_ng
+        if stock:
+            wd._zlib_ng = None
+        try:
+            sender = codec("server", server_max_window_bits=bits, server_no_context_takeover=no_takeover)
+            messages, wire = [], []
+            for pick, split in picks:
+                x = alphabet[pick]
+                if split:
+                    half = len(x) // 2
+                    wire.append(sender.encode(x[:half], False) + sender.encode(x[half:], True))
+                else:
+                    wire.append(sender.encode(x, True))
+                messages.append(x)
+        finally:
+            wd._zlib_ng = saved
+        assert inflated(wire, bits, no_takeover) == messages
+        if not no_takeover:
+            assert sender.reused <= repeats(messages, 1 << max(bits, 9))
