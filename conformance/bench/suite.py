@@ -3,9 +3,14 @@
 For each group, `conformance run` runs as a child process against one server process, and this
 prints the wall time, the suite's CPU, the server's CPU (psutil on its process) and the time the
 suite spent waiting (wall minus its CPU: on the peer, or on a timer). Beside it, the physical
-floor: what zlib (compress at the suite's level and inflate), SHA-1 and UTF-8 validation alone
-cost on this machine for the octets the group's echo steps move. Then a profile (cProfile, top
-15) of the slowest cases, and the peak RSS of the suite.
+floor of each side: what zlib and UTF-8 validation alone cost on this machine for what the
+group's echo steps make that side do at the least. Each side inflates every message it receives
+(the server also validates text); each deflates only the messages it must compress anew: a
+message that follows the same last 2^wbits octets as an earlier copy of it may go out in that
+copy's form (wire/deflate.py, "Sending again"), so the corpus slices of 12.x and 13.x, which go
+round a 1 MiB corpus, are deflated about once per round. The two sides work on two cores, so the
+group's wall floor is the larger of the two. Then a profile (cProfile, top 15) of the slowest
+cases, and the peak RSS of the suite.
 
 The server is the embedded reference server (started here through `conformance echo-server`),
 or `--server URL`, or `--server-cmd CMD` for a command that prints `listening on URL` (the testees
@@ -14,7 +19,7 @@ do: `--server-cmd "python -m testees.peers.websockets_server"`); nothing here im
 
 from __future__ import annotations
 
-__all__ = ["Floor", "GroupRow", "floor_rates", "group_octets", "main"]
+__all__ = ["Floor", "GroupRow", "GroupWork", "floor_rates", "group_octets", "main", "new_octets"]
 
 import argparse
 import contextlib
@@ -31,43 +36,63 @@ import sys
 import tempfile
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 
 import psutil
 
 from conformance.catalog.load import load_catalogue
-from conformance.catalog.model import Echo
+from conformance.catalog.model import Case, Echo, EchoSpec
+from conformance.catalog.payload import PayloadSpec, corpus
+from conformance.engine import deflate as pmd
+from conformance.engine.rules import HandshakeError
 from conformance.targets.process import announced_server
+from conformance.wire.deflate import DeflateParams, compressor_module, zlib_module
 
 _SAMPLE = 1 << 20  # octets of each corpus timed for the floor
+_BITS = (9, 15)  # windows timed: the catalogue's volume cases agree on 15 bits, or on 9 (13.3, 13.5, 13.7)
 
 
 @dataclasses.dataclass
 class Floor:
-    """Seconds per octet of each unavoidable operation on one corpus, measured here."""
+    """Seconds per octet of each unavoidable operation on one corpus, measured here: deflate (at
+    the suite's level) and inflate by window bits, each with the zlib the codec uses for it."""
 
-    deflate: float
-    inflate: float
+    deflate: dict[int, float]
+    inflate: dict[int, float]
     sha1: float
     utf8: float
 
-    def seconds(self, octets: int, text: bool) -> float:
-        """The suite's floor for sending `octets` compressed and checking their echo."""
-        return octets * (self.deflate + self.inflate + (self.utf8 if text else 0.0))
+    def zlib(self, rates: dict[int, float], bits: int) -> float:
+        return rates[15 if bits >= 15 else 9]
+
+
+@dataclasses.dataclass
+class GroupWork:
+    """What a group's echo steps make each side do at the least (see the module docstring)."""
+
+    cases: int = 0
+    octets: int = 0  # sent by the suite, and echoed
+    suite_new: int = 0  # octets the suite must deflate anew
+    server_new: int = 0  # octets the server must deflate anew
+    suite_floor: float = 0.0  # seconds
+    server_floor: float = 0.0
+
+    @property
+    def floor(self) -> float:
+        """The wall floor on two cores: each side is one process on its own core."""
+        return max(self.suite_floor, self.server_floor)
 
 
 @dataclasses.dataclass
 class GroupRow:
     group: str
-    cases: int
     wall: float
     suite_cpu: float
     target_cpu: float
     peak_rss_mib: float
-    octets: int
-    floor: float
+    work: GroupWork
     verdicts: dict[str, int]
 
     @property
@@ -86,43 +111,110 @@ def _best(work: Callable[[], object], octets: int, repeat: int = 3) -> float:
     return best / octets
 
 
-def _floor(data: bytes, level: int, zl: ModuleType) -> Floor:
-    def deflate() -> bytes:
-        c = zl.compressobj(level, zlib.DEFLATED, -15, 8)
-        return bytes(c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH))
+def _floor(data: bytes, level: int) -> Floor:
+    def deflate(bits: int) -> Callable[[], bytes]:
+        def work() -> bytes:
+            c = compressor_module(bits).compressobj(level, zlib.DEFLATED, -bits, 8)
+            return bytes(c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH))
+        return work
 
-    packed = deflate()
+    def inflate(bits: int) -> Callable[[], bytes]:
+        packed = deflate(bits)()
+        return lambda: bytes(zlib_module(bits).decompressobj(-bits).decompress(packed))
+
     n = len(data)
-    return Floor(_best(deflate, n), _best(lambda: zl.decompressobj(-15).decompress(packed), n),
+    return Floor({b: _best(deflate(b), n) for b in _BITS}, {b: _best(inflate(b), n) for b in _BITS},
                  _best(lambda: hashlib.sha1(data).digest(), n), _best(lambda: data.decode("utf-8", "replace"), n))
 
 
 def floor_rates(level: int = 1) -> dict[str, Floor]:
     """Per corpus: the cost of compress (raw deflate at `level`), inflate, SHA-1 and UTF-8 decode."""
-    from conformance.catalog.payload import corpus
-    from conformance.wire.deflate import zlib_module
-
-    zl = zlib_module(15)
-    return {name: _floor(corpus(name)[:_SAMPLE], level, zl) for name in ("json", "html", "text", "binary")}
+    return {name: _floor(corpus(name)[:_SAMPLE], level) for name in ("json", "html", "text", "binary")}
 
 
-def group_octets(group: str, rates: dict[str, Floor] | None = None) -> tuple[int, int, float]:
-    """(cases, octets sent by echo steps, floor seconds) of a group of the catalogue."""
+def new_octets(payload: PayloadSpec, count: int, reach: int) -> int:
+    """Octets a sender must deflate anew to send `count` messages of `payload`: a message that
+    follows the same last `reach` octets of the stream as an earlier copy of it (reach 0: without
+    context takeover, always) may go out in that copy's form. A rolling corpus slice is named by
+    where it starts in the corpus; sizes are the nominal ones."""
+    size = payload.length
+    if not payload.rolling:
+        names = [0] * count
+    else:
+        period = len(corpus(payload.corpus))
+        step = payload.size or 1
+        if count * step <= period:
+            return count * size  # the corpus does not go round: every message is new
+        names = [i * step % period for i in range(count)]
+    seen: set[tuple[tuple[int, ...], int]] = set()
+    history: deque[int] = deque()  # names of the latest messages, covering `reach` octets
+    new = 0
+    for name in names:
+        key = (tuple(history), name)
+        if key not in seen:
+            seen.add(key)
+            new += size
+        history.append(name)
+        while history and (len(history) - 1) * size >= reach:
+            history.popleft()
+    return new
+
+
+def _agreed(case: Case) -> DeflateParams | None:
+    """The parameters the reference server agrees to for the case's offers (it takes the first
+    offer that reads, as it stands)."""
+    if case.deflate is None:
+        return None
+    offers = [[(k, None if v is True else str(v)) for k, v in o.items() if v is not False]
+              for o in case.deflate.offer_maps()]
+    accepted = pmd.server_accept([("permessage-deflate", o) for o in offers])
+    if accepted is None:
+        return None
+    readable = []
+    for o in offers:
+        with contextlib.suppress(HandshakeError):
+            readable.append(pmd.parse_offer(o))
+    return pmd.client_accept(accepted[1], readable)
+
+
+def _reach(params: DeflateParams, side: str) -> int:
+    return 0 if params.no_takeover(side) else 1 << max(9, params.window(side))
+
+
+def _add_echo(work: GroupWork, spec: EchoSpec, params: DeflateParams | None, rates: dict[str, Floor] | None) -> None:
+    n = spec.count * spec.payload.length
+    work.octets += n
+    text = spec.opcode.name == "TEXT"
+    rate = rates.get(spec.payload.corpus) if rates is not None else None
+    if not spec.compress or params is None:
+        work.server_floor += n * rate.utf8 if rate is not None and text else 0.0
+        return
+    suite_new = new_octets(spec.payload, spec.count, _reach(params, "client"))
+    server_new = new_octets(spec.payload, spec.count, _reach(params, "server"))
+    work.suite_new += suite_new
+    work.server_new += server_new
+    if rate is None:
+        return
+    ours, theirs = params.window("client"), params.window("server")
+    work.suite_floor += n * rate.zlib(rate.inflate, theirs) + suite_new * rate.zlib(rate.deflate, ours)
+    work.server_floor += (n * (rate.zlib(rate.inflate, ours) + (rate.utf8 if text else 0.0))
+                          + server_new * rate.zlib(rate.deflate, theirs))
+
+
+def group_octets(group: str, rates: dict[str, Floor] | None = None) -> GroupWork:
+    """What the echo steps of a group's server cases move and make each side do (the floors in
+    seconds need `rates`)."""
     cat = load_catalogue()
-    cases = [c for c in cat.cases if c.group == group and c.role != "client"]
-    octets = 0
-    floor = 0.0
-    for case in cases:
+    work = GroupWork()
+    for case in cat.cases:
+        if case.group != group or case.role == "client":
+            continue
+        work.cases += 1
+        params = _agreed(case)
         for step in case.steps:
             if isinstance(step, Echo):
-                spec = step.spec
-                n = spec.count * spec.payload.length
-                octets += n
-                if rates is not None and spec.payload.corpus in rates:
-                    cost = rates[spec.payload.corpus]
-                    text = spec.opcode.name == "TEXT"
-                    floor += cost.seconds(n, text) if spec.compress else n * (cost.utf8 if text else 0.0)
-    return len(cases), octets, floor
+                _add_echo(work, step.spec, params, rates)
+    return work
 
 
 @contextlib.contextmanager
@@ -167,8 +259,7 @@ def _run_group(group: str, url: str, server: psutil.Process | None, out: str, jo
             cpu = times.user + times.system
         time.sleep(0.05)
     wall = time.perf_counter() - t
-    cases, octets, floor = group_octets(group, rates)
-    return GroupRow(group, cases, wall, cpu, _cpu(server) - before, peak, octets, floor, _verdicts(out))
+    return GroupRow(group, wall, cpu, _cpu(server) - before, peak, group_octets(group, rates), _verdicts(out))
 
 
 def _verdicts(out: str) -> dict[str, int]:
@@ -215,20 +306,32 @@ def _groups() -> list[str]:
     return sorted(names, key=lambda g: int(g) if g.isdigit() else 1000)
 
 
+_HEAD = (f"{'group':<6}{'cases':>6}{'wall s':>8}{'suite CPU':>10}{'server CPU':>11}{'waiting':>9}"
+         f"{'MB sent':>9}{'MB new':>8}{'floor suite':>12}{'server':>8}{'RSS MiB':>8}  verdicts")
+
+
+def _line(r: GroupRow) -> str:
+    w = r.work
+    return (f"{r.group:<6}{w.cases:>6}{r.wall:>8.1f}{r.suite_cpu:>10.1f}{r.target_cpu:>11.1f}{r.waiting:>9.1f}"
+            f"{w.octets / 1e6:>9.0f}{w.server_new / 1e6:>8.0f}{w.suite_floor:>12.1f}{w.server_floor:>8.1f}"
+            f"{r.peak_rss_mib:>8.0f}  {r.verdicts or ''}")
+
+
 def _print(rows: list[GroupRow]) -> None:
-    print(f"{'group':<6}{'cases':>6}{'wall s':>8}{'suite CPU':>10}{'server CPU':>11}{'waiting':>9}"
-          f"{'MB sent':>9}{'floor s':>8}{'RSS MiB':>8}  verdicts")
+    print(_HEAD)
     for r in rows:
-        print(f"{r.group:<6}{r.cases:>6}{r.wall:>8.1f}{r.suite_cpu:>10.1f}{r.target_cpu:>11.1f}"
-              f"{r.waiting:>9.1f}{r.octets / 1e6:>9.0f}{r.floor:>8.1f}{r.peak_rss_mib:>8.0f}  {r.verdicts}")
-    tot = GroupRow("all", sum(r.cases for r in rows), sum(r.wall for r in rows),
-                   sum(r.suite_cpu for r in rows), sum(r.target_cpu for r in rows),
-                   max((r.peak_rss_mib for r in rows), default=0.0), sum(r.octets for r in rows),
-                   sum(r.floor for r in rows), {})
-    print(f"{tot.group:<6}{tot.cases:>6}{tot.wall:>8.1f}{tot.suite_cpu:>10.1f}{tot.target_cpu:>11.1f}"
-          f"{tot.waiting:>9.1f}{tot.octets / 1e6:>9.0f}{tot.floor:>8.1f}{tot.peak_rss_mib:>8.0f}")
-    print("waiting: wall minus the suite's CPU (on the peer or a timer); floor: zlib deflate at the "
-          "suite's level + inflate (+ UTF-8 for text) of the octets the echo steps send, suite side only")
+        print(_line(r))
+    works = [r.work for r in rows]
+    total = GroupWork(sum(w.cases for w in works), sum(w.octets for w in works), sum(w.suite_new for w in works),
+                      sum(w.server_new for w in works), sum(w.suite_floor for w in works),
+                      sum(w.server_floor for w in works))
+    print(_line(GroupRow("all", sum(r.wall for r in rows), sum(r.suite_cpu for r in rows),
+                         sum(r.target_cpu for r in rows), max((r.peak_rss_mib for r in rows), default=0.0),
+                         total, {})))
+    print("waiting: wall minus the suite's CPU (on the peer or a timer). MB new: what the server must "
+          "deflate anew of what it echoes. floor: zlib inflate of every message received (+ UTF-8 "
+          "validation of text on the server) + deflate of the messages sent anew, per side, in CPU "
+          f"seconds; the wall floor on two cores is the larger side: {total.floor:.1f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
