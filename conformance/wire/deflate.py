@@ -24,14 +24,14 @@ anew, with the context of the messages before them.
 
 Receiving. The 00 00 ff ff tail is put back on the last frame, the data is inflated and counted,
 each zlib call capped at what is left of `max_message` plus one octet, so a deflate bomb stops
-there. zlib only notices a
-reference beyond the window when it reaches past the history it holds plus what this call has
-written, so with a window below 15 bits we inflate in small steps: a too-wide window then shows,
-save for distances less than _STRICT_STEP octets past it. Small steps cost a zlib call per 64
-octets, so they are kept for the first _STRICT_BUDGET octets of a connection: a peer compressing
-with a wider window than agreed shows it within its first messages, and the thousand 128 KiB
-messages of Autobahn's 13.x cases then inflate at full speed. A final block (BFINAL = 1, §7.2.3.4)
-ends zlib's stream but not ours: the blocks after it are inflated by a new decompressor primed
+there. zlib only notices a reference beyond the window when it reaches past the history it
+holds plus what this call has written, so with a window below 15 bits we inflate in small steps
+(in stock zlib): a too-wide window then shows, save for distances less than _STRICT_STEP octets
+past it. Small steps cost a zlib call per 64 octets, so they are kept for the first
+_STRICT_BUDGET octets of a connection: a peer compressing with a wider window than agreed shows
+it within its first messages, and the thousand 128 KiB messages of Autobahn's 13.x cases then
+inflate at full speed, in zlib-ng from the next message on (primed with the window's octets).
+A final block (BFINAL = 1, §7.2.3.4) ends zlib's stream but not ours: the blocks after it are inflated by a new decompressor primed
 with the history. At the end of a message the stream must sit on a block boundary, else the
 message was cut short and does not inflate.
 """
@@ -80,11 +80,13 @@ ZLIB_ERRORS: tuple[type[Exception], ...] = (zlib.error,) if _zlib_ng is None els
 
 
 def zlib_module(bits: int) -> ModuleType:
-    """The zlib that inflates with a `bits` window: zlib-ng (when installed) for the full 15 bits.
+    """The zlib that first inflates with a `bits` window: zlib-ng (when installed) for the full 15 bits.
 
-    Below 15 bits stock zlib stays: the window checks of this module rest on how stock zlib
-    notices a reference too far back. With the full window both implement the same format, and
-    the differential tests in tests/wire/test_deflate.py hold them to the same output.
+    Below 15 bits stock zlib inflates the first _STRICT_BUDGET octets of a connection in small
+    steps: the window checks of this module rest on how stock zlib notices a reference too far
+    back. Past them the codec goes on with zlib-ng, which rejects a reference past the history it
+    holds as stock zlib does. Both implement the same format, and the differential tests in
+    tests/wire/test_deflate.py hold them to the same output.
     """
     return _zlib_ng if (_zlib_ng is not None and bits == _MAX_BITS) else zlib
 
@@ -453,11 +455,21 @@ class DeflateCodec:
             raise DeflateDataError("the message ends inside a deflate block: it was cut short")
 
     def _end_message(self, message: bytes) -> None:
-        if self._in_reset:
-            self._decompressor = self._in_zlib.decompressobj(-self._in_bits)
-        else:
+        if not self._in_reset:
             self._total = min(self._total + self._inflated, 1 << self._in_bits)
             self._remember(message)
+        fast = _zlib_ng if _zlib_ng is not None else zlib
+        if self._strict_left <= 0 and self._in_zlib is not fast and self.check_boundary:
+            # past the small steps (a narrow window): zlib-ng goes on from here, at a block
+            # boundary, with the window's octets as its history
+            self._in_zlib = fast
+            history = self._recent([])
+            if not self._in_reset and history:
+                self._decompressor = fast.decompressobj(-self._in_bits, zdict=history)
+            elif not self._in_reset:
+                self._decompressor = fast.decompressobj(-self._in_bits)
+        if self._in_reset:
+            self._decompressor = self._in_zlib.decompressobj(-self._in_bits)
         self._inflated = 0
         self._kept, self._kept_size = ([] if self._replay else None), 0
 

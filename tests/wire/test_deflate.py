@@ -601,3 +601,70 @@ class TestSection7_2SendingAgain:
         assert inflated(wire, bits, no_takeover) == messages
         if not no_takeover:
             assert sender.reused <= repeats(messages, 1 << max(bits, 9))
+
+
+class TestNarrowWindowsPastTheSmallSteps:
+    """Below 15 bits, past the first _STRICT_BUDGET octets of a connection, zlib-ng inflates."""
+
+    @staticmethod
+    def receiver(monkeypatch: pytest.MonkeyPatch, bits: int, no_takeover: bool = False) -> DeflateCodec:
+        from conformance.wire import deflate as wd
+
+        monkeypatch.setattr(wd, "_STRICT_BUDGET", 20_000)
+        return codec("client", server_max_window_bits=bits, server_no_context_takeover=no_takeover)
+
+    @pytest.mark.parametrize("bits", range(8, 15))
+    @pytest.mark.parametrize("no_takeover", [False, True])
+    def test_the_stream_goes_on_in_zlib_ng(self, monkeypatch: pytest.MonkeyPatch, bits: int,
+                                           no_takeover: bool) -> None:
+        zlib_ng = pytest.importorskip("zlib_ng.zlib_ng")
+        ours = self.receiver(monkeypatch, bits, no_takeover)
+        messages = [compressible(7000, seed) for seed in range(8)]
+        c = zlib.compressobj(6, zlib.DEFLATED, -max(bits, 9))
+        wire = []
+        for m in messages:
+            wire.append((c.compress(m) + c.flush(SYNC))[:-4])
+            if no_takeover:
+                c = zlib.compressobj(6, zlib.DEFLATED, -max(bits, 9))
+        assert [ours.decode(w, True) for w in wire] == messages
+        assert ours._in_zlib is zlib_ng
+
+    @pytest.mark.parametrize("bits", range(9, 15))
+    def test_a_reference_past_the_window_is_still_refused(self, monkeypatch: pytest.MonkeyPatch, bits: int) -> None:
+        pytest.importorskip("zlib_ng")
+        ours = self.receiver(monkeypatch, bits)
+        block = os.urandom((1 << bits) + 100)
+        # each from a fresh compressor, so inside the agreement; then a block twice with a wider
+        # window: the second copy refers to the first, a window and more back
+        packed = [raw(compressible(7000, seed), bits=bits)[0] for seed in range(4)] + raw(block, block, bits=15)
+        for p in packed[:-1]:
+            ours.decode(p, True)
+        assert ours._in_zlib is not zlib
+        with pytest.raises(DeflateDataError, match="too far back") as err:
+            ours.decode(packed[-1], True)
+        assert err.value.hint == "window"
+
+    @given(st.lists(st.sampled_from([compressible(9000, 1), compressible(3000, 2), os.urandom(1500), b""]),
+                    min_size=1, max_size=12), st.integers(9, 14), st.booleans())
+    @settings(max_examples=40, deadline=None)
+    def test_zlib_ng_and_stock_zlib_inflate_the_same(self, messages: list[bytes], bits: int, no_takeover: bool) -> None:
+        """Differential: with and without zlib-ng, the same messages from the same stream."""
+        from conformance.wire import deflate as wd
+
+        c = zlib.compressobj(6, zlib.DEFLATED, -bits)
+        wire = []
+        for m in messages:
+            wire.append((c.compress(m) + c.flush(SYNC))[:-4])
+            if no_takeover:
+                c = zlib.compressobj(6, zlib.DEFLATED, -bits)
+        saved, budget = wd._zlib_ng, wd._STRICT_BUDGET
+        try:
+            wd._STRICT_BUDGET = 5000
+            fast = codec("client", server_max_window_bits=bits, server_no_context_takeover=no_takeover)
+            wd._zlib_ng = None
+            stock = codec("client", server_max_window_bits=bits, server_no_context_takeover=no_takeover)
+            got = [stock.decode(w, True) for w in wire]
+            wd._zlib_ng = saved
+            assert [fast.decode(w, True) for w in wire] == got == messages
+        finally:
+            wd._zlib_ng, wd._STRICT_BUDGET = saved, budget
