@@ -215,8 +215,11 @@ def _keeps_context() -> None:
     original = wdfl.DeflateCodec.__init__
 
     def init(self: wdfl.DeflateCodec, *a: Any, **kw: Any) -> None:
+        # its codec is made as if the parameter had not been agreed (the handshake answered it)
+        params = kw["params"]
+        if kw.get("role") == "server" and params.server_no_context_takeover:
+            kw["params"] = dataclasses.replace(params, server_no_context_takeover=False)
         original(self, *a, **kw)
-        self._out_reset = False
 
     wdfl.DeflateCodec.__init__ = init  # type: ignore[method-assign]
 

@@ -45,6 +45,6 @@ def test_a_group_is_measured_against_the_reference_server(tmp_path: Path) -> Non
     with suite._server(None, None) as (url, proc):
         assert proc is not None
         row = suite._run_group("1", url, proc, str(tmp_path / "g1"), 2, {})
-    assert row.cases == 16
+    assert row.work.cases == 16
     assert row.verdicts == {"OK": 16}
     assert row.wall > 0 and row.suite_cpu > 0 and row.peak_rss_mib > 10
