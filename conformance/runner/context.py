@@ -92,7 +92,12 @@ class Session:
         try:
             for i, piece in enumerate(pieces):
                 self.writer.write(piece)
-                await self.writer.drain()
+                start = time.monotonic()
+                try:
+                    await self.writer.drain()  # blocks only while the peer does not read: its reads end it
+                finally:
+                    if asyncio.current_task() is not self.task:  # the reader's replies overlap the case's waits
+                        self.trace.add_wait("write", time.monotonic() - start)
                 if chop and i + 1 < len(pieces):
                     await self.pause(delay)
         except (ConnectionError, OSError):
