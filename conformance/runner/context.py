@@ -237,8 +237,11 @@ class Session:
         if cond():
             return True
         start = time.monotonic()
-        held = await self._wait_until(cond, start + timeout)
-        self.trace.add_wait(self.phase, time.monotonic() - start, timer=not held)
+        held = False
+        try:
+            held = await self._wait_until(cond, start + timeout)
+        finally:  # the case's budget may end it from outside: that is a timer too
+            self.trace.add_wait(self.phase, time.monotonic() - start, timer=not held)
         return held
 
     async def _wait_until(self, cond: Callable[[], bool], deadline: float) -> bool:
