@@ -23,6 +23,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from itertools import repeat
 from typing import Protocol
 
 import numpy as np
@@ -161,6 +162,8 @@ _DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024
 _LEN7_MAX = 125
 _LEN16, _LEN64 = 126, 127  # RFC 6455 §5.2: the 7-bit length values announcing a 16- or 64-bit length
 _MSB64 = 1 << 63
+_RUN_MIN = 16  # frames of one size from which a run is read as one numpy matrix
+_new_tuple = tuple.__new__  # builds a Message (a named tuple) without its Python-level __new__
 
 
 class Role(enum.Enum):
@@ -246,6 +249,7 @@ class Connection:
         self._want_mask = role is Role.SERVER
         self._buf = bytearray()
         self._header: FrameHeader | None = None  # checked header whose payload is pending
+        self._held: ProtocolError | None = None  # a consumed frame's failure, reported when pulled
         self._events: deque[ev.Event] = deque()
         self._out: list[bytes] = []
         self._at = 0.0
@@ -307,6 +311,10 @@ class Connection:
 
     def _advance(self) -> bool:
         """Parse until an event appears; False when nothing more can happen with what was received."""
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._fail(held)
+            return True
         if self._buf and self.state is not State.CLOSED and self.close_received is None:
             try:
                 self._parse()
@@ -498,10 +506,16 @@ class Connection:
 
         Only complete, unfragmented TEXT/BINARY frames with FIN set, no RSV bits, a 7-bit
         length and the masking the role requires are taken here; every rule they could break
-        is decided by their first two octets (0x81/0x82 with the right MASK bit). The run is
-        found first, then unmasked in one vectorised pass; anything else returns to the general
-        path at the same position.
+        is decided by their first two octets (0x81/0x82 with the right MASK bit). A run of
+        frames of one size is found and unmasked by numpy alone (`_uniform_run`); any other run
+        is found frame by frame, then unmasked in one vectorised pass; anything else returns to
+        the general path at the same position.
         """
+        if n - pos < 2:
+            return pos
+        end = self._uniform_run(buf, pos, n)
+        if end != pos:
+            return end
         want_mask = self._want_mask
         head = 6 if want_mask else 2
         starts: list[int] = []
@@ -521,75 +535,133 @@ class Connection:
             kinds.append(b0)
             pos = end
         if not starts:
-            return self._parse_one_fast(buf, pos, n)
+            return self._parse_whole_run(buf, pos, n)
         payloads = _unmask_run(buf, pos, starts, lengths) if want_mask else [
             bytes(buf[a : a + k]) for a, k in zip(starts, lengths, strict=True)]
         done = self._deliver_run(kinds, payloads)
         return pos if done == len(starts) else starts[done] - head
 
-    def _parse_one_fast(self, buf: bytearray, pos: int, n: int) -> int:
-        """One whole unfragmented TEXT/BINARY frame that the run above leaves: compressed (RSV1
-        with permessage-deflate agreed, RFC 7692 §6) or with a minimal 16-bit length. Its header
-        breaks no rule (no other RSV bit, the role's masking, a length within `max_message`), so
-        it goes straight to the payload; the position after it, or `pos` when it is not such a
-        frame or has not fully arrived (the general path then checks the header and looks ahead).
+    def _uniform_run(self, buf: bytearray, pos: int, n: int) -> int:
+        """A run of at least _RUN_MIN whole frames of one size, found and unmasked by numpy.
+
+        The first frame's second octet (MASK bit and 7-bit length) gives the size of every frame
+        of the run; the octets from `pos` are read as a matrix of frames, one per row, and the run
+        ends before the first row whose first two octets differ (0x81/0x82, the same second
+        octet): the same rules as the frame-by-frame scan, decided per column. Unmasking is one
+        XOR of the payload columns with the key columns repeated (RFC 6455 §5.3). The position
+        after the frames delivered, or `pos` when there is no such run here.
         """
-        if n - pos < 2:
-            return pos
-        b0 = buf[pos]
         b1 = buf[pos + 1]
-        if b0 == 0xC1 or b0 == 0xC2:
-            if self.deflate is None:
-                return pos
-        elif b0 != 0x81 and b0 != 0x82:
-            return pos
-        mask = bool(b1 & 0x80)
-        if mask != self._want_mask:
-            return pos
         length = b1 & 0x7F
-        start = pos + 2
-        if length == _LEN16:
-            if n - pos < 4:
+        masked = bool(b1 & 0x80)
+        if length > _LEN7_MAX or masked != self._want_mask:
+            return pos
+        head = 6 if masked else 2
+        size = head + length
+        count = (n - pos) // size
+        if count < _RUN_MIN or buf[pos + size + 1] != b1 or buf[pos + (count - 1) * size + 1] != b1:
+            return pos
+        rows = np.frombuffer(_copy(buf, pos, pos + count * size), dtype=np.uint8).reshape(count, size)
+        kinds = rows[:, 0]
+        good = ((kinds == 0x82) | (kinds == 0x81)) & (rows[:, 1] == b1)
+        if not good.all():
+            count = int(good.argmin())
+            if count == 0:
                 return pos
-            length = (buf[pos + 2] << 8) | buf[pos + 3]
-            if length <= _LEN7_MAX:
-                return pos  # not minimal: the general path reports it
-            start += 2
-        elif length == _LEN64:
-            return pos
-        if self.max_message is not None and length > self.max_message:
-            return pos
-        end = start + length + (4 if mask else 0)
-        if end > n:
-            return pos
-        payload = (unmask_slice(buf, start + 4, end, bytes(buf[start : start + 4])) if mask
-                   else _copy(buf, start, end))
+            rows, kinds = rows[:count], kinds[:count]
+        body = rows[:, head:]
+        if masked and length:
+            body = body ^ np.tile(rows[:, 2:6], (1, (length + 3) >> 2))[:, :length]
+        data = body.tobytes()
+        payloads = [data[i : i + length] for i in range(0, count * length, length)] if length else [b""] * count
+        return pos + self._deliver_run(kinds.tobytes(), payloads) * size
+
+    def _parse_whole_run(self, buf: bytearray, pos: int, n: int) -> int:
+        """Whole unfragmented TEXT/BINARY frames that the runs above leave: compressed (RSV1 with
+        permessage-deflate agreed, RFC 7692 §6) or with a minimal 16-bit length, one after the
+        other. Their headers break no rule (no other RSV bit, the role's masking, a length within
+        `max_message`), so each goes straight to its payload; the position after the last one, or
+        `pos` when the first is not such a frame or has not fully arrived (the general path then
+        checks the header and looks ahead). A frame whose message breaks a rule (it does not
+        inflate, or is not UTF-8) after others were delivered is held: it is consumed, and its
+        failure reported when the next event is asked for, so the messages before it are
+        answered first, as on the general path.
+        """
+        want_mask = self._want_mask
+        limit = self.max_message
+        start_events = len(self._events)
+        while n - pos >= 2:
+            b0 = buf[pos]
+            b1 = buf[pos + 1]
+            if b0 == 0xC1 or b0 == 0xC2:
+                if self.deflate is None:
+                    break
+            elif b0 != 0x81 and b0 != 0x82:
+                break
+            if bool(b1 & 0x80) != want_mask:
+                break
+            length = b1 & 0x7F
+            start = pos + 2
+            if length == _LEN16:
+                if n - pos < 4:
+                    break
+                length = (buf[pos + 2] << 8) | buf[pos + 3]
+                if length <= _LEN7_MAX:
+                    break  # not minimal: the general path reports it
+                start += 2
+            elif length == _LEN64:
+                break
+            if limit is not None and length > limit:
+                break
+            end = start + length + (4 if want_mask else 0)
+            if end > n:
+                break
+            payload = (unmask_slice(buf, start + 4, end, bytes(buf[start : start + 4])) if want_mask
+                       else _copy(buf, start, end))
+            try:
+                self._whole_frame(b0, payload)
+            except ProtocolError as exc:
+                if len(self._events) == start_events:
+                    raise
+                self._held = exc
+                return end
+            pos = end
+        return pos
+
+    def _whole_frame(self, b0: int, payload: bytes) -> None:
         op = Opcode.TEXT if b0 & 0x0F == 1 else Opcode.BINARY
         if b0 & 0x40:
             self._msg_compressed = True
             payload = self._inflate(payload, True)
         self._deliver_whole(op, payload)
-        return end
 
-    def _deliver_run(self, kinds: list[int], payloads: list[bytes]) -> int:
-        """Message events for a run; stops before a text that is not UTF-8 (the general path reports it)."""
-        append = self._events.append
+    def _deliver_run(self, kinds: bytes | list[int], payloads: list[bytes]) -> int:
+        """Message events for a run; stops before a text that is not UTF-8 (the general path reports it).
+
+        `kinds` are the frames' first octets (0x81 text, 0x82 binary). A run without text is
+        turned into events in C: tuples zipped from the fields, made Messages by `tuple.__new__`.
+        """
         at = self._at
+        if 0x81 not in kinds:
+            self._events.extend(map(_new_tuple, repeat(ev.Message), zip(
+                repeat(Opcode.BINARY), payloads, repeat(None), repeat(False), repeat(at))))
+            return len(payloads)
+        append = self._events.append
         text_op, binary_op, message = Opcode.TEXT, Opcode.BINARY, ev.Message
         known = self.known_text
         for i, (b0, payload) in enumerate(zip(kinds, payloads, strict=True)):
             if b0 == 0x81:
                 if payload == known:
-                    append(message(text_op, payload, None, False, at))
+                    append(_new_tuple(message, (text_op, payload, None, False, at)))
                     continue
                 try:
                     text = payload.decode("utf-8")
                 except UnicodeDecodeError:
                     return i
-                append(message(text_op, payload, text, False, at))
+                append(_new_tuple(message, (text_op, payload, text, False, at)))
             else:
-                append(message(binary_op, payload, None, False, at))
-        return len(kinds)
+                append(_new_tuple(message, (binary_op, payload, None, False, at)))
+        return len(payloads)
 
     def _check_header(self, h: FrameHeader) -> None:
         """Every rule that the header alone decides, before waiting for the payload."""
@@ -685,7 +757,7 @@ class Connection:
             except UnicodeDecodeError:
                 pos = _utf8_position(payload)
                 raise ProtocolError(TEXT_INVALID, f"invalid UTF-8 at octet {pos}") from None
-        self._events.append(ev.Message(op, payload, text, self._msg_compressed, self._at))
+        self._events.append(_new_tuple(ev.Message, (op, payload, text, self._msg_compressed, self._at)))
         self._msg_compressed = False
 
     def _finish_message(self, op: Opcode) -> None:
