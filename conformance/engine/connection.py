@@ -569,11 +569,14 @@ class Connection:
             if count == 0:
                 return pos
             rows, kinds = rows[:count], kinds[:count]
-        body = rows[:, head:]
-        if masked and length:
-            body = body ^ np.tile(rows[:, 2:6], (1, (length + 3) >> 2))[:, :length]
-        data = body.tobytes()
-        payloads = [data[i : i + length] for i in range(0, count * length, length)] if length else [b""] * count
+        if length:
+            body = rows[:, head:]
+            if masked:
+                body = body ^ np.tile(rows[:, 2:6], (1, (length + 3) >> 2))[:, :length]
+            # one row as one opaque item of `length` octets: tolist() makes each a bytes, in C
+            payloads = np.ascontiguousarray(body).view(f"V{length}").ravel().tolist()
+        else:
+            payloads = [b""] * count
         return pos + self._deliver_run(kinds.tobytes(), payloads) * size
 
     def _parse_whole_run(self, buf: bytearray, pos: int, n: int) -> int:
