@@ -43,6 +43,7 @@ from conformance.wire.frames import (
     parse_header,
     serialize_frame,
     serialize_header,
+    unmask_payloads,
     unmask_slice,
 )
 from conformance.wire.utf8 import DeferredUtf8Validator, Utf8Error, Utf8Validator
@@ -536,7 +537,7 @@ class Connection:
             pos = end
         if not starts:
             return self._parse_whole_run(buf, pos, n)
-        payloads = _unmask_run(buf, pos, starts, lengths) if want_mask else [
+        payloads = unmask_payloads(buf, starts, lengths) if want_mask else [
             bytes(buf[a : a + k]) for a, k in zip(starts, lengths, strict=True)]
         done = self._deliver_run(kinds, payloads)
         return pos if done == len(starts) else starts[done] - head
@@ -592,7 +593,9 @@ class Connection:
         """
         want_mask = self._want_mask
         limit = self.max_message
-        start_events = len(self._events)
+        kinds: list[int] = []
+        starts: list[int] = []
+        lengths: list[int] = []
         while n - pos >= 2:
             b0 = buf[pos]
             b1 = buf[pos + 1]
@@ -604,7 +607,7 @@ class Connection:
             if bool(b1 & 0x80) != want_mask:
                 break
             length = b1 & 0x7F
-            start = pos + 2
+            start = pos + (6 if want_mask else 2)
             if length == _LEN16:
                 if n - pos < 4:
                     break
@@ -616,27 +619,50 @@ class Connection:
                 break
             if limit is not None and length > limit:
                 break
-            end = start + length + (4 if want_mask else 0)
-            if end > n:
+            if start + length > n:
                 break
-            payload = (unmask_slice(buf, start + 4, end, bytes(buf[start : start + 4])) if want_mask
-                       else _copy(buf, start, end))
+            kinds.append(b0)
+            starts.append(start)
+            lengths.append(length)
+            pos = start + length
+        if not kinds:
+            return pos
+        payloads = unmask_payloads(buf, starts, lengths) if want_mask else [
+            _copy(buf, a, a + k) for a, k in zip(starts, lengths, strict=True)]
+        return self._deliver_wholes(kinds, payloads, starts, lengths)
+
+    def _deliver_wholes(self, kinds: list[int], payloads: list[bytes], starts: list[int],
+                        lengths: list[int]) -> int:
+        """Deliver the run's messages in order; the position after the last frame consumed.
+
+        A binary message is appended here; a text message goes through `_deliver_whole`, which
+        checks its UTF-8. Inflation errors map to rules as in `_inflate`.
+        """
+        codec, append, at = self.deflate, self._events.append, self._at
+        binary_op, message = Opcode.BINARY, ev.Message
+        for i, (b0, frame_payload) in enumerate(zip(kinds, payloads, strict=True)):
+            payload = frame_payload
             try:
-                self._whole_frame(b0, payload)
+                if b0 & 0x40:
+                    assert codec is not None
+                    self._msg_compressed = True
+                    try:
+                        payload = codec.decode(frame_payload, True)
+                    except DeflateTooBigError as exc:
+                        raise ProtocolError(MESSAGE_TOO_BIG, str(exc)) from None
+                    except DeflateDataError as exc:
+                        raise ProtocolError(pmd.rule_for(exc), str(exc)) from None
+                if b0 & 0x0F == 1:
+                    self._deliver_whole(Opcode.TEXT, payload)
+                else:
+                    append(_new_tuple(message, (binary_op, payload, None, self._msg_compressed, at)))
+                    self._msg_compressed = False
             except ProtocolError as exc:
-                if len(self._events) == start_events:
+                if i == 0:
                     raise
                 self._held = exc
-                return end
-            pos = end
-        return pos
-
-    def _whole_frame(self, b0: int, payload: bytes) -> None:
-        op = Opcode.TEXT if b0 & 0x0F == 1 else Opcode.BINARY
-        if b0 & 0x40:
-            self._msg_compressed = True
-            payload = self._inflate(payload, True)
-        self._deliver_whole(op, payload)
+                return starts[i] + lengths[i]
+        return starts[-1] + lengths[-1]
 
     def _deliver_run(self, kinds: bytes | list[int], payloads: list[bytes]) -> int:
         """Message events for a run; stops before a text that is not UTF-8 (the general path reports it).
@@ -907,27 +933,6 @@ class Connection:
                 raise ValueError(f"opcode {num} is not reserved; only 3-7 and 11-15 can be added")
             out[op] = name
         return out
-
-
-def _unmask_run(buf: bytearray, stop: int, starts: list[int], lengths: list[int]) -> list[bytes]:
-    """Unmask the payloads of a run of small masked frames in one numpy pass (RFC 6455 §5.3).
-
-    Each frame's 4-octet key sits right before its payload; byte i of a payload is XORed with
-    byte i % 4 of its key. Index arithmetic builds the whole key stream at once.
-    """
-    arr = np.frombuffer(bytes(buf[:stop]), dtype=np.uint8)
-    st = np.asarray(starts, dtype=np.int32)
-    ln = np.asarray(lengths, dtype=np.int32)
-    total = int(ln.sum())
-    if total == 0:
-        return [b""] * len(starts)
-    first = np.cumsum(ln, dtype=np.int32) - ln  # where each payload starts in the output
-    offset = np.arange(total, dtype=np.int32) - np.repeat(first, ln)  # position inside its payload
-    src = np.repeat(st, ln) + offset
-    key = src - 4 - offset + (offset & 3)  # the key octet sits 4 octets before the payload
-    data = (arr[src] ^ arr[key]).tobytes()
-    ends = (first + ln).tolist()
-    return [data[a:b] for a, b in zip(first.tolist(), ends, strict=True)]
 
 
 def _copy(buf: bytearray, start: int, end: int) -> bytes:

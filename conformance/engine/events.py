@@ -43,6 +43,9 @@ class Message(NamedTuple):
     def __ne__(self, other: object) -> bool:
         return not self == other
 
+    def __hash__(self) -> int:
+        return tuple.__hash__(self)
+
 
 @dataclasses.dataclass(slots=True)
 class MessagePart:
