@@ -309,7 +309,7 @@ class DeflateCodec:
         data = payload + _TAIL
         d, limit = self._decompressor, self.max_message
         try:
-            message = d.decompress(data, 0 if limit is None else limit + 1)
+            message: bytes = d.decompress(data, 0 if limit is None else limit + 1)
             if limit is not None and len(message) > limit:
                 raise DeflateTooBigError(f"the message inflates to more than {limit} octets")
             if d.eof:  # a final block (§7.2.3.4): the rest with the same history, step by step
