@@ -518,22 +518,20 @@ class Connection:
         if end != pos:
             return end
         want_mask = self._want_mask
-        head = 6 if want_mask else 2
+        head, mbit = (6, 0x80) if want_mask else (2, 0)
         starts: list[int] = []
         lengths: list[int] = []
         kinds: list[int] = []
-        while n - pos >= 2:
+        add_start, add_length, add_kind = starts.append, lengths.append, kinds.append
+        while pos < n - 1:
             b0 = buf[pos]
-            b1 = buf[pos + 1]
-            if (b0 != 0x82 and b0 != 0x81) or bool(b1 & 0x80) != want_mask:
-                break
-            length = b1 & 0x7F
+            length = buf[pos + 1] ^ mbit  # > 125 also when the MASK bit is not the role's
             end = pos + head + length
-            if length > _LEN7_MAX or end > n:
+            if length > _LEN7_MAX or end > n or (b0 != 0x82 and b0 != 0x81):
                 break
-            starts.append(pos + head)
-            lengths.append(length)
-            kinds.append(b0)
+            add_start(pos + head)
+            add_length(length)
+            add_kind(b0)
             pos = end
         if not starts:
             return self._parse_whole_run(buf, pos, n)
