@@ -38,10 +38,15 @@ class Message(NamedTuple):
     at: float = 0.0
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is Message and tuple.__eq__(self, other)
+        if type(other) is Message:
+            return tuple.__eq__(self, other)
+        if isinstance(other, tuple):
+            return False  # a bare tuple would compare its fields otherwise
+        return NotImplemented  # as a dataclass: the other side may know better
 
     def __ne__(self, other: object) -> bool:
-        return not self == other
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
 
     def __hash__(self) -> int:
         return tuple.__hash__(self)
