@@ -76,11 +76,12 @@ _ODD = {  # first octets (and payload) of frames that must end a run of equal-si
 
 
 @st.composite
-def runs(draw: Any) -> bytes:
+def runs(draw: Any, masked: bool = True) -> bytes:
     """A run of 16-80 frames of one size (text or binary, the matrix path of the engine), where
     some frames may be anything else of the same size: reserved bits and opcodes, control and
     continuation frames, FIN clear, unmasked, invalid UTF-8 in a text frame, another length.
-    Shrinks towards short runs of plain binary frames."""
+    `masked=False`: frames as a server sends them, the odd one masked. Shrinks towards short runs
+    of plain binary frames."""
     size = draw(st.sampled_from([0, 1, 3, 4, 5, 8, 13, 64, 125]))
     count = draw(st.integers(16, 80))
     odd = draw(st.dictionaries(st.integers(0, count - 1),
@@ -89,13 +90,13 @@ def runs(draw: Any) -> bytes:
     for i in range(count):
         kind = odd.get(i, draw(st.sampled_from(["binary", "binary", "text"])))
         data = draw(st.binary(min_size=size, max_size=size)) if kind != "text" else b"k" * size
-        b0, mask = 0x82, draw(st.binary(min_size=4, max_size=4))
+        b0, mask = 0x82, draw(st.binary(min_size=4, max_size=4)) if masked else b""
         if kind == "text":
             b0 = 0x81
         elif kind == "bad-utf8":
             b0, data = 0x81, (b"\xff" + data)[:size] if size else data
         elif kind == "unmasked":
-            mask = b""
+            mask = b"" if masked else b"\x01\x02\x03\x04"
         elif kind == "longer":
             data += b"+"
         elif kind in _ODD:
@@ -161,6 +162,17 @@ def test_runs_of_equal_size_frames_agree_with_the_general_path(deflate: bool, da
     fast = _run(_conn(deflate, False, None), reads)
     general = _run(_conn(deflate, True, None), reads)
     assert fast == general  # a server masks nothing: the octets sent are the same too
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(runs(masked=False), min_size=1, max_size=4), st.lists(st.integers(0, 1 << 20), max_size=6))
+def test_a_client_reads_runs_of_unmasked_frames_as_the_general_path_does(parts: list[bytes], cuts: list[int]) -> None:
+    """The matrix path of a client (server frames are not masked; a masked one fails, §5.1)."""
+    reads = _cut(b"".join(parts), cuts)
+    fast, general = (_run(Connection(Role.CLIENT, frame_events=f, max_message=None, clock=lambda: 1.0), reads)
+                     for f in (False, True))
+    assert fast[0] == general[0]
+    assert len(fast[1]) == len(general[1])  # the echoes are masked with random keys
 
 
 def test_a_run_of_small_frames_is_delivered_whole() -> None:
