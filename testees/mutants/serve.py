@@ -204,6 +204,17 @@ def _no_tcp_close() -> None:
     es.lingering_close = wait_for_client  # type: ignore[assignment]
 
 
+def _slow_tcp_close() -> None:
+    """Closes TCP first, as §7.1.1 asks, but 1.5 s after the closing handshake (a loaded server may)."""
+    original = es.lingering_close
+
+    async def late(reader: Any, writer: Any) -> None:
+        await asyncio.sleep(1.5)
+        await original(reader, writer)
+
+    es.lingering_close = late  # type: ignore[assignment]
+
+
 def _masks_frames() -> None:
     original = cx.Connection.__init__
 
@@ -357,6 +368,7 @@ VARIANTS: dict[str, tuple[str, Callable[[], None]]] = {
     "answers-malformed-close-with-1000": ("answers a one-octet or 126-octet close with 1000 (§10.7)",
                                           _answers_malformed_close_with_1000),
     "answers-close-with-1001": ("answers a valid close with 1001 (§5.5.1)", _answers_close_with_1001),
+    "slow-tcp-close": ("closes TCP first, 1.5 s after the closing handshake (§7.1.1)", _slow_tcp_close),
 }
 
 
