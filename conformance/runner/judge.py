@@ -496,15 +496,28 @@ def _judge_redirect(v: Verdict, t: Trace) -> Verdict:
     creds = ("" if resent else f" without its {' and '.join(had)}" if had
              else " (its first request carried no Authorization or Cookie, so resending them was not tested)")
     followed = f"The client refused the 3xx answer and followed its Location {r.location}{creds}"
+    hint = "" if r.browser else _browser_hint(first)
     if not findings:
         rule = RULES["handshake.redirect-followed"]
-        return Verdict("INFORMATIONAL", f"{followed}, with a new key, which RFC 6455 §4.1 allows.",
+        return Verdict("INFORMATIONAL", f"{followed}, with a new key, which RFC 6455 §4.1 allows.{hint}",
                        v.behavior_close, v.result_close, rule, rule.section, rule.level.value)
     rule = RULES[findings[0][0]]
     level = rule.level.value
     what = "; ".join(f"{text} ({RULES[rid].section})" for rid, text in findings)
-    return Verdict(_apply_level("FAILED", level), f"{followed}: {what}.", v.behavior_close, v.result_close,
+    return Verdict(_apply_level("FAILED", level), f"{followed}: {what}.{hint}", v.behavior_close, v.result_close,
                    rule, rule.section, level)
+
+
+def _browser_hint(head: dict[str, str]) -> str:
+    """For a client not declared a browser whose request looks like a browser's (an Origin and a
+    Mozilla/ User-Agent): how to have it judged as one. Headers are no proof (any client can send
+    them), so they never make the WHATWG rule apply by themselves."""
+    agent = head.get("user-agent", "")
+    if "origin" not in head or not agent.startswith("Mozilla/"):
+        return ""
+    return (f" Its request carries an Origin and the User-Agent {agent!r}, as a browser's does; it was not "
+            "declared a browser, so it is judged as a non-browser (if it is one, declare it: run --browser, or "
+            "serve --browser-client AGENT; WHATWG's rule then makes following FAILED).")
 
 
 def _head_of(raw: str) -> dict[str, str]:
