@@ -141,6 +141,13 @@ def _accepts_invalid_close_codes() -> None:
     cx.close_code_valid = lambda code: True  # type: ignore[assignment]
 
 
+def _echoes_undefined_close_codes() -> None:
+    """Takes close codes of 5000 and above as valid, so it echoes them back: its own close frame
+    carries a code Section 7.4 does not define (§5.5.1); every other invalid code is still refused."""
+    original = cx.close_code_valid
+    cx.close_code_valid = lambda code: code > cx.LAST_DEFINED_CODE or original(code)  # type: ignore[assignment]
+
+
 def _no_pong() -> None:
     original = cx.Connection.__init__
 
@@ -385,6 +392,8 @@ MUTANTS: dict[str, tuple[str, str, Callable[[], None]]] = {
                          "reason, and a 1000 answer is no failure)", "MUST", _wrong_close_code),
     "no-close-reply": ("does not answer a close frame (§5.5.1)", "MUST", _no_close_reply),
     "accepts-invalid-close-codes": ("accepts invalid close codes (§7.4)", "MUST", _accepts_invalid_close_codes),
+    "echoes-undefined-close-codes": ("echoes close codes of 5000 and above back (§5.5.1)", "MUST",
+                                     _echoes_undefined_close_codes),
     "no-pong": ("does not answer pings (§5.5.2)", "MUST", _no_pong),
     "bad-accept": ("sends a wrong Sec-WebSocket-Accept (§4.2.2)", "MUST", _bad_accept),
     "no-version-check": ("accepts any Sec-WebSocket-Version (§4.4)", "MUST", _no_version_check),

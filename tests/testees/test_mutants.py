@@ -30,6 +30,8 @@ EXPECTED = {
     "wrong-close-code": ("7.5.1", "FAILED", "WRONG CODE", "utf8.close-reason-invalid"),
     "no-close-reply": ("7.1.1", "OK", "UNCLEAN", None),
     "accepts-invalid-close-codes": ("7.9.1", "FAILED", None, "close.code-invalid"),
+    # 7.13.x leaves the receiver's answer open but not the code of its own close frame (§5.5.1)
+    "echoes-undefined-close-codes": ("7.13.1", "FAILED", None, "close.code-undefined"),
     "no-pong": ("2.2", "FAILED", "OK", "ping.pong-reply"),
     "bad-accept": ("1.1.1", "FAILED", "FAILED", "handshake.accept"),
     "no-version-check": ("0.3.2", "FAILED", "OK", "handshake.version"),  # 14: no server speaks it
@@ -80,10 +82,10 @@ VARIANT_EXPECTED = {
     "refuses-iana-codes": {f"15.1.{n}": ("INFORMATIONAL", "INFORMATIONAL") for n in (10, 11, 12)},
     "ends-window-at-bfinal": {"16.2.5": ("NON-STRICT", "OK")},
     # §7.1.7: the code of a failing endpoint is a SHOULD
-    "fails-with-1002": {"6.3.1": ("OK", "WRONG CODE"), "15.3.4": ("OK", "OK")},
+    "fails-with-1002": {"6.3.1": ("OK", "WRONG CODE"), "15.3.4": ("OK", "OK"), "7.13.1": ("OK", "OK")},
     # §10.7: no MUST makes the receiver of an invalid code fail; echoing it would break §7.4.1
     "answers-every-close-with-1000": {"7.9.1": ("NON-STRICT", "WRONG CODE"), "15.2.5": ("NON-STRICT", "WRONG CODE"),
-                                      "7.7.10": ("OK", "OK")},
+                                      "7.7.10": ("OK", "OK"), "7.13.1": ("OK", "OK"), "7.13.2": ("OK", "OK")},
     # §10.7: a malformed close breaks the sender's MUST; the receiver's answer code is a SHOULD
     "answers-malformed-close-with-1000": {"7.3.2": ("NON-STRICT", "WRONG CODE"), "7.3.6": ("NON-STRICT", "WRONG CODE"),
                                           "15.3.8": ("NON-STRICT", "WRONG CODE"), "7.3.5": ("OK", "OK")},
