@@ -181,7 +181,9 @@ async def _finish(s: Session) -> None:
         s.phase = "close:reply"  # the peer's answer to our close (or its TCP close)
         await s.wait_for(lambda: t.eof or (t.close_received is not None), opts.wait)
         s.phase = "close:tcp"
-        await s.wait_for(lambda: t.eof, opts.close_grace)  # the server closes TCP first: give it a moment
+        # the server closes TCP first (§7.1.1, a SHOULD): give it as long as any reaction, so that a
+        # loaded machine's scheduling is never read as a server that leaves TCP open
+        await s.wait_for(lambda: t.eof, max(opts.close_grace, opts.wait))
         return
     # As the server: complete when the client's close is in (when it came first, the reader has
     # already written our reply), or we failed the connection, or the client is gone. `wait`
