@@ -52,7 +52,9 @@ async def execute_case(case: Case, target: ServerTarget, opts: RunOptions) -> Tr
                 await open_h2(s, target, timeout)
             return b"" if s.trace.opened else None
         async with _timed(s, "connect"):
-            s.reader, s.writer = await open_connection(target, timeout)
+            # only an upper bound (a refused port fails at once): a short --wait (the fuzzers' 0.5 s)
+            # must not turn a loaded machine's slow accept into "no TCP connection"
+            s.reader, s.writer = await open_connection(target, max(timeout, min(case_budget(case, opts), 5.0)))
         s.trace.connected = True
         sockname = s.writer.get_extra_info("sockname")
         s.trace.local_port = sockname[1] if sockname else None
