@@ -38,6 +38,9 @@ REGEN = "regen"  # the wire log field of the marker before such a step (take_ste
 REGEN_END = "regen_end"  # and of the one after it
 _SEEDED = (Echo, Flood, Bomb, Request, ExactLimit, SendMessage)
 _BLOCK = 64  # octets of stream per BLAKE2b call: 16 keys
+# log entries such a step may add (a flood's answers could fill the log's 1500 and cut it: what
+# comes after the step would be lost, and a replay needs it)
+_STEP_ENTRIES = 300
 
 
 class KeyStream:
@@ -87,7 +90,7 @@ async def take_step(s: Session, index: int, step: Step, do: Callable[[Session, S
                                                                    "compressors": compressors(),
                                                                    "max_echo": s.opts.max_echo})
     s.conn.mask_keys = KeyStream(seed).take
-    t.digests_on()
+    t.digests_on(_STEP_ENTRIES)
     try:
         return await do(s, step)
     finally:
@@ -100,10 +103,11 @@ def _end(s: Session, index: int, step: Step) -> None:
     fact = {"step": index, "sent": t.tx_octets, "sent_sha256": t.tx_digest.hexdigest(), "echoed": t.echoed,
             "echoed_sha256": t.echo_digest.hexdigest() if t.echoed else "",
             "echo_failure": t.echo_failure.kind if t.echo_failure else "", "peer_closed": t.peer_closed}
-    t.tx_digest = t.echo_digest = None
+    t.tx_digest = t.echo_digest = t.step_entries = None
+    skipped = f"; {t.step_skipped} more log entries of the step are not kept" if t.step_skipped else ""
     was, t.logging = t.logging, True
     t.log("tx", "event", text=f"step {index + 1} ({step.key}) wrote {fact['sent']} octets "
-          f"(SHA-256 {str(fact['sent_sha256'])[:16]}...), {fact['echoed']} echoes came back", regen_end=fact)
+          f"(SHA-256 {str(fact['sent_sha256'])[:16]}...), {fact['echoed']} echoes came back{skipped}", regen_end=fact)
     t.logging = was
 
 

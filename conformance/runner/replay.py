@@ -101,9 +101,13 @@ def recording_from_wirelog(wirelog: Any, case: Case | None = None) -> Recording:
         _check_steps(case)
     entries = _entries(wirelog, case)
     first = next((i for i, e in enumerate(entries) if e["dir"] == "tx" and e["kind"] == "octets"), None)
-    if first is not None and entries[first].get("cut"):
+    if first is None:
+        said = next((str(e.get("text")) for e in entries if e.get("text")), "")
+        raise NotReplayable("the suite wrote nothing in that run (no connection)" + (f": {said}" if said else "")
+                            + "; there is nothing to replay")
+    if entries[first].get("cut"):
         raise NotReplayable(entries[first]["cut"])
-    if first is None or entries[first].get("text") != "opening handshake request":
+    if entries[first].get("text") != "opening handshake request":
         raise NotReplayable("the wire log does not start with an HTTP/1.1 opening handshake request "
                             "(replay covers server runs over HTTP/1.1)")
     request = _octets(entries[first])

@@ -129,6 +129,8 @@ class Trace:
     tx_octets: int = 0
     echo_digest: Any = None  # the same for the echoes it got back
     echoed: int = 0
+    step_entries: int | None = None  # entries such a step may still add (the rest is counted, not kept)
+    step_skipped: int = 0
     _logged_hex: int = 0
 
     def log(self, direction: str, kind: str, data: bytes = b"", text: str = "", **extra: Any) -> None:
@@ -137,6 +139,11 @@ class Trace:
             self.tx_octets += len(data)
         if not self.logging or len(self.wirelog) >= _WIRELOG_MAX:
             return
+        if self.step_entries is not None:
+            if self.step_entries <= 0:
+                self.step_skipped += 1
+                return
+            self.step_entries -= 1
         shown = data[: min(_HEX_MAX, max(0, _WIRELOG_HEX_TOTAL - self._logged_hex))]
         self._logged_hex += len(shown)
         entry = {"t": round(time.monotonic() - self.t0, 6), "dir": direction, "kind": kind,
@@ -153,9 +160,11 @@ class Trace:
             self.echo_digest.update(data)
             self.echoed += 1
 
-    def digests_on(self) -> None:
+    def digests_on(self, entries: int) -> None:
+        """A step whose octets the log leaves out begins: digests on, at most `entries` log entries."""
         self.tx_digest, self.echo_digest = hashlib.sha256(), hashlib.sha256()
-        self.tx_octets = self.echoed = 0
+        self.tx_octets = self.echoed = self.step_skipped = 0
+        self.step_entries = entries
 
     @property
     def peer_closed(self) -> bool:
