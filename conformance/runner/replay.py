@@ -346,12 +346,24 @@ async def replay_recording(case: Case, rec: Recording, target: ServerTarget, opt
             return
         s.start(Role.CLIENT, leftover)
         marks = close_marks(case.steps)
+        steps_ended = False
         for chunk in rec.chunks:
-            if trace.eof or trace.reset or not await _send_chunk(s, chunk, marks):
+            if steps_ended and not _after_steps(chunk):
+                continue
+            if trace.eof or trace.reset:
                 break
+            if not await _send_chunk(s, chunk, marks):
+                if chunk.kind != "regen":
+                    break
+                steps_ended = True  # the step ended the steps, as in a run: the session's own end follows
         await _finish(s)
 
     return await guarded(s, budget, body)
+
+
+def _after_steps(chunk: Chunk) -> bool:
+    """A write of the session's end (after the steps): the sync before closing, the suite's close."""
+    return chunk.kind == "close" or (chunk.kind == "sync" and not chunk.label.startswith("checkpoint "))
 
 
 def close_marks(steps: Sequence[Step]) -> list[bool]:
