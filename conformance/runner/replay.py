@@ -101,6 +101,9 @@ def recording_from_wirelog(wirelog: Any, case: Case | None = None) -> Recording:
         _check_steps(case)
     entries = _entries(wirelog, case)
     first = next((i for i, e in enumerate(entries) if e["dir"] == "tx" and e["kind"] == "octets"), None)
+    if entries and str(entries[0].get("text", "")).startswith("extended CONNECT on stream"):
+        raise NotReplayable("a run over HTTP/2 or HTTP/3 (extended CONNECT, RFC 8441 / RFC 9220): replay sends "
+                            "the recorded octets over HTTP/1.1 only; run the case again with `run --http2` or `--http3`")
     if first is None:
         said = next((str(e.get("text")) for e in entries if e.get("text")), "")
         raise NotReplayable("the suite wrote nothing in that run (no connection)" + (f": {said}" if said else "")

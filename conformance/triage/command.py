@@ -36,12 +36,13 @@ def add_triage_commands(sub: Any) -> None:
 
 
 @contextlib.contextmanager
-def _server(args: argparse.Namespace) -> Iterator[Any]:
+def _server(target: Any) -> Iterator[Any]:
+    """`target` (from --server), or a fresh embedded reference server."""
     from conformance.runner.command import embedded_server
     from conformance.targets.tcp import ServerTarget
 
-    if args.server is not None:
-        yield ServerTarget.from_url(args.server, args.ca, args.insecure)
+    if target is not None:
+        yield target
         return
     with embedded_server() as url:
         yield ServerTarget.from_url(url)
@@ -55,20 +56,24 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise UsageError("--wait and --settle are seconds, more than 0")
     if args.server is not None and not args.server:
         raise UsageError("--server needs a ws:// or wss:// URL")
+    from conformance.targets.tcp import ServerTarget
+
+    # a bad URL is exit 2 before anything is read
+    target = ServerTarget.from_url(args.server, args.ca, args.insecure) if args.server is not None else None
     opts = RunOptions(wait=args.wait, settle=args.settle)
     if Path(args.report).is_dir():
         if args.export:
             raise UsageError("--export writes one case: give one per-case report, not a run directory")
-        return _replay_dir(args, opts)
-    return _replay_one(args, opts)
+        return _replay_dir(args, opts, target)
+    return _replay_one(args, opts, target)
 
 
-def _replay_one(args: argparse.Namespace, opts: Any) -> int:
+def _replay_one(args: argparse.Namespace, opts: Any, target: Any) -> int:
     from conformance.triage.replay import load_case_report, render_outcome, replay_report, write_export
 
     load_case_report(args.report)  # a bad file is exit 2 before any server starts
-    with _server(args) as target:
-        outcome = replay_report(args.report, target, opts, cases_dirs=args.cases_dir)
+    with _server(target) as server:
+        outcome = replay_report(args.report, server, opts, cases_dirs=args.cases_dir)
     print(render_outcome(outcome))
     if args.export:
         case = write_export(outcome, args.export)
@@ -76,12 +81,12 @@ def _replay_one(args: argparse.Namespace, opts: Any) -> int:
     return int(ExitCode.CASE_FAILED) if outcome.new.is_failure() else 0
 
 
-def _replay_dir(args: argparse.Namespace, opts: Any) -> int:
+def _replay_dir(args: argparse.Namespace, opts: Any, target: Any) -> int:
     from conformance.triage.run_replay import read_index, render_run, replay_run
 
     read_index(Path(args.report))  # a directory without a readable index is exit 2 before any server starts
-    with _server(args) as target:
-        result = replay_run(args.report, target, opts, cases_dirs=args.cases_dir)
+    with _server(target) as server:
+        result = replay_run(args.report, server, opts, cases_dirs=args.cases_dir)
     print(render_run(result))
     if result.total and len(result.refused) == result.total:
         return int(ExitCode.BAD_INPUT)  # nothing in it could be replayed: the lines above say why

@@ -93,9 +93,21 @@ def _one(d: Path, agent: str, cid: str, entry: dict[str, object], target: Server
     return o
 
 
+def _refusals(refused: list[tuple[str, str, str]], shown: int = 8) -> list[str]:
+    """One line per reason (a client run gives the same one for every case)."""
+    by_why: dict[str, list[str]] = {}
+    for agent, cid, why in refused:
+        by_why.setdefault(why, []).append(f"{agent} {cid}")
+    out = []
+    for why, ids in by_why.items():
+        more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+        out.append(f"not replayable: {', '.join(ids[:shown])}{more}: {why}")
+    return out
+
+
 def render_run(r: RunReplay) -> str:
     lines = [f"differs: {agent} {cid}: {why}" for agent, cid, why in r.differ]
-    lines += [f"not replayable: {agent} {cid}: {why}" for agent, cid, why in r.refused]
+    lines += _refusals(r.refused)
     lines += [f"same verdict, other octets: {agent} {cid}: {why}" for agent, cid, why in r.other_octets]
     regen = f"; {len(r.other_octets)} of them with other octets in a step made again from its seed" if r.other_octets else ""
     lines.append(f"{len(r.reproduced)} of {r.total} verdicts reproduced"

@@ -69,7 +69,9 @@ def test_close_marks_follow_the_steps() -> None:
 @pytest.mark.parametrize(("log", "why"), [
     ([], "no wire log"),
     ([{"t": 0}], "not a wire log entry"),
-    ([{"dir": "rx", "kind": "event", "text": "x"}], "does not start with an HTTP/1.1"),
+    ([{"dir": "rx", "kind": "event", "text": "x"}], "wrote nothing in that run"),
+    ([{"dir": "tx", "kind": "octets", "len": 2, "hex": "8180", "text": "TEXT"}], "does not start with an HTTP/1.1"),
+    ([{"dir": "tx", "kind": "event", "text": "extended CONNECT on stream 1"}], "a run over HTTP/2 or HTTP/3"),
     ([{"dir": "tx", "kind": "octets", "len": 10, "hex": "4745"}], "kept 2 of its 10 octets"),
     ([{"dir": "tx", "kind": "octets", "len": 1, "hex": "zz"}], "not hex"),
     ([{"dir": "", "kind": "event", "text": "wire log cut after 1500 entries"}], "was cut"),

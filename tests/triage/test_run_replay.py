@@ -7,7 +7,10 @@ replay makes is named so, never claimed the same."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+
+import pytest
 
 from conformance.runner.regen import REGEN, REGEN_END
 from testees.peers.spawn import spawn_server
@@ -78,3 +81,29 @@ def test_octets_that_differ_from_the_recording_are_said_to(tmp_path: Path) -> No
     assert run.code == 0, run.err
     assert run.out.splitlines()[-1] == ("1 of 1 verdicts reproduced; 1 of them with other octets in a step made "
                                         "again from its seed")
+
+
+def test_client_and_http2_runs_are_refused_in_one_line(tmp_path: Path) -> None:
+    py = sys.executable
+    assert run_main("run", "-q", "--client", f"{py} -m conformance echo-client --url {{url}} --agent {{agent}}",
+                    "--cases", "20.1.1", "20.1.2", "--out", str(tmp_path / "client")).code == 0
+    assert run_main("run", "-q", "--http2", "--cases", "1.1.1", "--out", str(tmp_path / "h2")).code == 0
+    client = run_main("replay", str(tmp_path / "client"), "--server", "ws://127.0.0.1:9/")
+    assert client.code == 2, client.err
+    assert client.out.splitlines() == [
+        "not replayable: client 20.1.1, client 20.1.2: a client run: replay sends what the suite sent to a server "
+        "(there is no --client replay; run the case again with `conformance run --client`)",
+        "0 of 2 verdicts reproduced (0 differ, 2 not replayable)"]
+    h2 = run_main("replay", str(tmp_path / "h2" / "reference_case_1_1_1.json"), "--server", "ws://127.0.0.1:9/")
+    assert h2.code == 2 and h2.out == ""
+    (line,) = h2.err.strip().splitlines()
+    assert "a run over HTTP/2 or HTTP/3" in line and "Traceback" not in h2.err
+
+
+@pytest.mark.parametrize("args, why", [
+    (["--export", "x.yaml"], "--export writes one case"),
+    ([], "index.json: cannot read"),
+])
+def test_a_bad_run_directory_is_one_line_and_exit_2(tmp_path: Path, args: list[str], why: str) -> None:
+    r = run_main("replay", str(tmp_path), "--server", "ws://127.0.0.1:9/", *args)
+    assert r.code == 2 and why in r.err and len(r.err.strip().splitlines()) == 1, r.err
