@@ -85,8 +85,15 @@ def _replay_dir(args: argparse.Namespace, opts: Any, target: Any) -> int:
     from conformance.triage.run_replay import read_index, render_run, replay_run
 
     read_index(Path(args.report))  # a directory without a readable index is exit 2 before any server starts
+    done = [0]
+
+    def progress(agent: str, cid: str, _: Any) -> None:  # a long replay (the whole volume) shows it is alive
+        done[0] += 1
+        if sys.stderr.isatty() and done[0] % 50 == 0:
+            print(f"replayed {done[0]} cases (last: {agent} {cid})", file=sys.stderr)
+
     with _server(target) as server:
-        result = replay_run(args.report, server, opts, cases_dirs=args.cases_dir)
+        result = replay_run(args.report, server, opts, cases_dirs=args.cases_dir, progress=progress)
     print(render_run(result))
     if result.total and len(result.refused) == result.total:
         return int(ExitCode.BAD_INPUT)  # nothing in it could be replayed: the lines above say why

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from conformance.catalog.load import load_file
+from conformance.catalog.model import Echo
 from conformance.runner.regen import REGEN, REGEN_END
 from testees.peers.spawn import spawn_server
 from tests.cli.helpers import run_main
@@ -107,3 +109,18 @@ def test_client_and_http2_runs_are_refused_in_one_line(tmp_path: Path) -> None:
 def test_a_bad_run_directory_is_one_line_and_exit_2(tmp_path: Path, args: list[str], why: str) -> None:
     r = run_main("replay", str(tmp_path), "--server", "ws://127.0.0.1:9/", *args)
     assert r.code == 2 and why in r.err and len(r.err.strip().splitlines()) == 1, r.err
+
+
+def test_an_exported_recording_keeps_the_step_made_again(tmp_path: Path) -> None:
+    with spawn_server(REFERENCE) as (url, _):
+        assert _run(url, ["9.1.1"], tmp_path / "then", "reference") == 0
+        out = tmp_path / "found" / "9_1_1.yaml"
+        r = run_main("replay", str(_report(tmp_path / "then", "reference", "9.1.1")), "--server", url,
+                     "--export", str(out))
+        assert r.code == 0, r.err
+        (case,), _ = load_file(out)
+        assert [type(st) for st in case.steps] == [Echo]  # the step itself: its octets come from it
+        assert run_main("run", "-q", "--server", url, "--agent", "reference", "--out", str(tmp_path / "now"),
+                        "--cases-dir", str(out.parent), "--cases", "91.*").code == 0
+    now = json.loads((tmp_path / "now" / "index.json").read_text())["reference"]
+    assert (now["91.9.1.1"]["behavior"], now["91.9.1.1"]["behaviorClose"]) == ("OK", "OK")
