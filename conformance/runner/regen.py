@@ -114,7 +114,10 @@ def _end(s: Session, index: int, step: Step) -> None:
 def differences(then: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """What a replayed step did otherwise than the recorded one, in words (empty: the same)."""
     out = []
-    if then.get("sent") != now.get("sent"):
+    if then.get("sent") != now.get("sent") and then.get("peer_closed") and now.get("peer_closed"):
+        out.append(f"the target closed during the step both times, after {then.get('sent')} octets of it then "
+                   f"and {now.get('sent')} now")
+    elif then.get("sent") != now.get("sent"):
         out.append(f"wrote {then.get('sent')} octets then, {now.get('sent')} now")
     elif then.get("sent_sha256") != now.get("sent_sha256"):
         out.append(f"wrote {now.get('sent')} octets then and now, but not the same octets (SHA-256 differs)")

@@ -69,3 +69,10 @@ class TestDifferences:
     def test_fewer_echoes_and_how_the_echo_ended(self) -> None:
         ds = differences(self.THEN, {**self.THEN, "echoed": 1, "echo_failure": "mismatch"})
         assert ds == ["2 echoes came back intact then, 1 now", "the echo ended complete then, mismatch now"]
+
+    def test_a_target_that_closed_mid_step_both_times_is_told_apart(self) -> None:
+        then = {**self.THEN, "peer_closed": True}
+        (d,) = differences(then, {**then, "sent": 7})
+        assert d == "the target closed during the step both times, after 10 octets of it then and 7 now"
+        (d,) = differences(self.THEN, {**self.THEN, "sent": 7})
+        assert d == "wrote 10 octets then, 7 now"
