@@ -2,12 +2,15 @@
 replays byte for byte (what the mutant received, captured on a relay, is the same both times) and
 flips against the reference; a quick subset of echo, flood, bomb and 10.1.1 replays as
 `replay DIR` with "N of N verdicts reproduced"; a recording whose octets differ from what the
-replay makes is named so, never claimed the same."""
+replay makes is named so, never claimed the same; client runs are refused in one line (HTTP/2 and
+HTTP/3 logs: tests/runner/test_replay.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ import pytest
 from conformance.catalog.load import load_file
 from conformance.catalog.model import Echo
 from conformance.runner.regen import REGEN, REGEN_END
+from conformance.triage.run_replay import RunReplay, render_run
 from testees.peers.spawn import spawn_server
 from tests.cli.helpers import run_main
 from tests.triage.test_replay import REFERENCE, captured
@@ -50,56 +54,85 @@ def test_an_echo_failure_replays_byte_for_byte_and_flips_against_the_reference(t
     assert "0 echoes came back intact then, 1 now" in fixed.out
 
 
-def test_a_quick_run_of_unlogged_steps_reproduces_every_verdict(tmp_path: Path) -> None:
+@dataclasses.dataclass
+class QuickRun:
+    url: str
+    out: Path
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QuickRun]:
+    """One reference server, and the quick set run against it once (shared by the tests below)."""
+    out = tmp_path_factory.mktemp("quick")
     with spawn_server(REFERENCE) as (url, _):
-        assert _run(url, QUICK, tmp_path, "reference") == 0
-        r = run_main("replay", str(tmp_path), "--server", url)
+        assert _run(url, QUICK, out / "then", "reference") == 0
+        yield QuickRun(url, out)
+
+
+def test_a_quick_run_of_unlogged_steps_reproduces_every_verdict(quick: QuickRun) -> None:
+    r = run_main("replay", str(quick.out / "then"), "--server", quick.url)
     assert r.code == 0, (r.out, r.err)
     assert r.out.splitlines() == [f"{len(QUICK)} of {len(QUICK)} verdicts reproduced"]
     for cid in QUICK:  # each had its octets out of the log: the markers are there
-        log = json.loads(_report(tmp_path, "reference", cid).read_text())["wirelog"]
+        log = json.loads(_report(quick.out / "then", "reference", cid).read_text())["wirelog"]
         assert any(REGEN in e for e in log) and any(REGEN_END in e for e in log), cid
 
 
-def test_octets_that_differ_from_the_recording_are_said_to(tmp_path: Path) -> None:
+def test_octets_that_differ_from_the_recording_are_said_to(quick: QuickRun, tmp_path: Path) -> None:
     """A report whose recorded digest is not what the seed makes now (here: edited, as another
     zlib would make it) keeps its verdict but is named, with both compressors."""
-    with spawn_server(REFERENCE) as (url, _):
-        assert _run(url, ["12.1.3"], tmp_path, "reference") == 0
-        report = _report(tmp_path, "reference", "12.1.3")
-        data = json.loads(report.read_text())
-        for e in data["wirelog"]:
-            if REGEN in e:
-                e[REGEN]["compressors"] = "zlib 0.9"
-            if REGEN_END in e:
-                e[REGEN_END]["sent_sha256"] = "0" * 64
-        report.write_text(json.dumps(data))
-        one = run_main("replay", str(report), "--server", url)
-        run = run_main("replay", str(tmp_path), "--server", url)
+    data = json.loads(_report(quick.out / "then", "reference", "12.1.3").read_text())
+    for e in data["wirelog"]:
+        if REGEN in e:
+            e[REGEN]["compressors"] = "zlib 0.9"
+        if REGEN_END in e:
+            e[REGEN_END]["sent_sha256"] = "0" * 64
+    report = tmp_path / "reference_case_12_1_3.json"
+    report.write_text(json.dumps(data))
+    one = run_main("replay", str(report), "--server", quick.url)
     assert one.code == 0, one.err
     (line,) = [ln for ln in one.out.splitlines() if ln.startswith("step 1 (echo)")]
     assert "not the same octets (SHA-256 differs)" in line
     assert "compressed with zlib 0.9 then" in line and "the same octets are not guaranteed" in line
-    assert run.code == 0, run.err
-    assert run.out.splitlines()[-1] == ("1 of 1 verdicts reproduced; 1 of them with other octets in a step made "
-                                        "again from its seed")
 
 
-def test_client_and_http2_runs_are_refused_in_one_line(tmp_path: Path) -> None:
+def test_a_run_whose_octets_differ_says_so_in_its_summary() -> None:
+    r = RunReplay(reproduced=[("a", "12.1.3"), ("a", "1.1.1")], other_octets=[("a", "12.1.3", "step 1 ...")])
+    assert render_run(r).splitlines() == [
+        "same verdict, other octets: a 12.1.3: step 1 ...",
+        "2 of 2 verdicts reproduced; 1 of them with other octets in a step made again from its seed"]
+    r = RunReplay(reproduced=[("a", "1.1.1")], differ=[("a", "6.3.1", "OK/OK then, FAILED/OK now: ...")],
+                  refused=[("a", "9.1.1", "why"), ("a", "9.1.2", "why")])
+    assert render_run(r).splitlines() == ["differs: a 6.3.1: OK/OK then, FAILED/OK now: ...",
+                                          "not replayable: a 9.1.1, a 9.1.2: why",
+                                          "1 of 4 verdicts reproduced (1 differ, 2 not replayable)"]
+
+
+def test_an_exported_recording_keeps_the_step_made_again(quick: QuickRun) -> None:
+    out = quick.out / "found" / "9_1_1.yaml"
+    r = run_main("replay", str(_report(quick.out / "then", "reference", "9.1.1")), "--server", quick.url,
+                 "--export", str(out))
+    assert r.code == 0, r.err
+    (case,), _ = load_file(out)
+    assert [type(st) for st in case.steps] == [Echo]  # the step itself: its octets come from it
+    assert run_main("run", "-q", "--server", quick.url, "--agent", "reference", "--out", str(quick.out / "now"),
+                    "--cases-dir", str(out.parent), "--cases", "91.*").code == 0
+    now = json.loads((quick.out / "now" / "index.json").read_text())["reference"]
+    assert (now["91.9.1.1"]["behavior"], now["91.9.1.1"]["behaviorClose"]) == ("OK", "OK")
+
+
+def test_a_client_run_is_refused_in_one_line(tmp_path: Path) -> None:
     py = sys.executable
     assert run_main("run", "-q", "--client", f"{py} -m conformance echo-client --url {{url}} --agent {{agent}}",
-                    "--cases", "20.1.1", "20.1.2", "--out", str(tmp_path / "client")).code == 0
-    assert run_main("run", "-q", "--http2", "--cases", "1.1.1", "--out", str(tmp_path / "h2")).code == 0
-    client = run_main("replay", str(tmp_path / "client"), "--server", "ws://127.0.0.1:9/")
-    assert client.code == 2, client.err
-    assert client.out.splitlines() == [
-        "not replayable: client 20.1.1, client 20.1.2: a client run: replay sends what the suite sent to a server "
+                    "--cases", "20.1.1", "--out", str(tmp_path)).code == 0
+    r = run_main("replay", str(tmp_path), "--server", "ws://127.0.0.1:9/")
+    assert r.code == 2, r.err
+    assert r.out.splitlines() == [
+        "not replayable: client 20.1.1: a client run: replay sends what the suite sent to a server "
         "(there is no --client replay; run the case again with `conformance run --client`)",
-        "0 of 2 verdicts reproduced (0 differ, 2 not replayable)"]
-    h2 = run_main("replay", str(tmp_path / "h2" / "reference_case_1_1_1.json"), "--server", "ws://127.0.0.1:9/")
-    assert h2.code == 2 and h2.out == ""
-    (line,) = h2.err.strip().splitlines()
-    assert "a run over HTTP/2 or HTTP/3" in line and "Traceback" not in h2.err
+        "0 of 1 verdicts reproduced (0 differ, 1 not replayable)"]
+    one = run_main("replay", str(tmp_path / "client_case_20_1_1.json"), "--server", "ws://127.0.0.1:9/")
+    assert one.code == 2 and one.out == "" and len(one.err.strip().splitlines()) == 1 and "a client run" in one.err
 
 
 @pytest.mark.parametrize("args, why", [
@@ -109,18 +142,3 @@ def test_client_and_http2_runs_are_refused_in_one_line(tmp_path: Path) -> None:
 def test_a_bad_run_directory_is_one_line_and_exit_2(tmp_path: Path, args: list[str], why: str) -> None:
     r = run_main("replay", str(tmp_path), "--server", "ws://127.0.0.1:9/", *args)
     assert r.code == 2 and why in r.err and len(r.err.strip().splitlines()) == 1, r.err
-
-
-def test_an_exported_recording_keeps_the_step_made_again(tmp_path: Path) -> None:
-    with spawn_server(REFERENCE) as (url, _):
-        assert _run(url, ["9.1.1"], tmp_path / "then", "reference") == 0
-        out = tmp_path / "found" / "9_1_1.yaml"
-        r = run_main("replay", str(_report(tmp_path / "then", "reference", "9.1.1")), "--server", url,
-                     "--export", str(out))
-        assert r.code == 0, r.err
-        (case,), _ = load_file(out)
-        assert [type(st) for st in case.steps] == [Echo]  # the step itself: its octets come from it
-        assert run_main("run", "-q", "--server", url, "--agent", "reference", "--out", str(tmp_path / "now"),
-                        "--cases-dir", str(out.parent), "--cases", "91.*").code == 0
-    now = json.loads((tmp_path / "now" / "index.json").read_text())["reference"]
-    assert (now["91.9.1.1"]["behavior"], now["91.9.1.1"]["behaviorClose"]) == ("OK", "OK")
