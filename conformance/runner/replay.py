@@ -125,9 +125,10 @@ def recording_from_wirelog(wirelog: Any, case: Case | None = None) -> Recording:
             mark, whole = regions[i]
             if whole:
                 continue  # a message the log holds whole: its octets are replayed as recorded
-            chunks.append(Chunk("regen", label=f"step {mark['step'] + 1} ({mark['key']})", messages=state.messages,
-                                step=int(mark["step"]), seed=bytes.fromhex(mark["seed"])))
-            max_echo = mark.get("max_echo", max_echo)
+            step, seed = _marked_step(mark, case)
+            chunks.append(Chunk("regen", label=f"step {step + 1} ({mark.get('key')})", messages=state.messages,
+                                step=step, seed=seed))
+            max_echo = mark.get("max_echo") if isinstance(mark.get("max_echo"), int) else max_echo
             state.skip = True
             continue
         if state.skip:
@@ -177,6 +178,21 @@ def _regen_regions(entries: list[dict[str, Any]], case: Case | None) -> dict[int
                                 "not hold, and the report has no seed to make them again (it was written by an "
                                 "older version of the suite)")
     return out
+
+
+def _marked_step(mark: dict[str, Any], case: Case | None) -> tuple[int, bytes]:
+    """The step index and seed of a marker, checked against the case."""
+    step, seed = mark.get("step"), mark.get("seed")
+    try:
+        key = bytes.fromhex(seed) if isinstance(seed, str) else b""
+    except ValueError:
+        key = b""
+    if not isinstance(step, int) or len(key) != 16:
+        raise NotReplayable("a seed marker of the wire log has no step number or no 16-octet seed (hex)")
+    if case is not None and not (0 <= step < len(case.steps) and needs_seed(case.steps[step])):
+        raise NotReplayable(f"the wire log makes step {step + 1} again from a seed, which is no such step "
+                            f"of case {case.id} (the case changed since the run?)")
+    return step, key
 
 
 def regen_facts(wirelog: Any) -> dict[int, dict[str, Any]]:
@@ -430,9 +446,7 @@ async def _send_close(s: _ReplaySession, chunk: Chunk) -> bool:
 async def _regen(s: _ReplaySession, chunk: Chunk) -> bool:
     """The step the log does not hold, taken again by its own code with the recorded seed."""
     t = s.trace
-    if not 0 <= chunk.step < len(s.case.steps) or not needs_seed(s.case.steps[chunk.step]):
-        raise NotReplayable(f"the recording takes step {chunk.step + 1} again, which is no such step of case {s.case.id}")
-    step = s.case.steps[chunk.step]
+    step = s.case.steps[chunk.step]  # checked against the case when the recording was read
     t.replay_seeds[chunk.step] = chunk.seed
     try:
         return await run_step(s, chunk.step, step)
