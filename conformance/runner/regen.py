@@ -22,6 +22,7 @@ from __future__ import annotations
 
 __all__ = ["REGEN", "REGEN_END", "KeyStream", "compressors", "differences", "needs_seed", "take_step"]
 
+import asyncio
 import hashlib
 import os
 import zlib
@@ -91,18 +92,23 @@ async def take_step(s: Session, index: int, step: Step, do: Callable[[Session, S
                                                                    "max_echo": s.opts.max_echo})
     s.conn.mask_keys = KeyStream(seed).take
     t.digests_on(_STEP_ENTRIES)
+    stopped = False  # by the case's time budget (session.guarded cancels the case)
     try:
         return await do(s, step)
+    except asyncio.CancelledError:
+        stopped = True
+        raise
     finally:
         s.conn.mask_keys = None
-        _end(s, index, step)
+        _end(s, index, step, stopped)
 
 
-def _end(s: Session, index: int, step: Step) -> None:
+def _end(s: Session, index: int, step: Step, stopped: bool) -> None:
     t = s.trace
     fact = {"step": index, "sent": t.tx_octets, "sent_sha256": t.tx_digest.hexdigest(), "echoed": t.echoed,
             "echoed_sha256": t.echo_digest.hexdigest() if t.echoed else "",
-            "echo_failure": t.echo_failure.kind if t.echo_failure else "", "peer_closed": t.peer_closed}
+            "echo_failure": t.echo_failure.kind if t.echo_failure else "", "peer_closed": t.peer_closed,
+            "stopped_by_budget": stopped}
     t.tx_digest = t.echo_digest = t.step_entries = None
     skipped = f"; {t.step_skipped} more log entries of the step are not kept" if t.step_skipped else ""
     was, t.logging = t.logging, True
@@ -114,7 +120,11 @@ def _end(s: Session, index: int, step: Step) -> None:
 def differences(then: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """What a replayed step did otherwise than the recorded one, in words (empty: the same)."""
     out = []
-    if then.get("sent") != now.get("sent") and then.get("peer_closed") and now.get("peer_closed"):
+    budget = [when for when, f in (("then", then), ("now", now)) if f.get("stopped_by_budget")]
+    if then.get("sent") != now.get("sent") and budget:
+        out.append(f"the case's time budget stopped the step {' and '.join(budget)} (wrote {then.get('sent')} "
+                   f"octets then, {now.get('sent')} now)")
+    elif then.get("sent") != now.get("sent") and then.get("peer_closed") and now.get("peer_closed"):
         out.append(f"the target closed during the step both times, after {then.get('sent')} octets of it then "
                    f"and {now.get('sent')} now")
     elif then.get("sent") != now.get("sent"):

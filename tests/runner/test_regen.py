@@ -76,3 +76,7 @@ class TestDifferences:
         assert d == "the target closed during the step both times, after 10 octets of it then and 7 now"
         (d,) = differences(self.THEN, {**self.THEN, "sent": 7})
         assert d == "wrote 10 octets then, 7 now"
+
+    def test_a_step_the_time_budget_stopped_is_told_apart(self) -> None:
+        (d,) = differences({**self.THEN, "stopped_by_budget": True}, {**self.THEN, "sent": 12})
+        assert d == "the case's time budget stopped the step then (wrote 10 octets then, 12 now)"
