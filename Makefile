@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 4
 
-.PHONY: install demo test test-fast coverage lint bench bench-suite bench-autobahn fuzz-engine fuzz-mutants fuzz-libs matrix matrix-robustness browser-deps node node-deps h2-deps h2-demo stability test-bisect clean
+.PHONY: install demo test test-fast coverage lint bench bench-suite bench-autobahn fuzz-engine fuzz-mutants fuzz-libs matrix matrix-robustness browser-deps node node-deps h2-deps h2-demo stability test-bisect test-replay clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,19 @@ h2-demo: $(STAMP) h2-deps
 # repository, and the slow ones over websockets releases (package index) and Node's ws (npm).
 test-bisect: $(STAMP)
 	BISECT_RELEASES=1 $(PY) -m pytest -q tests/bisection
+
+# `conformance replay` over a whole run: the default catalogue (and group 30) against the embedded
+# reference (a failed case is a recording too: exit 1 goes on), every per-case report replayed against a
+# fresh reference, "N of N verdicts reproduced".
+# REPLAY_ECHO=N caps echo steps at N messages (default 50); REPLAY_ECHO= sends Autobahn's whole volume.
+REPLAY_ECHO ?= 50
+REPLAY_DIR  := reports/replay-run
+test-replay: $(STAMP)
+	rm -rf $(REPLAY_DIR)
+	$(PY) -m conformance run -q --out $(REPLAY_DIR)/catalogue $(if $(REPLAY_ECHO),--max-echo $(REPLAY_ECHO)) || test $$? -eq 1
+	$(PY) -m conformance replay $(REPLAY_DIR)/catalogue
+	$(PY) -m conformance run -q --out $(REPLAY_DIR)/resources --cases '30.*' || test $$? -eq 1
+	$(PY) -m conformance replay $(REPLAY_DIR)/resources
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests

@@ -249,6 +249,10 @@ class Connection:
         # message equal to them passes §8.1 without being decoded again, and its `text` is None.
         # A comparison is ten times cheaper than decoding; any other text message is decoded.
         self.known_text: bytes | None = None
+        # Where the masking keys of the frames the application sends come from (data frames and
+        # `send_frame`; the engine's own control frames keep fresh random keys): None draws each
+        # from os.urandom. The runner sets a keyed stream so that a replay can make the same keys.
+        self.mask_keys: Callable[[], bytes] | None = None
         self._clock = clock
         self._mask_out = role is Role.CLIENT
         self._want_mask = role is Role.SERVER
@@ -419,6 +423,8 @@ class Connection:
         `mask` None masks as the role requires; True draws a key; bytes give it; False: none.
         """
         use = self._mask_out if mask is None else mask
+        if use is True and self.mask_keys is not None:
+            use = self.mask_keys()
         self._out.append(serialize_frame(
             frame, mask=use, length_form=length_form, declared_length=declared_length))
         if frame.opcode is Opcode.CLOSE and self.close_sent is None and self.state is not State.CLOSED:
@@ -864,10 +870,15 @@ class Connection:
 
     def _emit_frame(self, opcode: Opcode, payload: bytes, *, fin: bool = True,
                     rsv1: bool = False) -> None:
-        key = _random_mask() if self._mask_out else None
+        key = self._mask_key(opcode) if self._mask_out else None
         head = serialize_header(opcode=opcode, length=len(payload), fin=fin, rsv1=rsv1, mask=key)
         self._out.append(head)
         self._out.append(apply_mask(payload, key) if key is not None else payload)
+
+    def _mask_key(self, opcode: Opcode) -> bytes:
+        if self.mask_keys is not None and not opcode.is_control:
+            return self.mask_keys()
+        return _random_mask()
 
     def _require_open(self, what: str) -> None:
         if self.state is not State.OPEN or self.close_sent is not None:

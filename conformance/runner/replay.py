@@ -20,12 +20,17 @@ sorts them:
 
 A synchronisation ping keeps its recorded payload, so its pong is recognised as before and the
 checkpoint's observation is recorded as a run records it. The result is judged by the one judge.
+
+A step whose octets the log does not hold (echo, flood, bomb, hostile request, exact-limit probe,
+and a message whose write the log cut: runner/regen.py) is taken again by the step's own code,
+with the masking keys of the recorded seed, after the same wait for messages; its markers then and
+now say whether it wrote the same octets and got the same echoes.
 """
 
 from __future__ import annotations
 
-__all__ = ["Chunk", "NotReplayable", "Recording", "close_marks", "recording_from_wirelog", "replay_case",
-           "replay_recording"]
+__all__ = ["Chunk", "NotReplayable", "Recording", "close_marks", "recording_from_wirelog", "regen_facts",
+           "replay_case", "replay_recording"]
 
 import asyncio
 import dataclasses
@@ -34,19 +39,20 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from conformance.catalog.model import Case, Echo, HandshakeSpec, SendFrame, Step
+from conformance.catalog.model import Case, HandshakeSpec, SendFrame, SendMessage, Step
 from conformance.catalog.payload import PayloadSpec
-from conformance.catalog.resources import Bomb, Flood, Request
-from conformance.engine.connection import Connection, Role, State
+from conformance.engine.connection import Connection, Role, State, StateError
 from conformance.runner.context import Session
 from conformance.runner.handshake import do_handshake
 from conformance.runner.judge import match_observations
+from conformance.runner.regen import REGEN, REGEN_END, needs_seed
+from conformance.runner.resources import CASE_TARGET
 from conformance.runner.session import guarded
-from conformance.runner.steps import SECOND_PING
-from conformance.runner.trace import RunOptions, Trace, case_budget
+from conformance.runner.steps import SECOND_PING, run_step
+from conformance.runner.trace import RunOptions, StepsStopped, Trace, case_budget
 from conformance.targets.tcp import ServerTarget, open_connection
 from conformance.wire.close import parse_close
-from conformance.wire.frames import Frame, Opcode, apply_mask, parse_header, serialize_header
+from conformance.wire.frames import Frame, Opcode, apply_mask, parse_header
 
 
 class NotReplayable(ValueError):
@@ -59,10 +65,11 @@ class Chunk:
 
     `kind`: "step" (octets of a step), "sync" (a synchronisation ping; `label` names it, e.g.
     "checkpoint A" or "before closing"), "close" (the suite's own closing handshake at the end),
-    "settle" (a checkpoint where no ping could go: no octets, the settle time for a close).
-    `messages`: the whole messages the original target had sent before it. `asked_again`: a
-    checkpoint's first ping that the run followed with its second (runner/steps.py `_two_pings`):
-    the checkpoint is recorded once, at the second."""
+    "settle" (a checkpoint where no ping could go: no octets, the settle time for a close),
+    "regen" (step `step` of the case, 0-based, taken again with masking keys from `seed`: its
+    octets are not in the log). `messages`: the whole messages the original target had sent
+    before it. `asked_again`: a checkpoint's first ping that the run followed with its second
+    (runner/steps.py `_two_pings`): the checkpoint is recorded once, at the second."""
 
     kind: str
     data: bytes = b""
@@ -71,6 +78,8 @@ class Chunk:
     delay: float = 0.0
     messages: int = 0
     asked_again: bool = False
+    step: int = -1
+    seed: bytes = b""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,11 +87,11 @@ class Recording:
     request: bytes
     chunks: tuple[Chunk, ...]
     answer_keys: tuple[bytes, ...]  # masking keys of the engine's own answers, in order
+    max_echo: int | None = None  # the run's --max-echo, when an echo step was taken again
 
 
 _SYNC = re.compile(r"synchronisation ping \((.*)\)")
 _SETTLE = re.compile(r"checkpoint (.*?): the suite (?:has sent a close frame|is in the middle of a frame)")
-_UNLOGGED = (Echo, Flood, Bomb, Request)  # steps whose traffic the wire log leaves out
 
 
 def recording_from_wirelog(wirelog: Any, case: Case | None = None) -> Recording:
@@ -92,15 +101,41 @@ def recording_from_wirelog(wirelog: Any, case: Case | None = None) -> Recording:
         _check_steps(case)
     entries = _entries(wirelog, case)
     first = next((i for i, e in enumerate(entries) if e["dir"] == "tx" and e["kind"] == "octets"), None)
-    if first is None or entries[first].get("text") != "opening handshake request":
+    if entries and str(entries[0].get("text", "")).startswith("extended CONNECT on stream"):
+        raise NotReplayable("a run over HTTP/2 or HTTP/3 (extended CONNECT, RFC 8441 / RFC 9220): replay sends "
+                            "the recorded octets over HTTP/1.1 only; run the case again with `run --http2` or `--http3`")
+    if first is None:
+        said = next((str(e.get("text")) for e in entries if e.get("text")), "")
+        raise NotReplayable("the suite wrote nothing in that run (no connection)" + (f": {said}" if said else "")
+                            + "; there is nothing to replay")
+    if entries[first].get("cut"):
+        raise NotReplayable(entries[first]["cut"])
+    if entries[first].get("text") != "opening handshake request":
         raise NotReplayable("the wire log does not start with an HTTP/1.1 opening handshake request "
                             "(replay covers server runs over HTTP/1.1)")
     request = _octets(entries[first])
     chunks: list[Chunk] = []
     keys: list[bytes] = []
     state = _Counts()
-    for e in entries[first + 1:]:
+    regions = _regen_regions(entries, case)
+    max_echo: int | None = None
+    for i, e in enumerate(entries[first + 1:], first + 1):
         state.see(e)
+        if i in regions:
+            mark, whole = regions[i]
+            if whole:
+                continue  # a message the log holds whole: its octets are replayed as recorded
+            step, seed = _marked_step(mark, case)
+            chunks.append(Chunk("regen", label=f"step {step + 1} ({mark.get('key')})", messages=state.messages,
+                                step=step, seed=seed))
+            max_echo = mark.get("max_echo") if isinstance(mark.get("max_echo"), int) else max_echo
+            state.skip = True
+            continue
+        if state.skip:
+            state.skip = not (e["kind"] == "event" and REGEN_END in e)
+            continue
+        if e.get("cut"):
+            raise NotReplayable(e["cut"])
         if e["dir"] == "tx" and e["kind"] == "event" and (m := _SETTLE.match(e.get("text", ""))):
             chunks.append(Chunk("settle", label=f"checkpoint {m.group(1)}", messages=state.messages))
         if e["dir"] != "tx" or e["kind"] != "octets":
@@ -116,7 +151,56 @@ def recording_from_wirelog(wirelog: Any, case: Case | None = None) -> Recording:
             chunks[-1] = dataclasses.replace(chunks[-1], asked_again=True)
         chunks.append(Chunk(kind, data, name, int(e.get("chop") or 0), float(e.get("delay") or 0), state.messages))
         state.closing = False
-    return Recording(request, tuple(chunks), tuple(keys))
+    return Recording(request, tuple(chunks), tuple(keys), max_echo)
+
+
+def _regen_regions(entries: list[dict[str, Any]], case: Case | None) -> dict[int, tuple[dict[str, Any], bool]]:
+    """The markers of the steps taken with a seed (runner/regen.py), by entry index: the marker,
+    and whether the log holds the step whole (a message whose writes were not cut)."""
+    out: dict[int, tuple[dict[str, Any], bool]] = {}
+    open_at: int | None = None
+    for i, e in enumerate(entries):
+        if e["kind"] != "event":
+            continue
+        if isinstance(e.get(REGEN), dict):
+            open_at = i
+        elif REGEN_END in e and open_at is not None:
+            mark = entries[open_at][REGEN]
+            whole = mark.get("key") == SendMessage.key and not any(x.get("cut") for x in entries[open_at:i])
+            out[open_at] = (mark, whole)
+            open_at = None
+    if open_at is not None:
+        raise NotReplayable("the wire log ends inside a step whose octets it does not hold (no end marker)")
+    if case is not None and not out:
+        unlogged = sorted({st.key for st in case.steps if needs_seed(st) and st.key != SendMessage.key})
+        if unlogged:
+            raise NotReplayable(f"case {case.id} has {', '.join(unlogged)} steps, whose octets the wire log does "
+                                "not hold, and the report has no seed to make them again (it was written by an "
+                                "older version of the suite)")
+    return out
+
+
+def _marked_step(mark: dict[str, Any], case: Case | None) -> tuple[int, bytes]:
+    """The step index and seed of a marker, checked against the case."""
+    step, seed = mark.get("step"), mark.get("seed")
+    try:
+        key = bytes.fromhex(seed) if isinstance(seed, str) else b""
+    except ValueError:
+        key = b""
+    if not isinstance(step, int) or len(key) != 16:
+        raise NotReplayable("a seed marker of the wire log has no step number or no 16-octet seed (hex)")
+    if case is not None and not (0 <= step < len(case.steps) and needs_seed(case.steps[step])):
+        raise NotReplayable(f"the wire log makes step {step + 1} again from a seed, which is no such step "
+                            f"of case {case.id} (the case changed since the run?)")
+    return step, key
+
+
+def regen_facts(wirelog: Any) -> dict[int, dict[str, Any]]:
+    """The end markers of a wire log by step index: what each step taken with a seed did."""
+    if not isinstance(wirelog, list):
+        return {}
+    return {int(e[REGEN_END]["step"]): e[REGEN_END] for e in wirelog
+            if isinstance(e, dict) and isinstance(e.get(REGEN_END), dict)}
 
 
 @dataclasses.dataclass
@@ -126,6 +210,7 @@ class _Counts:
     messages: int = 0
     peer_closed: bool = False  # a close frame came, or the suite failed the connection
     closing: bool = False  # the suite's own close is next (the end of the case)
+    skip: bool = False  # inside a step taken again from its seed: its entries are not writes to send
 
     def see(self, e: dict[str, Any]) -> None:
         text = str(e.get("text", ""))
@@ -175,9 +260,9 @@ def _whole(e: Any, i: int, case: Case | None) -> dict[str, Any]:
     if len(data) == e.get("len"):
         return e
     rebuilt = _rebuild(data, e.get("len"), case)
-    if rebuilt is None:
-        raise NotReplayable(f"wire log entry {i} kept {len(data)} of its {e.get('len')} octets "
-                            "(large writes are cut in the log), so the exchange cannot be replayed exactly")
+    if rebuilt is None:  # refused unless a step taken again from its seed made it (runner/regen.py)
+        return {**e, "cut": f"wire log entry {i} kept {len(data)} of its {e.get('len')} octets "
+                "(large writes are cut in the log), so the exchange cannot be replayed exactly"}
     return {**e, "hex": rebuilt.hex()}
 
 
@@ -203,10 +288,8 @@ def _octets(e: dict[str, Any], i: int | None = None) -> bytes:
 
 
 def _check_steps(case: Case) -> None:
-    unlogged = sorted({st.key for st in case.steps if isinstance(st, _UNLOGGED)})
-    if unlogged or case.transport:
-        what = f"{', '.join(unlogged)} steps" if unlogged else f"transport {case.transport} (replay is over HTTP/1.1)"
-        raise NotReplayable(f"case {case.id} has {what}, whose traffic the wire log does not hold")
+    if case.transport:
+        raise NotReplayable(f"case {case.id} runs over {case.transport}; replay sends its octets over HTTP/1.1 only")
 
 
 def _frames_in(data: bytes) -> Iterator[tuple[Any, bytes]]:
@@ -226,16 +309,18 @@ def _mask_keys(data: bytes) -> list[bytes]:
 
 
 class _AnsweringConnection(Connection):
-    """The engine, masking its own frames with the recorded keys in order (random ones after)."""
+    """The engine, masking its own frames with the recorded keys in order (random ones after).
+    Inside a step taken again from its seed, the step's frames take the seeded keys and the
+    engine's answers fresh ones, as in the run (the log did not record those answers)."""
 
     def __init__(self, keys: Sequence[bytes], **kw: Any) -> None:
         super().__init__(Role.CLIENT, **kw)
         self._keys = iter(keys)
 
-    def _emit_frame(self, opcode: Opcode, payload: bytes, *, fin: bool = True, rsv1: bool = False) -> None:
-        key = next(self._keys, None) or os.urandom(4)
-        self._out.append(serialize_header(opcode=opcode, length=len(payload), fin=fin, rsv1=rsv1, mask=key))
-        self._out.append(apply_mask(payload, key))
+    def _mask_key(self, opcode: Opcode) -> bytes:
+        if self.mask_keys is not None:
+            return super()._mask_key(opcode)
+        return next(self._keys, None) or os.urandom(4)
 
 
 class _ReplaySession(Session):
@@ -265,11 +350,14 @@ def replay_case(case: Case, rec: Recording) -> Case:
 
 async def replay_recording(case: Case, rec: Recording, target: ServerTarget, opts: RunOptions) -> Trace:
     """Send the recording to `target` and observe the answer; never raises for what the target does."""
+    if any(c.kind == "regen" for c in rec.chunks):
+        opts = dataclasses.replace(opts, max_echo=rec.max_echo)  # the echo steps send as many messages as then
     s = _ReplaySession(replay_case(case, rec), opts, rec)
     trace = s.trace
     budget = case_budget(case, opts) + opts.wait  # a run's budget, and the one wait that found the target changed
 
     async def body() -> None:
+        CASE_TARGET.set(target)  # for the steps that open connections of their own (hostile requests, probes)
         s.reader, s.writer = await open_connection(target, min(budget, opts.wait * 2))
         trace.connected = True
         leftover = await do_handshake(s, target)
@@ -277,12 +365,24 @@ async def replay_recording(case: Case, rec: Recording, target: ServerTarget, opt
             return
         s.start(Role.CLIENT, leftover)
         marks = close_marks(case.steps)
+        steps_ended = False
         for chunk in rec.chunks:
-            if trace.eof or trace.reset or not await _send_chunk(s, chunk, marks):
+            if steps_ended and not _after_steps(chunk):
+                continue
+            if trace.eof or trace.reset:
                 break
+            if not await _send_chunk(s, chunk, marks):
+                if chunk.kind != "regen":
+                    break
+                steps_ended = True  # the step ended the steps, as in a run: the session's own end follows
         await _finish(s)
 
     return await guarded(s, budget, body)
+
+
+def _after_steps(chunk: Chunk) -> bool:
+    """A write of the session's end (after the steps): the sync before closing, the suite's close."""
+    return chunk.kind == "close" or (chunk.kind == "sync" and not chunk.label.startswith("checkpoint "))
 
 
 def close_marks(steps: Sequence[Step]) -> list[bool]:
@@ -306,6 +406,8 @@ async def _send_chunk(s: _ReplaySession, chunk: Chunk, marks: list[bool]) -> boo
     await _messages_then(s, chunk)
     if chunk.kind == "settle":
         return _settled(s, chunk.label, await s.wait_for(lambda: t.peer_closed, opts.settle))
+    if chunk.kind == "regen":
+        return await _regen(s, chunk)
     if chunk.kind == "sync":
         return await _sync(s, chunk)
     if not await s.write(chunk.data, chop=chunk.chop, delay=chunk.delay, label=chunk.label):
@@ -339,6 +441,18 @@ async def _send_close(s: _ReplaySession, chunk: Chunk) -> bool:
         return False
     _tell_engine(s, chunk.data, [])
     return True
+
+
+async def _regen(s: _ReplaySession, chunk: Chunk) -> bool:
+    """The step the log does not hold, taken again by its own code with the recorded seed."""
+    t = s.trace
+    step = s.case.steps[chunk.step]  # checked against the case when the recording was read
+    t.replay_seeds[chunk.step] = chunk.seed
+    try:
+        return await run_step(s, chunk.step, step)
+    except StateError as exc:
+        t.steps_stopped = StepsStopped(chunk.step + 1, step.key, peer_closed=t.peer_closed, detail=str(exc))
+        return False
 
 
 def _tell_engine(s: _ReplaySession, data: bytes, marks: list[bool]) -> None:

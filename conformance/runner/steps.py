@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["SECOND_PING", "run_steps"]
+__all__ = ["SECOND_PING", "run_step", "run_steps"]
 
 import asyncio
 import time
@@ -31,6 +31,7 @@ from conformance.catalog.resources import Bomb, ExactLimit, Flood, Request
 from conformance.engine import events as ev
 from conformance.engine.connection import Role, StateError
 from conformance.runner.context import Session
+from conformance.runner.regen import take_step
 from conformance.runner.trace import EchoFailure, StepsStopped, case_budget
 from conformance.wire.close import parse_close, serialize_close
 from conformance.wire.frames import Frame, Opcode
@@ -63,12 +64,18 @@ async def _take_steps(s: Session, steps: Sequence[Step]) -> None:
             t.steps_stopped = StepsStopped(i + 1, step.key, peer_closed=True)
             return
         try:
-            go_on = await _do(s, step)
+            go_on = await take_step(s, i, step, _do)
         except StateError as exc:
             t.steps_stopped = StepsStopped(i + 1, step.key, peer_closed=t.peer_closed, detail=str(exc))
             return
         if go_on is False:
             return
+
+
+async def run_step(s: Session, index: int, step: Step) -> bool:
+    """Step `index` (0-based) of the case alone, as `run_steps` takes it (a replay regenerates
+    a step whose octets the wire log does not hold: runner/regen.py)."""
+    return await take_step(s, index, step, _do)
 
 
 def _written_with_close(step: Step) -> bool:
@@ -269,6 +276,7 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
             if problem:
                 t.echo_failure = EchoFailure("mismatch", received, count, problem)
                 return False
+            t.note_echo(msg.data)
             received += 1
     finally:
         s.echo_queue = None

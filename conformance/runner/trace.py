@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = ["EchoFailure", "RedirectFacts", "RunOptions", "StepsStopped", "Trace", "TxFrames", "case_budget", "deflate_missing"]
 
 import dataclasses
+import hashlib
 import time
 from typing import Any
 
@@ -121,6 +122,15 @@ class Trace:
     logging: bool = True
     observed_octets: int = 0  # payload octets kept in `observations`
     flooded: str = ""
+    # a step whose octets the log leaves out (runner/regen.py): the seed of its masking keys (a
+    # replay sets the recorded ones, by step index), and a digest of what it wrote and got echoed
+    replay_seeds: dict[int, bytes] = dataclasses.field(default_factory=dict)
+    tx_digest: Any = None  # a hashlib object while such a step runs: its own writes go in (`_own`)
+    tx_octets: int = 0
+    echo_digest: Any = None  # the same for the echoes it got back
+    echoed: int = 0
+    step_entries: int | None = None  # entries such a step may still add (the rest is counted, not kept)
+    step_skipped: int = 0
     # seconds spent waiting, by phase (connect, handshake, step:KIND, close:..., teardown, watch):
     # on the peer (a pong, a close, EOF) or on a timer; `waited_timer` holds the part of each that
     # ended on its timer because the peer did nothing (a measurement, never judged)
@@ -146,8 +156,16 @@ class Trace:
         return out
 
     def log(self, direction: str, kind: str, data: bytes = b"", text: str = "", **extra: Any) -> None:
+        if self.tx_digest is not None and kind == "octets" and direction == "tx" and _own(text):
+            self.tx_digest.update(data)
+            self.tx_octets += len(data)
         if not self.logging or len(self.wirelog) >= _WIRELOG_MAX:
             return
+        if self.step_entries is not None:
+            if self.step_entries <= 0:
+                self.step_skipped += 1
+                return
+            self.step_entries -= 1
         shown = data[: min(_HEX_MAX, max(0, _WIRELOG_HEX_TOTAL - self._logged_hex))]
         self._logged_hex += len(shown)
         entry = {"t": round(time.monotonic() - self.t0, 6), "dir": direction, "kind": kind,
@@ -157,10 +175,29 @@ class Trace:
             self.wirelog.append({"t": entry["t"], "dir": "", "kind": "event", "len": 0, "hex": "",
                                  "text": f"wire log cut after {_WIRELOG_MAX} entries"})
 
+    def note_echo(self, data: bytes) -> None:
+        """An echo that came back intact during a step whose octets the log leaves out."""
+        if self.echo_digest is not None:
+            self.echo_digest.update(len(data).to_bytes(8, "big"))
+            self.echo_digest.update(data)
+            self.echoed += 1
+
+    def digests_on(self, entries: int) -> None:
+        """A step whose octets the log leaves out begins: digests on, at most `entries` log entries."""
+        self.tx_digest, self.echo_digest = hashlib.sha256(), hashlib.sha256()
+        self.tx_octets = self.echoed = self.step_skipped = 0
+        self.step_entries = entries
+
     @property
     def peer_closed(self) -> bool:
         return (self.close_received is not None or self.eof or self.peer_failure is not None
                 or bool(self.flooded))
+
+
+def _own(label: str) -> bool:
+    """A write of the step itself: not the engine answering the peer, not a synchronisation ping
+    (its payload is random; its pong is waited for, not compared)."""
+    return label != "engine" and not label.startswith("synchronisation ping")
 
 
 class TxFrames:

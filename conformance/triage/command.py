@@ -5,7 +5,10 @@ from __future__ import annotations
 __all__ = ["add_triage_commands", "cmd_replay"]
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from conformance.errors import ExitCode
@@ -13,13 +16,15 @@ from conformance.errors import ExitCode
 
 def add_triage_commands(sub: Any) -> None:
     r = sub.add_parser("replay", help="send the octets of a recorded case run again; show the answer then "
-                       "and now, and both verdicts (exit 1 if the case fails now)")
-    r.add_argument("report", help="a per-case report of `conformance run --out DIR`: DIR/<agent>_case_<id>.json")
-    r.add_argument("--server", required=True, metavar="URL",
+                       "and now, and both verdicts (exit 1 if the case fails now); a run directory: every case of "
+                       "it, and how many verdicts were reproduced (exit 1 unless all)")
+    r.add_argument("report", help="a per-case report of `conformance run --out DIR`: DIR/<agent>_case_<id>.json, "
+                   "or DIR itself (every case its index.json names)")
+    r.add_argument("--server", metavar="URL",
                    help="the server to replay to (ws:// or wss://, loopback only); the request is sent as "
-                        "recorded, Host header included")
+                        "recorded, Host header included (default: a fresh embedded reference server, as `run`)")
     r.add_argument("--export", metavar="FILE", help="also write the recording as a case file (group 91), "
-                   "for `conformance run --cases-dir DIR`")
+                   "for `conformance run --cases-dir DIR` (one report only)")
     r.add_argument("--cases-dir", action="append", default=[], metavar="DIR",
                    help="case files of your own, when the recorded case is one of them (repeatable)")
     r.add_argument("--wait", type=float, default=2.0, help="upper bound in seconds for each peer event the "
@@ -30,19 +35,66 @@ def add_triage_commands(sub: Any) -> None:
     r.set_defaults(func=cmd_replay)
 
 
+@contextlib.contextmanager
+def _server(target: Any) -> Iterator[Any]:
+    """`target` (from --server), or a fresh embedded reference server."""
+    from conformance.runner.command import embedded_server
+    from conformance.targets.tcp import ServerTarget
+
+    if target is not None:
+        yield target
+        return
+    with embedded_server() as url:
+        yield ServerTarget.from_url(url)
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from conformance.errors import UsageError
     from conformance.runner.trace import RunOptions
-    from conformance.targets.tcp import ServerTarget
-    from conformance.triage.replay import render_outcome, replay_report, write_export
 
     if not (args.wait > 0 and args.settle > 0):
         raise UsageError("--wait and --settle are seconds, more than 0")
-    target = ServerTarget.from_url(args.server, args.ca, args.insecure)
-    outcome = replay_report(args.report, target, RunOptions(wait=args.wait, settle=args.settle),
-                            cases_dirs=args.cases_dir)
+    if args.server is not None and not args.server:
+        raise UsageError("--server needs a ws:// or wss:// URL")
+    from conformance.targets.tcp import ServerTarget
+
+    # a bad URL is exit 2 before anything is read
+    target = ServerTarget.from_url(args.server, args.ca, args.insecure) if args.server is not None else None
+    opts = RunOptions(wait=args.wait, settle=args.settle)
+    if Path(args.report).is_dir():
+        if args.export:
+            raise UsageError("--export writes one case: give one per-case report, not a run directory")
+        return _replay_dir(args, opts, target)
+    return _replay_one(args, opts, target)
+
+
+def _replay_one(args: argparse.Namespace, opts: Any, target: Any) -> int:
+    from conformance.triage.replay import load_case_report, render_outcome, replay_report, write_export
+
+    load_case_report(args.report)  # a bad file is exit 2 before any server starts
+    with _server(target) as server:
+        outcome = replay_report(args.report, server, opts, cases_dirs=args.cases_dir)
     print(render_outcome(outcome))
     if args.export:
         case = write_export(outcome, args.export)
         print(f"wrote case {case.id} to {args.export}", file=sys.stderr)
     return int(ExitCode.CASE_FAILED) if outcome.new.is_failure() else 0
+
+
+def _replay_dir(args: argparse.Namespace, opts: Any, target: Any) -> int:
+    from conformance.triage.run_replay import read_index, render_run, replay_run
+
+    read_index(Path(args.report))  # a directory without a readable index is exit 2 before any server starts
+    done = [0]
+
+    def progress(agent: str, cid: str, _: Any) -> None:  # a long replay (the whole volume) shows it is alive
+        done[0] += 1
+        if sys.stderr.isatty() and done[0] % 50 == 0:
+            print(f"replayed {done[0]} cases (last: {agent} {cid})", file=sys.stderr)
+
+    with _server(target) as server:
+        result = replay_run(args.report, server, opts, cases_dirs=args.cases_dir, progress=progress)
+    print(render_run(result))
+    if result.total and len(result.refused) == result.total:
+        return int(ExitCode.BAD_INPUT)  # nothing in it could be replayed: the lines above say why
+    return 0 if result.all_reproduced else int(ExitCode.CASE_FAILED)

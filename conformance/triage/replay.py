@@ -8,7 +8,8 @@ shows and exports.
 
 from __future__ import annotations
 
-__all__ = ["ReplayOutcome", "export_case", "load_case_report", "render_outcome", "replay_report", "write_export"]
+__all__ = ["ReplayOutcome", "StepCheck", "export_case", "load_case_report", "render_outcome", "replay_report",
+           "step_checks", "write_export"]
 
 import asyncio
 import dataclasses
@@ -16,6 +17,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from conformance.catalog.dump import write_cases
 from conformance.catalog.load import load_catalogue
@@ -24,12 +26,14 @@ from conformance.catalog.payload import PayloadSpec
 from conformance.errors import CaseFileError, TargetError
 from conformance.report.align import Row, WireItem, align, first_difference, wire_items
 from conformance.report.model import CaseResult
+from conformance.runner.regen import REGEN, compressors, differences
 from conformance.runner.replay import (
     Chunk,
     NotReplayable,
     Recording,
     close_marks,
     recording_from_wirelog,
+    regen_facts,
     replay_case,
     replay_recording,
 )
@@ -50,6 +54,41 @@ class ReplayOutcome:
     new: CaseResult
     rows: list[Row]
     first: int | None  # the first row where then and now differ
+    steps: list[StepCheck] = dataclasses.field(default_factory=list)  # the steps taken again from their seeds
+
+    @property
+    def same_octets(self) -> bool:
+        """Every step taken again from its seed wrote the octets it wrote then."""
+        return all(c.same_octets for c in self.steps)
+
+
+@dataclasses.dataclass(frozen=True)
+class StepCheck:
+    """A step the log does not hold, taken again: its end markers then and now (runner/regen.py)."""
+
+    step: int
+    key: str
+    then: dict[str, Any]
+    now: dict[str, Any] | None  # None: the replay did not reach it
+    compressors_then: str
+
+    @property
+    def same_octets(self) -> bool:
+        return self.now is not None and (self.then.get("sent"), self.then.get("sent_sha256")) == (
+            self.now.get("sent"), self.now.get("sent_sha256"))
+
+    def line(self) -> str:
+        head = f"step {self.step + 1} ({self.key}), made again from its seed:"
+        if self.now is None:
+            return f"{head} not reached now (the target closed before it)"
+        diffs = differences(self.then, self.now)
+        echoes = f" and got the same {self.now.get('echoed')} echoes back" if self.then.get("echoed") else ""
+        text = f"{head} {'; '.join(diffs)}" if diffs else (
+            f"{head} wrote the same {self.now.get('sent')} octets as then (SHA-256){echoes}")
+        here = compressors()
+        if self.compressors_then and self.compressors_then != here and not self.same_octets:
+            text += f" (compressed with {self.compressors_then} then, {here} now: the same octets are not guaranteed)"
+        return text
 
 
 def load_case_report(path: str | os.PathLike[str]) -> CaseResult:
@@ -103,7 +142,16 @@ def replay_report(path: str | os.PathLike[str], target: ServerTarget, opts: RunO
         raise TargetError(trace.handshake_note or f"{target.url}: cannot connect")
     new = make_result(case, trace, old.agent, started)
     rows = align(wire_items(old.wirelog), wire_items(new.wirelog))
-    return ReplayOutcome(case, rec, old, new, rows, first_difference(rows))
+    return ReplayOutcome(case, rec, old, new, rows, first_difference(rows), step_checks(old.wirelog, new.wirelog))
+
+
+def step_checks(then_log: Any, now_log: Any) -> list[StepCheck]:
+    """The steps of `then_log` made again from their seeds, beside what they did in `now_log`
+    (a message whose writes the log held whole was replayed as recorded: not among them)."""
+    marks = {int(e[REGEN]["step"]): e[REGEN] for e in then_log if isinstance(e, dict) and isinstance(e.get(REGEN), dict)}
+    then, now = regen_facts(then_log), regen_facts(now_log)
+    return [StepCheck(i, str(marks[i].get("key")), fact, now.get(i), str(marks[i].get("compressors", "")))
+            for i, fact in sorted(then.items()) if i in marks and (i in now or marks[i].get("key") != "send_message")]
 
 
 # -- showing it ---------------------------------------------------------------------------------
@@ -121,6 +169,7 @@ def render_outcome(o: ReplayOutcome) -> str:
                      + ("   << first difference" if i == o.first else ""))
     if o.first is None:
         lines.append("the target answered frame for frame as it did then")
+    lines += [c.line() for c in o.steps]
     for when, r in (("then", o.old), ("now", o.new)):
         rule = f" [{r.rule}, {r.section}]" if r.rule else ""
         lines.append(f"{when}: {r.behavior} / {r.behaviorClose}{rule}: {r.result} {r.resultClose}".rstrip())
@@ -154,13 +203,16 @@ def export_case(o: ReplayOutcome) -> Case:
         title=f"Replay of {o.old.agent} case {o.case.id}: {o.case.title}",
         description=(f"The octets the suite sent in case {o.case.id} to {o.old.agent} ({o.old.started or 'recorded'}), "
                      f"as `conformance replay --export` wrote them. {o.case.description}").strip(),
-        steps=tuple(_export_steps(o.recording.chunks, close_marks(o.case.steps))))
+        steps=tuple(_export_steps(o.recording.chunks, close_marks(o.case.steps), o.case.steps)))
 
 
-def _export_steps(chunks: Sequence[Chunk], marks: list[bool]) -> list[Step]:
+def _export_steps(chunks: Sequence[Chunk], marks: list[bool], case_steps: Sequence[Step]) -> list[Step]:
     steps: list[Step] = []
     messages = 0
     for c in chunks:
+        if c.kind == "regen":
+            steps.append(case_steps[c.step])  # the step itself: it is data, its octets come from it
+            continue
         if c.kind in ("sync", "settle"):
             if c.label.startswith("checkpoint "):
                 steps.append(Checkpoint(c.label.removeprefix("checkpoint ")))

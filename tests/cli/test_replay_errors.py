@@ -64,5 +64,5 @@ def test_a_bad_or_remote_url_is_exit_2_before_anything_is_read(tmp_path: Path, u
 
 def test_usage_errors_are_exit_2() -> None:
     assert run_main("replay").code == 2
-    assert run_main("replay", "x.json").code == 2  # --server is required
+    assert run_main("replay", "x.json").code == 2  # no such report (without --server: the embedded reference)
     assert run_main("replay", "x.json", "--server", UNREACHABLE, "--wait", "0").code == 2

@@ -69,7 +69,9 @@ def test_close_marks_follow_the_steps() -> None:
 @pytest.mark.parametrize(("log", "why"), [
     ([], "no wire log"),
     ([{"t": 0}], "not a wire log entry"),
-    ([{"dir": "rx", "kind": "event", "text": "x"}], "does not start with an HTTP/1.1"),
+    ([{"dir": "rx", "kind": "event", "text": "x"}], "wrote nothing in that run"),
+    ([{"dir": "tx", "kind": "octets", "len": 2, "hex": "8180", "text": "TEXT"}], "does not start with an HTTP/1.1"),
+    ([{"dir": "tx", "kind": "event", "text": "extended CONNECT on stream 1"}], "a run over HTTP/2 or HTTP/3"),
     ([{"dir": "tx", "kind": "octets", "len": 10, "hex": "4745"}], "kept 2 of its 10 octets"),
     ([{"dir": "tx", "kind": "octets", "len": 1, "hex": "zz"}], "not hex"),
     ([{"dir": "", "kind": "event", "text": "wire log cut after 1500 entries"}], "was cut"),
@@ -116,3 +118,16 @@ def test_a_target_that_sends_fewer_messages_costs_one_wait_not_one_per_write(
     assert any("later writes no longer wait" in str(e["text"]) for e in trace.wirelog)
     v = judge(case, trace)
     assert (v.behavior, v.behavior_close) == ("OK", "OK")
+
+
+@pytest.mark.parametrize(("mark", "why"), [
+    ({"step": 0, "seed": "zz", "key": "echo"}, "no 16-octet seed"),
+    ({"step": "0", "seed": "00" * 16, "key": "echo"}, "no step number"),
+    ({"step": 3, "seed": "00" * 16, "key": "echo"}, "no such step of case 9.1.1"),
+])
+def test_a_bad_seed_marker_is_refused(mark: dict[str, object], why: str) -> None:
+    request = {"dir": "tx", "kind": "octets", "len": 3, "hex": "474554", "text": "opening handshake request"}
+    log = [request, {"dir": "tx", "kind": "event", "text": "step 1", "regen": mark},
+           {"dir": "tx", "kind": "event", "text": "end", "regen_end": {"step": 0}}]
+    with pytest.raises(NotReplayable, match=why):
+        recording_from_wirelog(log, _case("9.1.1"))
