@@ -254,15 +254,17 @@ def plan_budget(job: Job, jobs_per_run: int, max_echo: int | None, robustness: b
 
 
 def volume_sent(case: Any, max_echo: int | None) -> float:
-    """The share of a case's echo octets that a run sends with echo steps capped at `max_echo`
-    messages (1.0 for a case without echo steps, or uncapped)."""
+    """The share of a case's echo volume that a run sends with echo steps capped at `max_echo`
+    messages (1.0 for a case without echo steps, or uncapped); a message weighs its octets and one
+    more, so that a thousand empty messages weigh too."""
     from conformance.catalog.model import Echo
 
     full = capped = 0
     for step in case.steps:
         if isinstance(step, Echo):
-            full += step.spec.count * step.spec.payload.length
-            capped += min(step.spec.count, max_echo or step.spec.count) * step.spec.payload.length
+            weight = step.spec.payload.length + 1
+            full += step.spec.count * weight
+            capped += min(step.spec.count, max_echo or step.spec.count) * weight
     return capped / full if full else 1.0
 
 
@@ -303,6 +305,8 @@ def run_job(job: Job, out: Path, jobs_per_run: int, max_echo: int | None, robust
         dest.mkdir(parents=True, exist_ok=True)
         job.code = code
         job.note = run_note(code, output, budget)
+        if code == TIMED_OUT:
+            mark_not_run(dest, job, job_cases(job, robustness), job.note)
     except (RuntimeError, OSError) as exc:
         job.code, job.note = 3, str(exc)
     finally:
@@ -340,6 +344,20 @@ def run_within(argv: list[str], seconds: float, log: Path) -> tuple[int, str]:
 
 
 TIMED_OUT = 124  # as timeout(1) says it
+
+
+def mark_not_run(dest: Path, job: Job, cases: list[Any], why: str) -> int:
+    """Store the job's cases that its stopped run did not finish as NOT RUN, saying why, beside the
+    results it has (a run stopped by a signal writes only the cases it finished). How many."""
+    from conformance.report.model import ReportDir
+    from conformance.runner.result import not_run_result
+
+    report = ReportDir(dest)
+    done = set(report.load_index().get(job.agent, {}))
+    missing = [c for c in cases if c.id not in done]
+    for case in missing:
+        report.write_case(not_run_result(case, job.agent, why, is_server=job.kind not in ("client", "browser")))
+    return len(missing)
 
 
 def run_note(code: int, output: str, budget: float) -> str:
