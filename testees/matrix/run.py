@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import dataclasses
+import functools
 import importlib.metadata
 import json
 import os
@@ -211,17 +212,24 @@ _TRANSPORT = {"server-h2": "h2", "server-h3": "h3", "server-h3-watched": "h3"}
 def job_cases(job: Job, robustness: bool) -> list[Any]:
     """The cases the job's run will have: the default catalogue of its side (or group 30 with
     --robustness), over its transport, as `conformance run` selects them."""
-    from conformance.catalog.load import load_catalogue
     from conformance.catalog.select import Selection, apply_selection
     from conformance.runner.h2_handshake import h2_inapplicable
 
     side = "client" if job.kind in ("client", "browser") else "server"
-    cases = apply_selection(load_catalogue(None).cases, Selection(), side)
+    cases = apply_selection(_catalogue(), Selection(), side)
     cases = [c for c in cases if (c.group == "30" if robustness else c.resources is None)]
     transport = _TRANSPORT.get(job.kind)
     if transport is None:
         return [c for c in cases if not c.transport]
     return [c for c in cases if not h2_inapplicable(c, transport)]
+
+
+@functools.cache
+def _catalogue() -> list[Any]:
+    """The bundled catalogue's cases, loaded once."""
+    from conformance.catalog.load import load_catalogue
+
+    return list(load_catalogue(None).cases)
 
 
 def job_budget(cases: list[Any], jobs_per_run: int, max_echo: int | None, watched_run: bool) -> float:

