@@ -71,18 +71,22 @@ def _no_utf8_check() -> None:
     original_run = cx.Connection._deliver_run
     original_whole = cx.Connection._deliver_whole
 
-    def run(self: cx.Connection, kinds: list[int], payloads: list[bytes]) -> int:
+    def as_text(self: cx.Connection, i: int) -> None:
+        e = self._events[i]
+        self._events[i] = e._replace(opcode=Opcode.TEXT, text=e.data.decode("utf-8", "replace"))  # type: ignore[union-attr]
+
+    def run(self: cx.Connection, kinds: bytes | list[int], payloads: list[bytes]) -> int:
         done = original_run(self, [0x82 if k == 0x81 else k for k in kinds], payloads)
-        for e, kind in zip(list(self._events)[-done:] if done else [], kinds, strict=False):
+        first = len(self._events) - done
+        for j, kind in enumerate(kinds[:done]):
             if kind == 0x81:
-                e.opcode, e.text = Opcode.TEXT, e.data.decode("utf-8", "replace")  # type: ignore[union-attr]
+                as_text(self, first + j)
         return done
 
     def whole(self: cx.Connection, op: Opcode, payload: bytes) -> None:
         original_whole(self, Opcode.BINARY if op is Opcode.TEXT else op, payload)
         if op is Opcode.TEXT:
-            e = self._events[-1]
-            e.opcode, e.text = Opcode.TEXT, payload.decode("utf-8", "replace")  # type: ignore[union-attr]
+            as_text(self, -1)
 
     cx.Connection._deliver_run = run  # type: ignore[method-assign]
     cx.Connection._deliver_whole = whole  # type: ignore[method-assign]

@@ -394,3 +394,27 @@ def test_random_mask_keys_differ() -> None:
     c.send_data(b"x")
     out = c.data_to_send()
     assert out[2:6] != out[9:13] or os.environ.get("CI_ALLOW_EQUAL_MASKS")
+
+
+class TestMessageEvent:
+    """Message is a named tuple for speed, with the contract of the other (dataclass) events."""
+
+    def test_fields_defaults_and_keywords(self) -> None:
+        m = ev.Message(Opcode.TEXT, b"hi", text="hi")
+        assert (m.opcode, m.data, m.text, m.compressed, m.at) == (Opcode.TEXT, b"hi", "hi", False, 0.0)
+        assert m == ev.Message(opcode=Opcode.TEXT, data=b"hi", text="hi", compressed=False, at=0.0)
+
+    def test_equal_only_to_a_message(self) -> None:
+        m = ev.Message(Opcode.BINARY, b"x")
+        assert m != (Opcode.BINARY, b"x", None, False, 0.0)
+        assert not m == (Opcode.BINARY, b"x", None, False, 0.0)  # noqa: SIM201
+        assert m != ev.Message(Opcode.BINARY, b"y")
+        assert m == ev.Message(Opcode.BINARY, b"x") and hash(m) == hash(ev.Message(Opcode.BINARY, b"x"))
+
+    def test_match_and_replace(self) -> None:
+        match ev.Message(Opcode.TEXT, b"a", "a"):
+            case ev.Message(Opcode.TEXT, data, text="a"):
+                assert data == b"a"
+            case _:
+                raise AssertionError("no match")
+        assert ev.Message(Opcode.TEXT, b"a", "a")._replace(text=None).text is None
