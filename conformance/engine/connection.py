@@ -32,7 +32,7 @@ import conformance.engine.deflate as pmd
 import conformance.engine.events as ev
 from conformance.engine.rules import Level, ProtocolError, Rule, rule
 from conformance.errors import ConformanceError
-from conformance.wire.close import close_code_valid, parse_close, serialize_close
+from conformance.wire.close import LAST_DEFINED_CODE, close_code_valid, parse_close, serialize_close
 from conformance.wire.deflate import DeflateDataError, DeflateTooBigError
 from conformance.wire.frames import (
     CONTROL_MAX_PAYLOAD,
@@ -118,7 +118,11 @@ CLOSE_ONE_BYTE = rule(
 CLOSE_CODE_INVALID = rule(
     "close.code-invalid", "RFC 6455 §7.4.1", MUST,
     "The close code is not one an endpoint may send (0-999, 1004-1006, 1015, unassigned "
-    "1016-2999, or 5000 and above).", close_code=1002)
+    "1016-2999).", close_code=1002)
+CLOSE_CODE_UNDEFINED = rule(
+    "close.code-undefined", "RFC 6455 §5.5.1", MUST,
+    "The close code must be a status code defined in Section 7.4; §7.4.2 assigns ranges up to "
+    "4999 only, so a code of 5000 or above is no status code at all.", close_code=1002)
 CLOSE_MUST_REPLY = rule(
     "close.must-reply", "RFC 6455 §5.5.1", MUST,
     "An endpoint that receives a close frame, and has not sent one, answers with a close frame.")
@@ -826,7 +830,8 @@ class Connection:
         if len(payload) == 1:
             raise ProtocolError(CLOSE_ONE_BYTE, f"close payload {payload.hex()}")
         if code is not None and not close_code_valid(code):
-            raise ProtocolError(CLOSE_CODE_INVALID, f"close code {code}")
+            broken = CLOSE_CODE_UNDEFINED if code > LAST_DEFINED_CODE else CLOSE_CODE_INVALID
+            raise ProtocolError(broken, f"close code {code}")
         try:
             reason = raw_reason.decode("utf-8")
         except UnicodeDecodeError:
