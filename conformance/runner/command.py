@@ -228,7 +228,9 @@ def _check_tls_args(args: argparse.Namespace, kind: str, value: str) -> None:
         return
     secure = value.startswith("wss://") or ((getattr(args, "http2", False) or getattr(args, "http3", False))
                                             and value.startswith("https://"))
-    if kind != "server" or not secure:
+    if kind == "server_cmd" and getattr(args, "http3", False):
+        secure = True  # the watched server's URL is https:// (targets/h3_watch.py)
+    if kind not in ("server", "server_cmd") or not secure:
         raise UsageError("--ca and --insecure apply to a wss:// --server URL only")
     if args.ca:
         import ssl
@@ -244,8 +246,9 @@ def _check_tls_args(args: argparse.Namespace, kind: str, value: str) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     if getattr(args, "http2", False) and (args.client or args.impl):
         raise UsageError("--http2 tests a server over HTTP/2: use it with --server, or alone for the reference")
-    if getattr(args, "http3", False) and (args.client or args.impl or args.http2 or args.server_cmd):
-        raise UsageError("--http3 tests a server over HTTP/3: use it with --server, or alone for the reference")
+    if getattr(args, "http3", False) and (args.client or args.impl or args.http2):
+        raise UsageError("--http3 tests a server over HTTP/3: use it with --server or --server-cmd, "
+                         "or alone for the reference")
     if getattr(args, "browser", None):  # a browser is a client command (conformance/targets/browser.py)
         from conformance.targets.browser import agent_name, browser_command, client_command
 
@@ -410,7 +413,12 @@ def _run_watched(args: argparse.Namespace, plan: _Plan, baseline: Any) -> int:
     """--server-cmd: start the server, watch it through the run (targets/watch.py), stop it after."""
     from conformance.targets.watch import WatchedServer
 
-    watch = WatchedServer(plan.value)
+    if getattr(args, "http3", False) or getattr(args, "http2", False):  # RFC 9220 / 8441: targets/h3_watch.py
+        from conformance.targets.h3_watch import H2WatchedServer, H3WatchedServer
+
+        watch: WatchedServer = (H3WatchedServer if args.http3 else H2WatchedServer)(plan.value)
+    else:
+        watch = WatchedServer(plan.value)
     # a resource case runs alone against a watched server, so that the figures are its own
     plan.cases = [dataclasses.replace(c, exclusive=True) if c.resources is not None else c for c in plan.cases]
     try:

@@ -36,14 +36,15 @@ async def execute_watched(case: Case, target: ServerTarget, opts: RunOptions) ->
     finally:
         CASE_TARGET.reset(token)
     if watch is not None and before is not None:
-        await _after(case, trace, watch, before, target)
+        await _after(case, trace, watch, before, target, opts)
     if case.resources is not None and "exit" not in trace.measurements.get("server", {}):
         live = await probe_handshake(target, case.resources.alive_within)
         trace.measurements["alive"] = {"ok": live.ok, "seconds": live.seconds, "detail": live.detail}
     return trace
 
 
-async def _after(case: Case, trace: Trace, watch: WatchedServer, before: Any, target: ServerTarget) -> None:
+async def _after(case: Case, trace: Trace, watch: WatchedServer, before: Any, target: ServerTarget,
+                 opts: RunOptions) -> None:
     after = watch.sample()
     sent = _octets_sent(trace)
     figures: dict[str, Any] = {
@@ -54,7 +55,11 @@ async def _after(case: Case, trace: Trace, watch: WatchedServer, before: Any, ta
         figures["rss_bound"] = case.resources.rss_bound(sent)
         figures["cpu_bound"] = case.resources.cpu_seconds
     status = watch.exit_status()
-    if status is None and trace.close_received is None and (trace.eof or trace.reset or not trace.connected):
+    if status is None and getattr(watch, "probe_each_case", False):  # HTTP/2, HTTP/3: targets/h3_watch.py
+        from conformance.targets.h3_watch import survived
+
+        status = await survived(watch, target, opts.wait * 2)
+    elif status is None and trace.close_received is None and (trace.eof or trace.reset or not trace.connected):
         status = await _exit_or_alive(watch, target, trace)
     if status is not None:
         figures["exit"] = status + watch.stderr_tail(200)

@@ -6,13 +6,22 @@ URL` reaches it over HTTP/2 with prior knowledge, `--server ws://...` over HTTP/
 With --quic it serves HTTP/3 (RFC 9220, through aioquic) on UDP PORT and TLS on a TCP port beside
 it, with a self-signed certificate made now, and prints `listening on https://127.0.0.1:PORT/`
 (`run --http3 --insecure --server URL`).
+
+hypercorn 0.18.0's QUIC loop ends for good when one connection's handler raises (a KeyError for a
+stream it has already forgotten, after any normal close: docs/findings.md), while the process and
+its TLS port live on, so the server no longer answers HTTP/3 at all. With --quic this launcher makes
+that death visible: it writes the traceback to stderr and exits with status 70, so that a watching
+suite (`run --server-cmd ... --http3`) reports it on the case and starts the server again.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
+import sys
+import traceback
 from typing import Any
 
 from hypercorn.asyncio import serve
@@ -52,6 +61,36 @@ def _socket(kind: int, port: int) -> socket.socket:
     return sock
 
 
+QUIC_LOOP_DIED = 70  # EX_SOFTWARE: hypercorn's HTTP/3 service ended while the process lived on
+
+
+def _innermost(exc: BaseException) -> str:
+    """`KeyError: 0 at hypercorn/protocol/h3.py:64`: the first exception inside the task groups, and
+    the line of hypercorn's that raised it (the last line of a watched server's stderr)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = next((f"{f.filename.split('site-packages/')[-1]}:{f.lineno}" for f in reversed(frames)), "?")
+    return f"{type(exc).__name__}: {exc} at {where}"
+
+
+def _exit_when_quic_loop_ends() -> None:
+    """Wrap hypercorn's UDP server loop: when it raises, print the traceback and end the process."""
+    from hypercorn.asyncio.udp_server import UDPServer
+
+    run = UDPServer.run
+
+    async def watched_run(self: UDPServer) -> None:
+        try:
+            await run(self)
+        except Exception as exc:  # a shutdown cancels it (no Exception); anything else is a death
+            traceback.print_exception(exc, file=sys.stderr)
+            print(f"hypercorn's QUIC loop ended: {_innermost(exc)}", file=sys.stderr, flush=True)
+            os._exit(QUIC_LOOP_DIED)
+
+    UDPServer.run = watched_run  # type: ignore[method-assign]
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, default=0)
@@ -64,6 +103,7 @@ def main() -> None:
     if args.quic:  # hypercorn serves QUIC only beside TLS
         from conformance.targets.h3 import self_signed_certificate
 
+        _exit_when_quic_loop_ends()
         config.certfile, config.keyfile = self_signed_certificate()
         udp, tls = _socket(socket.SOCK_DGRAM, args.port), _socket(socket.SOCK_STREAM, 0)
         config.bind = [f"fd://{tls.fileno()}"]

@@ -45,4 +45,4 @@ def test_matrix_has_server_h3_jobs() -> None:
     assert jobs["reference-server-h3"].kind == "server-h3"
     if importlib.util.find_spec("hypercorn") is not None:
         (hc,) = [j for name, j in jobs.items() if name.startswith("hypercorn-")]
-        assert hc.kind == "server-h3" and "--quic" in hc.argv
+        assert hc.kind == "server-h3-watched" and "--quic" in hc.argv  # restarted after each death
