@@ -16,25 +16,29 @@ __all__ = ["HEAVY_FIRST", "heavy_first"]
 settings.register_profile("suite", deadline=None)
 settings.load_profile("suite")
 
-# The files that take longest in `make test` (`--durations`, slowest first). `--dist loadfile`
-# hands out whole files in collection order, so these start first and the short files fill in
-# at the end, instead of one long file running alone on one worker while the other idles. A
-# stale entry only changes the order, never what runs.
+# The files that take longest in `make test` (the sum of their tests' times in a junit report of
+# `make test`, slowest first). `--dist loadfile` hands out whole files in collection order, so these
+# start first and the short files fill in at the end, instead of one long file running alone on one
+# worker while the other idles. A stale entry only changes the order, never what runs.
 HEAVY_FIRST = (
-    "tests/runner/test_client_close_stable.py",
-    "tests/fuzz/test_stateful.py",
-    "tests/testees/test_stability.py",
-    "tests/cli/test_pytest_plugin.py",
-    "tests/runner/test_verdicts_under_load.py",
-    "tests/targets/test_tls.py",
-    "tests/runner/test_pytest_plugin.py",
     "tests/testees/test_client_mutants.py",
+    "tests/testees/test_mutants.py",
+    "tests/test_readme.py",
+    "tests/runner/test_pytest_plugin.py",
     "tests/fuzz/test_hypothesis_fuzz.py",
-    "tests/report/test_browser.py",
     "tests/testees/test_hostile.py",
+    "tests/testees/test_resource_mutants.py",
+    "tests/fuzz/test_stateful.py",
+    "tests/targets/test_tls.py",
+    "tests/cli/test_pytest_plugin.py",
+    "tests/runner/test_client_close_stable.py",
+    "tests/cli/test_no_traceback.py",
+    "tests/testees/test_h2_mutants.py",
+    "tests/testees/test_stability.py",
+    "tests/testees/test_peers.py",
     "tests/fuzz/test_atheris_engine.py",
-    "tests/testees/test_h2_peers.py",
-    "tests/cli/test_impl_adapter.py",
+    "tests/report/test_browser.py",
+    "tests/testees/test_clients.py",
 )
 
 
