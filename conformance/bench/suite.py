@@ -37,6 +37,7 @@ from types import ModuleType
 
 import psutil
 
+from conformance.bench.waits import summary_of_dirs
 from conformance.catalog.load import load_catalogue
 from conformance.catalog.model import Echo
 from conformance.targets.process import announced_server
@@ -249,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(_run_group(group, url, proc, out, args.jobs, rates))
             print(f"group {group}: {rows[-1].wall:.1f} s", file=sys.stderr)
         _print(rows)
+        print("\n" + summary_of_dirs(outs))  # bench/waits.py: where the cases waited, and on which timers
         for case_id in _slowest(outs, args.profile):
             print(f"\nprofile of {case_id} (suite side, top 15 by own time):")
             print(_profile(case_id, url))

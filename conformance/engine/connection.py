@@ -23,6 +23,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
+from itertools import repeat
 from typing import Protocol
 
 import numpy as np
@@ -31,7 +32,7 @@ import conformance.engine.deflate as pmd
 import conformance.engine.events as ev
 from conformance.engine.rules import Level, ProtocolError, Rule, rule
 from conformance.errors import ConformanceError
-from conformance.wire.close import close_code_valid, parse_close, serialize_close
+from conformance.wire.close import LAST_DEFINED_CODE, close_code_valid, parse_close, serialize_close
 from conformance.wire.deflate import DeflateDataError, DeflateTooBigError
 from conformance.wire.frames import (
     CONTROL_MAX_PAYLOAD,
@@ -42,6 +43,7 @@ from conformance.wire.frames import (
     parse_header,
     serialize_frame,
     serialize_header,
+    unmask_payloads,
     unmask_slice,
 )
 from conformance.wire.utf8 import DeferredUtf8Validator, Utf8Error, Utf8Validator
@@ -116,7 +118,11 @@ CLOSE_ONE_BYTE = rule(
 CLOSE_CODE_INVALID = rule(
     "close.code-invalid", "RFC 6455 §7.4.1", MUST,
     "The close code is not one an endpoint may send (0-999, 1004-1006, 1015, unassigned "
-    "1016-2999, or 5000 and above).", close_code=1002)
+    "1016-2999).", close_code=1002)
+CLOSE_CODE_UNDEFINED = rule(
+    "close.code-undefined", "RFC 6455 §5.5.1", MUST,
+    "The close code must be a status code defined in Section 7.4; §7.4.2 assigns ranges up to "
+    "4999 only, so a code of 5000 or above is no status code at all.", close_code=1002)
 CLOSE_MUST_REPLY = rule(
     "close.must-reply", "RFC 6455 §5.5.1", MUST,
     "An endpoint that receives a close frame, and has not sent one, answers with a close frame.")
@@ -161,6 +167,8 @@ _DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024
 _LEN7_MAX = 125
 _LEN16, _LEN64 = 126, 127  # RFC 6455 §5.2: the 7-bit length values announcing a 16- or 64-bit length
 _MSB64 = 1 << 63
+_RUN_MIN = 16  # frames of one size from which a run is read as one numpy matrix
+_new_tuple = tuple.__new__  # builds a Message (a named tuple) without its Python-level __new__
 
 
 class Role(enum.Enum):
@@ -246,6 +254,7 @@ class Connection:
         self._want_mask = role is Role.SERVER
         self._buf = bytearray()
         self._header: FrameHeader | None = None  # checked header whose payload is pending
+        self._held: ProtocolError | None = None  # a consumed frame's failure, reported when pulled
         self._events: deque[ev.Event] = deque()
         self._out: list[bytes] = []
         self._at = 0.0
@@ -307,6 +316,10 @@ class Connection:
 
     def _advance(self) -> bool:
         """Parse until an event appears; False when nothing more can happen with what was received."""
+        if self._held is not None:
+            held, self._held = self._held, None
+            self._fail(held)
+            return True
         if self._buf and self.state is not State.CLOSED and self.close_received is None:
             try:
                 self._parse()
@@ -498,98 +511,186 @@ class Connection:
 
         Only complete, unfragmented TEXT/BINARY frames with FIN set, no RSV bits, a 7-bit
         length and the masking the role requires are taken here; every rule they could break
-        is decided by their first two octets (0x81/0x82 with the right MASK bit). The run is
-        found first, then unmasked in one vectorised pass; anything else returns to the general
-        path at the same position.
+        is decided by their first two octets (0x81/0x82 with the right MASK bit). A run of
+        frames of one size is found and unmasked by numpy alone (`_uniform_run`); any other run
+        is found frame by frame, then unmasked in one vectorised pass; anything else returns to
+        the general path at the same position.
         """
+        if n - pos < 2:
+            return pos
+        end = self._uniform_run(buf, pos, n)
+        if end != pos:
+            return end
         want_mask = self._want_mask
-        head = 6 if want_mask else 2
+        head, mbit = (6, 0x80) if want_mask else (2, 0)
         starts: list[int] = []
         lengths: list[int] = []
         kinds: list[int] = []
-        while n - pos >= 2:
+        add_start, add_length, add_kind = starts.append, lengths.append, kinds.append
+        while pos < n - 1:
             b0 = buf[pos]
-            b1 = buf[pos + 1]
-            if (b0 != 0x82 and b0 != 0x81) or bool(b1 & 0x80) != want_mask:
-                break
-            length = b1 & 0x7F
+            length = buf[pos + 1] ^ mbit  # > 125 also when the MASK bit is not the role's
             end = pos + head + length
-            if length > _LEN7_MAX or end > n:
+            if length > _LEN7_MAX or end > n or (b0 != 0x82 and b0 != 0x81):
                 break
-            starts.append(pos + head)
-            lengths.append(length)
-            kinds.append(b0)
+            add_start(pos + head)
+            add_length(length)
+            add_kind(b0)
             pos = end
         if not starts:
-            return self._parse_one_fast(buf, pos, n)
-        payloads = _unmask_run(buf, pos, starts, lengths) if want_mask else [
+            return self._parse_whole_run(buf, pos, n)
+        payloads = unmask_payloads(buf, starts, lengths) if want_mask else [
             bytes(buf[a : a + k]) for a, k in zip(starts, lengths, strict=True)]
         done = self._deliver_run(kinds, payloads)
         return pos if done == len(starts) else starts[done] - head
 
-    def _parse_one_fast(self, buf: bytearray, pos: int, n: int) -> int:
-        """One whole unfragmented TEXT/BINARY frame that the run above leaves: compressed (RSV1
-        with permessage-deflate agreed, RFC 7692 §6) or with a minimal 16-bit length. Its header
-        breaks no rule (no other RSV bit, the role's masking, a length within `max_message`), so
-        it goes straight to the payload; the position after it, or `pos` when it is not such a
-        frame or has not fully arrived (the general path then checks the header and looks ahead).
-        """
-        if n - pos < 2:
-            return pos
-        b0 = buf[pos]
-        b1 = buf[pos + 1]
-        if b0 == 0xC1 or b0 == 0xC2:
-            if self.deflate is None:
-                return pos
-        elif b0 != 0x81 and b0 != 0x82:
-            return pos
-        mask = bool(b1 & 0x80)
-        if mask != self._want_mask:
-            return pos
-        length = b1 & 0x7F
-        start = pos + 2
-        if length == _LEN16:
-            if n - pos < 4:
-                return pos
-            length = (buf[pos + 2] << 8) | buf[pos + 3]
-            if length <= _LEN7_MAX:
-                return pos  # not minimal: the general path reports it
-            start += 2
-        elif length == _LEN64:
-            return pos
-        if self.max_message is not None and length > self.max_message:
-            return pos
-        end = start + length + (4 if mask else 0)
-        if end > n:
-            return pos
-        payload = (unmask_slice(buf, start + 4, end, bytes(buf[start : start + 4])) if mask
-                   else _copy(buf, start, end))
-        op = Opcode.TEXT if b0 & 0x0F == 1 else Opcode.BINARY
-        if b0 & 0x40:
-            self._msg_compressed = True
-            payload = self._inflate(payload, True)
-        self._deliver_whole(op, payload)
-        return end
+    def _uniform_run(self, buf: bytearray, pos: int, n: int) -> int:
+        """A run of at least _RUN_MIN whole frames of one size, found and unmasked by numpy.
 
-    def _deliver_run(self, kinds: list[int], payloads: list[bytes]) -> int:
-        """Message events for a run; stops before a text that is not UTF-8 (the general path reports it)."""
-        append = self._events.append
+        The first frame's second octet (MASK bit and 7-bit length) gives the size of every frame
+        of the run; the octets from `pos` are read as a matrix of frames, one per row, and the run
+        ends before the first row whose first two octets differ (0x81/0x82, the same second
+        octet): the same rules as the frame-by-frame scan, decided per column. Unmasking is one
+        XOR of the payload columns with the key columns repeated (RFC 6455 §5.3). The position
+        after the frames delivered, or `pos` when there is no such run here.
+        """
+        b1 = buf[pos + 1]
+        length = b1 & 0x7F
+        masked = bool(b1 & 0x80)
+        if length > _LEN7_MAX or masked != self._want_mask:
+            return pos
+        head = 6 if masked else 2
+        size = head + length
+        count = (n - pos) // size
+        if count < _RUN_MIN or buf[pos + size + 1] != b1 or buf[pos + (_RUN_MIN - 1) * size + 1] != b1:
+            return pos
+        rows = np.frombuffer(_copy(buf, pos, pos + count * size), dtype=np.uint8).reshape(count, size)
+        count = _run_length(rows, b1)
+        if count < _RUN_MIN:
+            return pos
+        rows = rows[:count]
+        kinds = rows[:, 0]
+        if length:
+            body = rows[:, head:]
+            if masked:
+                body = body ^ np.tile(rows[:, 2:6], (1, (length + 3) >> 2))[:, :length]
+            # one row as one opaque item of `length` octets: tolist() makes each a bytes, in C
+            payloads = np.ascontiguousarray(body).view(f"V{length}").ravel().tolist()
+        else:
+            payloads = [b""] * count
+        return pos + self._deliver_run(kinds.tobytes(), payloads) * size
+
+    def _parse_whole_run(self, buf: bytearray, pos: int, n: int) -> int:
+        """Whole unfragmented TEXT/BINARY frames that the runs above leave: compressed (RSV1 with
+        permessage-deflate agreed, RFC 7692 §6) or with a minimal 16-bit length, one after the
+        other. Their headers break no rule (no other RSV bit, the role's masking, a length within
+        `max_message`), so each goes straight to its payload; the position after the last one, or
+        `pos` when the first is not such a frame or has not fully arrived (the general path then
+        checks the header and looks ahead). A frame whose message breaks a rule (it does not
+        inflate, or is not UTF-8) after others were delivered is held: it is consumed, and its
+        failure reported when the next event is asked for, so the messages before it are
+        answered first, as on the general path.
+        """
+        want_mask = self._want_mask
+        limit = self.max_message
+        kinds: list[int] = []
+        starts: list[int] = []
+        lengths: list[int] = []
+        while n - pos >= 2:
+            b0 = buf[pos]
+            b1 = buf[pos + 1]
+            if b0 == 0xC1 or b0 == 0xC2:
+                if self.deflate is None:
+                    break
+            elif b0 != 0x81 and b0 != 0x82:
+                break
+            if bool(b1 & 0x80) != want_mask:
+                break
+            length = b1 & 0x7F
+            start = pos + (6 if want_mask else 2)
+            if length == _LEN16:
+                if n - pos < 4:
+                    break
+                length = (buf[pos + 2] << 8) | buf[pos + 3]
+                if length <= _LEN7_MAX:
+                    break  # not minimal: the general path reports it
+                start += 2
+            elif length == _LEN64:
+                break
+            if limit is not None and length > limit:
+                break
+            if start + length > n:
+                break
+            kinds.append(b0)
+            starts.append(start)
+            lengths.append(length)
+            pos = start + length
+        if not kinds:
+            return pos
+        payloads = unmask_payloads(buf, starts, lengths) if want_mask else [
+            _copy(buf, a, a + k) for a, k in zip(starts, lengths, strict=True)]
+        return self._deliver_wholes(kinds, payloads, starts, lengths)
+
+    def _deliver_wholes(self, kinds: list[int], payloads: list[bytes], starts: list[int],
+                        lengths: list[int]) -> int:
+        """Deliver the run's messages in order; the position after the last frame consumed.
+
+        A binary message is appended here; a text message goes through `_deliver_whole`, which
+        checks its UTF-8. Inflation errors map to rules as in `_inflate`.
+        """
+        codec, append, at = self.deflate, self._events.append, self._at
+        binary_op, message = Opcode.BINARY, ev.Message
+        for i, (b0, frame_payload) in enumerate(zip(kinds, payloads, strict=True)):
+            payload = frame_payload
+            try:
+                if b0 & 0x40:
+                    assert codec is not None
+                    self._msg_compressed = True
+                    try:
+                        payload = codec.decode(frame_payload, True)
+                    except DeflateTooBigError as exc:
+                        raise ProtocolError(MESSAGE_TOO_BIG, str(exc)) from None
+                    except DeflateDataError as exc:
+                        raise ProtocolError(pmd.rule_for(exc), str(exc)) from None
+                if b0 & 0x0F == 1:
+                    self._deliver_whole(Opcode.TEXT, payload)
+                else:
+                    append(_new_tuple(message, (binary_op, payload, None, self._msg_compressed, at)))
+                    self._msg_compressed = False
+            except ProtocolError as exc:
+                if i == 0:
+                    raise
+                self._held = exc
+                return starts[i] + lengths[i]
+        return starts[-1] + lengths[-1]
+
+    def _deliver_run(self, kinds: bytes | list[int], payloads: list[bytes]) -> int:
+        """Message events for a run; stops before a text that is not UTF-8 (the general path reports it).
+
+        `kinds` are the frames' first octets (0x81 text, 0x82 binary). A run without text is
+        turned into events in C: tuples zipped from the fields, made Messages by `tuple.__new__`.
+        """
         at = self._at
+        if 0x81 not in kinds:
+            self._events.extend(map(_new_tuple, repeat(ev.Message), zip(
+                repeat(Opcode.BINARY), payloads, repeat(None), repeat(False), repeat(at))))
+            return len(payloads)
+        append = self._events.append
         text_op, binary_op, message = Opcode.TEXT, Opcode.BINARY, ev.Message
         known = self.known_text
         for i, (b0, payload) in enumerate(zip(kinds, payloads, strict=True)):
             if b0 == 0x81:
                 if payload == known:
-                    append(message(text_op, payload, None, False, at))
+                    append(_new_tuple(message, (text_op, payload, None, False, at)))
                     continue
                 try:
                     text = payload.decode("utf-8")
                 except UnicodeDecodeError:
                     return i
-                append(message(text_op, payload, text, False, at))
+                append(_new_tuple(message, (text_op, payload, text, False, at)))
             else:
-                append(message(binary_op, payload, None, False, at))
-        return len(kinds)
+                append(_new_tuple(message, (binary_op, payload, None, False, at)))
+        return len(payloads)
 
     def _check_header(self, h: FrameHeader) -> None:
         """Every rule that the header alone decides, before waiting for the payload."""
@@ -685,7 +786,7 @@ class Connection:
             except UnicodeDecodeError:
                 pos = _utf8_position(payload)
                 raise ProtocolError(TEXT_INVALID, f"invalid UTF-8 at octet {pos}") from None
-        self._events.append(ev.Message(op, payload, text, self._msg_compressed, self._at))
+        self._events.append(_new_tuple(ev.Message, (op, payload, text, self._msg_compressed, self._at)))
         self._msg_compressed = False
 
     def _finish_message(self, op: Opcode) -> None:
@@ -729,7 +830,8 @@ class Connection:
         if len(payload) == 1:
             raise ProtocolError(CLOSE_ONE_BYTE, f"close payload {payload.hex()}")
         if code is not None and not close_code_valid(code):
-            raise ProtocolError(CLOSE_CODE_INVALID, f"close code {code}")
+            broken = CLOSE_CODE_UNDEFINED if code > LAST_DEFINED_CODE else CLOSE_CODE_INVALID
+            raise ProtocolError(broken, f"close code {code}")
         try:
             reason = raw_reason.decode("utf-8")
         except UnicodeDecodeError:
@@ -834,25 +936,20 @@ class Connection:
         return out
 
 
-def _unmask_run(buf: bytearray, stop: int, starts: list[int], lengths: list[int]) -> list[bytes]:
-    """Unmask the payloads of a run of small masked frames in one numpy pass (RFC 6455 §5.3).
-
-    Each frame's 4-octet key sits right before its payload; byte i of a payload is XORed with
-    byte i % 4 of its key. Index arithmetic builds the whole key stream at once.
-    """
-    arr = np.frombuffer(bytes(buf[:stop]), dtype=np.uint8)
-    st = np.asarray(starts, dtype=np.int32)
-    ln = np.asarray(lengths, dtype=np.int32)
-    total = int(ln.sum())
-    if total == 0:
-        return [b""] * len(starts)
-    first = np.cumsum(ln, dtype=np.int32) - ln  # where each payload starts in the output
-    offset = np.arange(total, dtype=np.int32) - np.repeat(first, ln)  # position inside its payload
-    src = np.repeat(st, ln) + offset
-    key = src - 4 - offset + (offset & 3)  # the key octet sits 4 octets before the payload
-    data = (arr[src] ^ arr[key]).tobytes()
-    ends = (first + ln).tolist()
-    return [data[a:b] for a, b in zip(first.tolist(), ends, strict=True)]
+def _run_length(rows: np.ndarray, b1: int) -> int:
+    """How many rows from the first are text/binary frames with FIN and no RSV bit (first octet
+    0x81 or 0x82) and second octet `b1`. Checked in chunks growing fourfold from 64 rows, so a
+    short run in a long buffer costs a short check."""
+    done, total, step = 0, len(rows), 64
+    while done < total:
+        part = rows[done : done + step]
+        first = part[:, 0]
+        good = ((first == 0x82) | (first == 0x81)) & (part[:, 1] == b1)
+        if not good.all():
+            return done + int(good.argmin())
+        done += len(part)
+        step *= 4
+    return done
 
 
 def _copy(buf: bytearray, start: int, end: int) -> bytes:

@@ -16,20 +16,40 @@ __all__ = [
 ]
 
 import dataclasses
+from typing import NamedTuple
 
 from conformance.engine.rules import Rule
 from conformance.wire.frames import Frame, FrameHeader, Opcode
 
 
-@dataclasses.dataclass(slots=True)
-class Message:
-    """A whole data message; `text` is set for text messages (already validated UTF-8)."""
+class Message(NamedTuple):
+    """A whole data message; `text` is set for text messages (already validated UTF-8).
+
+    The commonest event, so it is a named tuple: the engine builds a run of them in C
+    (`tuple.__new__` over zipped fields) instead of one Python `__init__` call each. Fields,
+    keywords, defaults, `match` and `repr` are as for the other events; it is immutable (change
+    one with `_replace`), and it equals only another Message, never a bare tuple.
+    """
 
     opcode: Opcode
     data: bytes
     text: str | None = None
     compressed: bool = False
     at: float = 0.0
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is Message:
+            return tuple.__eq__(self, other)
+        if isinstance(other, tuple):
+            return False  # a bare tuple would compare its fields otherwise
+        return NotImplemented  # as a dataclass: the other side may know better
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __hash__(self) -> int:
+        return tuple.__hash__(self)
 
 
 @dataclasses.dataclass(slots=True)

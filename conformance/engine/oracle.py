@@ -84,7 +84,7 @@ def failure_codes(failure: ev.Failure, wire: bytes = b"") -> frozenset[int]:
     reason that is not UTF-8 breaks two rules, and the RFC does not say which one to report, so
     the codes for the reason are accepted too (§7.4.1, §5.5.1)."""
     codes = {failure.close_code or _DEFAULT_CODE, NO_CODE, *accepted_close_codes(failure.rule)}
-    if failure.rule.id == "close.code-invalid" and _bad_close_reason(wire):
+    if failure.rule.id in ("close.code-invalid", "close.code-undefined") and _bad_close_reason(wire):
         codes |= accepted_close_codes(CLOSE_REASON_INVALID)
     return frozenset(codes)
 

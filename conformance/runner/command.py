@@ -99,6 +99,10 @@ def add_run_commands(sub: Any) -> None:
                     help="send at most N messages in each echo step")
     sv.add_argument("--cert", metavar="FILE", help="TLS certificate (PEM) to listen with wss://")
     sv.add_argument("--key", metavar="FILE", help="TLS private key (PEM)")
+    sv.add_argument("--browser-client", action="append", default=[], metavar="AGENT", type=_agent_pattern,
+                    help="the client reporting as AGENT (a name or shell pattern; repeats) is a web browser: "
+                         "the WHATWG WebSockets rules bind it (a browser that follows a redirected handshake "
+                         "is FAILED, 20.4.22-27); without it every client is judged as a non-browser")
     _add_verbosity(sv)
     sv.set_defaults(func=cmd_serve)
 
@@ -155,6 +159,13 @@ _positive_int = _number(int, lambda v: v >= 1, "at least 1")
 _nonneg_int = _number(int, lambda v: v >= 0, "0 or more")
 _positive_float = _number(float, lambda v: v > 0, "more than 0")
 _port = _number(int, lambda v: 0 <= v <= 65535, "a port from 0 to 65535")
+
+
+def _agent_pattern(text: str) -> str:
+    """An argparse type: an agent name or shell pattern, not empty (it would match no agent)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an agent name or pattern, not empty")
+    return text
 
 
 @contextlib.contextmanager
@@ -562,7 +573,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = CaseServer(cases, ReportDir(args.out), RunOptions(agent="client", timeout=args.timeout,
                                                                  wait=args.wait, max_echo=args.max_echo),
                          cat.titles, on_result=on_result, ssl_context=ctx,
-                         on_update=lambda: _write_html(args.out, cat.titles))
+                         on_update=lambda: _write_html(args.out, cat.titles), browser_agents=args.browser_client)
 
     async def main() -> None:
         srv = await server.listen(args.host, args.port, reuse_address=True)

@@ -40,6 +40,7 @@ class Session:
         self.sync_result = ""  # "pong" or "closed": whichever the peer did first
         self._syncs = 0
         self._corked: list[bytes] | None = None  # octets held for one write (cork / uncork)
+        self.phase = "open"  # what the waits of the moment are for, as `Trace.waited` counts them
 
     def start(self, role: Role, leftover: bytes) -> None:
         """After the handshake: the engine observes the peer, the reader runs, and the octets
@@ -91,9 +92,14 @@ class Session:
         try:
             for i, piece in enumerate(pieces):
                 self.writer.write(piece)
-                await self.writer.drain()
+                start = time.monotonic()
+                try:
+                    await self.writer.drain()  # blocks only while the peer does not read: its reads end it
+                finally:
+                    if asyncio.current_task() is not self.task:  # the reader's replies overlap the case's waits
+                        self.trace.add_wait("write", time.monotonic() - start)
                 if chop and i + 1 < len(pieces):
-                    await asyncio.sleep(delay)
+                    await self.pause(delay)
         except (ConnectionError, OSError):
             self.trace.reset = True
             return False
@@ -226,8 +232,19 @@ class Session:
             self.sync_ping = None
 
     async def wait_for(self, cond: Callable[[], bool], timeout: float) -> bool:
-        """Wait until `cond()` holds or `timeout` passes; True if it holds."""
-        deadline = time.monotonic() + timeout
+        """Wait until `cond()` holds or `timeout` passes; True if it holds. The time it took goes
+        to `trace.waited` under the current phase (and to `waited_timer` when the timer ended it)."""
+        if cond():
+            return True
+        start = time.monotonic()
+        held = False
+        try:
+            held = await self._wait_until(cond, start + timeout)
+        finally:  # the case's budget may end it from outside: that is a timer too
+            self.trace.add_wait(self.phase, time.monotonic() - start, timer=not held)
+        return held
+
+    async def _wait_until(self, cond: Callable[[], bool], deadline: float) -> bool:
         while not cond():
             left = deadline - time.monotonic()
             if left <= 0:
@@ -239,6 +256,12 @@ class Session:
             except TimeoutError:
                 return cond()
         return True
+
+    async def pause(self, seconds: float) -> None:
+        """A pause the case asks for (a `wait` step, the delay between chops): a timer by design,
+        counted as such under "pause"."""
+        await asyncio.sleep(seconds)
+        self.trace.add_wait("pause", seconds, timer=True)
 
     def mark_close_sent(self, code: int | None, reason: str = "") -> None:
         """The suite sent a close frame (the start of the closing handshake, or its answer)."""
@@ -262,6 +285,7 @@ async def teardown(s: Session) -> None:
             t.dropped_by_me = True
             if t.eof_first is None:
                 t.eof_first = False
+        start = time.monotonic()
         try:
             s.writer.close()  # over TLS: close_notify, then TCP closes on the peer's close_notify
             await asyncio.wait_for(s.writer.wait_closed(), 0.5)
@@ -269,8 +293,11 @@ async def teardown(s: Session) -> None:
             # a peer that neither reads nor answers close_notify would keep the socket (and, over
             # TLS, asyncio's 30 s shutdown timer) alive past the case: drop it now
             abort(s.writer)
+            t.add_wait("teardown", time.monotonic() - start, timer=True)
         except (ConnectionError, OSError):
             pass  # already gone
+        else:
+            t.add_wait("teardown", time.monotonic() - start)
     if s.task is not None:
         s.task.cancel()
         try:

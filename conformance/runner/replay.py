@@ -422,4 +422,4 @@ async def _finish(s: _ReplaySession) -> None:
             t.log("tx", "event", text="starting the closing handshake (1000; not in the recording)")
             await s.flush()
     await s.wait_for(lambda: t.eof or (t.close_received is not None), opts.wait)
-    await s.wait_for(lambda: t.eof, opts.close_grace)
+    await s.wait_for(lambda: t.eof, max(opts.close_grace, opts.wait))  # as session._close does

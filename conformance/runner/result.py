@@ -39,7 +39,7 @@ def make_result(case: Case, trace: Trace, agent: str, started: str, is_server: b
         closedByMe=trace.close_sent_first, droppedByMe=trace.dropped_by_me,
         wasClean=bool(cr) and trace.close_sent_first is not None,
         httpRequest=trace.request, httpResponse=trace.response, wirelog=trace.wirelog,
-        started=started, isServer=is_server, measurements=dict(trace.measurements),
+        started=started, isServer=is_server, measurements={**trace.measurements, **trace.wait_figures()},
     )
 
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from conformance.catalog.model import Case, Echo
+from conformance.catalog.model import Case, Checkpoint, Echo, Wait
 from conformance.errors import TargetError
 from conformance.report.model import CaseResult, ReportDir
 from conformance.runner.result import make_result, not_run_result, now_stamp
@@ -117,8 +117,9 @@ async def run_cases(
             on_result(res)
 
     # the heaviest first (the compression cases of 12/13), so that the run does not end with one
-    # long case on one connection while the other slots and a core stay idle
-    concurrent = sorted((c for c in cases if not c.exclusive), key=_echo_octets, reverse=True)
+    # long case on one connection while the other slots and a core stay idle; then those that
+    # may wait on a timer (a pause, a checkpoint no ping can end), so their waits overlap the rest
+    concurrent = sorted((c for c in cases if not c.exclusive), key=_weight, reverse=True)
     exclusive = [c for c in cases if c.exclusive]
     sem = asyncio.Semaphore(max(1, jobs))
 
@@ -146,6 +147,18 @@ async def run_cases(
     # Exit 3: nothing could be reached, or every handshake that should have opened was refused.
     unreachable = state["opened"] == 0 and (state["wanted_open"] > 0 or state["stop"])
     return RunSummary(results, not_run, time.monotonic() - t0, unreachable, note)
+
+
+def _weight(case: Case) -> tuple[int, float]:
+    """The order concurrent cases start in: echo volume first, then the timers they may wait on."""
+    return _echo_octets(case), _timer_seconds(case)
+
+
+def _timer_seconds(case: Case) -> float:
+    """Seconds a case may wait on timers: its pauses, plus a second per checkpoint (the settle
+    time bounds one that no ping can end, inside a frame, as in 6.4.3)."""
+    return sum(step.seconds if isinstance(step, Wait) else 1.0 for step in case.steps
+               if isinstance(step, (Wait, Checkpoint)))
 
 
 def _echo_octets(case: Case) -> int:

@@ -13,6 +13,7 @@ __all__ = ["CaseServer"]
 
 import asyncio
 import contextlib
+import fnmatch
 import json
 import ssl
 import urllib.parse
@@ -48,8 +49,13 @@ class CaseServer:
                  titles: dict[str, str] | None = None,
                  on_result: Callable[[CaseResult], None] | None = None,
                  ssl_context: ssl.SSLContext | None = None,
-                 on_update: Callable[[], None] | None = None) -> None:
+                 on_update: Callable[[], None] | None = None,
+                 browser_agents: Sequence[str] = ()) -> None:
         self.cases = list(cases)
+        # agents (names or shell patterns) the operator declared to be web browsers (serve
+        # --browser-client): WHATWG's rules bind them. Declared, never guessed from the headers,
+        # since a verdict of the WHATWG rule claims the client is a browser.
+        self.browser_agents = tuple(browser_agents)
         self.ssl_context = ssl_context  # wss://: TLS on memory BIOs, so that the suite can half-close
         self.on_update = on_update  # /updateReports: whoever drives the server writes the HTML
         self.report = report
@@ -137,7 +143,7 @@ class CaseServer:
         agent = q.get("agent") or self.opts.agent
         self.started.add(self.cases.index(case) + 1)
         started = now_stamp()
-        opts = RunOptions(**{**self.opts.__dict__, "agent": agent})
+        opts = RunOptions(**{**self.opts.__dict__, "agent": agent, "browser": self.is_browser(agent)})
         arrival = asyncio.Event()  # the client's next connection: it has moved on from this case
         self._arrivals.append(arrival)
         try:
@@ -149,6 +155,11 @@ class CaseServer:
         self.results[(agent, case.id)] = result
         if self.on_result is not None:
             self.on_result(result)
+
+    def is_browser(self, agent: str) -> bool:
+        """Whether the client reporting as `agent` is a browser: the whole run says so (run
+        --browser) or the operator named the agent (serve --browser-client)."""
+        return self.opts.browser or any(fnmatch.fnmatchcase(agent, p) for p in self.browser_agents)
 
     async def _answer(self, req: Request, reader: Reader, writer: Writer,
                       text: str | None) -> None:

@@ -14,7 +14,9 @@ __all__ = ["RunOptions", "Trace", "TxFrames", "case_budget", "deflate_missing", 
            "execute_client_case"]
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from conformance.catalog.model import Case
 from conformance.engine.connection import Role, State
@@ -40,18 +42,24 @@ async def execute_case(case: Case, target: ServerTarget, opts: RunOptions) -> Tr
         if type(target).__name__ == "H3Target":  # RFC 9220: over QUIC (runner/h3_handshake.py)
             from conformance.runner.h3_handshake import open_h3
 
-            await open_h3(s, target, timeout)  # type: ignore[arg-type]
+            async with _timed(s, "handshake"):
+                await open_h3(s, target, timeout)  # type: ignore[arg-type]
             return b"" if s.trace.opened else None
         if isinstance(target, H2Target):  # RFC 8441: the extended CONNECT (runner/h2_handshake.py)
             from conformance.runner.h2_handshake import open_h2
 
-            await open_h2(s, target, timeout)
+            async with _timed(s, "handshake"):
+                await open_h2(s, target, timeout)
             return b"" if s.trace.opened else None
-        s.reader, s.writer = await open_connection(target, timeout)
+        async with _timed(s, "connect"):
+            # only an upper bound (a refused port fails at once): a short --wait (the fuzzers' 0.5 s)
+            # must not turn a loaded machine's slow accept into "no TCP connection"
+            s.reader, s.writer = await open_connection(target, max(timeout, min(case_budget(case, opts), 5.0)))
         s.trace.connected = True
         sockname = s.writer.get_extra_info("sockname")
         s.trace.local_port = sockname[1] if sockname else None
-        leftover = await do_handshake(s, target)
+        async with _timed(s, "handshake"):
+            leftover = await do_handshake(s, target)
         return leftover if s.trace.opened else None
 
     return await _execute(s, Role.CLIENT, open_half)
@@ -82,12 +90,36 @@ async def execute_client_case(case: Case, request: Request, raw_request: bytes, 
 
 
 async def _answer_client(s: Session, request: Request, leftover: bytes) -> bytes | None:
-    if not await respond(s, request):
-        return None
+    async with _timed(s, "handshake"):
+        if not await respond(s, request):
+            return None
     if s.case.expect_client == "reject":
-        await expect_rejection(s)
+        async with _timed(s, "reject"):
+            await expect_rejection(s)
         return None
     return leftover
+
+
+@contextlib.asynccontextmanager
+async def _timed(s: Session, phase: str) -> AsyncIterator[None]:
+    """Account the time of a wait that is not a `Session.wait_for` (connect, the handshake) to
+    `phase`. It ended on a timer when a bound ran out: the case's budget (TimeoutError), the
+    connect bound (TargetError "... within N s"), the response bound (the trace's note) or, for
+    a client that must refuse the answer, the wait for its reaction ("kept-open")."""
+    s.phase = phase
+    start = time.monotonic()
+    before = sum(s.trace.waited.values())
+    timer = False
+    try:
+        yield
+    except (TimeoutError, TargetError) as exc:
+        timer = isinstance(exc, TimeoutError) or " within " in str(exc)
+        raise
+    finally:
+        t = s.trace
+        timer = timer or " within " in t.handshake_note or t.client_reaction == "kept-open"
+        inner = sum(t.waited.values()) - before  # waits inside, counted already
+        t.add_wait(phase, time.monotonic() - start - inner, timer=timer)
 
 
 async def _execute(s: Session, role: Role, open_half: Callable[[], Awaitable[bytes | None]]) -> Trace:
@@ -100,6 +132,7 @@ async def _execute(s: Session, role: Role, open_half: Callable[[], Awaitable[byt
         s.start(role, leftover)
         if not deflate_missing(s.case, s.trace):
             await run_steps(s, s.case.steps)
+        s.phase = "close"
         await _finish(s)
 
     return await guarded(s, case_budget(s.case, s.opts), body)
@@ -133,10 +166,13 @@ async def _finish(s: Session) -> None:
     conn = s.conn
     assert conn is not None
     if case.expect.any and not t.peer_closed:
+        s.phase = "close:settle"
         await _settle_any(s)
     elif case.close.by == "us":
+        s.phase = "close:expect"  # the expected traffic (an echo, a pong), or the peer's close
         await s.wait_for(lambda: t.peer_closed or match_observations(case, t.observations) is not None, opts.wait)
     else:
+        s.phase = "close:peer"  # the peer must close (fail the connection)
         await s.wait_for(lambda: t.peer_closed, opts.wait)
     if conn.state is State.OPEN and not t.eof and not t.reset:
         conn.close(1000)
@@ -144,18 +180,24 @@ async def _finish(s: Session) -> None:
         t.log("tx", "event", text="starting the closing handshake (1000)")
         await s.flush()
     if conn.role is Role.CLIENT:
+        s.phase = "close:reply"  # the peer's answer to our close (or its TCP close)
         await s.wait_for(lambda: t.eof or (t.close_received is not None), opts.wait)
-        await s.wait_for(lambda: t.eof, opts.close_grace)  # the server closes TCP first: give it a moment
+        s.phase = "close:tcp"
+        # the server closes TCP first (§7.1.1, a SHOULD): give it as long as any reaction, so that a
+        # loaded machine's scheduling is never read as a server that leaves TCP open
+        await s.wait_for(lambda: t.eof, max(opts.close_grace, opts.wait))
         return
     # As the server: complete when the client's close is in (when it came first, the reader has
     # already written our reply), or we failed the connection, or the client is gone. `wait`
     # only bounds a client that leaves the connection open. Then the suite closes TCP at once,
     # so close order is never a race.
+    s.phase = "close:reply"
     await s.wait_for(lambda: t.peer_closed, opts.wait)
     if case.close.linger and t.close_received is not None and not t.eof and not t.reset:
         # §7.1.1: the client should wait for the server's TCP close; keep it open a while and see
         t.linger = case.close.linger
         t.log("tx", "event", text=f"the suite keeps TCP open up to {t.linger:g} s after the closing handshake")
+        s.phase = "close:linger"
         await s.wait_for(lambda: t.eof or t.reset, t.linger)
     await _close_tcp(s)
 
@@ -187,4 +229,5 @@ async def _close_tcp(s: Session) -> None:
         s.writer.write_eof()
     except (ConnectionError, OSError, RuntimeError):
         return
+    s.phase = "close:tcp"
     await s.wait_for(lambda: t.eof, s.opts.close_grace)

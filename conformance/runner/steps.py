@@ -54,6 +54,7 @@ async def run_steps(s: Session, steps: Sequence[Step]) -> None:
 async def _take_steps(s: Session, steps: Sequence[Step]) -> None:
     t = s.trace
     for i, step in enumerate(steps):
+        s.phase = f"step:{step.key}"  # what the waits of this step count under (Trace.waited)
         if isinstance(step, SendClose):
             s.cork()
         elif not _written_with_close(step):
@@ -90,7 +91,7 @@ async def _do(s: Session, step: Step) -> bool:
         case CloseNow():
             return await _close(s, step)
         case Wait(seconds=seconds):
-            await asyncio.sleep(seconds)
+            await s.pause(seconds)
             return True
         case Checkpoint(label=label):
             return await _checkpoint(s, label)

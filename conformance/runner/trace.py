@@ -121,7 +121,29 @@ class Trace:
     logging: bool = True
     observed_octets: int = 0  # payload octets kept in `observations`
     flooded: str = ""
+    # seconds spent waiting, by phase (connect, handshake, step:KIND, close:..., teardown, watch):
+    # on the peer (a pong, a close, EOF) or on a timer; `waited_timer` holds the part of each that
+    # ended on its timer because the peer did nothing (a measurement, never judged)
+    waited: dict[str, float] = dataclasses.field(default_factory=dict)
+    waited_timer: dict[str, float] = dataclasses.field(default_factory=dict)
     _logged_hex: int = 0
+
+    def add_wait(self, phase: str, seconds: float, *, timer: bool = False) -> None:
+        """Account `seconds` of waiting to `phase`; `timer`: the wait ended on its timer."""
+        if seconds <= 0:
+            return
+        self.waited[phase] = self.waited.get(phase, 0.0) + seconds
+        if timer:
+            self.waited_timer[phase] = self.waited_timer.get(phase, 0.0) + seconds
+
+    def wait_figures(self) -> dict[str, Any]:
+        """The waits as per-case measurements: `waited` and `waited_on_timer` (seconds by phase)."""
+        out: dict[str, Any] = {}
+        if self.waited:
+            out["waited"] = {k: round(v, 4) for k, v in self.waited.items()}
+        if self.waited_timer:
+            out["waited_on_timer"] = {k: round(v, 4) for k, v in self.waited_timer.items()}
+        return out
 
     def log(self, direction: str, kind: str, data: bytes = b"", text: str = "", **extra: Any) -> None:
         if not self.logging or len(self.wirelog) >= _WIRELOG_MAX:

@@ -7,6 +7,8 @@ from __future__ import annotations
 __all__ = ["execute_watched"]
 
 import asyncio
+import os
+import time
 from typing import Any
 
 from conformance.catalog.model import Case
@@ -34,14 +36,14 @@ async def execute_watched(case: Case, target: ServerTarget, opts: RunOptions) ->
     finally:
         CASE_TARGET.reset(token)
     if watch is not None and before is not None:
-        await _after(case, trace, watch, before)
+        await _after(case, trace, watch, before, target)
     if case.resources is not None and "exit" not in trace.measurements.get("server", {}):
         live = await probe_handshake(target, case.resources.alive_within)
         trace.measurements["alive"] = {"ok": live.ok, "seconds": live.seconds, "detail": live.detail}
     return trace
 
 
-async def _after(case: Case, trace: Trace, watch: WatchedServer, before: Any) -> None:
+async def _after(case: Case, trace: Trace, watch: WatchedServer, before: Any, target: ServerTarget) -> None:
     after = watch.sample()
     sent = _octets_sent(trace)
     figures: dict[str, Any] = {
@@ -53,7 +55,7 @@ async def _after(case: Case, trace: Trace, watch: WatchedServer, before: Any) ->
         figures["cpu_bound"] = case.resources.cpu_seconds
     status = watch.exit_status()
     if status is None and trace.close_received is None and (trace.eof or trace.reset or not trace.connected):
-        status = await asyncio.to_thread(watch.settle_exit, 0.5)
+        status = await _exit_or_alive(watch, target, trace)
     if status is not None:
         figures["exit"] = status + watch.stderr_tail(200)
         lock = _restart_lock()
@@ -62,6 +64,67 @@ async def _after(case: Case, trace: Trace, watch: WatchedServer, before: Any) ->
                 await asyncio.to_thread(watch.restart)
         figures["restarted"] = True
     trace.measurements["server"] = figures
+
+
+_SETTLE = 0.5  # seconds for a server that closed without a close frame to show it exited
+
+
+async def _exit_or_alive(watch: WatchedServer, target: ServerTarget, trace: Trace) -> str | None:
+    """The server closed TCP without a close frame: did it die? Its sockets close a moment
+    before the kernel reports its exit, so one look is not enough. Whichever the server does
+    first ends the wait: it exits (its pidfd turns readable), or it answers a fresh opening
+    handshake with 101 (alive after dropping this case's connection; a dying process has closed
+    its listening socket). `_SETTLE` bounds a server that does neither."""
+    start = time.monotonic()
+    exited = asyncio.ensure_future(_exited(watch, _SETTLE))
+    alive = asyncio.ensure_future(_alive(target))
+    try:
+        done, _ = await asyncio.wait({exited, alive}, return_when=asyncio.FIRST_COMPLETED)
+        answered = alive in done and alive.result()
+        if not answered:
+            await exited  # the probe failed: the exit, or the bound, decides
+    finally:
+        for task in (exited, alive):
+            task.cancel()
+        await asyncio.gather(exited, alive, return_exceptions=True)
+    status = watch.exit_status()
+    trace.add_wait("watch", time.monotonic() - start, timer=status is None and not answered)
+    return status
+
+
+async def _alive(target: ServerTarget) -> bool:
+    """A fresh opening handshake answered with 101 within `_SETTLE` (HTTP/1.1 targets only)."""
+    if type(target) is not ServerTarget:  # extended CONNECT (HTTP/2, HTTP/3): no such probe here
+        await asyncio.sleep(_SETTLE)
+        return False
+    return (await probe_handshake(target, _SETTLE)).ok
+
+
+async def _exited(watch: WatchedServer, seconds: float) -> None:
+    """Until the watched process exits (its pidfd readable), at most `seconds`."""
+    proc = watch.proc
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # no pidfd (not Linux 5.3+): a thread waits on the process
+        await asyncio.to_thread(watch.settle_exit, seconds)
+        return
+    loop = asyncio.get_running_loop()
+    gone: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        if not gone.done():
+            gone.set_result(None)
+
+    loop.add_reader(fd, readable)
+    try:
+        await asyncio.wait_for(gone, seconds)
+    except TimeoutError:
+        pass
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
 
 
 def _octets_sent(trace: Trace) -> int:

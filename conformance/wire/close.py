@@ -7,6 +7,7 @@ the code is allowed and the reason is UTF-8 is checked by the engine with the fu
 from __future__ import annotations
 
 __all__ = [
+    "LAST_DEFINED_CODE",
     "Close",
     "CloseCode",
     "close_code_valid",
@@ -46,7 +47,8 @@ class CloseCode(enum.IntEnum):
 _SENDABLE_PROTOCOL_CODES = frozenset(
     {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
 )
-_APPLICATION_RANGE = range(3000, 5000)
+LAST_DEFINED_CODE = 4999  # §7.4.2's last range ends here; 5000-65535 is defined nowhere
+_APPLICATION_RANGE = range(3000, LAST_DEFINED_CODE + 1)
 
 
 def close_code_valid(code: int) -> bool:

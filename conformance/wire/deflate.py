@@ -225,6 +225,7 @@ class DeflateCodec:
         self._history: collections.deque[bytes] = collections.deque()  # earlier messages' output
         self._history_size = 0
         self._replay = strict and self._in_reset  # keep a message's frames to explain errors
+        self._whole_ok = not strict  # a one-frame message may take `_decode_whole`
         self._kept: list[bytes] | None = [] if self._replay else None
         self._kept_size = 0
         # False models a receiver that inflates what it can of a message cut short inside a block
@@ -275,6 +276,8 @@ class DeflateCodec:
 
     def decode(self, payload: bytes, fin: bool) -> bytes:
         """Inflate one frame of a compressed message; `max_message` bounds the whole message."""
+        if fin and self._whole_ok and self.check_boundary and not self._inflated:
+            return self._decode_whole(payload)
         data = payload + _TAIL if fin else payload
         self._keep(data)
         out: list[bytes] = []
@@ -296,6 +299,31 @@ class DeflateCodec:
                 self._step, self._slice = _STEP, _SLICE
         if fin:
             self._end_message(message)
+        return message
+
+    def _decode_whole(self, payload: bytes) -> bytes:
+        """`decode` of a whole message with the full window, in one zlib call and one boundary
+        probe (the receive hot path: the general steps, one call per step, cost more than zlib).
+        Unlimited output when there is no `max_message`, else capped one octet past it; a final
+        block inside the message goes on as the general path goes on."""
+        data = payload + _TAIL
+        d, limit = self._decompressor, self.max_message
+        try:
+            message: bytes = d.decompress(data, 0 if limit is None else limit + 1)
+            if limit is not None and len(message) > limit:
+                raise DeflateTooBigError(f"the message inflates to more than {limit} octets")
+            if d.eof:  # a final block (§7.2.3.4): the rest with the same history, step by step
+                out, rest = [message], d.unused_data
+                self._inflated = len(message)
+                self._decompressor = self._in_zlib.decompressobj(-self._in_bits, zdict=self._recent(out))
+                self._inflate(rest, out, tail=True)
+                message = b"".join(out)
+            else:
+                self._inflated = len(message)
+            self._check_boundary()
+        except ZLIB_ERRORS as exc:
+            raise DeflateDataError(f"the payload does not inflate: {exc}", self._hint(str(exc), data)) from None
+        self._end_message(message)
         return message
 
     def _inflate(self, data: bytes, out: list[bytes], tail: bool = False) -> None:

@@ -15,12 +15,14 @@ __all__ = [
     "parse_header",
     "serialize_frame",
     "serialize_header",
+    "unmask_payloads",
     "unmask_slice",
 ]
 
 import dataclasses
 import enum
 import os
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -187,6 +189,8 @@ def apply_mask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
     return x.to_bytes(n, "little")
 
 
+_J4 = np.arange(4)[None, :]
+_ZERO_WORD = np.zeros(1, dtype=np.uint32)
 # Below this size one big-int XOR is faster than setting up numpy arrays.
 _NUMPY_FROM = 2048
 
@@ -225,6 +229,37 @@ def unmask_slice(buf: bytearray, start: int, end: int, mask: bytes) -> bytes:
         buf[done:end] = apply_mask(memoryview(buf)[done:end], mask)  # a multiple of 4 in: the key starts over
     with memoryview(buf) as mv:
         return bytes(mv[start:end])
+
+
+def unmask_payloads(buf: bytes | bytearray, starts: Sequence[int], lengths: Sequence[int]) -> list[bytes]:
+    """The payloads of consecutive masked frames in `buf`, unmasked together (RFC 6455 §5.3).
+
+    Payload i starts at `starts[i]` with its 4-octet key right before it. Two payloads are at
+    least 6 octets apart (a header and a key between them), so no aligned 4-octet word of `buf`
+    holds octets of two payloads; and in aligned words, the key of a payload starting at s is a
+    single word, the key rotated by s % 4. So the key stream of the whole run is one np.repeat of
+    one word per frame (from the word of its first payload octet up to the next frame's), and the
+    run is unmasked by one XOR of words: a few passes over the octets, whatever the sizes.
+    """
+    count = len(starts)
+    if count == 0:
+        return []
+    base = ((starts[0] - 4) >> 2) << 2  # the first key included
+    top_word = max((starts[-1] + lengths[-1] + 3) >> 2, (starts[-1] >> 2) + 1)
+    with memoryview(buf) as view:
+        region = bytes(view[base : top_word << 2])
+    region += bytes((top_word << 2) - base - len(region))  # zeros up to the last word
+    st = np.asarray(starts, dtype=np.int64)[:, None]
+    # word octet j of payload i is key octet (j - start) % 4: gathered rotated, one word a frame
+    words = np.frombuffer(region, dtype=np.uint8)[st - 4 - base + ((_J4 - st) & 3)].view(np.uint32)
+    first = np.empty(count + 1, dtype=np.int64)  # where each key word starts (a 0 word first)
+    first[0] = 0
+    first[1:] = st[:, 0] >> 2
+    first[1:] -= base >> 2
+    stream = np.repeat(np.concatenate((_ZERO_WORD, words[:, 0])),
+                       np.diff(first, append=top_word - (base >> 2)))
+    data = (np.frombuffer(region, dtype=np.uint32) ^ stream).tobytes()
+    return [data[a - base : a - base + k] for a, k in zip(starts, lengths, strict=True)]
 
 
 def serialize_header(

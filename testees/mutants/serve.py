@@ -71,18 +71,22 @@ def _no_utf8_check() -> None:
     original_run = cx.Connection._deliver_run
     original_whole = cx.Connection._deliver_whole
 
-    def run(self: cx.Connection, kinds: list[int], payloads: list[bytes]) -> int:
+    def as_text(self: cx.Connection, i: int) -> None:
+        e = self._events[i]
+        self._events[i] = e._replace(opcode=Opcode.TEXT, text=e.data.decode("utf-8", "replace"))  # type: ignore[union-attr]
+
+    def run(self: cx.Connection, kinds: bytes | list[int], payloads: list[bytes]) -> int:
         done = original_run(self, [0x82 if k == 0x81 else k for k in kinds], payloads)
-        for e, kind in zip(list(self._events)[-done:] if done else [], kinds, strict=False):
+        first = len(self._events) - done
+        for j, kind in enumerate(kinds[:done]):
             if kind == 0x81:
-                e.opcode, e.text = Opcode.TEXT, e.data.decode("utf-8", "replace")  # type: ignore[union-attr]
+                as_text(self, first + j)
         return done
 
     def whole(self: cx.Connection, op: Opcode, payload: bytes) -> None:
         original_whole(self, Opcode.BINARY if op is Opcode.TEXT else op, payload)
         if op is Opcode.TEXT:
-            e = self._events[-1]
-            e.opcode, e.text = Opcode.TEXT, payload.decode("utf-8", "replace")  # type: ignore[union-attr]
+            as_text(self, -1)
 
     cx.Connection._deliver_run = run  # type: ignore[method-assign]
     cx.Connection._deliver_whole = whole  # type: ignore[method-assign]
@@ -135,6 +139,13 @@ def _no_close_reply() -> None:
 
 def _accepts_invalid_close_codes() -> None:
     cx.close_code_valid = lambda code: True  # type: ignore[assignment]
+
+
+def _echoes_undefined_close_codes() -> None:
+    """Takes close codes of 5000 and above as valid, so it echoes them back: its own close frame
+    carries a code Section 7.4 does not define (§5.5.1); every other invalid code is still refused."""
+    original = cx.close_code_valid
+    cx.close_code_valid = lambda code: code > cx.LAST_DEFINED_CODE or original(code)  # type: ignore[assignment]
 
 
 def _no_pong() -> None:
@@ -198,6 +209,17 @@ def _no_tcp_close() -> None:
             pass
 
     es.lingering_close = wait_for_client  # type: ignore[assignment]
+
+
+def _slow_tcp_close() -> None:
+    """Closes TCP first, as §7.1.1 asks, but 1.5 s after the closing handshake (a loaded server may)."""
+    original = es.lingering_close
+
+    async def late(reader: Any, writer: Any) -> None:
+        await asyncio.sleep(1.5)
+        await original(reader, writer)
+
+    es.lingering_close = late  # type: ignore[assignment]
 
 
 def _masks_frames() -> None:
@@ -353,6 +375,7 @@ VARIANTS: dict[str, tuple[str, Callable[[], None]]] = {
     "answers-malformed-close-with-1000": ("answers a one-octet or 126-octet close with 1000 (§10.7)",
                                           _answers_malformed_close_with_1000),
     "answers-close-with-1001": ("answers a valid close with 1001 (§5.5.1)", _answers_close_with_1001),
+    "slow-tcp-close": ("closes TCP first, 1.5 s after the closing handshake (§7.1.1)", _slow_tcp_close),
 }
 
 
@@ -369,6 +392,8 @@ MUTANTS: dict[str, tuple[str, str, Callable[[], None]]] = {
                          "reason, and a 1000 answer is no failure)", "MUST", _wrong_close_code),
     "no-close-reply": ("does not answer a close frame (§5.5.1)", "MUST", _no_close_reply),
     "accepts-invalid-close-codes": ("accepts invalid close codes (§7.4)", "MUST", _accepts_invalid_close_codes),
+    "echoes-undefined-close-codes": ("echoes close codes of 5000 and above back (§5.5.1)", "MUST",
+                                     _echoes_undefined_close_codes),
     "no-pong": ("does not answer pings (§5.5.2)", "MUST", _no_pong),
     "bad-accept": ("sends a wrong Sec-WebSocket-Accept (§4.2.2)", "MUST", _bad_accept),
     "no-version-check": ("accepts any Sec-WebSocket-Version (§4.4)", "MUST", _no_version_check),

@@ -149,10 +149,21 @@ class TestSection5_5_1Close:
     def test_one_octet_payload(self) -> None:
         assert failure(feed(server(), client_frame(8, b"\x03"))).rule.id == "close.payload-one-byte"
 
-    @pytest.mark.parametrize("code", [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535])
+    @pytest.mark.parametrize("code", [0, 999, 1004, 1005, 1006, 1015, 1016, 2999])
     def test_invalid_codes(self, code: int) -> None:
         f = failure(feed(server(), client_frame(8, code.to_bytes(2, "big"))))
         assert (f.rule.id, f.close_code) == ("close.code-invalid", 1002)
+
+    @pytest.mark.parametrize("code", [5000, 65535])
+    def test_codes_above_every_range(self, code: int) -> None:
+        # §7.4.2 defines nothing above 4999; the MUST is §5.5.1's "defined in Section 7.4"
+        f = failure(feed(server(), client_frame(8, code.to_bytes(2, "big"))))
+        assert (f.rule.id, f.rule.section, f.close_code) == ("close.code-undefined", "RFC 6455 §5.5.1", 1002)
+
+    def test_last_defined_code_is_valid(self) -> None:
+        s = server()
+        feed(s, client_frame(8, (4999).to_bytes(2, "big")))
+        assert s.data_to_send() == bytes([0x88, 0x02]) + (4999).to_bytes(2, "big")
 
     def test_reason_not_utf8(self) -> None:
         f = failure(feed(server(), client_frame(8, (1000).to_bytes(2, "big") + b"\xce")))
@@ -394,3 +405,27 @@ def test_random_mask_keys_differ() -> None:
     c.send_data(b"x")
     out = c.data_to_send()
     assert out[2:6] != out[9:13] or os.environ.get("CI_ALLOW_EQUAL_MASKS")
+
+
+class TestMessageEvent:
+    """Message is a named tuple for speed, with the contract of the other (dataclass) events."""
+
+    def test_fields_defaults_and_keywords(self) -> None:
+        m = ev.Message(Opcode.TEXT, b"hi", text="hi")
+        assert (m.opcode, m.data, m.text, m.compressed, m.at) == (Opcode.TEXT, b"hi", "hi", False, 0.0)
+        assert m == ev.Message(opcode=Opcode.TEXT, data=b"hi", text="hi", compressed=False, at=0.0)
+
+    def test_equal_only_to_a_message(self) -> None:
+        m = ev.Message(Opcode.BINARY, b"x")
+        assert m != (Opcode.BINARY, b"x", None, False, 0.0)
+        assert not m == (Opcode.BINARY, b"x", None, False, 0.0)  # noqa: SIM201
+        assert m != ev.Message(Opcode.BINARY, b"y")
+        assert m == ev.Message(Opcode.BINARY, b"x") and hash(m) == hash(ev.Message(Opcode.BINARY, b"x"))
+
+    def test_match_and_replace(self) -> None:
+        match ev.Message(Opcode.TEXT, b"a", "a"):
+            case ev.Message(Opcode.TEXT, data, text="a"):
+                assert data == b"a"
+            case _:
+                raise AssertionError("no match")
+        assert ev.Message(Opcode.TEXT, b"a", "a")._replace(text=None).text is None

@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conformance.engine import events as ev
-from conformance.engine.connection import Connection, Role
+from conformance.engine.connection import Connection, Role, State
 from conformance.engine.deflate import negotiated_codec
 from conformance.wire.deflate import DeflateParams
-from conformance.wire.frames import Frame, Opcode, serialize_frame
+from conformance.wire.frames import Frame, Opcode, apply_mask, serialize_frame
 
 _TEXTS = [b"", b"ok", "κόσμε 🙂".encode(), b"ab\xce", b"\xed\xa0\x80", b"x" * 130, "数据".encode() * 50]
 
@@ -69,6 +69,46 @@ def frames(draw: Any, deflate: bool) -> bytes:
     return serialize_frame(Frame(op, data, fin, rsv1), mask=mask)
 
 
+_ODD = {  # first octets (and payload) of frames that must end a run of equal-size frames
+    "rsv2": 0xA2, "reserved-opcode": 0x83, "control-opcode": 0x8B, "continuation": 0x80,
+    "no-fin": 0x02, "ping": 0x89, "pong": 0x8A, "close": 0x88, "compressed": 0xC2,
+}
+
+
+@st.composite
+def runs(draw: Any, masked: bool = True) -> bytes:
+    """A run of 16-80 frames of one size (text or binary, the matrix path of the engine), where
+    some frames may be anything else of the same size: reserved bits and opcodes, control and
+    continuation frames, FIN clear, unmasked, invalid UTF-8 in a text frame, another length.
+    `masked=False`: frames as a server sends them, the odd one masked. Shrinks towards short runs
+    of plain binary frames."""
+    size = draw(st.sampled_from([0, 1, 3, 4, 5, 8, 13, 64, 125]))
+    count = draw(st.integers(16, 80))
+    odd = draw(st.dictionaries(st.integers(0, count - 1),
+                               st.sampled_from([*_ODD, "bad-utf8", "unmasked", "longer", "text"]), max_size=3))
+    out = []
+    for i in range(count):
+        kind = odd.get(i, draw(st.sampled_from(["binary", "binary", "text"])))
+        data = draw(st.binary(min_size=size, max_size=size)) if kind != "text" else b"k" * size
+        b0, mask = 0x82, draw(st.binary(min_size=4, max_size=4)) if masked else b""
+        if kind == "text":
+            b0 = 0x81
+        elif kind == "bad-utf8":
+            b0, data = 0x81, (b"\xff" + data)[:size] if size else data
+        elif kind == "unmasked":
+            mask = b"" if masked else b"\x01\x02\x03\x04"
+        elif kind == "longer":
+            data += b"+"
+        elif kind in _ODD:
+            b0 = _ODD[kind]
+        if kind == "close" and size == 1:
+            data = b""
+        key = mask if mask else None
+        out.append(bytes((b0, (0x80 if key else 0) | len(data))) + (key or b"")
+                   + (apply_mask(data, key) if key else data))
+    return b"".join(out)
+
+
 def _conn(deflate: bool, frame_events: bool, max_message: int | None) -> Connection:
     codec = None
     if deflate:
@@ -78,12 +118,17 @@ def _conn(deflate: bool, frame_events: bool, max_message: int | None) -> Connect
 
 
 def _run(conn: Connection, reads: list[bytes]) -> tuple[list[object], bytes]:
+    """The events, and what the connection sent while each message was echoed as it was pulled
+    (as the echo server does): a message before a broken frame must be answerable, so its echo
+    goes out before the close frame that fails the connection."""
     got: list[object] = []
     for r in reads:
         conn.receive_data(r)
         for e in conn.events():
             if isinstance(e, ev.FrameReceived):
                 continue
+            if isinstance(e, ev.Message) and conn.state is State.OPEN:
+                conn.send_data(e.data)
             got.append((type(e).__name__, e.rule.id, e.detail, e.close_code) if isinstance(e, ev.Failure) else e)
     conn.receive_data(b"")
     got.extend(conn.events())
@@ -103,8 +148,31 @@ def test_fast_and_general_paths_agree(deflate: bool, data: st.DataObject) -> Non
     limit = data.draw(st.sampled_from([None, 64 * 1024 * 1024, 200]))
     fast = _run(_conn(deflate, False, limit), reads)
     general = _run(_conn(deflate, True, limit), reads)
+    assert fast == general
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.booleans(), st.data())
+def test_runs_of_equal_size_frames_agree_with_the_general_path(deflate: bool, data: st.DataObject) -> None:
+    """The matrix path (a run of frames of one size) against the general path, on runs broken
+    by every kind of frame that must leave it, cut at random read boundaries."""
+    parts = data.draw(st.lists(st.one_of(runs(), frames(deflate)), min_size=1, max_size=6))
+    stream = b"".join(parts)
+    reads = _cut(stream, data.draw(st.lists(st.integers(0, 1 << 20), max_size=6)))
+    fast = _run(_conn(deflate, False, None), reads)
+    general = _run(_conn(deflate, True, None), reads)
+    assert fast == general  # a server masks nothing: the octets sent are the same too
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(runs(masked=False), min_size=1, max_size=4), st.lists(st.integers(0, 1 << 20), max_size=6))
+def test_a_client_reads_runs_of_unmasked_frames_as_the_general_path_does(parts: list[bytes], cuts: list[int]) -> None:
+    """The matrix path of a client (server frames are not masked; a masked one fails, §5.1)."""
+    reads = _cut(b"".join(parts), cuts)
+    fast, general = (_run(Connection(Role.CLIENT, frame_events=f, max_message=None, clock=lambda: 1.0), reads)
+                     for f in (False, True))
     assert fast[0] == general[0]
-    assert fast[1][:2] == general[1][:2] and len(fast[1]) == len(general[1])  # close frames: random keys
+    assert len(fast[1]) == len(general[1])  # the echoes are masked with random keys
 
 
 def test_a_run_of_small_frames_is_delivered_whole() -> None:
@@ -143,3 +211,29 @@ class TestKnownText:
         conn.known_text = b"ok"
         got, _ = _run(conn, [serialize_frame(Frame(Opcode.TEXT, _compress(b"ok\xff", True), rsv1=True), mask=b"abcd")])
         assert got[0][:2] == ("Failure", "utf8.text-invalid")  # type: ignore[index]
+
+
+class TestHeldFailure:
+    """§7.1.7 fails the connection at the broken frame, not before: in a run of whole frames, the
+    messages before one that does not inflate (or is not UTF-8) are answered first."""
+
+    def _stream(self, broken: bytes) -> list[bytes]:
+        key = b"abcd"
+        good = serialize_frame(Frame(Opcode.BINARY, _compress(b"hello", True), rsv1=True), mask=key)
+        return [good + serialize_frame(Frame(Opcode.TEXT, broken, rsv1=True), mask=key)]
+
+    def test_the_echo_of_a_message_precedes_the_close_frame(self) -> None:
+        for broken in (b"\xff\xff\xff", _compress(b"ok\xff", True)):
+            fast = _run(_conn(True, False, None), self._stream(broken))
+            general = _run(_conn(True, True, None), self._stream(broken))
+            assert fast == general
+            assert fast[1].startswith(b"\xc2")  # the echo (compressed, RSV1) before the close frame
+
+    def test_the_failure_waits_until_it_is_pulled(self) -> None:
+        conn = _conn(True, False, None)
+        conn.receive_data(self._stream(b"\xff\xff\xff")[0])
+        first = conn.next_event()
+        assert isinstance(first, ev.Message) and conn.state is State.OPEN and conn.data_to_send() == b""
+        failure = conn.next_event()
+        assert isinstance(failure, ev.Failure) and failure.close_code == 1007
+        assert conn.data_to_send()[:1] == b"\x88"

@@ -74,3 +74,30 @@ def test_a_case_without_the_field_still_fails() -> None:
     assert not CASES["1.1.7"].size_limited  # 64 KiB, judged on the framing, not a volume case
     v = asyncio.run(_verdict("1.1.7", websockets_server(LIMIT)))
     assert v.behavior == "FAILED", v.result
+
+
+# -- where a case's time goes: Trace.waited by phase, and the part that ended on a timer ----------
+
+async def _trace(case_id: str, opts: RunOptions) -> Any:
+    async with reference_server(64 * 1024 * 1024) as url:
+        return await execute_case(CASES[case_id], ServerTarget.from_url(url), opts)
+
+
+def test_waits_on_a_conforming_peer_all_end_on_its_events() -> None:
+    t = asyncio.run(_trace("5.6", RunOptions(wait=5.0)))  # a ping inside a message: pong, echo, close
+    figures = t.wait_figures()
+    assert {"connect", "handshake", "close:expect", "close:reply"} <= set(figures["waited"])
+    assert "waited_on_timer" not in figures, figures  # no wait ran out: each ended on what the peer did
+    assert all(v >= 0 for v in figures["waited"].values())
+
+
+def test_a_checkpoint_inside_a_frame_ends_on_its_timer_and_says_so() -> None:
+    # 6.4.3: no ping can go inside a frame, so "still open" at checkpoint A rests on --settle
+    t = asyncio.run(_trace("6.4.3", RunOptions(wait=5.0, settle=0.3)))
+    timer = t.wait_figures()["waited_on_timer"]
+    assert set(timer) == {"step:checkpoint"} and timer["step:checkpoint"] >= 0.3
+
+
+def test_a_pause_of_the_case_counts_as_a_timer() -> None:
+    t = asyncio.run(_trace("5.19", RunOptions(wait=5.0)))  # `wait: 0.2` between the fragments
+    assert t.wait_figures()["waited_on_timer"] == {"pause": 0.2}

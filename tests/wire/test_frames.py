@@ -15,6 +15,7 @@ from conformance.wire.frames import (
     parse_header,
     serialize_frame,
     serialize_header,
+    unmask_payloads,
     unmask_slice,
 )
 
@@ -136,3 +137,34 @@ class TestSection5_3UnmaskInPlace:
         assert got == apply_mask(payload, mask)
         assert (bytes(buf[:before]), bytes(buf[before + size:])) == around
         del buf[: before + size]  # the buffer can still be resized: no export left behind
+
+
+class TestSection5_3UnmaskRun:
+    """`unmask_payloads`: the payloads of consecutive masked frames, all unmasked by one XOR of
+    words; any sizes (0 to 16-bit), any alignment of the first frame, octets before and after."""
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.binary(max_size=7), st.lists(st.tuples(st.binary(min_size=4, max_size=4), st.one_of(
+        st.binary(max_size=9), st.binary(max_size=130), st.binary(min_size=126, max_size=700))),
+        min_size=1, max_size=12), st.binary(max_size=3))
+    def test_every_payload_comes_out_as_the_octet_by_octet_xor(
+            self, before: bytes, frames: list[tuple[bytes, bytes]], after: bytes) -> None:
+        buf, starts, lengths = bytearray(before), [], []
+        for key, data in frames:
+            octets = serialize_frame(Frame(Opcode.BINARY, data), mask=key)
+            starts.append(len(buf) + len(octets) - len(data))
+            lengths.append(len(data))
+            buf += octets
+        buf += after
+        assert unmask_payloads(buf, starts, lengths) == [data for _, data in frames]
+        assert unmask_payloads(bytes(buf), starts, lengths) == [data for _, data in frames]
+
+    def test_the_buffer_is_left_as_it_was(self) -> None:
+        buf = bytearray(serialize_frame(Frame(Opcode.BINARY, b"payload"), mask=b"\x01\x02\x03\x04"))
+        copy = bytes(buf)
+        assert unmask_payloads(buf, [6], [7]) == [b"payload"]
+        assert bytes(buf) == copy
+        buf += b"x"  # no export of the buffer is left behind: it can still grow
+
+    def test_no_frames(self) -> None:
+        assert unmask_payloads(b"", [], []) == []
