@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 4
 
-.PHONY: install demo test test-fast coverage lint bench bench-suite bench-autobahn fuzz-engine fuzz-mutants fuzz-libs matrix matrix-robustness browser-deps node node-deps h2-deps h2-demo stability test-bisect test-replay clean
+.PHONY: install demo test test-fast coverage lint bench bench-suite bench-autobahn fuzz-engine fuzz-mutants fuzz-libs matrix matrix-robustness browser-deps node node-deps h2-deps h2-demo stability test-bisect test-replay test-stability clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -82,6 +82,11 @@ test-replay: $(STAMP)
 	$(PY) -m conformance replay $(REPLAY_DIR)/catalogue
 	$(PY) -m conformance run -q --out $(REPLAY_DIR)/resources --cases '30.*' || test $$? -eq 1
 	$(PY) -m conformance replay $(REPLAY_DIR)/resources
+
+# The load tests at the size their fixes were measured at (STABILITY_FULL=1): five busy client runs
+# per client, and group 6's single-frame UTF-8 tables quiet vs busy; `make test` runs a subset of each.
+test-stability: $(STAMP)
+	STABILITY_FULL=1 $(PY) -m pytest -q -n 2 --dist loadfile tests/runner/test_client_close_stable.py tests/testees/test_stability.py
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests

@@ -1,11 +1,16 @@
-"""Client verdicts do not depend on scheduling: the same clients over the same cases, five times,
+"""Client verdicts do not depend on scheduling: the same clients over the same cases, several times,
 while both cores are busy, get the same verdicts every time (the suite, as the server, closes TCP
-right after the closing handshake, so who closes TCP first is never a race)."""
+right after the closing handshake, so who closes TCP first is never a race).
+
+`make test` runs three busy runs per client (before the fix, 28 of aiohttp's 101 cases flipped over
+five runs); `make test-stability` (STABILITY_FULL=1) runs five, as the fix was measured.
+"""
 
 from __future__ import annotations
 
 import collections
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,7 +28,7 @@ CLIENTS = {
     "aiohttp": f"{PY} -m testees.clients.aiohttp_client {{url}} {{agent}}",
     "reference": f"{PY} -m conformance echo-client --url {{url}} --agent {{agent}}",
 }
-RUNS = 5
+RUNS = 5 if os.environ.get("STABILITY_FULL") == "1" else 3
 
 
 @pytest.fixture
@@ -42,7 +47,7 @@ def _verdicts(out: Path, agent: str) -> dict[str, tuple[str, str]]:
     return {cid: (e["behavior"], e["behaviorClose"]) for cid, e in index.items()}
 
 
-def test_client_verdicts_are_the_same_over_five_busy_runs(tmp_path: Path, busy_cores: None) -> None:
+def test_client_verdicts_are_the_same_over_busy_runs(tmp_path: Path, busy_cores: None) -> None:
     runs: dict[str, list[dict[str, tuple[str, str]]]] = collections.defaultdict(list)
     for i in range(RUNS):
         for name, command in CLIENTS.items():
