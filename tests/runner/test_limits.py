@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance.catalog.model import Case, CloseExpect, Expect
+from conformance.catalog.model import Case, CloseExpect, Expect, Observation, PayloadSpec
 from conformance.catalog.resources import Limits
 from conformance.runner.judge import judge
 from conformance.runner.session import Trace
@@ -38,10 +38,21 @@ class TestFailed:
         v = judge(_case(), _trace(server=_server(exit="killed by signal SIGABRT (6)")))
         assert (v.behavior, v.level) == ("FAILED", "MUST") and "SIGABRT" in v.result
 
-    def test_a_crash_fails_any_case_of_a_watched_server(self) -> None:
-        case = Case(id="1.1.1", title="t", rfc=("RFC 6455 §5.6",))
+    def test_a_crash_outside_a_limit_case_keeps_the_wire_verdict_and_names_the_death(self) -> None:
+        # 1.1.1 expects an echo that never came: FAILED on the wire, the death added to its sentence
+        case = Case(id="1.1.1", title="t", rfc=("RFC 6455 §5.6",), expect=Expect(ok=(Observation("pong", PayloadSpec("literal", b"x")),)))
+        assert judge(case, _trace()).behavior == "FAILED"  # the same exchange without the death
         v = judge(case, _trace(server=_server(exit="exited with status 1")))
-        assert v.behavior == "FAILED" and "exited with status 1" in v.result
+        assert v.behavior == "FAILED" and "exited with status 1" in v.result and v.level != "informational"
+
+    def test_a_crash_after_a_conforming_exchange_is_only_informational(self) -> None:
+        # no RFC sentence forbids a crash as such (§10.4 is about size limits): named, never a MUST
+        case = Case(id="2.1", title="t", rfc=("RFC 6455 §5.5.2",), expect=Expect(any="ok"),
+                    close=CloseExpect(by="either", codes=(1000,), clean=False, informational=True))
+        t = _trace(server=_server(exit="exited with status 1"))
+        assert judge(case, _trace()).behavior == "OK"  # the same exchange without the death
+        v = judge(case, t)
+        assert (v.behavior, v.level) == ("INFORMATIONAL", "informational") and "exited with status 1" in v.result
 
     def test_a_server_that_no_longer_accepts_is_failed(self) -> None:
         v = judge(_case(), _trace(alive={"ok": False, "seconds": 0.01,
