@@ -1,8 +1,10 @@
-"""Suite-wide test settings: the hypothesis profile, and the order in which xdist hands out files."""
+"""Suite-wide test settings: the hypothesis profile, Ctrl-C for the processes tests start, and the
+order in which xdist hands out files."""
 
 from __future__ import annotations
 
 import collections
+import signal
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
@@ -15,6 +17,12 @@ __all__ = ["HEAVY_FIRST", "heavy_first"]
 # (CI shares its cores), never on whether the code is right. Tests that must bound time say so.
 settings.register_profile("suite", deadline=None)
 settings.load_profile("suite")
+
+# A non-interactive shell starts a background job (`make test &`, `nohup .ci/run &`) with SIGINT
+# ignored, and every process the tests start inherits that: a server a test stops with Ctrl-C
+# (SIGINT) would then never stop. Give the tests' processes the Ctrl-C a terminal gives them.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # The files that take longest in `make test` (the sum of their tests' times in a junit report of
 # `make test`, slowest first). `--dist loadfile` hands out whole files in collection order, so these
