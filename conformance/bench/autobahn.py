@@ -14,7 +14,7 @@ those groups, as a user would, so that start-up is counted once.
 
 from __future__ import annotations
 
-__all__ = ["find_wstest", "main"]
+__all__ = ["Timed", "find_wstest", "main"]
 
 import argparse
 import contextlib
