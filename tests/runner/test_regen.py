@@ -3,6 +3,9 @@ the step itself sends take them), and the words for a replayed step that did oth
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from conformance.engine.connection import Connection, Role
 from conformance.runner.regen import KeyStream, differences
 from conformance.wire.frames import Frame, Opcode, parse_header
@@ -27,6 +30,18 @@ class TestKeyStream:
     def test_another_seed_gives_other_keys(self) -> None:
         a, b = KeyStream(b"s" * 16), KeyStream(b"t" * 16)
         assert [a.take() for _ in range(4)] != [b.take() for _ in range(4)]
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.integers(0, 70) | st.integers(0, 600), max_size=12))
+    def test_many_keys_at_once_are_the_keys_one_by_one(self, counts: list[int]) -> None:
+        """A fragmented message takes its keys in one call: the stream and their order stay those
+        of one call a frame, so that a replay of an older recording makes the same octets."""
+        bulk, single = KeyStream(b"s" * 16), KeyStream(b"s" * 16)
+        for n in counts:
+            got = bulk.take(n)
+            assert len(got) == 4 * n
+            assert got == b"".join(single.take() for _ in range(n))
+        assert bulk.take() == single.take()  # and both go on alike
 
 
 class TestSeededConnection:
