@@ -41,6 +41,7 @@ from conformance.wire.frames import (
     Opcode,
     apply_mask,
     parse_header,
+    serialize_fragments,
     serialize_frame,
     serialize_header,
     unmask_payloads,
@@ -252,7 +253,9 @@ class Connection:
         # Where the masking keys of the frames the application sends come from (data frames and
         # `send_frame`; the engine's own control frames keep fresh random keys): None draws each
         # from os.urandom. The runner sets a keyed stream so that a replay can make the same keys.
-        self.mask_keys: Callable[[], bytes] | None = None
+        # `mask_keys(n)` gives the next n keys (4n octets) in order, so that a fragmented message
+        # takes all of its keys in one call.
+        self.mask_keys: Callable[[int], bytes] | None = None
         self._clock = clock
         self._mask_out = role is Role.CLIENT
         self._want_mask = role is Role.SERVER
@@ -374,13 +377,14 @@ class Connection:
             # (RFC 7692 §6.1 lets a compressed message be fragmented anywhere; Autobahn does this)
             self._require_open("send data")
             packed = self.deflate.encode(payload, True)
-            parts = [packed[i : i + fragment] for i in range(0, len(packed), fragment)] or [b""]
-            first = Opcode.TEXT if text else Opcode.BINARY
-            for k, part in enumerate(parts):
-                self._emit_frame(first if k == 0 else Opcode.CONT, part, fin=k == len(parts) - 1, rsv1=k == 0)
+            self._emit_message(Opcode.TEXT if text else Opcode.BINARY, packed, fragment, rsv1=True)
             return
         if fragment <= 0 or len(payload) <= fragment:
             self._send_part(payload, text, final=True)
+            return
+        if self.deflate is None and self._out_opcode is None:
+            self._require_open("send data")
+            self._emit_message(Opcode.TEXT if text else Opcode.BINARY, payload, fragment)
             return
         for i in range(0, len(payload), fragment):
             part = payload[i : i + fragment]
@@ -389,10 +393,7 @@ class Connection:
     def _send_plain_message(self, payload: bytes, text: bool, fragment: int) -> None:
         self._require_open("send data")
         step = fragment if fragment > 0 else max(len(payload), 1)
-        parts = [payload[i : i + step] for i in range(0, len(payload), step)] or [b""]
-        first = Opcode.TEXT if text else Opcode.BINARY
-        for k, part in enumerate(parts):
-            self._emit_frame(first if k == 0 else Opcode.CONT, part, fin=k == len(parts) - 1)
+        self._emit_message(Opcode.TEXT if text else Opcode.BINARY, payload, step)
 
     def ping(self, data: bytes = b"") -> None:
         self._require_open("send a ping")
@@ -424,7 +425,7 @@ class Connection:
         """
         use = self._mask_out if mask is None else mask
         if use is True and self.mask_keys is not None:
-            use = self.mask_keys()
+            use = self.mask_keys(1)
         self._out.append(serialize_frame(
             frame, mask=use, length_form=length_form, declared_length=declared_length))
         if frame.opcode is Opcode.CLOSE and self.close_sent is None and self.state is not State.CLOSED:
@@ -875,10 +876,35 @@ class Connection:
         self._out.append(head)
         self._out.append(apply_mask(payload, key) if key is not None else payload)
 
+    def _emit_message(self, first: Opcode, payload: bytes, fragment: int, *, rsv1: bool = False) -> None:
+        """A whole message in frames of `fragment` octets (the last may be shorter): the first
+        frame `first` with `rsv1`, then continuations, FIN on the last (an empty payload: one
+        empty frame). From `_BATCH_FROM` frames on they are built in one pass
+        (wire.frames.serialize_fragments) with the keys taken in one call; the octets are those
+        of `_emit_frame` frame by frame with the same keys."""
+        count = max(1, -(-len(payload) // fragment))
+        if count < _BATCH_FROM:
+            for k in range(count):
+                part = payload[k * fragment : (k + 1) * fragment]
+                self._emit_frame(first if k == 0 else Opcode.CONT, part, fin=k == count - 1, rsv1=rsv1 and k == 0)
+            return
+        keys = self._data_mask_keys(count) if self._mask_out else None
+        self._out.append(serialize_fragments(payload, fragment, opcode=first, rsv1=rsv1, keys=keys))
+
     def _mask_key(self, opcode: Opcode) -> bytes:
         if self.mask_keys is not None and not opcode.is_control:
-            return self.mask_keys()
+            return self.mask_keys(1)
         return _random_mask()
+
+    def _data_mask_keys(self, count: int) -> bytes:
+        """The masking keys of `count` data frames (4 octets each), in the order `count` calls of
+        `_mask_key` give them: from the stream in one call, or one os.urandom call; a subclass
+        that chooses keys itself (`_mask_key`) is asked frame by frame."""
+        if self.mask_keys is not None:
+            return self.mask_keys(count)
+        if type(self)._mask_key is not Connection._mask_key:
+            return b"".join(self._mask_key(Opcode.CONT) for _ in range(count))
+        return os.urandom(4 * count)
 
     def _require_open(self, what: str) -> None:
         if self.state is not State.OPEN or self.close_sent is not None:
@@ -975,6 +1001,11 @@ def _utf8_position(raw: bytes) -> int:
     except Utf8Error as exc:
         return exc.position
     return len(raw)  # pragma: no cover
+
+
+# Frames of one message from which building them all at once is cheaper than one by one
+# (about 8 us for the batch against 1.7 us a frame).
+_BATCH_FROM = 4
 
 
 def _random_mask() -> bytes:

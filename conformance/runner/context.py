@@ -53,8 +53,10 @@ class Session:
 
     # -- I/O ---------------------------------------------------------------------------------
 
-    async def write(self, data: bytes, *, chop: int = 0, delay: float = 0.0, label: str = "") -> bool:
-        """Write octets; False when the peer is gone.
+    async def write(self, data: bytes, *, chop: int = 0, delay: float = 0.0, label: str = "",
+                    whole_frames: bool = False) -> bool:
+        """Write octets; False when the peer is gone. `whole_frames`: `data` is whole frames, none
+        of them a close (TxFrames.feed then need not parse their headers).
 
         In chops (as Autobahn does), each piece is written, drained and the event loop yielded
         (for `delay` seconds, or just once), so a fast peer reads the pieces apart; no verdict
@@ -65,7 +67,7 @@ class Session:
         # the pieces go into the log too, so that `conformance replay` writes the same ones
         self.trace.log("tx", "octets", data, label, **({"chop": chop, "delay": delay} if chop else {}))
         if self.conn is not None:
-            self.tx.feed(data)
+            self.tx.feed(data, whole_frames=whole_frames)
         if self._corked is not None and not chop:
             self._corked.append(data)
             return True

@@ -53,14 +53,23 @@ class KeyStream:
         self._pos = 0
         self._n = 0
 
-    def take(self) -> bytes:
-        if self._pos >= len(self._block):
-            self._block = hashlib.blake2b(self._n.to_bytes(8, "big"), key=self._seed, digest_size=_BLOCK).digest()
-            self._n += 1
-            self._pos = 0
-        key = self._block[self._pos : self._pos + 4]
-        self._pos += 4
-        return key
+    def take(self, n: int = 1) -> bytes:
+        """The next `n` keys, 4n octets: the same octets as `n` calls taking one key each."""
+        want = 4 * n
+        out = self._block[self._pos : self._pos + want]
+        self._pos += len(out)
+        if len(out) == want:
+            return out
+        need = want - len(out)
+        blocks = -(-need // _BLOCK)
+        fresh = b"".join(self._digest(i) for i in range(self._n, self._n + blocks))
+        self._n += blocks
+        self._block = fresh[-_BLOCK:]
+        self._pos = need - (blocks - 1) * _BLOCK
+        return out + fresh[:need]
+
+    def _digest(self, i: int) -> bytes:
+        return hashlib.blake2b(i.to_bytes(8, "big"), key=self._seed, digest_size=_BLOCK).digest()
 
 
 def compressors() -> str:

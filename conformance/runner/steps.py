@@ -149,7 +149,8 @@ async def _send_message(s: Session, m: SendMessage) -> bool:
         return False
     s.conn.send_message(m.payload.materialize(), fragment=m.fragment, text=m.opcode is Opcode.TEXT,
                         compress=m.compress)
-    return await s.write(s.conn.data_to_send(), label=f"{m.opcode.name} message")
+    # the engine wrote whole frames: it refuses a message after its close frame (StateError)
+    return await s.write(s.conn.data_to_send(), label=f"{m.opcode.name} message", whole_frames=True)
 
 
 async def _send_close(s: Session, c: SendClose) -> bool:
@@ -262,7 +263,7 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
                     # needs no second UTF-8 decode, it is compared octet for octet
                     s.conn.known_text = data
                 s.conn.send_message(data, fragment=spec.fragment, text=text)
-                if not await s.write(s.conn.data_to_send(), chop=spec.chop):
+                if not await s.write(s.conn.data_to_send(), chop=spec.chop, whole_frames=True):
                     t.echo_failure = EchoFailure("closed", received, count)
                     return False
                 pending.append(data)

@@ -209,7 +209,13 @@ class TxFrames:
         self.left = 0  # payload octets of the current frame still to come
         self.close_sent = False
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes, *, whole_frames: bool = False) -> None:
+        """Follow `data` written after what was fed before. `whole_frames`: the writer knows that
+        `data` is whole frames and none of them a close (a message the engine built): written
+        between two frames, it ends between two frames, and no header is parsed; written inside a
+        frame (after raw octets), it is parsed as any other octets."""
+        if whole_frames and self.between_frames:
+            return
         pos = 0
         while pos < len(data):
             if self.left:

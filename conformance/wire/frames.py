@@ -13,6 +13,7 @@ __all__ = [
     "Opcode",
     "apply_mask",
     "parse_header",
+    "serialize_fragments",
     "serialize_frame",
     "serialize_header",
     "unmask_payloads",
@@ -318,3 +319,61 @@ def serialize_frame(
         length_form=length_form,
     )
     return head + (apply_mask(data, key) if key is not None else data)
+
+
+def serialize_fragments(
+    payload: bytes | bytearray | memoryview,
+    fragment: int,
+    *,
+    opcode: int,
+    rsv1: bool = False,
+    keys: bytes | None = None,
+) -> bytes:
+    """A whole message as frames of `fragment` payload octets (the last one may be shorter), in
+    one write: the first frame has `opcode` and `rsv1`, the others are continuations, the last
+    has FIN (RFC 6455 §5.4). `keys` holds the frames' 4-octet masking keys in order (4 octets a
+    frame), or None for unmasked frames. The octets are those of serialize_header + apply_mask
+    frame by frame with the same keys.
+
+    All frames but the last have the same length, so they are the rows of one matrix: the header
+    is written once into every row, the keys go in as a column, and the payload is masked by one
+    XOR of the whole matrix; only the last frame is encoded on its own.
+    """
+    if fragment < 1:
+        raise ValueError(f"a fragment holds at least 1 octet, not {fragment}")
+    rows = max(0, -(-len(payload) // fragment) - 1)  # the frames of full length: all but the last
+    if keys is not None and len(keys) != 4 * (rows + 1):
+        raise ValueError(f"{rows + 1} frames need {4 * (rows + 1)} octets of masking keys, not {len(keys)}")
+    last_key = keys[-4:] if keys is not None else None
+    tail = payload[rows * fragment :]
+    last = serialize_header(opcode=opcode if rows == 0 else Opcode.CONT, length=len(tail), fin=True,
+                            rsv1=rsv1 and rows == 0, mask=last_key)
+    last += apply_mask(tail, last_key) if last_key is not None else tail
+    if rows == 0:
+        return last
+    head = serialize_header(opcode=Opcode.CONT, length=fragment, fin=False,
+                            mask=None if keys is None else bytes(4))
+    width = len(head) + fragment
+    out = np.empty(rows * width + len(last), dtype=np.uint8)
+    grid = out[: rows * width].reshape(rows, width)
+    grid[:, : len(head)] = np.frombuffer(head, dtype=np.uint8)
+    grid[0, 0] = (RSV1 if rsv1 else 0) | (opcode & OPCODE_MASK)  # the first frame: no FIN, its opcode
+    body = np.frombuffer(payload, dtype=np.uint8, count=rows * fragment).reshape(rows, fragment)
+    if keys is None:
+        grid[:, len(head) :] = body
+    else:
+        key_rows = np.frombuffer(keys, dtype=np.uint8, count=4 * rows).reshape(rows, 4)
+        grid[:, len(head) - 4 : len(head)] = key_rows
+        grid[:, len(head) :] = _mask_rows(body, key_rows)
+    out[rows * width :] = np.frombuffer(last, dtype=np.uint8)
+    return out.tobytes()
+
+
+def _mask_rows(body: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Row i of `body` XOR-ed with the repeated key row i (RFC 6455 §5.3): whole 4-octet words
+    when the rows are whole words, the keys tiled across the rows otherwise."""
+    if body.shape[1] % 4 == 0:
+        return (body.view(np.uint32) ^ keys.view(np.uint32)).view(np.uint8)
+    stream = np.tile(keys, (1, -(-body.shape[1] // 4)))[:, : body.shape[1]]
+    out: np.ndarray = np.bitwise_xor(body, stream)
+    return out

@@ -14,11 +14,12 @@ import pytest
 
 from conformance.catalog.load import load_file
 from conformance.catalog.model import Case
+from conformance.runner import trace as trace_module
 from conformance.runner.judge import judge
 from conformance.runner.session import RunOptions, Trace, TxFrames, execute_case
 from conformance.targets.tcp import ServerTarget
 from conformance.wire.close import serialize_close
-from conformance.wire.frames import Frame, Opcode, apply_mask, parse_header, serialize_frame
+from conformance.wire.frames import Frame, FrameHeader, Opcode, apply_mask, parse_header, serialize_frame
 
 _GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -51,6 +52,12 @@ cases:
     title: A checkpoint inside a frame
     steps:
       - send: {opcode: text, payload: "0123456789", length: 100}
+      - checkpoint: A
+  - id: "1.1.4"
+    title: A checkpoint after a fragmented message
+    close: {by: us, codes: [1000], clean: true}
+    steps:
+      - send_message: {opcode: binary, payload: {repeat_hex: "fe", size: 8192}, fragment: 256}
       - checkpoint: A
 """
 
@@ -210,7 +217,48 @@ class TestNoPingPossible:
         assert "middle of a frame" in trace.timing_notes[0]
 
 
+class TestWholeFramesAreNotParsed:
+    def test_a_ping_follows_a_fragmented_message_without_parsing_its_headers(
+            self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The engine says its message is whole frames (33 of them here): TxFrames need not parse
+        a header of it to know that a ping may follow (it still parses the pings and the close)."""
+        case = _cases(tmp_path)["1.1.4"]
+        parsed: list[Opcode] = []
+
+        def parse(buf: bytearray) -> FrameHeader | None:
+            h = parse_header(buf)
+            if h is not None:
+                parsed.append(h.opcode)
+            return h
+
+        monkeypatch.setattr(trace_module, "parse_header", parse)
+        trace = asyncio.run(_run(pongs_only, case, settle=30))
+        assert trace.sync_pongs == 2 and trace.timing_notes == []
+        assert trace.observations == [("timeout", "A")]
+        assert parsed == [Opcode.PING, Opcode.PING, Opcode.CLOSE]
+
+
 class TestTxFrames:
+    def test_whole_frames_between_frames_leave_it_between_frames(self) -> None:
+        tx = TxFrames()
+        tx.feed(serialize_frame(Frame(Opcode.TEXT, b"a" * 300), mask=b"abcd"), whole_frames=True)
+        assert tx.between_frames and not tx.close_sent
+
+    @pytest.mark.parametrize("cut", [1, 2, 3, 7, 9])
+    def test_whole_frames_after_a_partial_frame_are_parsed(self, cut: int) -> None:
+        """After raw octets that end inside a frame, the writer's word is not enough: the octets
+        are parsed as without it."""
+        partial = serialize_frame(Frame(Opcode.BINARY, b"z" * 10), mask=b"abcd")[:cut]
+        frames = b"".join(serialize_frame(Frame(op, b"q" * n), mask=b"wxyz")
+                          for op, n in ((Opcode.BINARY, 200), (Opcode.CONT, 5), (Opcode.CLOSE, 2)))
+        told, parsed = TxFrames(), TxFrames()
+        told.feed(partial)
+        parsed.feed(partial)
+        told.feed(frames, whole_frames=True)
+        parsed.feed(frames)
+        assert (told.head, told.left, told.close_sent) == (parsed.head, parsed.left, parsed.close_sent)
+        assert not told.between_frames or parsed.between_frames
+
     @pytest.mark.parametrize("size", [0, 5, 125, 300, 70000])
     def test_frame_boundaries_byte_by_byte(self, size: int) -> None:
         data = serialize_frame(Frame(Opcode.TEXT, b"x" * size), mask=b"abcd")

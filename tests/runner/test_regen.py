@@ -3,6 +3,11 @@ the step itself sends take them), and the words for a replayed step that did oth
 
 from __future__ import annotations
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conformance.engine import connection
 from conformance.engine.connection import Connection, Role
 from conformance.runner.regen import KeyStream, differences
 from conformance.wire.frames import Frame, Opcode, parse_header
@@ -28,6 +33,18 @@ class TestKeyStream:
         a, b = KeyStream(b"s" * 16), KeyStream(b"t" * 16)
         assert [a.take() for _ in range(4)] != [b.take() for _ in range(4)]
 
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.integers(0, 70) | st.integers(0, 600), max_size=12))
+    def test_many_keys_at_once_are_the_keys_one_by_one(self, counts: list[int]) -> None:
+        """A fragmented message takes its keys in one call: the stream and their order stay those
+        of one call a frame, so that a replay of an older recording makes the same octets."""
+        bulk, single = KeyStream(b"s" * 16), KeyStream(b"s" * 16)
+        for n in counts:
+            got = bulk.take(n)
+            assert len(got) == 4 * n
+            assert got == b"".join(single.take() for _ in range(n))
+        assert bulk.take() == single.take()  # and both go on alike
+
 
 class TestSeededConnection:
     def _send(self, seed: bytes, ping_between: bool) -> tuple[bytes, bytes]:
@@ -45,6 +62,20 @@ class TestSeededConnection:
         first = self._send(b"k" * 16, ping_between=False)
         assert first == self._send(b"k" * 16, ping_between=False)
         assert len(_keys(first[0])) == 3
+
+    def test_a_message_in_one_batch_takes_the_keys_frame_by_frame_would(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """From a few frames on, a message takes its keys from the stream in one call: the same
+        keys in the same order, so the same octets, as when each frame took one."""
+        def send(batch_from: int) -> bytes:
+            monkeypatch.setattr(connection, "_BATCH_FROM", batch_from)
+            c = Connection(Role.CLIENT)
+            c.mask_keys = KeyStream(b"k" * 16).take
+            for size in (3000, 70, 5000):  # the stream goes on from message to message
+                c.send_message(b"x" * size, fragment=100)
+            return c.data_to_send()
+
+        assert len(_keys(send(1))) == 30 + 1 + 50
+        assert send(1) == send(10**9)
 
     def test_the_engines_own_frames_do_not_use_up_the_stream(self) -> None:
         assert self._send(b"k" * 16, ping_between=True) == self._send(b"k" * 16, ping_between=False)

@@ -13,6 +13,7 @@ from conformance.wire.frames import (
     Opcode,
     apply_mask,
     parse_header,
+    serialize_fragments,
     serialize_frame,
     serialize_header,
     unmask_payloads,
@@ -168,3 +169,72 @@ class TestSection5_3UnmaskRun:
 
     def test_no_frames(self) -> None:
         assert unmask_payloads(b"", [], []) == []
+
+
+def _frame_by_frame(payload: bytes, fragment: int, opcode: int, rsv1: bool, keys: bytes | None) -> bytes:
+    """The reference for serialize_fragments: serialize_header + apply_mask, one frame at a time."""
+    count = max(1, -(-len(payload) // fragment))
+    out = []
+    for k in range(count):
+        part = payload[k * fragment : (k + 1) * fragment]
+        key = keys[4 * k : 4 * k + 4] if keys is not None else None
+        out.append(serialize_header(opcode=opcode if k == 0 else Opcode.CONT, length=len(part),
+                                    fin=k == count - 1, rsv1=rsv1 and k == 0, mask=key))
+        out.append(apply_mask(part, key) if key is not None else part)
+    return b"".join(out)
+
+
+# fragment sizes around the length forms' edges (125/126, 65535/65536) and word sizes, or any
+fragments = st.sampled_from([1, 2, 3, 4, 5, 7, 8, 124, 125, 126, 127, 128, 256, 1300, 4096, 65535, 65536,
+                             65537, 70000]) | st.integers(1, 70000)
+
+
+class TestSection5_4FragmentsInOneWrite:
+    """serialize_fragments: a message cut into frames (RFC 6455 §5.4) in one pass writes the
+    octets that serialize_header + apply_mask write frame by frame with the same keys."""
+
+    @settings(max_examples=300, deadline=None)
+    @given(fragment=fragments, data=st.data(), opcode=st.sampled_from([Opcode.TEXT, Opcode.BINARY, Opcode.CONT]),
+           rsv1=st.booleans(), masked=st.booleans())
+    def test_same_octets_as_frame_by_frame(self, fragment: int, data: st.DataObject, opcode: Opcode,
+                                           rsv1: bool, masked: bool) -> None:
+        # at most 2000 frames and 300 KiB: the reference is a Python loop
+        size = data.draw(st.integers(0, min(300_000, fragment * 2000)) | st.sampled_from(
+            [0, 1, fragment - 1, fragment, fragment + 1, 2 * fragment, 5 * fragment + 3]), label="size")
+        payload = os.urandom(max(size, 0))
+        count = max(1, -(-len(payload) // fragment))
+        keys = os.urandom(4 * count) if masked else None
+        got = serialize_fragments(payload, fragment, opcode=opcode, rsv1=rsv1, keys=keys)
+        assert type(got) is bytes
+        assert got == _frame_by_frame(payload, fragment, opcode, rsv1, keys)
+
+    @pytest.mark.parametrize("inp", [bytes, bytearray, memoryview])
+    def test_any_buffer_and_parse_back(self, inp: type) -> None:
+        payload = os.urandom(10_000)
+        keys = os.urandom(4 * 40)
+        raw = serialize_fragments(inp(payload), 256, opcode=Opcode.BINARY, rsv1=True, keys=keys)
+        pos, parts, seen = 0, [], []
+        while pos < len(raw):
+            h = parse_header(raw, pos)
+            assert h is not None and h.mask is not None
+            seen.append((h.opcode, h.fin, h.rsv1, h.mask))
+            parts.append(apply_mask(raw[pos + h.header_len : pos + h.header_len + h.length], h.mask))
+            pos += h.header_len + h.length
+        assert b"".join(parts) == payload
+        assert [len(p) for p in parts] == [256] * 39 + [10_000 - 39 * 256]
+        assert seen[0][:3] == (Opcode.BINARY, False, True)
+        assert all(s[:3] == (Opcode.CONT, False, False) for s in seen[1:-1])
+        assert seen[-1][:3] == (Opcode.CONT, True, False)
+        assert b"".join(s[3] for s in seen) == keys
+
+    def test_an_empty_message_is_one_empty_frame(self) -> None:
+        assert serialize_fragments(b"", 10, opcode=Opcode.TEXT, keys=b"abcd") == bytes([0x81, 0x80]) + b"abcd"
+        assert serialize_fragments(b"", 10, opcode=Opcode.TEXT, rsv1=True) == bytes([0xC1, 0x00])
+
+    def test_a_fragment_holds_an_octet(self) -> None:
+        with pytest.raises(ValueError, match="at least 1 octet"):
+            serialize_fragments(b"abc", 0, opcode=Opcode.TEXT)
+
+    def test_one_key_per_frame(self) -> None:
+        with pytest.raises(ValueError, match="3 frames need 12 octets of masking keys, not 8"):
+            serialize_fragments(b"abcdefg", 3, opcode=Opcode.TEXT, keys=b"12345678")
