@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = ["SECOND_PING", "run_step", "run_steps"]
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Sequence
 
@@ -26,7 +27,7 @@ from conformance.catalog.model import (
     Wait,
     WaitMessages,
 )
-from conformance.catalog.payload import PayloadSpec
+from conformance.catalog.payload import PayloadSpec, corpus
 from conformance.catalog.resources import Bomb, ExactLimit, Flood, Request
 from conformance.engine import events as ev
 from conformance.engine.connection import Role, StateError
@@ -240,7 +241,9 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
     t.logging = False
     s.conn.frame_events = False  # the wire log is off: no per-frame events, the engine's fast path
     text = spec.opcode is Opcode.TEXT
-    pending: list[bytes] = []  # the messages in flight (`window` of them), compared octet for octet
+    pending: list[tuple[bytes, int]] = []  # the messages in flight (`window` of them), compared
+    # octet for octet, each with where it starts in its payload (_origin)
+    digests: dict[int, bytes] = {}  # SHA-256 of each distinct message, by its origin
     offset = sent = received = 0
     octets = 0
     spec.payload.materialize(0)  # builds a corpus once, outside the measured time
@@ -252,6 +255,7 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
         while received < count:
             while sent < count and len(pending) < spec.window:
                 data = spec.payload.materialize(offset)
+                origin = _origin(spec.payload, offset)
                 if spec.payload.rolling:
                     # by the nominal size: a text slice is cut to whole code points, and the
                     # next one still starts where the corpus repeats, so repeated messages
@@ -265,18 +269,23 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
                 if not await s.write(s.conn.data_to_send(), chop=spec.chop):
                     t.echo_failure = EchoFailure("closed", received, count)
                     return False
-                pending.append(data)
+                pending.append((data, origin))
                 sent += 1
                 octets += len(data)
             msg = await _next_echo(s, queue)
             if msg is None:
                 t.echo_failure = EchoFailure("closed" if t.peer_closed else "no-echo", received, count)
                 return False
-            problem = _echo_mismatch(msg, text, pending.pop(0))
+            data, origin = pending.pop(0)
+            problem = _echo_mismatch(msg, text, data)
             if problem:
                 t.echo_failure = EchoFailure("mismatch", received, count, problem)
                 return False
-            t.note_echo(msg.data)
+            if t.echo_digest is not None:
+                digest = digests.get(origin)
+                if digest is None:
+                    digest = digests[origin] = hashlib.sha256(data).digest()
+                t.note_echo(len(data), digest)
             received += 1
     finally:
         s.echo_queue = None
@@ -289,6 +298,12 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
             "messages_per_s": round(received / elapsed, 1),
             "mb_per_s": round(octets / elapsed / 1e6, 2)})
     return True
+
+
+def _origin(payload: PayloadSpec, offset: int) -> int:
+    """Where a message of an echo step starts in its payload: the same origin, the same octets
+    (a corpus slice starts at its offset modulo the corpus; any other payload is one message)."""
+    return offset % len(corpus(payload.corpus)) if payload.kind == "corpus" else 0
 
 
 async def _next_echo(s: Session, queue: asyncio.Queue[ev.Message]) -> ev.Message | None:
