@@ -10,7 +10,9 @@ message that follows the same last 2^wbits octets as an earlier copy of it may g
 copy's form (wire/deflate.py, "Sending again"), so the corpus slices of 12.x and 13.x, which go
 round a 1 MiB corpus, are deflated about once per round. The two sides work on two cores, so the
 group's wall floor is the larger of the two. Then a profile (cProfile, top 15) of the slowest
-cases, and the peak RSS of the suite.
+cases, and the peak RSS of the suite. `--timeline DIR` instead reads a finished run (`make demo`'s
+reports/demo) and shows where its wall time went: how long N cases were open at once, gaps, each
+group's span and the tail, with fewer cases open than at the busiest.
 
 The server is the embedded reference server (started here through `conformance echo-server`),
 or `--server URL`, or `--server-cmd CMD` for a command that prints `listening on URL` (the testees
@@ -19,12 +21,14 @@ do: `--server-cmd "python -m testees.peers.websockets_server"`); nothing here im
 
 from __future__ import annotations
 
-__all__ = ["Floor", "GroupRow", "GroupWork", "floor_rates", "group_octets", "main", "new_octets"]
+__all__ = ["Floor", "GroupRow", "GroupWork", "Timeline", "floor_rates", "group_octets", "main", "new_octets",
+           "timeline"]
 
 import argparse
 import contextlib
 import cProfile
 import dataclasses
+import datetime
 import hashlib
 import io
 import json
@@ -336,6 +340,58 @@ def _print(rows: list[GroupRow]) -> None:
           f"seconds; the wall floor on two cores is the larger side: {total.floor:.1f} s")
 
 
+@dataclasses.dataclass(frozen=True)
+class Timeline:
+    """Where a finished run's wall time went, from its per-case reports (`started`, `duration`):
+    how long the run had N cases open at once (0: a gap, no case running), each group's span,
+    and the tail: the time after the run was last as busy as it got (its most cases open)."""
+
+    span: float  # seconds from the first case's start to the last one's end
+    at_once: dict[int, float]  # cases open at once -> seconds
+    groups: dict[str, tuple[float, float, float, int]]  # group -> (start, end, case-seconds, cases)
+    tail: float
+
+
+def _spans(out: str) -> list[tuple[float, float, str]]:
+    rows = []
+    for path in Path(out).glob("*_case_*.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            r = json.loads(path.read_text())
+            start = datetime.datetime.fromisoformat(r["started"]).timestamp()
+            rows.append((start, start + r["duration"] / 1000, str(r["id"])))
+    return sorted(rows)
+
+
+def timeline(out: str) -> Timeline:
+    """The timeline of the run in the report directory `out`."""
+    rows = _spans(out)
+    if not rows:
+        return Timeline(0.0, {}, {}, 0.0)
+    t0, end = rows[0][0], max(e for _, e, _ in rows)
+    edges = sorted([(s, 1) for s, _, _ in rows] + [(e, -1) for _, e, _ in rows])
+    at_once: dict[int, float] = {}
+    open_now, last, peak, peak_left = 0, t0, 0, t0
+    for when, step in edges:
+        at_once[open_now] = at_once.get(open_now, 0.0) + when - last
+        if open_now >= peak:  # the latest moment the run was as busy as it got
+            peak, peak_left = open_now, when
+        open_now, last = open_now + step, when
+    groups: dict[str, tuple[float, float, float, int]] = {}
+    for start, stop, cid in rows:
+        g = cid.split(".")[0]
+        a, b, cs, n = groups.get(g, (start - t0, stop - t0, 0.0, 0))
+        groups[g] = (min(a, start - t0), max(b, stop - t0), cs + stop - start, n + 1)
+    return Timeline(end - t0, {k: v for k, v in sorted(at_once.items()) if v > 0}, groups, end - peak_left)
+
+
+def _print_timeline(tl: Timeline) -> None:
+    print(f"run span {tl.span:.1f} s; tail (after the run was last at its most cases open) {tl.tail:.1f} s")
+    print("seconds with N cases open: " + ", ".join(f"{n}: {s:.1f}" for n, s in tl.at_once.items()))
+    print(f"{'group':<6}{'cases':>6}{'start':>8}{'end':>8}{'case s':>9}")
+    for g, (a, b, cs, n) in sorted(tl.groups.items(), key=lambda kv: kv[1][0]):
+        print(f"{g:<6}{n:>6}{a:>8.1f}{b:>8.1f}{cs:>9.1f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--jobs", type=int, default=4)
@@ -343,7 +399,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--server", help="ws:// URL of a running server (its CPU is then not measured)")
     ap.add_argument("--server-cmd", help="command starting the server; it prints `listening on URL`")
     ap.add_argument("--profile", type=int, default=2, help="how many of the slowest cases to profile")
+    ap.add_argument("--timeline", metavar="DIR", help="print where the wall time of the finished run in DIR "
+                    "went (cases open at once, gaps, each group's span, the tail) and run nothing")
     args = ap.parse_args(argv)
+    if args.timeline:
+        if not any(Path(args.timeline).glob("*_case_*.json")):
+            print(f"bench-suite: --timeline {args.timeline}: no per-case reports there", file=sys.stderr)
+            return 2
+        _print_timeline(timeline(args.timeline))
+        return 0
     rates = floor_rates()
     rows: list[GroupRow] = []
     with tempfile.TemporaryDirectory() as tmp, _server(args.server, args.server_cmd) as (url, proc):

@@ -490,7 +490,9 @@ def _run(args: argparse.Namespace, plan: _Plan, url: str, baseline: Any, watch: 
             summary = asyncio.run(run_cases(plan.cases, target, _options(args, plan.agent, watch, adapter_log), report,
                                             jobs=args.jobs, budget=args.budget, retries=args.retries,
                                             quiet=con.live() or args.verbosity < 0,
-                                            on_result=lambda r: con.case(r, args.strict)))
+                                            on_result=lambda r: con.case(r, args.strict),
+                                            # the embedded reference's figures are nobody's verdict
+                                            exclusive_alone=plan.kind != "reference"))
     except KeyboardInterrupt:
         con.stop()
         print(f"\ninterrupted: finished cases are in {plan.out}; continue with --resume {plan.out}",

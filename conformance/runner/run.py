@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["RunSummary", "make_result", "run_cases", "summary_table"]
+__all__ = ["RunSummary", "make_result", "run_cases", "schedule", "summary_table"]
 
 import asyncio
 import dataclasses
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
@@ -19,6 +20,8 @@ from conformance.runner.session import RunOptions, Trace
 from conformance.runner.watched import execute_watched
 from conformance.targets.tcp import ServerTarget, open_connection
 from conformance.verdicts import NOT_RUN
+
+_REACTION = RunOptions().wait  # the default upper bound of a wait for the peer's reaction (--wait)
 
 
 @dataclasses.dataclass
@@ -90,9 +93,13 @@ async def run_cases(
     out: TextIO | None = None,
     quiet: bool = False,
     on_result: Callable[[CaseResult], None] | None = None,
+    exclusive_alone: bool = True,
 ) -> RunSummary:
     """Run `cases` (server side) and store each result in `report` the moment it is judged.
-    Progress goes to `out` (default: the current sys.stderr, looked up at call time)."""
+    Progress goes to `out` (default: the current sys.stderr, looked up at call time).
+    `exclusive_alone`: the exclusive (performance) cases run one at a time after the others, so
+    that their figures are the target's alone; False lets them run beside the others (against the
+    embedded reference, whose figures nobody judges: no verdict of theirs rests on time)."""
     t0 = time.monotonic()
     try:
         await _probe(target, max(opts.wait, 2.0))
@@ -116,19 +123,23 @@ async def run_cases(
         if on_result is not None:
             on_result(res)
 
-    # the heaviest first (the compression cases of 12/13), so that the run does not end with one
-    # long case on one connection while the other slots and a core stay idle; then those that
-    # may wait on a timer (a pause, a checkpoint no ping can end), so their waits overlap the rest
-    concurrent = sorted((c for c in cases if not c.exclusive), key=_weight, reverse=True)
-    exclusive = [c for c in cases if c.exclusive]
-    sem = asyncio.Semaphore(max(1, jobs))
+    # Two queues and `jobs` workers. The heavy queue holds the cases with an echo step, heaviest
+    # first (the compression cases of 12/13), so that the run does not end with one long case on
+    # one connection while the other slots and a core stay idle. The light queue holds the rest,
+    # those that may wait on a timer (a pause, a checkpoint no ping can end) first: one worker
+    # takes them beside the heavy cases, so that their waits overlap the volume instead of
+    # adding a tail of timers after it; every worker takes from the other queue once its own is
+    # empty, so no slot idles while cases are left.
+    heavy, light, alone = schedule(cases, exclusive_alone)
+    workers = max(1, jobs)
 
-    async def guarded(case: Case) -> None:
-        async with sem:
-            await one(case)
+    async def worker(first: deque[Case], then: deque[Case]) -> None:
+        while first or then:
+            await one((first or then).popleft())
 
-    await asyncio.gather(*(guarded(c) for c in concurrent))
-    for case in exclusive:
+    lanes = [(light, heavy)] + [(heavy, light)] * (workers - 1) if workers > 1 else [(heavy, light)]
+    await asyncio.gather(*(worker(a, b) for a, b in lanes))
+    for case in alone:
         await one(case)
     progress.finish()
     done = {r.id for r in results}
@@ -149,6 +160,17 @@ async def run_cases(
     return RunSummary(results, not_run, time.monotonic() - t0, unreachable, note)
 
 
+def schedule(cases: Sequence[Case], exclusive_alone: bool = True) -> tuple[deque[Case], deque[Case], list[Case]]:
+    """The order a run takes `cases` in: the heavy queue (an echo step: volume, heaviest first), the
+    light queue (no echo step; those that may wait on a timer first) and the exclusive cases that run
+    alone at the end (none when not `exclusive_alone`: they join the queues by their weight)."""
+    alone = [c for c in cases if c.exclusive and exclusive_alone]
+    rest = sorted((c for c in cases if not (c.exclusive and exclusive_alone)), key=_weight, reverse=True)
+    heavy = [any(isinstance(step, Echo) for step in c.steps) for c in rest]
+    return (deque(c for c, h in zip(rest, heavy, strict=True) if h),
+            deque(c for c, h in zip(rest, heavy, strict=True) if not h), alone)
+
+
 def _weight(case: Case) -> tuple[int, float]:
     """The order concurrent cases start in: echo volume first, then the timers they may wait on."""
     return _echo_octets(case), _timer_seconds(case)
@@ -156,9 +178,12 @@ def _weight(case: Case) -> tuple[int, float]:
 
 def _timer_seconds(case: Case) -> float:
     """Seconds a case may wait on timers: its pauses, plus a second per checkpoint (the settle
-    time bounds one that no ping can end, inside a frame, as in 6.4.3)."""
-    return sum(step.seconds if isinstance(step, Wait) else 1.0 for step in case.steps
-               if isinstance(step, (Wait, Checkpoint)))
+    time bounds one that no ping can end, inside a frame, as in 6.4.3), plus the reaction wait
+    (2 s) of a case that either side may close: a peer that keeps the connection open is waited
+    for until that bound (16.2.5, 14.5.1)."""
+    steps = sum(step.seconds if isinstance(step, Wait) else 1.0 for step in case.steps
+                if isinstance(step, (Wait, Checkpoint)))
+    return steps + (_REACTION if case.close.by == "either" else 0.0)
 
 
 def _echo_octets(case: Case) -> int:

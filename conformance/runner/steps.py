@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = ["SECOND_PING", "run_step", "run_steps"]
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Sequence
 
@@ -26,7 +27,7 @@ from conformance.catalog.model import (
     Wait,
     WaitMessages,
 )
-from conformance.catalog.payload import PayloadSpec
+from conformance.catalog.payload import PayloadSpec, corpus
 from conformance.catalog.resources import Bomb, ExactLimit, Flood, Request
 from conformance.engine import events as ev
 from conformance.engine.connection import Role, StateError
@@ -241,8 +242,10 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
     t.logging = False
     s.conn.frame_events = False  # the wire log is off: no per-frame events, the engine's fast path
     text = spec.opcode is Opcode.TEXT
-    pending: list[bytes] = []  # the messages in flight (`window` of them), compared octet for octet
-    offset = sent = received = 0
+    pending: list[tuple[bytes, int]] = []  # the messages in flight (`window` of them), compared
+    # octet for octet, each with its origin (_Messages)
+    messages = _Messages(spec.payload)
+    sent = received = 0
     octets = 0
     spec.payload.materialize(0)  # builds a corpus once, outside the measured time
     count = spec.count if s.opts.max_echo is None else min(spec.count, s.opts.max_echo)
@@ -252,12 +255,7 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
     try:
         while received < count:
             while sent < count and len(pending) < spec.window:
-                data = spec.payload.materialize(offset)
-                if spec.payload.rolling:
-                    # by the nominal size: a text slice is cut to whole code points, and the
-                    # next one still starts where the corpus repeats, so repeated messages
-                    # are the same octets (and a codec may reuse their compressed form)
-                    offset += spec.payload.size or 1
+                data, origin = messages.take()
                 if text and spec.payload.kind == "corpus" and spec.payload.corpus != "binary":
                     # a slice of a text corpus is whole code points (catalog/payload.py): its echo
                     # needs no second UTF-8 decode, it is compared octet for octet
@@ -266,18 +264,20 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
                 if not await s.write(s.conn.data_to_send(), chop=spec.chop, whole_frames=True):
                     t.echo_failure = EchoFailure("closed", received, count)
                     return False
-                pending.append(data)
+                pending.append((data, origin))
                 sent += 1
                 octets += len(data)
             msg = await _next_echo(s, queue)
             if msg is None:
                 t.echo_failure = EchoFailure("closed" if t.peer_closed else "no-echo", received, count)
                 return False
-            problem = _echo_mismatch(msg, text, pending.pop(0))
+            data, origin = pending.pop(0)
+            problem = _echo_mismatch(msg, text, data)
             if problem:
                 t.echo_failure = EchoFailure("mismatch", received, count, problem)
                 return False
-            t.note_echo(msg.data)
+            if t.echo_digest is not None:
+                t.note_echo(len(data), messages.digest(origin))
             received += 1
     finally:
         s.echo_queue = None
@@ -290,6 +290,40 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
             "messages_per_s": round(received / elapsed, 1),
             "mb_per_s": round(octets / elapsed / 1e6, 2)})
     return True
+
+
+class _Messages:
+    """The messages of an echo step in turn. The step sends a few messages round and round (a
+    slice of a 1 MiB corpus goes round it; any other payload is one message), so each distinct
+    one is made once (a slice is a copy) and hashed once for the echo digest, by its origin:
+    where it starts in the corpus. At most one round of the corpus, or `count` messages, is held."""
+
+    def __init__(self, payload: PayloadSpec) -> None:
+        self.payload = payload
+        self.offset = 0
+        self._period = len(corpus(payload.corpus)) if payload.kind == "corpus" else 1
+        self._made: dict[int, bytes] = {}
+        self._digests: dict[int, bytes] = {}
+
+    def take(self) -> tuple[bytes, int]:
+        """The next message and its origin."""
+        origin = self.offset % self._period
+        data = self._made.get(origin)
+        if data is None:
+            data = self._made[origin] = self.payload.materialize(self.offset)
+        if self.payload.rolling:
+            # by the nominal size: a text slice is cut to whole code points, and the next one
+            # still starts where the corpus repeats, so repeated messages are the same octets
+            # (and a codec may reuse their compressed form)
+            self.offset += self.payload.size or 1
+        return data, origin
+
+    def digest(self, origin: int) -> bytes:
+        """The SHA-256 of the message of this origin."""
+        digest = self._digests.get(origin)
+        if digest is None:
+            digest = self._digests[origin] = hashlib.sha256(self._made[origin]).digest()
+        return digest
 
 
 async def _next_echo(s: Session, queue: asyncio.Queue[ev.Message]) -> ev.Message | None:

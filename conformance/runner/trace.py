@@ -6,7 +6,8 @@ The run's options and the per-case budget live here too, since every layer above
 
 from __future__ import annotations
 
-__all__ = ["EchoFailure", "RedirectFacts", "RunOptions", "StepsStopped", "Trace", "TxFrames", "case_budget", "deflate_missing"]
+__all__ = ["ECHO_DIGEST", "EchoFailure", "RedirectFacts", "RunOptions", "StepsStopped", "Trace", "TxFrames", "case_budget",
+           "deflate_missing"]
 
 import dataclasses
 import hashlib
@@ -19,6 +20,9 @@ from conformance.engine.rules import ProtocolError, Rule
 from conformance.wire.frames import Opcode, parse_header
 from conformance.wire.http import Response
 
+# what `echoed_sha256` of a step is taken over (runner/regen.py): each echo's length (8 octets,
+# big-endian) and SHA-256, in order; a record without this name has it over the echoes' octets
+ECHO_DIGEST = "length and sha256 of each echo"
 _WIRELOG_MAX = 1500
 _HEX_MAX = 4096
 _WIRELOG_HEX_TOTAL = 1 << 20  # octets shown in hex over the whole wire log of one case
@@ -175,11 +179,14 @@ class Trace:
             self.wirelog.append({"t": entry["t"], "dir": "", "kind": "event", "len": 0, "hex": "",
                                  "text": f"wire log cut after {_WIRELOG_MAX} entries"})
 
-    def note_echo(self, data: bytes) -> None:
-        """An echo that came back intact during a step whose octets the log leaves out."""
+    def note_echo(self, length: int, digest: bytes) -> None:
+        """An echo that came back intact during a step whose octets the log leaves out: its
+        length and its own SHA-256 go into the step's echo digest (ECHO_DIGEST). An intact echo
+        is the message sent, and an echo step sends the same few messages round and round, so
+        each distinct message is hashed once (runner/steps.py), not the gigabytes of 12 and 13."""
         if self.echo_digest is not None:
-            self.echo_digest.update(len(data).to_bytes(8, "big"))
-            self.echo_digest.update(data)
+            self.echo_digest.update(length.to_bytes(8, "big"))
+            self.echo_digest.update(digest)
             self.echoed += 1
 
     def digests_on(self, entries: int) -> None:

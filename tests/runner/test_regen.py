@@ -111,3 +111,19 @@ class TestDifferences:
     def test_a_step_the_time_budget_stopped_is_told_apart(self) -> None:
         (d,) = differences({**self.THEN, "stopped_by_budget": True}, {**self.THEN, "sent": 12})
         assert d == "the case's time budget stopped the step then (wrote 10 octets then, 12 now)"
+
+
+class TestEchoDigestForms:
+    """`echoed_sha256` is taken over each echo's length and SHA-256 (trace.ECHO_DIGEST); a record
+    made before, over the echoes' octets, names no form: its digest cannot be compared."""
+
+    NOW = {**TestDifferences.THEN, "echoed_digest": "length and sha256 of each echo"}
+
+    def test_digests_of_the_same_form_are_compared(self) -> None:
+        (d,) = differences(self.NOW, {**self.NOW, "echoed_sha256": "cc"})
+        assert d == "as many echoes came back, but not the same octets (SHA-256 differs)"
+
+    def test_a_record_of_the_older_form_is_not_called_different(self) -> None:
+        assert differences(TestDifferences.THEN, {**self.NOW, "echoed_sha256": "cc"}) == []
+        # the count is still compared
+        assert differences(TestDifferences.THEN, {**self.NOW, "echoed": 1}) == ["2 echoes came back intact then, 1 now"]
