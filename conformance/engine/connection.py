@@ -39,6 +39,7 @@ from conformance.wire.frames import (
     Frame,
     FrameHeader,
     Opcode,
+    PayloadBuffer,
     apply_mask,
     parse_header,
     serialize_frame,
@@ -168,6 +169,8 @@ _LEN7_MAX = 125
 _LEN16, _LEN64 = 126, 127  # RFC 6455 §5.2: the 7-bit length values announcing a 16- or 64-bit length
 _MSB64 = 1 << 63
 _RUN_MIN = 16  # frames of one size from which a run is read as one numpy matrix
+# A frame from this size whose payload has not fully arrived is gathered in its own array
+_BIG_FRAME = 64 * 1024
 _new_tuple = tuple.__new__  # builds a Message (a named tuple) without its Python-level __new__
 
 
@@ -271,6 +274,8 @@ class Connection:
         self._utf8: Utf8Validator | DeferredUtf8Validator | None = None
         self._peek: Utf8Validator | None = None  # look-ahead over a text frame still arriving
         self._peek_done = 0
+        self._big: PayloadBuffer | None = None  # a long frame arriving, unmasked as it comes
+        self._scratch: np.ndarray | None = None  # the array of the last long frame, for the next
         # the message being sent
         self._out_opcode: Opcode | None = None
         self._out_compressed = False
@@ -442,6 +447,11 @@ class Connection:
         buf = self._buf
         n = len(buf)
         pos = 0
+        if self._big is not None:  # a long frame arriving: its octets go straight to their place
+            pos = self._feed_big(buf, n)
+            if self._big is not None or self._events:
+                del buf[:pos]
+                return
         fast = self._fast_ok()
         while pos < n:
             if fast and self._msg_opcode is None and self._header is None:
@@ -458,6 +468,10 @@ class Connection:
             start = pos + header.header_len
             end = start + header.length
             if end > n:
+                if fast and header.length >= _BIG_FRAME:
+                    self._begin_big(header, buf, start, n)
+                    pos = n
+                    break
                 self._look_ahead(header, buf, start, n)
                 break
             self._peek = None
@@ -484,17 +498,9 @@ class Connection:
         A look-ahead copy of the message's validator reads the payload received so far; the frame
         is validated again normally once complete. Compressed frames are checked when inflated.
         """
-        if h.rsv1 or not self.utf8_fail_fast:
+        if self._peek is None and not self._start_peek(h):
             return
-        if h.opcode is Opcode.TEXT:
-            base = None
-        elif h.opcode is Opcode.CONT and self._msg_opcode is Opcode.TEXT and not self._msg_compressed:
-            base = self._utf8 if isinstance(self._utf8, Utf8Validator) else None
-        else:
-            return
-        if self._peek is None:
-            self._peek = base.copy() if base is not None else Utf8Validator()
-            self._peek_done = 0
+        assert self._peek is not None
         chunk: bytes | bytearray = buf[start + self._peek_done : n]
         if not chunk:
             return
@@ -506,6 +512,51 @@ class Connection:
         except Utf8Error as exc:
             raise ProtocolError(TEXT_INVALID, f"{exc} (the frame had not fully arrived)") from None
         self._peek_done += len(chunk)
+
+    def _start_peek(self, h: FrameHeader) -> bool:
+        """Start the look-ahead validator of a text frame still arriving; False when the frame's
+        UTF-8 is not checked before it is complete (binary, compressed, not failing fast)."""
+        if h.rsv1 or not self.utf8_fail_fast:
+            return False
+        if h.opcode is Opcode.TEXT:
+            base = None
+        elif h.opcode is Opcode.CONT and self._msg_opcode is Opcode.TEXT and not self._msg_compressed:
+            base = self._utf8 if isinstance(self._utf8, Utf8Validator) else None
+        else:
+            return False
+        self._peek = base.copy() if base is not None else Utf8Validator()
+        self._peek_done = 0
+        return True
+
+    def _begin_big(self, h: FrameHeader, buf: bytearray, start: int, n: int) -> None:
+        """A frame of at least _BIG_FRAME octets whose payload has not fully arrived: from now on
+        its octets are unmasked straight into one array as they come (`PayloadBuffer`) instead of
+        growing the receive buffer, and a text frame's UTF-8 is checked there as `_look_ahead`
+        does (fail-fast, §8.1), without unmasking the octets a second time."""
+        self._big = PayloadBuffer(h.length, h.mask, self._scratch)
+        self._scratch = None
+        self._start_peek(h)
+        self._feed_big(buf, n, start)
+
+    def _feed_big(self, buf: bytearray, n: int, start: int = 0) -> int:
+        """Take the next octets of the long frame; once it is complete, handle it as the general
+        path does. The position after the octets taken."""
+        big, h = self._big, self._header
+        assert big is not None and h is not None
+        first = big.done
+        end = start + big.feed(buf, start, n)
+        if not big.complete:
+            if self._peek is not None:
+                try:
+                    self._peek.feed(big.view(first, big.done))
+                except Utf8Error as exc:
+                    self._big = None
+                    raise ProtocolError(TEXT_INVALID, f"{exc} (the frame had not fully arrived)") from None
+            return end
+        self._big = self._peek = self._header = None
+        self._scratch = big.storage  # kept for the next long frame
+        self._on_frame(h, big.take())
+        return end
 
     def _fast_ok(self) -> bool:
         """The fast path applies when no per-frame reporting or tiny limits are asked for."""

@@ -109,12 +109,46 @@ def runs(draw: Any, masked: bool = True) -> bytes:
     return b"".join(out)
 
 
-def _conn(deflate: bool, frame_events: bool, max_message: int | None) -> Connection:
+_UNIT = "texte ascii, κόσμε, 数据, 🙂 ".encode()
+_BAD = [b"\xff", b"\xed\xa0\x80", b"\xe2\x82A", b"\xc0\xaf", b"\xf4\x90\x80\x80", b"\xe2"]
+
+
+@st.composite
+def big_frames(draw: Any, deflate: bool) -> bytes:
+    """A frame of 64-200 KiB (long enough to arrive over several reads and be gathered in its
+    own array): binary, valid text, text with an invalid sequence anywhere (the last octets
+    included), the first frame of a fragmented message and a continuation, compressed; masked
+    with any key, or not masked. Shrinks towards binary frames of 64 KiB."""
+    size = draw(st.integers(64 * 1024, 200_000))
+    kind = draw(st.sampled_from(["binary", "text", "bad-text", "fragment", "cont", "compressed", "unmasked"]))
+    mask: bytes | None = draw(st.binary(min_size=4, max_size=4))
+    op, fin, rsv1 = Opcode.BINARY, True, False
+    data = b"b" * size
+    if kind in ("text", "bad-text", "fragment", "cont"):
+        data = (_UNIT * (size // len(_UNIT) + 1))[:size]
+        data = data[: len(data.decode("utf-8", "ignore").encode())]  # whole characters
+        op = Opcode.TEXT
+    if kind == "bad-text":
+        at = draw(st.integers(0, len(data)))
+        data = data[:at] + draw(st.sampled_from(_BAD)) + data[at:]
+    elif kind == "fragment":
+        op, fin = draw(st.sampled_from([Opcode.TEXT, Opcode.BINARY])), False
+    elif kind == "cont":
+        op, fin = Opcode.CONT, draw(st.booleans())
+    elif kind == "compressed":
+        op, rsv1 = draw(st.sampled_from([Opcode.TEXT, Opcode.BINARY])), True
+        data = _compress((_UNIT * (size // len(_UNIT)))[:size], draw(st.booleans()))
+    elif kind == "unmasked":
+        mask = None
+    return serialize_frame(Frame(op, data, fin, rsv1), mask=mask)
+
+
+def _conn(deflate: bool, frame_events: bool, max_message: int | None, fail_fast: bool = True) -> Connection:
     codec = None
     if deflate:
         codec = negotiated_codec(DeflateParams(False, False, None, None), "server", max_message)
     return Connection(Role.SERVER, deflate=codec, frame_events=frame_events, max_message=max_message,
-                      clock=lambda: 1.0)
+                      utf8_fail_fast=fail_fast, clock=lambda: 1.0)
 
 
 def _run(conn: Connection, reads: list[bytes]) -> tuple[list[object], bytes]:
@@ -173,6 +207,36 @@ def test_a_client_reads_runs_of_unmasked_frames_as_the_general_path_does(parts: 
                      for f in (False, True))
     assert fast[0] == general[0]
     assert len(fast[1]) == len(general[1])  # the echoes are masked with random keys
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.booleans(), st.booleans(), st.data())
+def test_long_frames_over_many_reads_agree_with_the_general_path(deflate: bool, fail_fast: bool,
+                                                                 data: st.DataObject) -> None:
+    """Frames of 64-200 KiB arriving over several reads (each gathered in its own array, its
+    text checked as it arrives) among small frames, cut anywhere: the same events, failures
+    (and where UTF-8 failed: before or after the frame had fully arrived) and octets sent."""
+    parts = data.draw(st.lists(st.one_of(big_frames(deflate), frames(deflate)), min_size=1, max_size=5))
+    stream = b"".join(parts)
+    reads = _cut(stream, data.draw(st.lists(st.integers(0, 1 << 20), max_size=12)))
+    limit = data.draw(st.sampled_from([None, 64 * 1024 * 1024, 100_000]))
+    fast = _run(_conn(deflate, False, limit, fail_fast), reads)
+    general = _run(_conn(deflate, True, limit, fail_fast), reads)
+    assert fast == general
+
+
+def test_a_long_text_frame_fails_at_the_first_bad_octet_before_it_has_arrived() -> None:
+    """§8.1 fail-fast on the long-frame path: the failure comes with the read that holds the bad
+    octet, long before the frame's end, and names its position."""
+    payload = b"a" * 100_000 + b"\xff" + b"a" * 100_000
+    stream = serialize_frame(Frame(Opcode.TEXT, payload), mask=b"\x01\x02\x03\x04")
+    conn = _conn(False, False, None)
+    conn.receive_data(stream[:50_000])
+    assert list(conn.events()) == []
+    conn.receive_data(stream[50_000:120_000])
+    failure = conn.next_event()
+    assert isinstance(failure, ev.Failure) and failure.rule.id == "utf8.text-invalid"
+    assert failure.detail.startswith("invalid UTF-8 at octet 100000")
 
 
 def test_a_run_of_small_frames_is_delivered_whole() -> None:
