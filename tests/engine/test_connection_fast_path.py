@@ -117,30 +117,38 @@ _BAD = [b"\xff", b"\xed\xa0\x80", b"\xe2\x82A", b"\xc0\xaf", b"\xf4\x90\x80\x80"
 def big_frames(draw: Any, deflate: bool) -> bytes:
     """A frame of 64-200 KiB (long enough to arrive over several reads and be gathered in its
     own array): binary, valid text, text with an invalid sequence anywhere (the last octets
-    included), the first frame of a fragmented message and a continuation, compressed; masked
-    with any key, or not masked. Shrinks towards binary frames of 64 KiB."""
+    included), a fragmented message (a long first frame, a long continuation that may end a
+    code point split between them or may itself be cut short by FIN clear), a lone continuation,
+    compressed; masked with any key, or not masked. Shrinks towards binary frames of 64 KiB."""
     size = draw(st.integers(64 * 1024, 200_000))
-    kind = draw(st.sampled_from(["binary", "text", "bad-text", "fragment", "cont", "compressed", "unmasked"]))
+    kind = draw(st.sampled_from(["binary", "text", "bad-text", "bad-text", "fragmented", "fragmented",
+                                 "cont", "compressed", "unmasked"]))
     mask: bytes | None = draw(st.binary(min_size=4, max_size=4))
-    op, fin, rsv1 = Opcode.BINARY, True, False
-    data = b"b" * size
-    if kind in ("text", "bad-text", "fragment", "cont"):
-        data = (_UNIT * (size // len(_UNIT) + 1))[:size]
-        data = data[: len(data.decode("utf-8", "ignore").encode())]  # whole characters
-        op = Opcode.TEXT
+    text = (_UNIT * (size // len(_UNIT) + 1))[:size]
+    text = text[: len(text.decode("utf-8", "ignore").encode())]  # whole characters
+    if kind == "binary":
+        return serialize_frame(Frame(Opcode.BINARY, b"b" * size), mask=mask)
+    if kind == "text":
+        return serialize_frame(Frame(Opcode.TEXT, text), mask=mask)
     if kind == "bad-text":
-        at = draw(st.integers(0, len(data)))
-        data = data[:at] + draw(st.sampled_from(_BAD)) + data[at:]
-    elif kind == "fragment":
-        op, fin = draw(st.sampled_from([Opcode.TEXT, Opcode.BINARY])), False
-    elif kind == "cont":
-        op, fin = Opcode.CONT, draw(st.booleans())
-    elif kind == "compressed":
-        op, rsv1 = draw(st.sampled_from([Opcode.TEXT, Opcode.BINARY])), True
-        data = _compress((_UNIT * (size // len(_UNIT)))[:size], draw(st.booleans()))
-    elif kind == "unmasked":
-        mask = None
-    return serialize_frame(Frame(op, data, fin, rsv1), mask=mask)
+        at = draw(st.integers(0, len(text)))
+        bad = text[:at] + draw(st.sampled_from(_BAD)) + text[at:]
+        return serialize_frame(Frame(Opcode.TEXT, bad), mask=mask)
+    if kind == "fragmented":
+        op = draw(st.sampled_from([Opcode.TEXT, Opcode.BINARY]))
+        cut = draw(st.integers(1, len(text) - 1))  # anywhere: inside a code point too
+        second = text[cut:]
+        if draw(st.booleans()):
+            at = draw(st.integers(0, len(second)))
+            second = second[:at] + draw(st.sampled_from(_BAD)) + second[at:]
+        return (serialize_frame(Frame(op, text[:cut], False), mask=mask)
+                + serialize_frame(Frame(Opcode.CONT, second, draw(st.booleans())), mask=mask))
+    if kind == "cont":
+        return serialize_frame(Frame(Opcode.CONT, text), mask=mask)
+    if kind == "compressed":
+        op = draw(st.sampled_from([Opcode.TEXT, Opcode.BINARY]))
+        return serialize_frame(Frame(op, _compress(text * 3, draw(st.booleans())), rsv1=True), mask=mask)
+    return serialize_frame(Frame(Opcode.BINARY, b"u" * size), mask=None)  # unmasked
 
 
 def _conn(deflate: bool, frame_events: bool, max_message: int | None, fail_fast: bool = True) -> Connection:
@@ -216,9 +224,9 @@ def test_long_frames_over_many_reads_agree_with_the_general_path(deflate: bool, 
     """Frames of 64-200 KiB arriving over several reads (each gathered in its own array, its
     text checked as it arrives) among small frames, cut anywhere: the same events, failures
     (and where UTF-8 failed: before or after the frame had fully arrived) and octets sent."""
-    parts = data.draw(st.lists(st.one_of(big_frames(deflate), frames(deflate)), min_size=1, max_size=5))
+    parts = data.draw(st.lists(st.one_of(big_frames(deflate), big_frames(deflate), frames(deflate)), min_size=1, max_size=5))
     stream = b"".join(parts)
-    reads = _cut(stream, data.draw(st.lists(st.integers(0, 1 << 20), max_size=12)))
+    reads = _cut(stream, data.draw(st.lists(st.integers(0, len(stream)), max_size=12)))  # anywhere in it
     limit = data.draw(st.sampled_from([None, 64 * 1024 * 1024, 100_000]))
     fast = _run(_conn(deflate, False, limit, fail_fast), reads)
     general = _run(_conn(deflate, True, limit, fail_fast), reads)
@@ -236,7 +244,7 @@ def test_a_long_text_frame_fails_at_the_first_bad_octet_before_it_has_arrived() 
     conn.receive_data(stream[50_000:120_000])
     failure = conn.next_event()
     assert isinstance(failure, ev.Failure) and failure.rule.id == "utf8.text-invalid"
-    assert failure.detail.startswith("invalid UTF-8 at octet 100000")
+    assert failure.detail == "invalid UTF-8 at octet 100000: invalid start byte (the frame had not fully arrived)"
 
 
 def test_a_run_of_small_frames_is_delivered_whole() -> None:
