@@ -22,7 +22,7 @@ import enum
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import repeat
 from typing import Protocol
 
@@ -47,6 +47,7 @@ from conformance.wire.frames import (
     unmask_payloads,
     unmask_slice,
 )
+from conformance.wire.framescan import first_octets, kernel_loaded, scan_run
 from conformance.wire.utf8 import DeferredUtf8Validator, Utf8Error, Utf8Validator
 
 MUST, SHOULD, INFO = Level.MUST, Level.SHOULD, Level.INFORMATIONAL
@@ -169,6 +170,11 @@ _LEN7_MAX = 125
 _LEN16, _LEN64 = 126, 127  # RFC 6455 §5.2: the 7-bit length values announcing a 16- or 64-bit length
 _MSB64 = 1 << 63
 _RUN_MIN = 16  # frames of one size from which a run is read as one numpy matrix
+# A run of frames of mixed sizes longer than this (and at least _SCAN_FROM more octets buffered)
+# goes on in the compiled scan; a shorter one never imports numba (0.3 s)
+_SCAN_AFTER = 32
+_SCAN_FROM = 2048
+_SCAN_KINDS = first_octets((0x81, 0x82))  # RFC 6455 §5.2: TEXT/BINARY, FIN set, no RSV bit
 # A frame from this size whose payload has not fully arrived is gathered in its own array
 _BIG_FRAME = 64 * 1024
 _new_tuple = tuple.__new__  # builds a Message (a named tuple) without its Python-level __new__
@@ -578,13 +584,50 @@ class Connection:
         end = self._uniform_run(buf, pos, n)
         if end != pos:
             return end
-        want_mask = self._want_mask
-        head, mbit = (6, 0x80) if want_mask else (2, 0)
         starts: list[int] = []
         lengths: list[int] = []
         kinds: list[int] = []
+        if n - pos < _SCAN_FROM or not kernel_loaded():  # the loop first: only a long run loads numba
+            pos = self._scan_loop(buf, pos, n, starts, lengths, kinds, _SCAN_AFTER)
+            if not starts:
+                return self._parse_whole_run(buf, pos, n)
+            if len(starts) < _SCAN_AFTER or n - pos < _SCAN_FROM:
+                return self._deliver_found(buf, pos, starts, lengths, kinds)
+        run = scan_run(buf, pos, n, _SCAN_KINDS, masked=self._want_mask)  # the compiled scan
+        if run is None:  # numba is not installed: the loop goes on
+            pos = self._scan_loop(buf, pos, n, starts, lengths, kinds, n)
+            return self._deliver_found(buf, pos, starts, lengths, kinds)
+        if not starts and not run.payloads:
+            return self._parse_whole_run(buf, pos, n)
+        head = 6 if self._want_mask else 2
+        first = self._payloads(buf, starts, lengths)
+        done = self._deliver_run(bytes(kinds) + run.kinds, (*first, *run.payloads) if first else run.payloads)
+        if done == len(starts) + len(run.payloads):
+            return run.end
+        return (starts[done] if done < len(starts) else int(run.starts[done - len(starts)])) - head
+
+    def _deliver_found(self, buf: bytearray, pos: int, starts: list[int], lengths: list[int],
+                       kinds: list[int]) -> int:
+        """Deliver the frames `_scan_loop` found; the position after those delivered."""
+        done = self._deliver_run(kinds, self._payloads(buf, starts, lengths))
+        return pos if done == len(starts) else starts[done] - (6 if self._want_mask else 2)
+
+    def _payloads(self, buf: bytearray, starts: list[int], lengths: list[int]) -> list[bytes]:
+        """The payloads at `starts`, unmasked when the role receives masked frames (§5.3)."""
+        if not starts:
+            return []
+        if self._want_mask:
+            return unmask_payloads(buf, starts, lengths)
+        return [bytes(buf[a : a + k]) for a, k in zip(starts, lengths, strict=True)]
+
+    def _scan_loop(self, buf: bytearray, pos: int, n: int, starts: list[int], lengths: list[int],
+                   kinds: list[int], limit: int) -> int:
+        """Frame by frame from `pos`, at most `limit` frames: each complete TEXT/BINARY frame
+        with FIN, no RSV bit, the role's MASK bit and a 7-bit length (its payload's start and
+        length and its first octet are appended); the position of the first other frame."""
+        head, mbit = (6, 0x80) if self._want_mask else (2, 0)
         add_start, add_length, add_kind = starts.append, lengths.append, kinds.append
-        while pos < n - 1:
+        while pos < n - 1 and limit:
             b0 = buf[pos]
             length = buf[pos + 1] ^ mbit  # > 125 also when the MASK bit is not the role's
             end = pos + head + length
@@ -594,12 +637,8 @@ class Connection:
             add_length(length)
             add_kind(b0)
             pos = end
-        if not starts:
-            return self._parse_whole_run(buf, pos, n)
-        payloads = unmask_payloads(buf, starts, lengths) if want_mask else [
-            bytes(buf[a : a + k]) for a, k in zip(starts, lengths, strict=True)]
-        done = self._deliver_run(kinds, payloads)
-        return pos if done == len(starts) else starts[done] - head
+            limit -= 1
+        return pos
 
     def _uniform_run(self, buf: bytearray, pos: int, n: int) -> int:
         """A run of at least _RUN_MIN whole frames of one size, found and unmasked by numpy.
@@ -721,7 +760,7 @@ class Connection:
                 return starts[i] + lengths[i]
         return starts[-1] + lengths[-1]
 
-    def _deliver_run(self, kinds: bytes | list[int], payloads: list[bytes]) -> int:
+    def _deliver_run(self, kinds: bytes | list[int], payloads: Sequence[bytes]) -> int:
         """Message events for a run; stops before a text that is not UTF-8 (the general path reports it).
 
         `kinds` are the frames' first octets (0x81 text, 0x82 binary). A run without text is
