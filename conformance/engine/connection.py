@@ -22,7 +22,7 @@ import enum
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from itertools import repeat
 from typing import Protocol
 
@@ -39,6 +39,7 @@ from conformance.wire.frames import (
     Frame,
     FrameHeader,
     Opcode,
+    PayloadBuffer,
     apply_mask,
     parse_header,
     serialize_fragments,
@@ -47,6 +48,7 @@ from conformance.wire.frames import (
     unmask_payloads,
     unmask_slice,
 )
+from conformance.wire.framescan import first_octets, kernel_loaded, scan_run
 from conformance.wire.utf8 import DeferredUtf8Validator, Utf8Error, Utf8Validator
 
 MUST, SHOULD, INFO = Level.MUST, Level.SHOULD, Level.INFORMATIONAL
@@ -169,6 +171,13 @@ _LEN7_MAX = 125
 _LEN16, _LEN64 = 126, 127  # RFC 6455 §5.2: the 7-bit length values announcing a 16- or 64-bit length
 _MSB64 = 1 << 63
 _RUN_MIN = 16  # frames of one size from which a run is read as one numpy matrix
+# A run of frames of mixed sizes longer than this (and at least _SCAN_FROM more octets buffered)
+# goes on in the compiled scan; a shorter one never imports numba (0.3 s)
+_SCAN_AFTER = 32
+_SCAN_FROM = 2048
+_SCAN_KINDS = first_octets((0x81, 0x82))  # RFC 6455 §5.2: TEXT/BINARY, FIN set, no RSV bit
+# A frame from this size whose payload has not fully arrived is gathered in its own array
+_BIG_FRAME = 64 * 1024
 _new_tuple = tuple.__new__  # builds a Message (a named tuple) without its Python-level __new__
 
 
@@ -274,6 +283,8 @@ class Connection:
         self._utf8: Utf8Validator | DeferredUtf8Validator | None = None
         self._peek: Utf8Validator | None = None  # look-ahead over a text frame still arriving
         self._peek_done = 0
+        self._big: PayloadBuffer | None = None  # a long frame arriving, unmasked as it comes
+        self._scratch: np.ndarray | None = None  # the array of the last long frame, for the next
         # the message being sent
         self._out_opcode: Opcode | None = None
         self._out_compressed = False
@@ -443,6 +454,11 @@ class Connection:
         buf = self._buf
         n = len(buf)
         pos = 0
+        if self._big is not None:  # a long frame arriving: its octets go straight to their place
+            pos = self._feed_big(buf, n)
+            if self._big is not None or self._events:
+                del buf[:pos]
+                return
         fast = self._fast_ok()
         while pos < n:
             if fast and self._msg_opcode is None and self._header is None:
@@ -459,6 +475,10 @@ class Connection:
             start = pos + header.header_len
             end = start + header.length
             if end > n:
+                if fast and header.length >= _BIG_FRAME:
+                    self._begin_big(header, buf, start, n)
+                    pos = n
+                    break
                 self._look_ahead(header, buf, start, n)
                 break
             self._peek = None
@@ -485,17 +505,9 @@ class Connection:
         A look-ahead copy of the message's validator reads the payload received so far; the frame
         is validated again normally once complete. Compressed frames are checked when inflated.
         """
-        if h.rsv1 or not self.utf8_fail_fast:
+        if self._peek is None and not self._start_peek(h):
             return
-        if h.opcode is Opcode.TEXT:
-            base = None
-        elif h.opcode is Opcode.CONT and self._msg_opcode is Opcode.TEXT and not self._msg_compressed:
-            base = self._utf8 if isinstance(self._utf8, Utf8Validator) else None
-        else:
-            return
-        if self._peek is None:
-            self._peek = base.copy() if base is not None else Utf8Validator()
-            self._peek_done = 0
+        assert self._peek is not None
         chunk: bytes | bytearray = buf[start + self._peek_done : n]
         if not chunk:
             return
@@ -507,6 +519,51 @@ class Connection:
         except Utf8Error as exc:
             raise ProtocolError(TEXT_INVALID, f"{exc} (the frame had not fully arrived)") from None
         self._peek_done += len(chunk)
+
+    def _start_peek(self, h: FrameHeader) -> bool:
+        """Start the look-ahead validator of a text frame still arriving; False when the frame's
+        UTF-8 is not checked before it is complete (binary, compressed, not failing fast)."""
+        if h.rsv1 or not self.utf8_fail_fast:
+            return False
+        if h.opcode is Opcode.TEXT:
+            base = None
+        elif h.opcode is Opcode.CONT and self._msg_opcode is Opcode.TEXT and not self._msg_compressed:
+            base = self._utf8 if isinstance(self._utf8, Utf8Validator) else None
+        else:
+            return False
+        self._peek = base.copy() if base is not None else Utf8Validator()
+        self._peek_done = 0
+        return True
+
+    def _begin_big(self, h: FrameHeader, buf: bytearray, start: int, n: int) -> None:
+        """A frame of at least _BIG_FRAME octets whose payload has not fully arrived: from now on
+        its octets are unmasked straight into one array as they come (`PayloadBuffer`) instead of
+        growing the receive buffer, and a text frame's UTF-8 is checked there as `_look_ahead`
+        does (fail-fast, §8.1), without unmasking the octets a second time."""
+        self._big = PayloadBuffer(h.length, h.mask, self._scratch)
+        self._scratch = None
+        self._start_peek(h)
+        self._feed_big(buf, n, start)
+
+    def _feed_big(self, buf: bytearray, n: int, start: int = 0) -> int:
+        """Take the next octets of the long frame; once it is complete, handle it as the general
+        path does. The position after the octets taken."""
+        big, h = self._big, self._header
+        assert big is not None and h is not None
+        first = big.done
+        end = start + big.feed(buf, start, n)
+        if not big.complete:
+            if self._peek is not None:
+                try:
+                    self._peek.feed(big.view(first, big.done))
+                except Utf8Error as exc:
+                    self._big = None
+                    raise ProtocolError(TEXT_INVALID, f"{exc} (the frame had not fully arrived)") from None
+            return end
+        self._big = self._peek = self._header = None
+        self._scratch = big.storage  # kept for the next long frame
+        self._on_frame(h, big.take())
+        return end
 
     def _fast_ok(self) -> bool:
         """The fast path applies when no per-frame reporting or tiny limits are asked for."""
@@ -528,13 +585,50 @@ class Connection:
         end = self._uniform_run(buf, pos, n)
         if end != pos:
             return end
-        want_mask = self._want_mask
-        head, mbit = (6, 0x80) if want_mask else (2, 0)
         starts: list[int] = []
         lengths: list[int] = []
         kinds: list[int] = []
+        if n - pos < _SCAN_FROM or not kernel_loaded():  # the loop first: only a long run loads numba
+            pos = self._scan_loop(buf, pos, n, starts, lengths, kinds, _SCAN_AFTER)
+            if not starts:
+                return self._parse_whole_run(buf, pos, n)
+            if len(starts) < _SCAN_AFTER or n - pos < _SCAN_FROM:
+                return self._deliver_found(buf, pos, starts, lengths, kinds)
+        run = scan_run(buf, pos, n, _SCAN_KINDS, masked=self._want_mask)  # the compiled scan
+        if run is None:  # numba is not installed: the loop goes on
+            pos = self._scan_loop(buf, pos, n, starts, lengths, kinds, n)
+            return self._deliver_found(buf, pos, starts, lengths, kinds)
+        if not starts and not run.payloads:
+            return self._parse_whole_run(buf, pos, n)
+        head = 6 if self._want_mask else 2
+        first = self._payloads(buf, starts, lengths)
+        done = self._deliver_run(bytes(kinds) + run.kinds, (*first, *run.payloads) if first else run.payloads)
+        if done == len(starts) + len(run.payloads):
+            return run.end
+        return (starts[done] if done < len(starts) else int(run.starts[done - len(starts)])) - head
+
+    def _deliver_found(self, buf: bytearray, pos: int, starts: list[int], lengths: list[int],
+                       kinds: list[int]) -> int:
+        """Deliver the frames `_scan_loop` found; the position after those delivered."""
+        done = self._deliver_run(kinds, self._payloads(buf, starts, lengths))
+        return pos if done == len(starts) else starts[done] - (6 if self._want_mask else 2)
+
+    def _payloads(self, buf: bytearray, starts: list[int], lengths: list[int]) -> list[bytes]:
+        """The payloads at `starts`, unmasked when the role receives masked frames (§5.3)."""
+        if not starts:
+            return []
+        if self._want_mask:
+            return unmask_payloads(buf, starts, lengths)
+        return [bytes(buf[a : a + k]) for a, k in zip(starts, lengths, strict=True)]
+
+    def _scan_loop(self, buf: bytearray, pos: int, n: int, starts: list[int], lengths: list[int],
+                   kinds: list[int], limit: int) -> int:
+        """Frame by frame from `pos`, at most `limit` frames: each complete TEXT/BINARY frame
+        with FIN, no RSV bit, the role's MASK bit and a 7-bit length (its payload's start and
+        length and its first octet are appended); the position of the first other frame."""
+        head, mbit = (6, 0x80) if self._want_mask else (2, 0)
         add_start, add_length, add_kind = starts.append, lengths.append, kinds.append
-        while pos < n - 1:
+        while pos < n - 1 and limit:
             b0 = buf[pos]
             length = buf[pos + 1] ^ mbit  # > 125 also when the MASK bit is not the role's
             end = pos + head + length
@@ -544,12 +638,8 @@ class Connection:
             add_length(length)
             add_kind(b0)
             pos = end
-        if not starts:
-            return self._parse_whole_run(buf, pos, n)
-        payloads = unmask_payloads(buf, starts, lengths) if want_mask else [
-            bytes(buf[a : a + k]) for a, k in zip(starts, lengths, strict=True)]
-        done = self._deliver_run(kinds, payloads)
-        return pos if done == len(starts) else starts[done] - head
+            limit -= 1
+        return pos
 
     def _uniform_run(self, buf: bytearray, pos: int, n: int) -> int:
         """A run of at least _RUN_MIN whole frames of one size, found and unmasked by numpy.
@@ -671,7 +761,7 @@ class Connection:
                 return starts[i] + lengths[i]
         return starts[-1] + lengths[-1]
 
-    def _deliver_run(self, kinds: bytes | list[int], payloads: list[bytes]) -> int:
+    def _deliver_run(self, kinds: bytes | list[int], payloads: Sequence[bytes]) -> int:
         """Message events for a run; stops before a text that is not UTF-8 (the general path reports it).
 
         `kinds` are the frames' first octets (0x81 text, 0x82 binary). A run without text is

@@ -11,6 +11,7 @@ __all__ = [
     "Frame",
     "FrameHeader",
     "Opcode",
+    "PayloadBuffer",
     "apply_mask",
     "parse_header",
     "serialize_fragments",
@@ -230,6 +231,63 @@ def unmask_slice(buf: bytearray, start: int, end: int, mask: bytes) -> bytes:
         buf[done:end] = apply_mask(memoryview(buf)[done:end], mask)  # a multiple of 4 in: the key starts over
     with memoryview(buf) as mv:
         return bytes(mv[start:end])
+
+
+_BLOCK = 64 * 1024  # octets unmasked per numpy call by PayloadBuffer
+
+
+class PayloadBuffer:
+    """A long payload gathered as its octets arrive, unmasked on the way in (RFC 6455 §5.3).
+
+    Each piece is XORed from the receive buffer straight into its place in one array (no
+    growing buffer, no second pass over the whole payload); `take` copies the payload out once,
+    as bytes. The array may be a scratch array kept from an earlier payload (`storage` gives it
+    back for the next one), so that a connection receiving big frames one after the other does
+    not fault in fresh memory for each.
+    """
+
+    __slots__ = ("_out", "_pattern", "done", "length", "storage")
+
+    def __init__(self, length: int, mask: bytes | None, scratch: np.ndarray | None = None) -> None:
+        if scratch is None or len(scratch) < length:
+            scratch = np.empty(length, dtype=np.uint8)
+        self.storage = scratch
+        self._out = scratch[:length]
+        self.length = length
+        self.done = 0
+        self._pattern = None
+        if mask is not None:  # the key repeated over a block, plus 3 octets to start at any phase
+            self._pattern = np.tile(np.frombuffer(mask, dtype=np.uint8), _BLOCK // 4 + 1)
+
+    @property
+    def complete(self) -> bool:
+        return self.done == self.length
+
+    def feed(self, buf: bytes | bytearray, start: int, end: int) -> int:
+        """Take the octets `buf[start:end]` up to the payload's end; how many were taken."""
+        count = min(end - start, self.length - self.done)
+        if count <= 0:
+            return 0
+        src = np.frombuffer(buf, dtype=np.uint8, count=count, offset=start)
+        out, done, pattern = self._out, self.done, self._pattern
+        if pattern is None:
+            out[done : done + count] = src
+        else:
+            for i in range(0, count, _BLOCK):
+                k = min(_BLOCK, count - i)
+                phase = (done + i) & 3
+                np.bitwise_xor(src[i : i + k], pattern[phase : phase + k], out=out[done + i : done + i + k])
+        del src  # release the export, so that the caller can resize `buf`
+        self.done = done + count
+        return count
+
+    def view(self, start: int, end: int) -> memoryview:
+        """The unmasked octets `start:end` of the payload (valid until the next `feed`)."""
+        return self._out[start:end].data
+
+    def take(self) -> bytes:
+        """The whole payload, as bytes."""
+        return self._out.tobytes()
 
 
 def unmask_payloads(buf: bytes | bytearray, starts: Sequence[int], lengths: Sequence[int]) -> list[bytes]:

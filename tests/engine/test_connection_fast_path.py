@@ -8,15 +8,20 @@ fragmented, control frames between them) and however the octets are cut into rea
 
 from __future__ import annotations
 
+import importlib.util
+import random
 import zlib
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conformance.engine import connection as connection_module
 from conformance.engine import events as ev
 from conformance.engine.connection import Connection, Role, State
 from conformance.engine.deflate import negotiated_codec
+from conformance.wire import framescan
 from conformance.wire.deflate import DeflateParams
 from conformance.wire.frames import Frame, Opcode, apply_mask, serialize_frame
 
@@ -109,12 +114,89 @@ def runs(draw: Any, masked: bool = True) -> bytes:
     return b"".join(out)
 
 
-def _conn(deflate: bool, frame_events: bool, max_message: int | None) -> Connection:
+_UNIT = "texte ascii, κόσμε, 数据, 🙂 ".encode()
+_BAD = [b"\xff", b"\xed\xa0\x80", b"\xe2\x82A", b"\xc0\xaf", b"\xf4\x90\x80\x80", b"\xe2"]
+
+
+@st.composite
+def big_frames(draw: Any, deflate: bool) -> bytes:
+    """A frame of 64-200 KiB (long enough to arrive over several reads and be gathered in its
+    own array): binary, valid text, text with an invalid sequence anywhere (the last octets
+    included), a fragmented message (a long first frame, a long continuation that may end a
+    code point split between them or may itself be cut short by FIN clear), a lone continuation,
+    compressed; masked with any key, or not masked. Shrinks towards binary frames of 64 KiB."""
+    size = draw(st.integers(64 * 1024, 200_000))
+    kind = draw(st.sampled_from(["binary", "text", "bad-text", "bad-text", "fragmented", "fragmented",
+                                 "cont", "compressed", "unmasked"]))
+    mask: bytes | None = draw(st.binary(min_size=4, max_size=4))
+    text = (_UNIT * (size // len(_UNIT) + 1))[:size]
+    text = text[: len(text.decode("utf-8", "ignore").encode())]  # whole characters
+    if kind == "binary":
+        return serialize_frame(Frame(Opcode.BINARY, b"b" * size), mask=mask)
+    if kind == "text":
+        return serialize_frame(Frame(Opcode.TEXT, text), mask=mask)
+    if kind == "bad-text":
+        at = draw(st.integers(0, len(text)))
+        bad = text[:at] + draw(st.sampled_from(_BAD)) + text[at:]
+        return serialize_frame(Frame(Opcode.TEXT, bad), mask=mask)
+    if kind == "fragmented":
+        op = draw(st.sampled_from([Opcode.TEXT, Opcode.BINARY]))
+        cut = draw(st.integers(1, len(text) - 1))  # anywhere: inside a code point too
+        second = text[cut:]
+        if draw(st.booleans()):
+            at = draw(st.integers(0, len(second)))
+            second = second[:at] + draw(st.sampled_from(_BAD)) + second[at:]
+        return (serialize_frame(Frame(op, text[:cut], False), mask=mask)
+                + serialize_frame(Frame(Opcode.CONT, second, draw(st.booleans())), mask=mask))
+    if kind == "cont":
+        return serialize_frame(Frame(Opcode.CONT, text), mask=mask)
+    if kind == "compressed":
+        op = draw(st.sampled_from([Opcode.TEXT, Opcode.BINARY]))
+        return serialize_frame(Frame(op, _compress(text * 3, draw(st.booleans())), rsv1=True), mask=mask)
+    return serialize_frame(Frame(Opcode.BINARY, b"u" * size), mask=None)  # unmasked
+
+
+@st.composite
+def mixed_runs(draw: Any, masked: bool = True) -> bytes:
+    """A run of 33-400 whole frames of mixed sizes (0-125 octets): the commonest traffic, which
+    goes past the frame-by-frame loop into the compiled scan; text (valid, or with an invalid
+    octet) or binary, and up to three frames anywhere that must end the run (every kind of
+    `runs`, and a 16-bit length). `masked=False`: as a server sends them. Shrinks towards short
+    runs with no odd frame."""
+    count = draw(st.integers(33, 400))
+    odd = draw(st.dictionaries(st.integers(0, count - 1),
+                               st.sampled_from([*_ODD, "bad-utf8", "unmasked", "long16"]), max_size=3))
+    rng = random.Random(draw(st.integers(0, 1 << 32)))
+    out = []
+    for i in range(count):
+        kind = odd.get(i, rng.choice(["binary", "binary", "text"]))
+        size = rng.randint(0, 125)
+        data = rng.randbytes(size) if kind != "text" else ("é" * 63).encode()[:size - size % 2]
+        b0, key = 0x82, rng.randbytes(4) if masked else None
+        if kind == "text":
+            b0 = 0x81
+        elif kind == "bad-utf8":
+            b0, data = 0x81, data[:rng.randint(0, size)] + b"\xff"
+        elif kind == "unmasked":
+            key = None if masked else b"\x01\x02\x03\x04"
+        elif kind == "long16":
+            data = rng.randbytes(rng.randint(126, 400))
+        elif kind in _ODD:
+            b0 = _ODD[kind]
+            data = data[:2] if kind == "close" else data
+        form = 7 if len(data) <= 125 else 16
+        head = bytes((b0, (0x80 if key else 0) | (len(data) if form == 7 else 126)))
+        head += len(data).to_bytes(2, "big") if form == 16 else b""
+        out.append(head + (key or b"") + (apply_mask(data, key) if key else data))
+    return b"".join(out)
+
+
+def _conn(deflate: bool, frame_events: bool, max_message: int | None, fail_fast: bool = True) -> Connection:
     codec = None
     if deflate:
         codec = negotiated_codec(DeflateParams(False, False, None, None), "server", max_message)
     return Connection(Role.SERVER, deflate=codec, frame_events=frame_events, max_message=max_message,
-                      clock=lambda: 1.0)
+                      utf8_fail_fast=fail_fast, clock=lambda: 1.0)
 
 
 def _run(conn: Connection, reads: list[bytes]) -> tuple[list[object], bytes]:
@@ -173,6 +255,95 @@ def test_a_client_reads_runs_of_unmasked_frames_as_the_general_path_does(parts: 
                      for f in (False, True))
     assert fast[0] == general[0]
     assert len(fast[1]) == len(general[1])  # the echoes are masked with random keys
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.booleans(), st.booleans(), st.data())
+def test_long_frames_over_many_reads_agree_with_the_general_path(deflate: bool, fail_fast: bool,
+                                                                 data: st.DataObject) -> None:
+    """Frames of 64-200 KiB arriving over several reads (each gathered in its own array, its
+    text checked as it arrives) among small frames, cut anywhere: the same events, failures
+    (and where UTF-8 failed: before or after the frame had fully arrived) and octets sent."""
+    parts = data.draw(st.lists(st.one_of(big_frames(deflate), big_frames(deflate), frames(deflate)), min_size=1, max_size=5))
+    stream = b"".join(parts)
+    reads = _cut(stream, data.draw(st.lists(st.integers(0, len(stream)), max_size=12)))  # anywhere in it
+    limit = data.draw(st.sampled_from([None, 64 * 1024 * 1024, 100_000]))
+    fast = _run(_conn(deflate, False, limit, fail_fast), reads)
+    general = _run(_conn(deflate, True, limit, fail_fast), reads)
+    assert fast == general
+
+
+def test_a_long_text_frame_fails_at_the_first_bad_octet_before_it_has_arrived() -> None:
+    """§8.1 fail-fast on the long-frame path: the failure comes with the read that holds the bad
+    octet, long before the frame's end, and names its position."""
+    payload = b"a" * 100_000 + b"\xff" + b"a" * 100_000
+    stream = serialize_frame(Frame(Opcode.TEXT, payload), mask=b"\x01\x02\x03\x04")
+    conn = _conn(False, False, None)
+    conn.receive_data(stream[:50_000])
+    assert list(conn.events()) == []
+    conn.receive_data(stream[50_000:120_000])
+    failure = conn.next_event()
+    assert isinstance(failure, ev.Failure) and failure.rule.id == "utf8.text-invalid"
+    assert failure.detail == "invalid UTF-8 at octet 100000: invalid start byte (the frame had not fully arrived)"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.booleans(), st.data())
+def test_long_runs_of_mixed_sizes_agree_with_the_general_path(deflate: bool, data: st.DataObject) -> None:
+    """The compiled scan (wire/framescan.py, or the loop without numba) against the general
+    path, on long runs of mixed sizes broken by every kind of frame that must leave them, cut at
+    random read boundaries (most reads still hold long runs)."""
+    parts = data.draw(st.lists(st.one_of(mixed_runs(), mixed_runs(), frames(deflate)), min_size=1, max_size=4))
+    stream = b"".join(parts)
+    reads = _cut(stream, data.draw(st.lists(st.integers(0, len(stream)), max_size=3)))
+    fast = _run(_conn(deflate, False, None), reads)
+    general = _run(_conn(deflate, True, None), reads)
+    assert fast == general
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(mixed_runs(masked=False), min_size=1, max_size=3), st.data())
+def test_a_client_reads_long_runs_of_unmasked_frames_as_the_general_path_does(parts: list[bytes],
+                                                                              data: st.DataObject) -> None:
+    stream = b"".join(parts)
+    reads = _cut(stream, data.draw(st.lists(st.integers(0, len(stream)), max_size=3)))
+    fast, general = (_run(Connection(Role.CLIENT, frame_events=f, max_message=None, clock=lambda: 1.0), reads)
+                     for f in (False, True))
+    assert fast[0] == general[0]
+    assert len(fast[1]) == len(general[1])  # the echoes are masked with random keys
+
+
+class TestCompiledScan:
+    """The long-run path really goes through the compiled scan when numba is there, and gives
+    the same messages through the loop when it is not."""
+
+    _SIZES = [random.Random(i).randint(0, 125) for i in range(500)]
+
+    def _stream(self) -> bytes:
+        return b"".join(serialize_frame(Frame(Opcode.BINARY, b"t" * size), mask=b"%04d" % i)
+                        for i, size in enumerate(self._SIZES))
+
+    def _messages(self) -> list[bytes]:
+        got, _ = _run(_conn(False, False, None), [self._stream()])
+        return [e.data for e in got if isinstance(e, ev.Message)]
+
+    @pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed")
+    def test_a_long_run_is_scanned_by_the_kernel(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        calls: list[int] = []
+
+        def spy(*args: Any, **kwargs: Any) -> framescan.Run | None:
+            run = framescan.scan_run(*args, **kwargs)
+            calls.append(len(run.payloads) if run else 0)
+            return run
+
+        monkeypatch.setattr(connection_module, "scan_run", spy)
+        assert len(self._messages()) == 500
+        assert sum(calls) >= 400  # past the first _SCAN_AFTER frames of each read, the kernel's
+
+    def test_without_numba_the_loop_delivers_the_same(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        with_kernel = self._messages()
+        monkeypatch.setattr(connection_module, "scan_run", lambda *a, **k: None)
+        assert self._messages() == with_kernel == [b"t" * size for size in self._SIZES]
 
 
 def test_a_run_of_small_frames_is_delivered_whole() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from conformance.wire.frames import (
     Frame,
     Opcode,
+    PayloadBuffer,
     apply_mask,
     parse_header,
     serialize_fragments,
@@ -238,3 +240,30 @@ class TestSection5_4FragmentsInOneWrite:
     def test_one_key_per_frame(self) -> None:
         with pytest.raises(ValueError, match="3 frames need 12 octets of masking keys, not 8"):
             serialize_fragments(b"abcdefg", 3, opcode=Opcode.TEXT, keys=b"12345678")
+
+
+class TestSection5_3PayloadBuffer:
+    """`PayloadBuffer`: a payload fed in pieces of any sizes, at any offsets in the buffers they
+    arrive in, comes out as apply_mask's octets (or the octets as sent, unmasked); the key's phase
+    carries over from piece to piece; octets past the payload are left for the next frame."""
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.one_of(st.none(), st.binary(min_size=4, max_size=4)), st.integers(0, 300_000),
+           st.lists(st.integers(0, 1 << 20), max_size=8), st.integers(0, 7), st.booleans())
+    def test_pieces_give_the_unmasked_payload(self, mask: bytes | None, size: int, cuts: list[int],
+                                              before: int, reuse: bool) -> None:
+        payload = os.urandom(size)
+        wire = (apply_mask(payload, mask) if mask else payload) + b"next frame"
+        points = sorted({c % (size + 1) for c in cuts} | {0, size})
+        scratch = np.empty(size + 5, dtype=np.uint8) if reuse else None
+        buf = PayloadBuffer(size, mask, scratch)
+        for a, b in zip(points, points[1:], strict=False):
+            last = b == size
+            piece = bytearray(os.urandom(before)) + wire[a : len(wire) if last else b]  # the last with the next frame
+            assert buf.feed(piece, before, len(piece)) == b - a
+            assert bytes(buf.view(a, buf.done)) == payload[a:b]
+            del piece[:]  # no export left behind: the receive buffer can be resized
+        assert buf.complete
+        assert buf.take() == payload
+        assert buf.storage is scratch or not reuse
+        assert buf.feed(b"more", 0, 4) == 0  # nothing is taken past the payload
