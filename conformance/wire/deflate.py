@@ -497,12 +497,13 @@ class DeflateCodec:
             raise DeflateDataError("the message ends inside a deflate block: it was cut short")
 
     def _end_message(self, message: bytes) -> None:
-        parts, self._parts, self._parts_size = self._parts, collections.deque(), 0
         if not self._in_reset:
             self._total = min(self._total + self._inflated, 1 << self._in_bits)
-            for part in parts:  # the message's earlier frames: the history is the whole message
+            for part in self._parts:  # the message's earlier frames: the history is the whole message
                 self._remember(part)
             self._remember(message)
+        if self._parts:
+            self._parts, self._parts_size = collections.deque(), 0
         fast = _zlib_ng if _zlib_ng is not None else zlib
         if self._strict_left <= 0 and self._in_zlib is not fast and self.check_boundary:
             # past the small steps (a narrow window): zlib-ng goes on from here, at a block
