@@ -458,8 +458,8 @@ class Connection:
                 if pos >= n or self._events:
                     break
             if fast and self._header is None:
-                pos = self._parse_fragmented(buf, pos, n)
-                if pos >= n or self._events:
+                pos, waiting = self._parse_fragmented(buf, pos, n)
+                if waiting or pos >= n or self._events:
                     break
             header = self._header
             if header is None:
@@ -711,61 +711,78 @@ class Connection:
                 append(_new_tuple(message, (binary_op, payload, None, False, at)))
         return len(payloads)
 
-    def _parse_fragmented(self, buf: bytearray, pos: int, n: int) -> int:
+    def _parse_fragmented(self, buf: bytearray, pos: int, n: int) -> tuple[int, bool]:
         """Frames of a fragmented message (RFC 6455 §5.4) read together, not one by one.
 
         Taken, in order: at the start of a message its first frame (TEXT or BINARY, FIN clear,
-        RSV1 only with permessage-deflate); a run of continuation frames with FIN clear and one
-        header but for the key, read as a numpy matrix of frames (`_cont_rows`); the continuation
-        frame with FIN set, if it follows. Each is whole, masked as the role requires, in the
-        shortest length form, with no other bit set, and keeps the message within `max_message`
-        as `_check_header` counts it (`_room`): every rule such a frame could break is decided
-        before it is taken, and the first frame that might break one, or any other frame (a
-        control frame in between), is left to the general path. The payloads are joined, then
-        inflated in one codec call and validated in one UTF-8 feed: both are incremental, so
-        they give what frame by frame gives, failures included (at the same octet, and no event
-        comes between a message's frames). The position after the frames taken, else `pos`.
+        RSV1 only with permessage-deflate); runs of continuation frames with FIN clear and one
+        header but for the key, each read as a numpy matrix of frames (`_cont_rows`); the
+        continuation frame with FIN set, if it follows. Each is whole, masked as the role
+        requires, in the shortest length form, with no other bit set, and keeps the message
+        within `max_message` as `_check_header` counts it (`_room`): every rule such a frame could
+        break is decided before it is taken, and the first frame that might break one, or any
+        other frame (a control frame in between), is left to the general path. The payloads are
+        joined, then inflated in one codec call and validated in one UTF-8 feed: both are
+        incremental, so they give what frame by frame gives, failures included (at the same
+        octet, and no event comes between a message's frames).
+
+        Returns the position after the frames taken (`pos` when none was), and whether the frame
+        there is one of these that has not fully arrived and needs no look-ahead (only
+        uncompressed text is validated before its frame is whole, §8.1): its header breaks no
+        rule, so the general path need not read it now; it is taken with the next ones.
         """
         start = self._msg_opcode is None
         masked = self._want_mask
         pieces: list[bytes] = []
         p = pos
         if start:
-            first = _whole_frame(buf, p, n, masked)
+            first = _frame_head(buf, p, n, masked)
             if first is None:
-                return pos
+                return pos, False
             b0, at, length = first
             compressed = b0 in _FRAGMENT_FIRST_RSV1 and self.deflate is not None
             kind = _FRAGMENT_FIRST_RSV1.get(b0) if compressed else _FRAGMENT_FIRST.get(b0)
             if kind is None or (self.max_message is not None and length > self.max_message):
-                return pos
+                return pos, False
             op = kind
+            if at + length > n:
+                return pos, self._may_wait(op, compressed)
             pieces.append(_payload(buf, at, length, masked))
             p = at + length
         else:
             op, compressed = self._msg_opcode or Opcode.CONT, self._msg_compressed
         taken = len(pieces[0]) if pieces else 0  # payload octets of this message read here
-        head, length, count = _cont_rows(buf, p, n, masked, self._room(taken, compressed),
-                                         _INFLATE_MAX_RATIO if compressed else 1)
-        if count:
+        grow = _INFLATE_MAX_RATIO if compressed else 1
+        while True:
+            head, length, count = _cont_rows(buf, p, n, masked, self._room(taken, compressed), grow)
+            if not count:
+                break
             pieces.append(_run_payload(buf, p, head, length, count, masked))
             p += count * (head + length)
             taken += count * length
-        fin = False
-        last = _whole_frame(buf, p, n, masked)
+        fin = wait = False
+        nxt = _frame_head(buf, p, n, masked)
         room = self._room(taken, compressed)
-        if last is not None and last[0] == _CONT_LAST and (room is None or last[2] <= room):
-            pieces.append(_payload(buf, last[1], last[2], masked))
-            p, fin = last[1] + last[2], True
+        if nxt is not None and nxt[0] in (_CONT_MORE, _CONT_LAST) and (room is None or nxt[2] <= room):
+            if nxt[1] + nxt[2] > n:
+                wait = self._may_wait(op, compressed)
+            elif nxt[0] == _CONT_LAST:
+                pieces.append(_payload(buf, nxt[1], nxt[2], masked))
+                p, fin = nxt[1] + nxt[2], True
         if p == pos:
-            return pos
+            return pos, wait
         payload = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         if start:
             self._msg_compressed = compressed
         if compressed:
             payload = self._inflate(payload, fin)
         self._add_part(op, payload, fin, first=start)
-        return p
+        return p, wait
+
+    def _may_wait(self, op: Opcode, compressed: bool) -> bool:
+        """Whether a frame of this message can wait until it is whole: `_look_ahead` would not
+        read its payload before (it reads uncompressed text only, when failing fast)."""
+        return compressed or op is not Opcode.TEXT or not self.utf8_fail_fast
 
     def _room(self, taken: int, compressed: bool) -> int | None:
         """The longest next frame that `_check_header` surely lets into the message in progress
@@ -1047,9 +1064,10 @@ def _run_length(rows: np.ndarray, b1: int) -> int:
     return done
 
 
-def _whole_frame(buf: bytearray, pos: int, n: int, masked: bool) -> tuple[int, int, int] | None:
-    """(first octet, payload start, payload length) of the frame at `pos` when it has fully
-    arrived, its MASK bit is `masked` and its length is in the shortest form (§5.2); else None."""
+def _frame_head(buf: bytearray, pos: int, n: int, masked: bool) -> tuple[int, int, int] | None:
+    """(first octet, payload start, payload length) of the frame at `pos` when its header has
+    arrived, its MASK bit is `masked` and its length is in the shortest form with the 64-bit
+    form's MSB clear (§5.2); else None. The payload may still be arriving."""
     if n - pos < 2 or bool(buf[pos + 1] & 0x80) != masked:
         return None
     length = buf[pos + 1] & 0x7F
@@ -1065,13 +1083,13 @@ def _whole_frame(buf: bytearray, pos: int, n: int, masked: bool) -> tuple[int, i
         if n - pos < 10:
             return None
         length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-        if length <= 0xFFFF:
+        if length <= 0xFFFF or length >= _MSB64:
             return None
         at += 8
     if masked:
         at += 4
-    if at + length > n:  # also a 64-bit length with its MSB set
-        return None
+        if at > n:
+            return None
     return buf[pos], at, length
 
 
@@ -1085,12 +1103,12 @@ def _payload(buf: bytearray, at: int, length: int, masked: bool) -> bytes:
 def _cont_rows(buf: bytearray, pos: int, n: int, masked: bool, room: int | None,
                grow: int) -> tuple[int, int, int]:
     """(header size, payload length, count) of the run of continuation frames at `pos` with FIN
-    clear and the header of the first (the same second octet and extended length; any key), as
-    `_whole_frame` requires them; count 0 when there is none. With `room`, the run stops before
+    clear and the header of the first (the same second octet and extended length; any key), whole
+    and as `_frame_head` requires them; count 0 when there is none. With `room`, the run stops before
     the first frame longer than what is left of it, each earlier frame taking `grow` times its
     length (see `Connection._room`)."""
-    first = _whole_frame(buf, pos, n, masked)
-    if first is None or first[0] != _CONT_MORE:
+    first = _frame_head(buf, pos, n, masked)
+    if first is None or first[0] != _CONT_MORE or first[1] + first[2] > n:
         return 0, 0, 0
     _, at, length = first
     head = at - pos

@@ -289,6 +289,19 @@ class TestTheFastPathIsTaken:
         assert [e.data for e in got if isinstance(e, ev.Message)] == [data]
         assert len(calls) == 1 and calls[0][1] is True
 
+    def test_a_frame_cut_by_a_read_waits_for_the_next(self) -> None:
+        """Read in slices (as the echo server feeds the engine), a message costs one codec call
+        per slice: a continuation frame that has not fully arrived is not read alone later."""
+        conn = _conn(Setup(Role.SERVER, True, False, None, 64 << 20, True), False)
+        assert conn.deflate is not None
+        counting = _Counting(conn.deflate)
+        conn.deflate = counting
+        data = random.Random(6).randbytes(100_000)
+        octets = _fragmented(data, 256, deflate=True)
+        got, _ = _run(conn, [octets[i : i + 8192] for i in range(0, len(octets), 8192)])
+        assert [e.data for e in got if isinstance(e, ev.Message)] == [data]
+        assert len(counting.calls) == -(-len(octets) // 8192)
+
     @pytest.mark.parametrize("fragment", [1, 125, 126, 1000, 70_000])
     def test_one_read_one_message(self, fragment: int) -> None:
         data = "κόσμε ".encode() * 20_000
@@ -328,24 +341,54 @@ class TestLimits:
         assert got[0] == ev.Message(Opcode.BINARY, b"x" * 1000, None, False, 1.0)
 
 
+class TestSection8_1FailFast:
+    """Uncompressed text is validated as its frames arrive (`_look_ahead`): a frame that has not
+    fully arrived is read by the general path, so invalid UTF-8 fails the connection at once."""
+
+    def _first_read(self, fail_fast: bool) -> tuple[list[object], list[object]]:
+        data = "κόσμε".encode() * 100
+        octets = _fragmented(data[:450] + b"\xff" + data[450:], 100, text=False)
+        octets = bytes([0x01]) + octets[1:]  # the same frames as text
+        cut = 4 * 106 + 6 + 60  # frames of 6 + 100 octets: inside the fifth, past its octet 50 (450 of the text)
+        setup = Setup(Role.SERVER, False, False, None, None, fail_fast)
+        fast, general = _conn(setup, False), _conn(setup, True)
+        for conn in (fast, general):
+            conn.receive_data(octets[:cut])
+        return ([e for e in fast.events() if not isinstance(e, ev.FrameReceived)],
+                [e for e in general.events() if not isinstance(e, ev.FrameReceived)])
+
+    def test_the_invalid_octet_fails_before_its_frame_is_whole(self) -> None:
+        fast, general = self._first_read(True)
+        assert fast == general and len(fast) == 1 and isinstance(fast[0], ev.Failure)
+        assert fast[0].detail.endswith("(the frame had not fully arrived)")
+
+    def test_a_mutant_that_lets_text_wait_fails_late(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(Connection, "_may_wait", lambda self, op, compressed: True)
+        fast, general = self._first_read(True)
+        assert fast == [] and general != []
+
+    def test_without_fail_fast_nothing_is_looked_ahead(self) -> None:
+        assert self._first_read(False) == ([], [])
+
+
 # -- mutants: each skips one check of the fast path; the comparison above catches every one ---
 
-def _whole_frame_lax(*, mask: bool = True, minimal: bool = True) -> Callable[..., Any]:
-    """`_whole_frame` without its MASK-bit check or without its shortest-length check."""
-    def whole(buf: bytearray, pos: int, n: int, masked: bool) -> tuple[int, int, int] | None:
+def _frame_head_lax(*, mask: bool = True, minimal: bool = True) -> Callable[..., Any]:
+    """`_frame_head` without its MASK-bit check or without its shortest-length check."""
+    def head(buf: bytearray, pos: int, n: int, masked: bool) -> tuple[int, int, int] | None:
         h = parse_header(buf, pos)
-        if h is None or pos + h.header_len + h.length > n:
+        if h is None or h.header_len > n - pos:
             return None
         if (mask and (h.mask is not None) != masked) or (minimal and not h.minimal_length):
             return None
         return buf[pos], pos + h.header_len, h.length
-    return whole
+    return head
 
 
 _same_header = connection._same_header
 _MUTANTS: dict[str, tuple[object, str, object, str | None]] = {  # what, where, the mutant, the break it misses
-    "the MASK bit is not checked": (connection, "_whole_frame", _whole_frame_lax(mask=False), "wrong-mask"),
-    "a longer length form is taken": (connection, "_whole_frame", _whole_frame_lax(minimal=False), "long-form"),
+    "the MASK bit is not checked": (connection, "_frame_head", _frame_head_lax(mask=False), "wrong-mask"),
+    "a longer length form is taken": (connection, "_frame_head", _frame_head_lax(minimal=False), "long-form"),
     "the run's headers are not compared": (connection, "_same_header", lambda rows, width: len(rows), None),
     "the run compares only the length": (connection, "_same_header",
                                          lambda rows, width: _same_header(rows[:, 1:], width - 1), "rsv3"),
