@@ -46,6 +46,7 @@ from conformance.wire.frames import (
     serialize_frame,
     serialize_header,
     unmask_payloads,
+    unmask_rows,
     unmask_slice,
 )
 from conformance.wire.framescan import first_octets, kernel_loaded, scan_run
@@ -178,6 +179,14 @@ _SCAN_FROM = 2048
 _SCAN_KINDS = first_octets((0x81, 0x82))  # RFC 6455 §5.2: TEXT/BINARY, FIN set, no RSV bit
 # A frame from this size whose payload has not fully arrived is gathered in its own array
 _BIG_FRAME = 64 * 1024
+# RFC 1951: a deflate symbol costs at least one bit, and a 258-octet match two (a length code and
+# a distance code), so compressed data inflates to at most 1032 times its size; a decompressor
+# holds back less than 16 octets of a symbol between calls
+_INFLATE_MAX_RATIO = 1032
+_INFLATE_HELD = 16
+_FRAGMENT_FIRST = {0x01: Opcode.TEXT, 0x02: Opcode.BINARY}  # first octet: FIN clear, no RSV bit
+_FRAGMENT_FIRST_RSV1 = {0x41: Opcode.TEXT, 0x42: Opcode.BINARY}  # ... RSV1 (permessage-deflate)
+_CONT_MORE, _CONT_LAST = 0x00, 0x80  # first octet of a continuation frame, FIN clear or set
 _new_tuple = tuple.__new__  # builds a Message (a named tuple) without its Python-level __new__
 
 
@@ -464,6 +473,10 @@ class Connection:
             if fast and self._msg_opcode is None and self._header is None:
                 pos = self._parse_fast(buf, pos, n)
                 if pos >= n or self._events:
+                    break
+            if fast and self._header is None:
+                pos, waiting = self._parse_fragmented(buf, pos, n)
+                if waiting or pos >= n or self._events:
                     break
             header = self._header
             if header is None:
@@ -789,6 +802,90 @@ class Connection:
                 append(_new_tuple(message, (binary_op, payload, None, False, at)))
         return len(payloads)
 
+    def _parse_fragmented(self, buf: bytearray, pos: int, n: int) -> tuple[int, bool]:
+        """Frames of a fragmented message (RFC 6455 §5.4) read together, not one by one.
+
+        Taken, in order: at the start of a message its first frame (TEXT or BINARY, FIN clear,
+        RSV1 only with permessage-deflate); runs of continuation frames with FIN clear and one
+        header but for the key, each read as a numpy matrix of frames (`_cont_rows`); the
+        continuation frame with FIN set, if it follows. Each is whole, masked as the role
+        requires, in the shortest length form, with no other bit set, and keeps the message
+        within `max_message` as `_check_header` counts it (`_room`): every rule such a frame could
+        break is decided before it is taken, and the first frame that might break one, or any
+        other frame (a control frame in between), is left to the general path. The payloads are
+        joined, then inflated in one codec call and validated in one UTF-8 feed: both are
+        incremental, so they give what frame by frame gives, failures included (at the same
+        octet, and no event comes between a message's frames).
+
+        Returns the position after the frames taken (`pos` when none was), and whether the frame
+        there is one of these that has not fully arrived and needs no look-ahead (only
+        uncompressed text is validated before its frame is whole, §8.1): its header breaks no
+        rule, so the general path need not read it now; it is taken with the next ones.
+        """
+        start = self._msg_opcode is None
+        masked = self._want_mask
+        pieces: list[bytes] = []
+        p = pos
+        if start:
+            first = _frame_head(buf, p, n, masked)
+            if first is None:
+                return pos, False
+            b0, at, length = first
+            compressed = b0 in _FRAGMENT_FIRST_RSV1 and self.deflate is not None
+            kind = _FRAGMENT_FIRST_RSV1.get(b0) if compressed else _FRAGMENT_FIRST.get(b0)
+            if kind is None or (self.max_message is not None and length > self.max_message):
+                return pos, False
+            op = kind
+            if at + length > n:
+                return pos, self._may_wait(op, compressed)
+            pieces.append(_payload(buf, at, length, masked))
+            p = at + length
+        else:
+            op, compressed = self._msg_opcode or Opcode.CONT, self._msg_compressed
+        taken = len(pieces[0]) if pieces else 0  # payload octets of this message read here
+        grow = _INFLATE_MAX_RATIO if compressed else 1
+        while True:
+            head, length, count = _cont_rows(buf, p, n, masked, self._room(taken, compressed), grow)
+            if not count:
+                break
+            pieces.append(_run_payload(buf, p, head, length, count, masked))
+            p += count * (head + length)
+            taken += count * length
+        fin = wait = False
+        nxt = _frame_head(buf, p, n, masked)
+        room = self._room(taken, compressed)
+        if nxt is not None and nxt[0] in (_CONT_MORE, _CONT_LAST) and (room is None or nxt[2] <= room):
+            if nxt[1] + nxt[2] > n:
+                wait = self._may_wait(op, compressed)
+            elif nxt[0] == _CONT_LAST:
+                pieces.append(_payload(buf, nxt[1], nxt[2], masked))
+                p, fin = nxt[1] + nxt[2], True
+        if p == pos:
+            return pos, wait
+        payload = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        if start:
+            self._msg_compressed = compressed
+        if compressed:
+            payload = self._inflate(payload, fin)
+        self._add_part(op, payload, fin, first=start)
+        return p, wait
+
+    def _may_wait(self, op: Opcode, compressed: bool) -> bool:
+        """Whether a frame of this message can wait until it is whole: `_look_ahead` would not
+        read its payload before (it reads uncompressed text only, when failing fast)."""
+        return compressed or op is not Opcode.TEXT or not self.utf8_fail_fast
+
+    def _room(self, taken: int, compressed: bool) -> int | None:
+        """The longest next frame that `_check_header` surely lets into the message in progress
+        after `taken` more payload octets of it were read here; None without a limit. It counts
+        the message's size so far as inflated (`_msg_size`), so compressed octets not inflated yet
+        count as much as they could inflate to."""
+        if self.max_message is None:
+            return None
+        if compressed:
+            return self.max_message - self._msg_size - _INFLATE_MAX_RATIO * (taken + _INFLATE_HELD)
+        return self.max_message - self._msg_size - taken
+
     def _check_header(self, h: FrameHeader) -> None:
         """Every rule that the header alone decides, before waiting for the payload."""
         op = h.opcode
@@ -855,6 +952,10 @@ class Connection:
         if fin and first and not self.message_parts:  # the common case: a one-frame message
             self._deliver_whole(op, payload)
             return
+        self._add_part(op, payload, fin, first=first)
+
+    def _add_part(self, op: Opcode, payload: bytes, fin: bool, *, first: bool) -> None:
+        """Part of a fragmented message (one frame's, or a run's joined): UTF-8, size, delivery."""
         if first:
             self._msg_opcode = op
             if op is not Opcode.TEXT:
@@ -1077,6 +1178,86 @@ def _run_length(rows: np.ndarray, b1: int) -> int:
         done += len(part)
         step *= 4
     return done
+
+
+def _frame_head(buf: bytearray, pos: int, n: int, masked: bool) -> tuple[int, int, int] | None:
+    """(first octet, payload start, payload length) of the frame at `pos` when its header has
+    arrived, its MASK bit is `masked` and its length is in the shortest form with the 64-bit
+    form's MSB clear (§5.2); else None. The payload may still be arriving."""
+    if n - pos < 2 or bool(buf[pos + 1] & 0x80) != masked:
+        return None
+    length = buf[pos + 1] & 0x7F
+    at = pos + 2
+    if length == _LEN16:
+        if n - pos < 4:
+            return None
+        length = (buf[pos + 2] << 8) | buf[pos + 3]
+        if length <= _LEN7_MAX:
+            return None
+        at += 2
+    elif length == _LEN64:
+        if n - pos < 10:
+            return None
+        length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+        if length <= 0xFFFF or length >= _MSB64:
+            return None
+        at += 8
+    if masked:
+        at += 4
+        if at > n:
+            return None
+    return buf[pos], at, length
+
+
+def _payload(buf: bytearray, at: int, length: int, masked: bool) -> bytes:
+    """A whole frame's payload, unmasked with the key before it (`buf` is scratch after)."""
+    if masked:
+        return unmask_slice(buf, at, at + length, bytes(buf[at - 4 : at]))
+    return _copy(buf, at, at + length)
+
+
+def _cont_rows(buf: bytearray, pos: int, n: int, masked: bool, room: int | None,
+               grow: int) -> tuple[int, int, int]:
+    """(header size, payload length, count) of the run of continuation frames at `pos` with FIN
+    clear and the header of the first (the same second octet and extended length; any key), whole
+    and as `_frame_head` requires them; count 0 when there is none. With `room`, the run stops before
+    the first frame longer than what is left of it, each earlier frame taking `grow` times its
+    length (see `Connection._room`)."""
+    first = _frame_head(buf, pos, n, masked)
+    if first is None or first[0] != _CONT_MORE or first[1] + first[2] > n:
+        return 0, 0, 0
+    _, at, length = first
+    head = at - pos
+    size = head + length
+    count = (n - pos) // size
+    if room is not None:
+        if room < length:
+            return 0, 0, 0
+        if length:
+            count = min(count, (room - length) // (grow * length) + 1)
+    rows = np.frombuffer(buf, dtype=np.uint8, count=count * size, offset=pos).reshape(count, size)
+    return head, length, _same_header(rows, head - 4 if masked else head)
+
+
+def _same_header(rows: np.ndarray, width: int) -> int:
+    """How many rows from the first start with the first row's `width` octets. Checked in chunks
+    growing fourfold from 64 rows, so a short run in a long buffer costs a short check."""
+    ref = rows[0, :width]
+    done, total, step = 1, len(rows), 64
+    while done < total:
+        good = (rows[done : done + step, :width] == ref).all(axis=1)
+        if not good.all():
+            return done + int(good.argmin())
+        done += len(good)
+        step *= 4
+    return total
+
+
+def _run_payload(buf: bytearray, pos: int, head: int, length: int, count: int, masked: bool) -> bytes:
+    """The payloads of the `count` frames of `head + length` octets at `pos`, unmasked, joined."""
+    rows = np.frombuffer(buf, dtype=np.uint8, count=count * (head + length), offset=pos)
+    rows = rows.reshape(count, head + length)
+    return unmask_rows(rows, head, length) if masked else rows[:, head:].tobytes()
 
 
 def _copy(buf: bytearray, start: int, end: int) -> bytes:

@@ -338,6 +338,8 @@ class DeflateCodec:
         self._total = 0  # octets since the decompressor's history began (saturates at the window)
         self._history: collections.deque[bytes] = collections.deque()  # earlier messages' output
         self._history_size = 0
+        self._parts: collections.deque[bytes] = collections.deque()  # this message's, its last window
+        self._parts_size = 0
         self._replay = strict and self._in_reset  # keep a message's frames to explain errors
         self._whole_ok = not strict  # a one-frame message may take `_decode_whole`
         self._kept: list[bytes] | None = [] if self._replay else None
@@ -413,6 +415,8 @@ class DeflateCodec:
                 self._step, self._slice = _STEP, _SLICE
         if fin:
             self._end_message(message)
+        else:
+            self._add_part(message)
         return message
 
     def _decode_whole(self, payload: bytes) -> bytes:
@@ -473,7 +477,17 @@ class DeflateCodec:
 
     def _recent(self, out: list[bytes]) -> bytes:
         """The history a decompressor started after a final block must know."""
-        return _last([*self._history, *out], 1 << self._in_bits)
+        return _last([*self._history, *self._parts, *out], 1 << self._in_bits)
+
+    def _add_part(self, output: bytes) -> None:
+        """Keep the output of a message's frame before its last, as far as the window reaches: a
+        final block in a later frame starts a decompressor that must know it (§7.2.3.4)."""
+        if not output:
+            return
+        self._parts.append(output)
+        self._parts_size += len(output)
+        while self._parts_size - len(self._parts[0]) >= 1 << self._in_bits:
+            self._parts_size -= len(self._parts.popleft())
 
     def _check_boundary(self) -> None:
         """At the end of a message the data must end between two blocks (§7.2.1)."""
@@ -485,7 +499,11 @@ class DeflateCodec:
     def _end_message(self, message: bytes) -> None:
         if not self._in_reset:
             self._total = min(self._total + self._inflated, 1 << self._in_bits)
+            for part in self._parts:  # the message's earlier frames: the history is the whole message
+                self._remember(part)
             self._remember(message)
+        if self._parts:
+            self._parts, self._parts_size = collections.deque(), 0
         fast = _zlib_ng if _zlib_ng is not None else zlib
         if self._strict_left <= 0 and self._in_zlib is not fast and self.check_boundary:
             # past the small steps (a narrow window): zlib-ng goes on from here, at a block

@@ -18,6 +18,7 @@ __all__ = [
     "serialize_frame",
     "serialize_header",
     "unmask_payloads",
+    "unmask_rows",
     "unmask_slice",
 ]
 
@@ -319,6 +320,27 @@ def unmask_payloads(buf: bytes | bytearray, starts: Sequence[int], lengths: Sequ
                        np.diff(first, append=top_word - (base >> 2)))
     data = (np.frombuffer(region, dtype=np.uint32) ^ stream).tobytes()
     return [data[a - base : a - base + k] for a, k in zip(starts, lengths, strict=True)]
+
+
+def unmask_rows(rows: np.ndarray, start: int, length: int) -> bytes:
+    """The payloads of frames of one size, one frame a row of `rows`, unmasked and joined.
+
+    Row i holds a frame: its 4-octet key in columns `start - 4` to `start`, its payload of
+    `length` octets from column `start`. Every payload starts on the key's first octet (§5.3), so
+    each row is one XOR: its whole 4-octet words with the key read as one word, the last
+    `length % 4` octets with the key's first octets. The result is the payloads in row order.
+    """
+    count = len(rows)
+    out = np.empty((count, length), dtype=np.uint8)
+    keys = np.ascontiguousarray(rows[:, start - 4 : start])
+    whole = length & ~3
+    if whole:
+        np.bitwise_xor(rows[:, start : start + whole].view(np.uint32), keys.view(np.uint32),
+                       out=out[:, :whole].view(np.uint32))
+    if whole != length:
+        np.bitwise_xor(rows[:, start + whole : start + length], keys[:, : length - whole],
+                       out=out[:, whole:])
+    return out.tobytes()
 
 
 def serialize_header(

@@ -17,6 +17,7 @@ from conformance.errors import WireError
 
 _ED = 0xED
 _SURROGATE_SECOND = 0xA0
+_LAST_CONTINUATION = 0xBF
 
 
 class Utf8Error(WireError):
@@ -35,6 +36,16 @@ def _bad_octet(exc: UnicodeDecodeError) -> int:
     return exc.end  # "invalid continuation byte" / "unexpected end of data": the octet after
 
 
+def _reason(exc: UnicodeDecodeError) -> str:
+    """CPython's reason, but a surrogate is named as such wherever the pieces were cut: ED A0..BF
+    at the end of a piece is pending (and reported below as a surrogate), inside one CPython calls
+    the second octet an invalid continuation byte."""
+    second = exc.object[exc.start + 1 : exc.start + 2]
+    if exc.object[exc.start] == _ED and second and _SURROGATE_SECOND <= second[0] <= _LAST_CONTINUATION:
+        return "surrogate code point"
+    return exc.reason
+
+
 class Utf8Validator:
     """Feed a text in pieces; get the decoded text back; fails at the first invalid octet."""
 
@@ -51,7 +62,7 @@ class Utf8Validator:
             text = self._decoder.decode(data, final)
         except UnicodeDecodeError as exc:
             pending = len(exc.object) - len(data)  # octets carried over from earlier pieces
-            raise Utf8Error(start - pending + _bad_octet(exc), exc.reason) from None
+            raise Utf8Error(start - pending + _bad_octet(exc), _reason(exc)) from None
         self._offset = start + len(data)
         pend = self._decoder.getstate()[0]
         if len(pend) >= 2 and pend[0] == _ED and pend[1] >= _SURROGATE_SECOND:

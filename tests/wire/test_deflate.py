@@ -105,6 +105,28 @@ class TestSection7_2_3Examples:
         assert c.decode(h("f348cdc9c90700 00"), True) == b"Hello"
         assert c.decode(h("f20011 0000"), True) == b"Hello"  # the history survives the final block
 
+    @pytest.mark.parametrize("fragment", [100, 1000, 5000])
+    @pytest.mark.parametrize("no_takeover", [False, True])
+    def test_bfinal_block_inside_a_fragmented_message(self, fragment: int, no_takeover: bool) -> None:  # §7.2.3.4
+        """After a final block the blocks go on with the history: the message's earlier frames
+        included (the second part here refers back to the first frames of the message), and the
+        next message sees the whole of this one."""
+        first = random.Random(3).randbytes(3000)
+        c = zlib.compressobj(6, zlib.DEFLATED, -15)
+        wire = c.compress(first) + c.flush(zlib.Z_FINISH)
+        c = zlib.compressobj(6, zlib.DEFLATED, -15, zdict=first)
+        wire += (c.compress(first[:2000]) + c.flush(SYNC))[:-4]
+        parts = [wire[i : i + fragment] for i in range(0, len(wire), fragment)]
+        d = codec("server", client_no_context_takeover=no_takeover)
+        assert b"".join(d.decode(p, k == len(parts) - 1) for k, p in enumerate(parts)) == first + first[:2000]
+        if no_takeover:
+            return
+        c = zlib.compressobj(6, zlib.DEFLATED, -15, zdict=first + first[:2000])
+        again = c.compress(b"x") + c.flush(zlib.Z_FINISH)  # a final block first, then references
+        c = zlib.compressobj(6, zlib.DEFLATED, -15, zdict=first + first[:2000] + b"x")  # to the first frames
+        again += (c.compress(first[2000:2600]) + c.flush(SYNC))[:-4]
+        assert d.decode(again, True) == b"x" + first[2000:2600]
+
     def test_bfinal_block_without_the_empty_block_is_cut_short(self) -> None:  # §7.2.1 step 2
         with pytest.raises(DeflateDataError):
             codec().decode(h("f348cdc9c90700"), True)

@@ -71,6 +71,14 @@ class TestSection8_1FailFast:
             v.feed(b"\xed\xa0")
         assert exc.value.position == 3
 
+    def test_a_surrogate_is_named_the_same_in_one_piece_or_cut_after_it(self) -> None:
+        with pytest.raises(Utf8Error) as whole:
+            validate_utf8(b"ok\xed\xa0\x80")
+        v = Utf8Validator()
+        with pytest.raises(Utf8Error) as cut:
+            v.feed(b"ok\xed\xa0")
+        assert str(whole.value) == str(cut.value) == "invalid UTF-8 at octet 3: surrogate code point"
+
     def test_valid_prefix_is_held_back(self) -> None:
         v = Utf8Validator()
         assert v.feed(b"\xce") == ""
@@ -85,6 +93,7 @@ class TestSection8_1FailFast:
         cuts = sorted(draw.draw(st.lists(st.integers(0, len(data)), max_size=4)))
         v = Utf8Validator()
         got: int | None = None
+        message = None  # the whole error, reason included, is the one of the text in one piece
         text = ""
         try:
             prev = 0
@@ -93,8 +102,12 @@ class TestSection8_1FailFast:
                 prev = c
             text += v.feed(data[prev:], final=True)
         except Utf8Error as exc:
-            got = exc.position
+            got, message = exc.position, str(exc)
         assert got == expected
+        if expected is not None:
+            with pytest.raises(Utf8Error) as whole:
+                validate_utf8(data)
+            assert message == str(whole.value)
         if expected is None:
             assert text == data.decode("utf-8")
 
