@@ -128,6 +128,11 @@ class _Sloppy(Connection):
             op = Opcode.BINARY  # text taken as octets, never validated
         super()._on_data(op, payload, fin, first=first)
 
+    def _add_part(self, op: Opcode, payload: bytes, fin: bool, *, first: bool) -> None:
+        if self.kind == "lax-utf8" and op is Opcode.TEXT:
+            op = Opcode.BINARY  # a fragmented message's parts, read in runs, go here directly
+        super()._add_part(op, payload, fin, first=first)
+
     def _look_ahead(self, h: FrameHeader, buf: bytearray, start: int, n: int) -> None:
         if self.kind != "lax-utf8":
             super()._look_ahead(h, buf, start, n)
