@@ -26,10 +26,11 @@ from hypothesis import strategies as st
 
 from conformance.engine import connection
 from conformance.engine import events as ev
-from conformance.engine.connection import Codec, Connection, Role, State
+from conformance.engine.connection import Codec, Connection, Role
 from conformance.engine.deflate import negotiated_codec
 from conformance.wire.deflate import DeflateParams
 from conformance.wire.frames import Frame, Opcode, parse_header, serialize_frame
+from tests.engine.test_connection_fast_path import _run as echo_run
 
 _TAIL = b"\x00\x00\xff\xff"
 _BREAKS = ["rsv2", "rsv3", "rsv1", "reserved-opcode", "control-opcode", "text-inside", "wrong-mask",
@@ -224,18 +225,7 @@ def _conn(setup: Setup, frame_events: bool) -> Connection:
 def _run(conn: Connection, reads: list[bytes]) -> tuple[list[object], int | bytes]:
     """The events, and what the connection sent while each message was echoed as it was pulled
     (a client masks its echoes with random keys: then only their length can be compared)."""
-    got: list[object] = []
-    for r in reads:
-        conn.receive_data(r)
-        for e in conn.events():
-            if isinstance(e, ev.FrameReceived):
-                continue
-            if isinstance(e, ev.Message) and conn.state is State.OPEN:
-                conn.send_data(e.data)
-            got.append((type(e).__name__, e.rule.id, e.detail, e.close_code) if isinstance(e, ev.Failure) else e)
-    conn.receive_data(b"")
-    got.extend(conn.events())
-    out = conn.data_to_send()
+    got, out = echo_run(conn, reads)
     return got, out if conn.role is Role.SERVER else len(out)
 
 
