@@ -338,6 +338,7 @@ class DeflateCodec:
         self._total = 0  # octets since the decompressor's history began (saturates at the window)
         self._history: collections.deque[bytes] = collections.deque()  # earlier messages' output
         self._history_size = 0
+        self._parts: list[bytes] = []  # the output of the current message's earlier frames
         self._replay = strict and self._in_reset  # keep a message's frames to explain errors
         self._whole_ok = not strict  # a one-frame message may take `_decode_whole`
         self._kept: list[bytes] | None = [] if self._replay else None
@@ -413,6 +414,8 @@ class DeflateCodec:
                 self._step, self._slice = _STEP, _SLICE
         if fin:
             self._end_message(message)
+        else:
+            self._parts.append(message)
         return message
 
     def _decode_whole(self, payload: bytes) -> bytes:
@@ -472,8 +475,9 @@ class DeflateCodec:
                 piece = d.unconsumed_tail
 
     def _recent(self, out: list[bytes]) -> bytes:
-        """The history a decompressor started after a final block must know."""
-        return _last([*self._history, *out], 1 << self._in_bits)
+        """The history a decompressor started after a final block must know: the earlier
+        messages (none without context takeover), this message's earlier frames, then `out`."""
+        return _last([*self._history, *self._parts, *out], 1 << self._in_bits)
 
     def _check_boundary(self) -> None:
         """At the end of a message the data must end between two blocks (§7.2.1)."""
@@ -486,6 +490,7 @@ class DeflateCodec:
         if not self._in_reset:
             self._total = min(self._total + self._inflated, 1 << self._in_bits)
             self._remember(message)
+        self._parts = []
         fast = _zlib_ng if _zlib_ng is not None else zlib
         if self._strict_left <= 0 and self._in_zlib is not fast and self.check_boundary:
             # past the small steps (a narrow window): zlib-ng goes on from here, at a block
@@ -502,13 +507,14 @@ class DeflateCodec:
         self._kept, self._kept_size = ([] if self._replay else None), 0
 
     def _remember(self, message: bytes) -> None:
-        """Keep references to the output that still lies inside the window."""
-        if not message:
-            return
+        """Keep references to the output that still lies inside the window: the message's
+        earlier frames, then its last."""
         window = 1 << self._in_bits
-        self._history.append(message)
-        self._history_size += len(message)
-        while self._history_size - len(self._history[0]) >= window:
+        for piece in (*self._parts, message):
+            if piece:
+                self._history.append(piece)
+                self._history_size += len(piece)
+        while self._history and self._history_size - len(self._history[0]) >= window:
             self._history_size -= len(self._history.popleft())
 
     def _keep(self, data: bytes) -> None:
