@@ -34,6 +34,20 @@ inflate at full speed, in zlib-ng from the next message on (primed with the wind
 A final block (BFINAL = 1, §7.2.3.4) ends zlib's stream but not ours: the blocks after it are inflated by a new decompressor primed
 with the history. At the end of a message the stream must sit on a block boundary, else the
 message was cut short and does not inflate.
+
+Receiving again. Inflating is deterministic: the same compressed octets after the same last
+2^bits octets of output (none without context takeover) give the same message, pass the same
+checks, and fail with the same error. Since the sender sends forms again (above), the volume
+cases make each side receive the same payloads after the same history over and over, so a
+one-frame message inflated before is taken from a memo (`_Inflations`, keyed like `_Forms` by the
+history's names and the payload, the payload compared in full) without a zlib call; the engine
+asks `text_of` and skips its UTF-8 decode of a text it validated before. Only messages that
+inflated and passed every check are stored, and only where the same regime would inflate them
+again: the boundary checked, past the small steps (whose window checks need the real inflater),
+under the same `max_message` (checked again on a hit). The decompressor then lacks the recalled
+messages; before it inflates again it is rebuilt with the stream's last 2^bits octets as its
+dictionary, which is what its window would hold (a zlib window holds exactly those octets, and a
+shorter stream whole).
 """
 
 from __future__ import annotations
@@ -44,6 +58,7 @@ __all__ = ["ZLIB_ERRORS", "DeflateCodec", "DeflateDataError", "DeflateParams", "
 import collections
 import dataclasses
 import itertools
+import sys
 import zlib
 from collections.abc import Iterable
 from types import ModuleType
@@ -73,6 +88,8 @@ _KEEP_LIMIT = 1 << 20  # compressed octets of a message kept to explain a too-fa
 _MEMO_LIMIT = 4 << 20  # octets of messages and compressed forms a codec remembers (see _Forms)
 _MEMO_FROM = 1024  # smaller messages compress faster than they are looked up (with a full window)
 _KEY_NAMES = 32  # with context takeover, messages of 1/32 of the window and more are looked up
+_RECALL_FROM = 256  # without context takeover, smaller payloads inflate faster than they are looked up
+_ENTRY_COST = 200  # octets an entry of the receive memo costs beside the payload and message
 _MIN_BITS, _MAX_BITS = 8, 15  # RFC 7692 §7.1.2
 _ZLIB_MIN_DEFLATE_BITS = 9
 # What either zlib raises for data that does not inflate.
@@ -303,6 +320,121 @@ class _Forms:
         return tuple(name for name, _, _ in self._history)
 
 
+_Recall = tuple[tuple[int, ...], tuple[int, bytes]]  # (names of the history, fingerprint of a payload)
+
+
+class _Inflation:
+    """A message inflated before: the compressed payload, the message it gave, the message's
+    name, and its text once the engine found it valid UTF-8 (RFC 6455 §8.1)."""
+
+    __slots__ = ("message", "name", "payload", "text")
+
+    def __init__(self, payload: bytes, message: bytes, name: int) -> None:
+        self.payload = payload
+        self.message = message
+        self.name = name
+        self.text: str | None = None
+
+
+class _Inflations:
+    """Messages a receiver inflated before, by the history they followed: the mirror of _Forms.
+
+    Inflating is deterministic: the same compressed octets after the same last `reach` octets of
+    output give the same message (and the same checks passed). Messages are named as in _Forms
+    (equal octets, the same name while remembered; a message of several frames, or too short to
+    be looked up, gets a number of its own, so a history holding one never matches) and the
+    history by the names of the latest messages covering `reach` octets (0 without context
+    takeover: the history is always empty). Only messages that inflated and passed every check
+    are stored; what is remembered stays under _MEMO_LIMIT octets, past it everything is
+    forgotten and names go on with numbers not used before.
+    """
+
+    def __init__(self, reach: int, name_from: int, lookup_from: int) -> None:
+        self.reach = reach
+        self.name_from = name_from  # shorter messages get a number of their own
+        self.lookup_from = lookup_from  # shorter payloads inflate faster than they are looked up
+        self._names: dict[tuple[int, bytes], tuple[bytes, int]] = {}  # fingerprint -> (message, name)
+        self._known: dict[_Recall, _Inflation] = {}
+        self.size = 0  # octets of the named messages, the payloads and the texts
+        self._numbers = itertools.count()
+        self._history: collections.deque[tuple[int, int, bool]] = collections.deque()  # name, length, own
+        self._history_size = 0
+        self._own = 0
+        self.last: _Inflation | None = None  # the latest message's entry, if it has one
+        self.hits = 0
+
+    def key(self, payload: bytes) -> _Recall | None:
+        """`payload` after the current history; None when it is not worth a look-up or that
+        history cannot recur."""
+        if self._own or len(payload) < self.lookup_from or len(payload) > _MEMO_LIMIT:
+            return None
+        return tuple(name for name, _, _ in self._history), _fingerprint(payload)
+
+    def get(self, key: _Recall, payload: bytes) -> _Inflation | None:
+        known = self._known.get(key)
+        if known is not None and (known.payload is payload or known.payload == payload):
+            return known
+        return None
+
+    def recalled(self, known: _Inflation) -> None:
+        """`known` was taken instead of inflating its payload again."""
+        self.hits += 1
+        self.last = known
+        self._push(known.name, len(known.message))
+
+    def inflated(self, key: _Recall | None, payload: bytes, message: bytes, *, whole: bool) -> None:
+        """`payload` (the last frame of a message; `whole`: its only one) inflated to `message`
+        and passed every check; stored under `key` unless that is None."""
+        name = self._name(message) if whole and self.reach else None
+        self.last = None
+        if key is not None and (name is not None or not self.reach) and len(payload) <= _MEMO_LIMIT:
+            self._room(len(payload) + len(message) + _ENTRY_COST)  # a named message counted twice: a bound
+            self.last = self._known[key] = _Inflation(payload, message, -1 if name is None else name)
+        self._push(name, len(message))
+
+    def keep_text(self, message: bytes, text: str) -> None:
+        last = self.last
+        if last is not None and last.message is message and last.text is None:
+            cost = sys.getsizeof(text)
+            if self.size + cost <= _MEMO_LIMIT:
+                self.size += cost
+                last.text = text
+
+    def _name(self, message: bytes) -> int | None:
+        if len(message) < self.name_from:
+            return None
+        print_ = _fingerprint(message)
+        known = self._names.get(print_)
+        if known is not None and (known[0] is message or known[0] == message):
+            return known[1]
+        if len(message) > _MEMO_LIMIT:
+            return None
+        self._room(len(message))
+        name = next(self._numbers)
+        self._names[print_] = (message, name)
+        return name
+
+    def _room(self, size: int) -> None:
+        if self.size + size > _MEMO_LIMIT:
+            self._names.clear()
+            self._known.clear()
+            self.size = 0
+        self.size += size
+
+    def _push(self, name: int | None, length: int) -> None:
+        """A message of `length` octets named `name` (None: a number of its own) ended."""
+        if not self.reach or not length:  # no history to name / no octets added to it
+            return
+        own = name is None
+        self._history.append((next(self._numbers) if name is None else name, length, own))
+        self._history_size += length
+        self._own += own
+        while self._history and self._history_size - self._history[0][1] >= self.reach:
+            _, gone, was_own = self._history.popleft()
+            self._history_size -= gone
+            self._own -= was_own
+
+
 class DeflateCodec:
     """Compresses what `role` sends and inflates what its peer sends, as `params` agree."""
 
@@ -343,6 +475,15 @@ class DeflateCodec:
         self._whole_ok = not strict  # a one-frame message may take `_decode_whole`
         self._kept: list[bytes] | None = [] if self._replay else None
         self._kept_size = 0
+        # with context takeover a history key names the ~_KEY_NAMES messages that fill the window;
+        # any payload after such a history is worth a look-up (it mostly refers back into it)
+        reach_in = 0 if self._in_reset else 1 << self._in_bits
+        self._recall = (_Inflations(0, 0, _RECALL_FROM) if self._in_reset
+                        else _Inflations(reach_in, min(_MEMO_FROM, reach_in // _KEY_NAMES), 1))
+        # False inflates every message (the memo's differential tests; benchmarks of inflation)
+        self.recall = True
+        self._behind = False  # messages were recalled since the decompressor last inflated one
+        self._midway = False  # a message's first frames were decoded, its last has not been
         # False models a receiver that inflates what it can of a message cut short inside a block
         # instead of rejecting it (RFC 7692 §7.2.2 says how to inflate, not what to do then);
         # `cut_short` then records that such a message was accepted
@@ -389,10 +530,28 @@ class DeflateCodec:
 
     # -- receiving ---------------------------------------------------------------------------
 
+    @property
+    def recalled(self) -> int:
+        """Messages taken from the receive memo instead of inflated again."""
+        return self._recall.hits
+
     def decode(self, payload: bytes, fin: bool) -> bytes:
-        """Inflate one frame of a compressed message; `max_message` bounds the whole message."""
-        if fin and self._whole_ok and self.check_boundary and not self._inflated:
-            return self._decode_whole(payload)
+        """Inflate one frame of a compressed message; `max_message` bounds the whole message.
+
+        A one-frame message inflated before after the same history is taken from the receive
+        memo (see `_Inflations`): the same bytes object, no zlib call.
+        """
+        key = self._recall_key(payload) if fin and not self._midway else None
+        if key is not None:
+            known = self._recall.get(key, payload)
+            if known is not None and (self.max_message is None or len(known.message) <= self.max_message):
+                return self._recalled(known)
+        if self._behind:
+            self._catch_up()
+        if fin and self._whole_ok and self.check_boundary and not self._midway:
+            return self._decode_whole(payload, key)
+        if not fin:
+            self._midway = True
         data = payload + _TAIL if fin else payload
         self._keep(data)
         out: list[bytes] = []
@@ -413,12 +572,52 @@ class DeflateCodec:
             if self._strict_left <= 0:
                 self._step, self._slice = _STEP, _SLICE
         if fin:
-            self._end_message(message)
+            self._finish(message, payload, key)
         else:
             self._parts.append(message)
         return message
 
-    def _decode_whole(self, payload: bytes) -> bytes:
+    def _recall_key(self, payload: bytes) -> _Recall | None:
+        """The memo's key for a one-frame message, where the memo may answer: with the boundary
+        checked, past the small steps (whose window checks need the real inflater)."""
+        if self.recall and self.check_boundary and self._strict_left <= 0 and type(payload) is bytes:
+            return self._recall.key(payload)
+        return None
+
+    def _recalled(self, known: _Inflation) -> bytes:
+        """End a message taken from the memo; the decompressor's window now lacks it."""
+        self._recall.recalled(known)
+        self._inflated = len(known.message)
+        self._behind = not self._in_reset
+        self._end_message(known.message)
+        return known.message
+
+    def _catch_up(self) -> None:
+        """Before inflating after recalled messages: a decompressor that holds the stream's last
+        2^bits octets, as `compressor_behind` has the sender do (see the module docstring)."""
+        history = self._recent([])
+        if history:
+            self._decompressor = self._in_zlib.decompressobj(-self._in_bits, zdict=history)
+        else:
+            self._decompressor = self._in_zlib.decompressobj(-self._in_bits)
+        self._behind = False
+
+    def _finish(self, message: bytes, payload: bytes, key: _Recall | None) -> None:
+        """End a message that inflated and passed every check; the memo learns it."""
+        self._recall.inflated(key, payload, message, whole=self.recall and not self._parts)
+        self._end_message(message)
+
+    def text_of(self, message: bytes) -> str | None:
+        """The text of `message`, the latest message decoded, when it came from the memo and
+        was found valid UTF-8 before (`note_text`); None: decode it."""
+        last = self._recall.last
+        return last.text if last is not None and last.message is message else None
+
+    def note_text(self, message: bytes, text: str) -> None:
+        """`message`, the latest message decoded, is valid UTF-8 and reads `text`."""
+        self._recall.keep_text(message, text)
+
+    def _decode_whole(self, payload: bytes, key: _Recall | None = None) -> bytes:
         """`decode` of a whole message with the full window, in one zlib call and one boundary
         probe (the receive hot path: the general steps, one call per step, cost more than zlib).
         Unlimited output when there is no `max_message`, else capped one octet past it; a final
@@ -440,7 +639,7 @@ class DeflateCodec:
             self._check_boundary()
         except ZLIB_ERRORS as exc:
             raise DeflateDataError(f"the payload does not inflate: {exc}", self._hint(str(exc), data)) from None
-        self._end_message(message)
+        self._finish(message, payload, key)
         return message
 
     def _inflate(self, data: bytes, out: list[bytes], tail: bool = False) -> None:
@@ -490,7 +689,7 @@ class DeflateCodec:
         if not self._in_reset:
             self._total = min(self._total + self._inflated, 1 << self._in_bits)
             self._remember(message)
-        self._parts = []
+        self._parts, self._midway = [], False
         fast = _zlib_ng if _zlib_ng is not None else zlib
         if self._strict_left <= 0 and self._in_zlib is not fast and self.check_boundary:
             # past the small steps (a narrow window): zlib-ng goes on from here, at a block
@@ -501,6 +700,7 @@ class DeflateCodec:
                 self._decompressor = fast.decompressobj(-self._in_bits, zdict=history)
             elif not self._in_reset:
                 self._decompressor = fast.decompressobj(-self._in_bits)
+            self._behind = False
         if self._in_reset:
             self._decompressor = self._in_zlib.decompressobj(-self._in_bits)
         self._inflated = 0
