@@ -90,6 +90,8 @@ _MEMO_FROM = 1024  # smaller messages compress faster than they are looked up (w
 _KEY_NAMES = 32  # with context takeover, messages of 1/32 of the window and more are looked up
 _RECALL_FROM = 256  # without context takeover, smaller payloads inflate faster than they are looked up
 _ENTRY_COST = 200  # octets an entry of the receive memo costs beside the payload and message
+_END_COST = 100  # octets an end of a call in a message of several calls costs in the memo
+_PARTED_LIMIT = 1 << 20  # compressed octets of a message of several calls worth remembering
 _MIN_BITS, _MAX_BITS = 8, 15  # RFC 7692 §7.1.2
 _ZLIB_MIN_DEFLATE_BITS = 9
 # What either zlib raises for data that does not inflate.
@@ -336,6 +338,39 @@ class _Inflation:
         self.text: str | None = None
 
 
+class _Parted:
+    """A message inflated before from several `decode` calls: its compressed octets, its output,
+    and, for each point where a call without fin ended, the output inflated up to there."""
+
+    __slots__ = ("ends", "message", "name", "payload")
+
+    def __init__(self, payload: bytes, message: bytes, name: int, ends: dict[int, int]) -> None:
+        self.payload = payload
+        self.message = message
+        self.name = name
+        self.ends = ends
+
+
+class _Recording:
+    """A message of several calls being inflated: what each call brought and where it ended."""
+
+    __slots__ = ("chunks", "ends", "key", "size")
+
+    def __init__(self, key: _Recall | None) -> None:
+        self.key = key  # None: the message is only named, not stored (its history cannot recur)
+        self.chunks: list[bytes] = []
+        self.ends: dict[int, int] = {}  # compressed octets so far -> output octets so far
+        self.size = 0
+
+    def add(self, chunk: bytes, inflated: int, *, fin: bool) -> bool:
+        """Note a call; False when the message grows past what is worth remembering."""
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+        if not fin:
+            self.ends[self.size] = inflated
+        return self.size <= _PARTED_LIMIT
+
+
 class _Inflations:
     """Messages a receiver inflated before, by the history they followed: the mirror of _Forms.
 
@@ -355,6 +390,7 @@ class _Inflations:
         self.lookup_from = lookup_from  # shorter payloads inflate faster than they are looked up
         self._names: dict[tuple[int, bytes], tuple[bytes, int]] = {}  # fingerprint -> (message, name)
         self._known: dict[_Recall, _Inflation] = {}
+        self._parted: dict[_Recall, _Parted] = {}  # by the history and the first _PRINT octets
         self.size = 0  # octets of the named messages, the payloads and the texts
         self._numbers = itertools.count()
         self._history: collections.deque[tuple[int, int, bool]] = collections.deque()  # name, length, own
@@ -370,27 +406,55 @@ class _Inflations:
             return None
         return tuple(name for name, _, _ in self._history), _fingerprint(payload)
 
+    def parted_key(self, payload: bytes) -> _Recall | None:
+        """The key of a message whose first call brings `payload` without fin."""
+        if self._own or len(payload) < _PRINT:
+            return None
+        return tuple(name for name, _, _ in self._history), (0, payload[:_PRINT])
+
+    def get_parted(self, key: _Recall) -> _Parted | None:
+        return self._parted.get(key)
+
+    def inflated_parts(self, record: _Recording, message: bytes) -> None:
+        """A message of several calls (`record`) inflated to `message` and passed every check.
+        The same compressed octets seen before under the key: the ends of both splits are kept
+        (the output up to a point of the input does not depend on how the input was split)."""
+        name = self._name(message) if self.reach else -1
+        self.last = None
+        if record.key is None:
+            self._push(name, len(message))
+            return
+        payload = b"".join(record.chunks)
+        known = self._parted.get(record.key)
+        if known is not None and known.payload == payload and known.message == message:
+            known.ends.update(record.ends)
+            self.size += len(record.ends) * _END_COST
+        elif name is not None:
+            self._room(len(payload) + len(message) + _ENTRY_COST + len(record.ends) * _END_COST)
+            self._parted[record.key] = _Parted(payload, message, name, record.ends)
+        self._push(name, len(message))
+
     def get(self, key: _Recall, payload: bytes) -> _Inflation | None:
         known = self._known.get(key)
         if known is not None and (known.payload is payload or known.payload == payload):
             return known
         return None
 
-    def recalled(self, known: _Inflation) -> None:
+    def recalled(self, known: _Inflation | _Parted) -> None:
         """`known` was taken instead of inflating its payload again."""
         self.hits += 1
-        self.last = known
+        self.last = known if isinstance(known, _Inflation) else None
         self._push(known.name, len(known.message))
 
-    def inflated(self, key: _Recall | None, payload: bytes, message: bytes, *, whole: bool) -> None:
-        """`payload` (the last frame of a message; `whole`: its only one) inflated to `message`
-        and passed every check; stored under `key` unless that is None."""
+    def inflated(self, key: _Recall | None, payload: bytes, message: bytes, *, whole: bool, size: int) -> None:
+        """`payload` (the last frame of a message of `size` octets; `whole`: its only one)
+        inflated to `message` and passed every check; stored under `key` unless that is None."""
         name = self._name(message) if whole and self.reach else None
         self.last = None
         if key is not None and (name is not None or not self.reach) and len(payload) <= _MEMO_LIMIT:
             self._room(len(payload) + len(message) + _ENTRY_COST)  # a named message counted twice: a bound
             self.last = self._known[key] = _Inflation(payload, message, -1 if name is None else name)
-        self._push(name, len(message))
+        self._push(name, size)
 
     def keep_text(self, message: bytes, text: str) -> None:
         last = self.last
@@ -418,6 +482,7 @@ class _Inflations:
         if self.size + size > _MEMO_LIMIT:
             self._names.clear()
             self._known.clear()
+            self._parted.clear()
             self.size = 0
         self.size += size
 
@@ -484,6 +549,10 @@ class DeflateCodec:
         self.recall = True
         self._behind = False  # messages were recalled since the decompressor last inflated one
         self._midway = False  # a message's first frames were decoded, its last has not been
+        self._record: _Recording | None = None  # the calls of a message of several, for the memo
+        self._follow: _Parted | None = None  # the message of several calls this one repeats so far
+        self._followed: list[bytes] = []  # the payloads taken from `_follow`, not yet inflated
+        self._follow_at = 0  # compressed octets of this message taken from `_follow`
         # False models a receiver that inflates what it can of a message cut short inside a block
         # instead of rejecting it (RFC 7692 §7.2.2 says how to inflate, not what to do then);
         # `cut_short` then records that such a message was accepted
@@ -541,6 +610,10 @@ class DeflateCodec:
         A one-frame message inflated before after the same history is taken from the receive
         memo (see `_Inflations`): the same bytes object, no zlib call.
         """
+        if self._follow is not None or (not fin and not self._midway):
+            recalled = self._parted_call(payload, fin)
+            if recalled is not None:
+                return recalled
         key = self._recall_key(payload) if fin and not self._midway else None
         if key is not None:
             known = self._recall.get(key, payload)
@@ -571,18 +644,84 @@ class DeflateCodec:
             self._strict_left -= len(message)
             if self._strict_left <= 0:
                 self._step, self._slice = _STEP, _SLICE
+        if self._record is not None and not self._record.add(payload, self._inflated, fin=fin):
+            self._record = None
         if fin:
             self._finish(message, payload, key)
         else:
             self._parts.append(message)
         return message
 
+    # -- receiving again: a message of several calls ------------------------------------------
+    # A call is answered from a message of several calls inflated before after the same history
+    # when it brings the next octets of that message and ends where one of its calls ended then
+    # (or at its end, with fin): the output up to there, sliced from the stored message. Nothing
+    # moves: each call returns what inflating it would return, and each error (the data, the
+    # limit) is raised by the same call, because at the first call that does not match, the
+    # calls taken so far are inflated (they passed before, so they pass again) and that call is
+    # inflated as it would have been.
+
+    def _parted_call(self, payload: bytes, fin: bool) -> bytes | None:
+        """The output of this call from the memo, or None (the calls before it inflated)."""
+        if self._follow is None:  # the first call of a message, without fin
+            if not (self._recall_key_ok() and type(payload) is bytes):
+                return None
+            key = self._recall.parted_key(payload)
+            self._record = _Recording(key)  # without a key still named when it ends, for the history
+            self._follow = None if key is None else self._recall.get_parted(key)
+            if self._follow is None:
+                return None
+            self._followed, self._follow_at = [], 0
+        known, at, end = self._follow, self._follow_at, self._follow_at + len(payload)
+        upto = len(known.message) if fin and end == len(known.payload) else None if fin else known.ends.get(end)
+        limit = self.max_message
+        if upto is None or (limit is not None and upto > limit) or not known.payload.startswith(payload, at):
+            self._inflate_followed()
+            return None
+        out = known.message[self._inflated:upto]
+        self._followed.append(payload)
+        self._follow_at, self._inflated = end, upto
+        if self._kept is not None:
+            self._keep(payload + _TAIL if fin else payload)
+        if self._record is not None and not self._record.add(payload, upto, fin=fin):
+            self._record = None
+        if not fin:
+            self._midway = True
+            self._parts.append(out)
+            return out
+        self._recall.recalled(known)
+        self._behind = not self._in_reset
+        self._end_message(out)
+        return out
+
+    def _inflate_followed(self) -> None:
+        """The calls taken from the memo, inflated after all (their output thrown away: it is the
+        same); the decompressor is then where it would be without the memo."""
+        followed, self._follow, self._followed = self._followed, None, []
+        parts, self._parts = self._parts, []  # rebuilt as they inflate: a final block restarts with them
+        if self._behind:
+            self._catch_up()
+        self._inflated = 0
+        try:
+            for chunk in followed:
+                out: list[bytes] = []
+                self._inflate(chunk, out)
+                self._parts.append(b"".join(out))
+        except ZLIB_ERRORS as exc:  # pragma: no cover - they inflated before
+            raise DeflateDataError(f"the payload does not inflate: {exc}", self._hint(str(exc), chunk)) from None
+        finally:
+            self._parts = parts
+
     def _recall_key(self, payload: bytes) -> _Recall | None:
-        """The memo's key for a one-frame message, where the memo may answer: with the boundary
-        checked, past the small steps (whose window checks need the real inflater)."""
-        if self.recall and self.check_boundary and self._strict_left <= 0 and type(payload) is bytes:
+        """The memo's key for a one-frame message, where the memo may answer."""
+        if self._recall_key_ok() and type(payload) is bytes:
             return self._recall.key(payload)
         return None
+
+    def _recall_key_ok(self) -> bool:
+        """Whether the memo may answer: with the boundary checked, past the small steps (whose
+        window checks need the real inflater)."""
+        return self.recall and self.check_boundary and self._strict_left <= 0
 
     def _recalled(self, known: _Inflation) -> bytes:
         """End a message taken from the memo; the decompressor's window now lacks it."""
@@ -604,7 +743,10 @@ class DeflateCodec:
 
     def _finish(self, message: bytes, payload: bytes, key: _Recall | None) -> None:
         """End a message that inflated and passed every check; the memo learns it."""
-        self._recall.inflated(key, payload, message, whole=self.recall and not self._parts)
+        if self._record is not None:
+            self._recall.inflated_parts(self._record, b"".join([*self._parts, message]))
+        else:
+            self._recall.inflated(key, payload, message, whole=self.recall and not self._parts, size=self._inflated)
         self._end_message(message)
 
     def text_of(self, message: bytes) -> str | None:
@@ -690,6 +832,7 @@ class DeflateCodec:
             self._total = min(self._total + self._inflated, 1 << self._in_bits)
             self._remember(message)
         self._parts, self._midway = [], False
+        self._record, self._follow, self._followed = None, None, []
         fast = _zlib_ng if _zlib_ng is not None else zlib
         if self._strict_left <= 0 and self._in_zlib is not fast and self.check_boundary:
             # past the small steps (a narrow window): zlib-ng goes on from here, at a block
