@@ -214,9 +214,8 @@ class Codec(Protocol):
 
     def encode(self, data: bytes, fin: bool) -> bytes: ...
     def decode(self, payload: bytes, fin: bool) -> bytes: ...
-    # the text of the message `decode` just returned, when known valid before; None: decode it
-    def text_of(self, message: bytes) -> str | None: ...
-    def note_text(self, message: bytes, text: str) -> None: ...
+    # the message `decode` just returned, as UTF-8: bytes.decode, or the text decoded before
+    def text_of(self, message: bytes) -> str: ...
 
 
 class Connection:
@@ -792,15 +791,11 @@ class Connection:
         if op is Opcode.TEXT and not (self.known_text is not None and payload == self.known_text):
             # an inflated message the codec recalls (the same octets) was validated before
             codec = self.deflate if self._msg_compressed else None
-            text = None if codec is None else codec.text_of(payload)
-            if text is None:
-                try:
-                    text = payload.decode("utf-8")
-                except UnicodeDecodeError:
-                    pos = _utf8_position(payload)
-                    raise ProtocolError(TEXT_INVALID, f"invalid UTF-8 at octet {pos}") from None
-                if codec is not None:
-                    codec.note_text(payload, text)
+            try:
+                text = payload.decode("utf-8") if codec is None else codec.text_of(payload)
+            except UnicodeDecodeError:
+                pos = _utf8_position(payload)
+                raise ProtocolError(TEXT_INVALID, f"invalid UTF-8 at octet {pos}") from None
         self._events.append(_new_tuple(ev.Message, (op, payload, text, self._msg_compressed, self._at)))
         self._msg_compressed = False
 

@@ -60,7 +60,7 @@ import dataclasses
 import itertools
 import sys
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
@@ -88,7 +88,10 @@ _KEEP_LIMIT = 1 << 20  # compressed octets of a message kept to explain a too-fa
 _MEMO_LIMIT = 4 << 20  # octets of messages and compressed forms a codec remembers (see _Forms)
 _MEMO_FROM = 1024  # smaller messages compress faster than they are looked up (with a full window)
 _KEY_NAMES = 32  # with context takeover, messages of 1/32 of the window and more are looked up
-_RECALL_FROM = 256  # without context takeover, smaller payloads inflate faster than they are looked up
+# Below these sizes a message inflates (and its text decodes) in about the time a look-up and
+# storing it take (a few microseconds), so the memo would cost where messages do not recur:
+_RECALL_FROM = 1024  # payloads without context takeover
+_RECALL_NAMES_FROM = 2048  # messages with it (smaller ones get a number of their own)
 _ENTRY_COST = 200  # octets an entry of the receive memo costs beside the payload and message
 _END_COST = 100  # octets an end of a call in a message of several calls costs in the memo
 _PARTED_LIMIT = 1 << 20  # compressed octets of a message of several calls worth remembering
@@ -393,7 +396,10 @@ class _Inflations:
         self._parted: dict[_Recall, _Parted] = {}  # by the history and the first _PRINT octets
         self.size = 0  # octets of the named messages, the payloads and the texts
         self._numbers = itertools.count()
-        self._history: collections.deque[tuple[int, int, bool]] = collections.deque()  # name, length, own
+        # [name, length, own]; messages of numbers of their own in a row share one entry (no
+        # history holding it matches either way, and it leaves when the last of them would)
+        self._history: collections.deque[list[Any]] = collections.deque()
+        self._history_names: collections.deque[int] = collections.deque()  # the names alone, for keys
         self._history_size = 0
         self._own = 0
         self.last: _Inflation | None = None  # the latest message's entry, if it has one
@@ -404,13 +410,13 @@ class _Inflations:
         history cannot recur."""
         if self._own or len(payload) < self.lookup_from or len(payload) > _MEMO_LIMIT:
             return None
-        return tuple(name for name, _, _ in self._history), _fingerprint(payload)
+        return tuple(self._history_names), _fingerprint(payload)
 
     def parted_key(self, payload: bytes) -> _Recall | None:
         """The key of a message whose first call brings `payload` without fin."""
         if self._own or len(payload) < _PRINT:
             return None
-        return tuple(name for name, _, _ in self._history), (0, payload[:_PRINT])
+        return tuple(self._history_names), (0, payload[:_PRINT])
 
     def get_parted(self, key: _Recall) -> _Parted | None:
         return self._parted.get(key)
@@ -446,23 +452,37 @@ class _Inflations:
         self.last = known if isinstance(known, _Inflation) else None
         self._push(known.name, len(known.message))
 
-    def inflated(self, key: _Recall | None, payload: bytes, message: bytes, *, whole: bool, size: int) -> None:
+    def inflated(self, key: _Recall | None, payload: bytes, message: bytes, whole: bool, size: int) -> None:
         """`payload` (the last frame of a message of `size` octets; `whole`: its only one)
         inflated to `message` and passed every check; stored under `key` unless that is None."""
-        name = self._name(message) if whole and self.reach else None
         self.last = None
+        history = self._history
+        if self.reach and history and history[-1][2] and (not whole or len(message) < self.name_from):
+            # the common case of small messages: one more in the history's last entry of its own
+            history[-1][1] += size
+            self._history_size += size
+            while self._history_size - history[0][1] >= self.reach:
+                self._pop()
+            return
+        name = self._name(message) if whole and self.reach and len(message) >= self.name_from else None
         if key is not None and (name is not None or not self.reach) and len(payload) <= _MEMO_LIMIT:
             self._room(len(payload) + len(message) + _ENTRY_COST)  # a named message counted twice: a bound
             self.last = self._known[key] = _Inflation(payload, message, -1 if name is None else name)
         self._push(name, size)
 
-    def keep_text(self, message: bytes, text: str) -> None:
+    def text_of(self, message: bytes) -> str:
+        """`message` decoded as UTF-8 (or UnicodeDecodeError), once for the latest entry."""
         last = self.last
-        if last is not None and last.message is message and last.text is None:
+        if last is None or last.message is not message:
+            return message.decode("utf-8")
+        if last.text is None:
+            text = message.decode("utf-8")
             cost = sys.getsizeof(text)
-            if self.size + cost <= _MEMO_LIMIT:
-                self.size += cost
-                last.text = text
+            if self.size + cost > _MEMO_LIMIT:
+                return text
+            self.size += cost
+            last.text = text
+        return last.text
 
     def _name(self, message: bytes) -> int | None:
         if len(message) < self.name_from:
@@ -490,14 +510,35 @@ class _Inflations:
         """A message of `length` octets named `name` (None: a number of its own) ended."""
         if not self.reach or not length:  # no history to name / no octets added to it
             return
-        own = name is None
-        self._history.append((next(self._numbers) if name is None else name, length, own))
+        history = self._history
         self._history_size += length
-        self._own += own
-        while self._history and self._history_size - self._history[0][1] >= self.reach:
-            _, gone, was_own = self._history.popleft()
-            self._history_size -= gone
-            self._own -= was_own
+        if name is not None:
+            history.append([name, length, False])
+            self._history_names.append(name)
+        elif history and history[-1][2]:
+            history[-1][1] += length
+        else:
+            own = next(self._numbers)
+            history.append([own, length, True])
+            self._history_names.append(own)
+            self._own += 1
+        while history and self._history_size - history[0][1] >= self.reach:
+            self._pop()
+
+    def _pop(self) -> None:
+        _, gone, was_own = self._history.popleft()
+        self._history_names.popleft()
+        self._history_size -= gone
+        self._own -= was_own
+
+    def forget_history(self) -> None:
+        """The stream went on unseen: until `reach` octets of messages named again have come,
+        no history matches (one entry of a number of its own stands for the window)."""
+        if self.reach:
+            self._history.clear()
+            self._history_names.clear()
+            self._history_size, self._own = 0, 0
+            self._push(None, self.reach)
 
 
 class DeflateCodec:
@@ -544,9 +585,13 @@ class DeflateCodec:
         # any payload after such a history is worth a look-up (it mostly refers back into it)
         reach_in = 0 if self._in_reset else 1 << self._in_bits
         self._recall = (_Inflations(0, 0, _RECALL_FROM) if self._in_reset
-                        else _Inflations(reach_in, min(_MEMO_FROM, reach_in // _KEY_NAMES), 1))
-        # False inflates every message (the memo's differential tests; benchmarks of inflation)
-        self.recall = True
+                        else _Inflations(reach_in, _RECALL_NAMES_FROM, 1))
+        self._recall_on = True
+        # `message`, the latest message decoded, read as UTF-8 (RFC 6455 §8.1): decoded as
+        # `bytes.decode` does (raising UnicodeDecodeError), or the text the memo stored with it
+        # when it was decoded before; never another message's text: the memo's entry must hold
+        # this very bytes object (the memo's method itself: one call less per text message)
+        self.text_of: Callable[[bytes], str] = self._recall.text_of
         self._behind = False  # messages were recalled since the decompressor last inflated one
         self._midway = False  # a message's first frames were decoded, its last has not been
         self._record: _Recording | None = None  # the calls of a message of several, for the memo
@@ -600,6 +645,18 @@ class DeflateCodec:
     # -- receiving ---------------------------------------------------------------------------
 
     @property
+    def recall(self) -> bool:
+        """Whether the receive memo answers; False inflates every message (the memo's
+        differential tests; benchmarks of inflation). It may be switched at any time."""
+        return self._recall_on
+
+    @recall.setter
+    def recall(self, on: bool) -> None:
+        if on and not self._recall_on:
+            self._recall.forget_history()  # the messages received meanwhile were not named
+        self._recall_on = on
+
+    @property
     def recalled(self) -> int:
         """Messages taken from the receive memo instead of inflated again."""
         return self._recall.hits
@@ -614,7 +671,11 @@ class DeflateCodec:
             recalled = self._parted_call(payload, fin)
             if recalled is not None:
                 return recalled
-        key = self._recall_key(payload) if fin and not self._midway else None
+        key = None
+        recall = self._recall
+        if (fin and self._recall_on and not recall._own and not self._midway and self.check_boundary
+                and self._strict_left <= 0 and type(payload) is bytes):
+            key = recall.key(payload)
         if key is not None:
             known = self._recall.get(key, payload)
             if known is not None and (self.max_message is None or len(known.message) <= self.max_message):
@@ -712,16 +773,10 @@ class DeflateCodec:
         finally:
             self._parts = parts
 
-    def _recall_key(self, payload: bytes) -> _Recall | None:
-        """The memo's key for a one-frame message, where the memo may answer."""
-        if self._recall_key_ok() and type(payload) is bytes:
-            return self._recall.key(payload)
-        return None
-
     def _recall_key_ok(self) -> bool:
         """Whether the memo may answer: with the boundary checked, past the small steps (whose
-        window checks need the real inflater)."""
-        return self.recall and self.check_boundary and self._strict_left <= 0
+        window checks need the real inflater). `decode` asks the same inline."""
+        return self._recall_on and self.check_boundary and self._strict_left <= 0
 
     def _recalled(self, known: _Inflation) -> bytes:
         """End a message taken from the memo; the decompressor's window now lacks it."""
@@ -745,19 +800,9 @@ class DeflateCodec:
         """End a message that inflated and passed every check; the memo learns it."""
         if self._record is not None:
             self._recall.inflated_parts(self._record, b"".join([*self._parts, message]))
-        else:
-            self._recall.inflated(key, payload, message, whole=self.recall and not self._parts, size=self._inflated)
+        elif self._recall_on:
+            self._recall.inflated(key, payload, message, not self._parts, self._inflated)
         self._end_message(message)
-
-    def text_of(self, message: bytes) -> str | None:
-        """The text of `message`, the latest message decoded, when it came from the memo and
-        was found valid UTF-8 before (`note_text`); None: decode it."""
-        last = self._recall.last
-        return last.text if last is not None and last.message is message else None
-
-    def note_text(self, message: bytes, text: str) -> None:
-        """`message`, the latest message decoded, is valid UTF-8 and reads `text`."""
-        self._recall.keep_text(message, text)
 
     def _decode_whole(self, payload: bytes, key: _Recall | None = None) -> bytes:
         """`decode` of a whole message with the full window, in one zlib call and one boundary
@@ -781,7 +826,9 @@ class DeflateCodec:
             self._check_boundary()
         except ZLIB_ERRORS as exc:
             raise DeflateDataError(f"the payload does not inflate: {exc}", self._hint(str(exc), data)) from None
-        self._finish(message, payload, key)
+        if self._recall_on:  # `_finish` for a message of one call
+            self._recall.inflated(key, payload, message, True, self._inflated)
+        self._end_message(message)
         return message
 
     def _inflate(self, data: bytes, out: list[bytes], tail: bool = False) -> None:
@@ -831,8 +878,11 @@ class DeflateCodec:
         if not self._in_reset:
             self._total = min(self._total + self._inflated, 1 << self._in_bits)
             self._remember(message)
-        self._parts, self._midway = [], False
-        self._record, self._follow, self._followed = None, None, []
+        if self._parts:
+            self._parts = []
+        self._midway = False
+        if self._record is not None or self._follow is not None:
+            self._record, self._follow, self._followed = None, None, []
         fast = _zlib_ng if _zlib_ng is not None else zlib
         if self._strict_left <= 0 and self._in_zlib is not fast and self.check_boundary:
             # past the small steps (a narrow window): zlib-ng goes on from here, at a block
@@ -853,10 +903,13 @@ class DeflateCodec:
         """Keep references to the output that still lies inside the window: the message's
         earlier frames, then its last."""
         window = 1 << self._in_bits
-        for piece in (*self._parts, message):
+        for piece in self._parts:
             if piece:
                 self._history.append(piece)
                 self._history_size += len(piece)
+        if message:
+            self._history.append(message)
+            self._history_size += len(message)
         while self._history and self._history_size - len(self._history[0]) >= window:
             self._history_size -= len(self._history.popleft())
 

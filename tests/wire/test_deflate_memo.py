@@ -241,31 +241,38 @@ class TestHits:
         codec = receiver(Stream(15, True, [], None), True)
         for i in range(3 * wd._MEMO_LIMIT // 30_000):
             message = corpus_text(30_000, i)
-            codec.note_text(codec.decode(tx.encode(message, True), True), message.decode())
+            codec.text_of(codec.decode(tx.encode(message, True), True))
         assert codec._recall.size <= wd._MEMO_LIMIT
 
 
 class TestText:
+    """`text_of`: the latest message read as UTF-8, decoded once per stored copy."""
+
     def test_a_recalled_text_keeps_its_checked_text(self) -> None:
         tx = sender(15, False)
         codec = receiver(Stream(15, False, [], None), True)
-        texts = []
-        for i in range(40):
-            message = codec.decode(tx.encode(BASE[(i % 8) * 4000:(i % 8 + 1) * 4000], True), True)
-            known = codec.text_of(message)
-            if known is None:
-                known = message.decode()
-                codec.note_text(message, known)
-            texts.append(known)
-        assert texts == [m.decode() for m in (BASE[(i % 8) * 4000:(i % 8 + 1) * 4000] for i in range(40))]
-        assert codec.text_of(message) is texts[-9]  # the same str, validated once
+        sent = [BASE[(i % 8) * 4000:(i % 8 + 1) * 4000] for i in range(40)]
+        texts = [codec.text_of(codec.decode(tx.encode(m, True), True)) for m in sent]
+        assert texts == [m.decode() for m in sent]
+        assert codec.recalled > 0 and texts[-1] is texts[-9]  # the same str, decoded once
 
-    def test_text_is_told_only_for_the_latest_message(self) -> None:
+    def test_the_text_is_always_the_messages_own(self) -> None:
         tx = sender(15, True)
         codec = receiver(Stream(15, True, [], None), True)
         first = codec.decode(tx.encode(BASE[:4000], True), True)
-        codec.note_text(first, first.decode())
+        told = codec.text_of(first)
         again = codec.decode(tx.encode(BASE[:4000], True), True)
-        assert codec.text_of(again) is not None
+        assert again is first and codec.text_of(again) is told
         other = codec.decode(tx.encode(BASE[4000:8000], True), True)
-        assert codec.text_of(first) is None and codec.text_of(other) is None
+        assert codec.text_of(other) == BASE[4000:8000].decode()
+        assert codec.text_of(first) == told  # no longer the latest: decoded anew, the same text
+
+    def test_invalid_utf8_is_refused_every_time(self) -> None:
+        tx = sender(15, True)
+        codec = receiver(Stream(15, True, [], None), True)
+        bad = b"\xff" + random.Random(2).randbytes(3000)
+        for _ in range(3):
+            message = codec.decode(tx.encode(bad, True), True)
+            with pytest.raises(UnicodeDecodeError):
+                codec.text_of(message)
+        assert codec.recalled == 2
