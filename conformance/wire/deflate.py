@@ -421,12 +421,17 @@ class _Inflations:
     def get_parted(self, key: _Recall) -> _Parted | None:
         return self._parted.get(key)
 
-    def inflated_parts(self, record: _Recording, message: bytes) -> None:
-        """A message of several calls (`record`) inflated to `message` and passed every check.
-        The same compressed octets seen before under the key: the ends of both splits are kept
-        (the output up to a point of the input does not depend on how the input was split)."""
-        name = self._name(message) if self.reach else -1
+    def inflated_parts(self, record: _Recording, parts: list[bytes], size: int) -> None:
+        """A message of several calls (`record`) of `size` octets inflated to `parts` and passed
+        every check. The same compressed octets seen before under the key: the ends of both
+        splits are kept (the output up to a point of the input does not depend on how the input
+        was split)."""
         self.last = None
+        if self.reach and size < self.name_from:
+            self._push(None, size)
+            return
+        message = b"".join(parts)
+        name = self._name(message) if self.reach else -1
         if record.key is None:
             self._push(name, len(message))
             return
@@ -799,7 +804,7 @@ class DeflateCodec:
     def _finish(self, message: bytes, payload: bytes, key: _Recall | None) -> None:
         """End a message that inflated and passed every check; the memo learns it."""
         if self._record is not None:
-            self._recall.inflated_parts(self._record, b"".join([*self._parts, message]))
+            self._recall.inflated_parts(self._record, [*self._parts, message], self._inflated)
         elif self._recall_on:
             self._recall.inflated(key, payload, message, not self._parts, self._inflated)
         self._end_message(message)
