@@ -329,6 +329,53 @@ class TestRecalledText:
         assert rx_recalled(params, [bad] * 31) > 0  # the last one did come from the memo
 
 
+class TestRecalledFragments:
+    """A compressed message cut into frames (as 12.x.11-18 send them) that the codec recalls:
+    the server's events are those of inflating every frame, and a broken frame in a message
+    that began like a recalled one still fails the connection at that frame."""
+
+    @staticmethod
+    def stream(params: DeflateParams, count: int, fragment: int = 256) -> tuple[bytes, list[bytes]]:
+        rnd = random.Random(11)
+        pool = [bytes(rnd.choice(b"abcdefgh ") for _ in range(6000)) + str(i).encode() for i in range(4)]
+        tx = client(params)
+        sent = [pool[i % 4] for i in range(count)]
+        for m in sent:
+            tx.send_message(m, fragment=fragment, text=False)
+        return tx.data_to_send(), sent
+
+    @pytest.mark.parametrize("params", [PLAIN, DeflateParams(client_no_context_takeover=True)])
+    def test_every_message_as_sent(self, params: DeflateParams) -> None:
+        wire, sent = self.stream(params, 40)
+        rx = server(params)
+        for i in range(0, len(wire), 1000):  # frames arrive split anywhere
+            rx.receive_data(wire[i:i + 1000])
+        assert messages(rx) == sent
+        assert int(rx.deflate.recalled) >= 20  # type: ignore[union-attr]
+
+    @pytest.mark.parametrize("params", [PLAIN, DeflateParams(client_no_context_takeover=True)])
+    @pytest.mark.parametrize("damage", [0, 100, 255])
+    def test_a_frame_that_starts_as_a_recalled_one_is_judged_as_without_the_memo(
+            self, params: DeflateParams, damage: int) -> None:
+        """After 12 messages, the first frame of the next one with an octet changed, and no final
+        frame: with the memo and without it, the same events (a failure at that frame, or none)."""
+        wire, sent = self.stream(params, 13)
+        last = 13 - 1
+        head_at = len(self.stream(params, last)[0])
+        header = 8 if wire[head_at + 1] & 0x7F == 126 else 6  # 16-bit length, then the mask key
+        frame = bytearray(wire[head_at:head_at + header + 256])
+        frame[header + damage] ^= 0x5A
+        seen = []
+        for recall in (True, False):
+            rx = server(params)
+            rx.deflate.recall = recall  # type: ignore[union-attr]
+            rx.receive_data(wire[:head_at] + bytes(frame))
+            seen.append([(type(e).__name__, getattr(e, "data", None), getattr(getattr(e, "rule", None), "id", None))
+                         for e in rx.events()])
+        assert seen[0] == seen[1]
+        assert [d for kind, d, _ in seen[0] if kind == "Message"] == sent[:last]
+
+
 def rx_recalled(params: DeflateParams, sent: list[bytes]) -> int:
     """How many of `sent` (binary, compressed by a client) a server's codec recalls."""
     tx, rx = client(params), server(params)
