@@ -233,6 +233,8 @@ class Codec(Protocol):
 
     def encode(self, data: bytes, fin: bool) -> bytes: ...
     def decode(self, payload: bytes, fin: bool) -> bytes: ...
+    # the message `decode` just returned, as UTF-8: bytes.decode, or the text decoded before
+    def text_of(self, message: bytes) -> str: ...
 
 
 class Connection:
@@ -979,8 +981,10 @@ class Connection:
     def _deliver_whole(self, op: Opcode, payload: bytes) -> None:
         text = None
         if op is Opcode.TEXT and not (self.known_text is not None and payload == self.known_text):
+            # an inflated message the codec recalls (the same octets) was validated before
+            codec = self.deflate if self._msg_compressed else None
             try:
-                text = payload.decode("utf-8")
+                text = payload.decode("utf-8") if codec is None else codec.text_of(payload)
             except UnicodeDecodeError:
                 pos = _utf8_position(payload)
                 raise ProtocolError(TEXT_INVALID, f"invalid UTF-8 at octet {pos}") from None

@@ -34,6 +34,20 @@ inflate at full speed, in zlib-ng from the next message on (primed with the wind
 A final block (BFINAL = 1, §7.2.3.4) ends zlib's stream but not ours: the blocks after it are inflated by a new decompressor primed
 with the history. At the end of a message the stream must sit on a block boundary, else the
 message was cut short and does not inflate.
+
+Receiving again. Inflating is deterministic: the same compressed octets after the same last
+2^bits octets of output (none without context takeover) give the same message, pass the same
+checks, and fail with the same error. Since the sender sends forms again (above), the volume
+cases make each side receive the same payloads after the same history over and over, so a
+one-frame message inflated before is taken from a memo (`_Inflations`, keyed like `_Forms` by the
+history's names and the payload, the payload compared in full) without a zlib call; the engine
+asks `text_of` and skips its UTF-8 decode of a text it validated before. Only messages that
+inflated and passed every check are stored, and only where the same regime would inflate them
+again: the boundary checked, past the small steps (whose window checks need the real inflater),
+under the same `max_message` (checked again on a hit). The decompressor then lacks the recalled
+messages; before it inflates again it is rebuilt with the stream's last 2^bits octets as its
+dictionary, which is what its window would hold (a zlib window holds exactly those octets, and a
+shorter stream whole).
 """
 
 from __future__ import annotations
@@ -44,8 +58,9 @@ __all__ = ["ZLIB_ERRORS", "DeflateCodec", "DeflateDataError", "DeflateParams", "
 import collections
 import dataclasses
 import itertools
+import sys
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
@@ -73,6 +88,13 @@ _KEEP_LIMIT = 1 << 20  # compressed octets of a message kept to explain a too-fa
 _MEMO_LIMIT = 4 << 20  # octets of messages and compressed forms a codec remembers (see _Forms)
 _MEMO_FROM = 1024  # smaller messages compress faster than they are looked up (with a full window)
 _KEY_NAMES = 32  # with context takeover, messages of 1/32 of the window and more are looked up
+# Below these sizes a message inflates (and its text decodes) in about the time a look-up and
+# storing it take (a few microseconds), so the memo would cost where messages do not recur:
+_RECALL_FROM = 1024  # payloads without context takeover
+_RECALL_NAMES_FROM = 2048  # messages with it (smaller ones get a number of their own)
+_ENTRY_COST = 200  # octets an entry of the receive memo costs beside the payload and message
+_END_COST = 100  # octets an end of a call in a message of several calls costs in the memo
+_PARTED_LIMIT = 1 << 20  # compressed octets of a message of several calls worth remembering
 _MIN_BITS, _MAX_BITS = 8, 15  # RFC 7692 §7.1.2
 _ZLIB_MIN_DEFLATE_BITS = 9
 # What either zlib raises for data that does not inflate.
@@ -303,6 +325,227 @@ class _Forms:
         return tuple(name for name, _, _ in self._history)
 
 
+_Recall = tuple[tuple[int, ...], tuple[int, bytes]]  # (names of the history, fingerprint of a payload)
+
+
+class _Inflation:
+    """A message inflated before: the compressed payload, the message it gave, the message's
+    name, and its text once the engine found it valid UTF-8 (RFC 6455 §8.1)."""
+
+    __slots__ = ("message", "name", "payload", "text")
+
+    def __init__(self, payload: bytes, message: bytes, name: int) -> None:
+        self.payload = payload
+        self.message = message
+        self.name = name
+        self.text: str | None = None
+
+
+class _Parted:
+    """A message inflated before from several `decode` calls: its compressed octets, its output,
+    and, for each point where a call without fin ended, the output inflated up to there."""
+
+    __slots__ = ("ends", "message", "name", "payload")
+
+    def __init__(self, payload: bytes, message: bytes, name: int, ends: dict[int, int]) -> None:
+        self.payload = payload
+        self.message = message
+        self.name = name
+        self.ends = ends
+
+
+class _Recording:
+    """A message of several calls being inflated: what each call brought and where it ended."""
+
+    __slots__ = ("chunks", "ends", "key", "size")
+
+    def __init__(self, key: _Recall | None) -> None:
+        self.key = key  # None: the message is only named, not stored (its history cannot recur)
+        self.chunks: list[bytes] = []
+        self.ends: dict[int, int] = {}  # compressed octets so far -> output octets so far
+        self.size = 0
+
+    def add(self, chunk: bytes, inflated: int, *, fin: bool) -> bool:
+        """Note a call; False when the message grows past what is worth remembering."""
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+        if not fin:
+            self.ends[self.size] = inflated
+        return self.size <= _PARTED_LIMIT
+
+
+class _Inflations:
+    """Messages a receiver inflated before, by the history they followed: the mirror of _Forms.
+
+    Inflating is deterministic: the same compressed octets after the same last `reach` octets of
+    output give the same message (and the same checks passed). Messages are named as in _Forms
+    (equal octets, the same name while remembered; a message of several frames, or too short to
+    be looked up, gets a number of its own, so a history holding one never matches) and the
+    history by the names of the latest messages covering `reach` octets (0 without context
+    takeover: the history is always empty). Only messages that inflated and passed every check
+    are stored; what is remembered stays under _MEMO_LIMIT octets, past it everything is
+    forgotten and names go on with numbers not used before.
+    """
+
+    def __init__(self, reach: int, name_from: int, lookup_from: int) -> None:
+        self.reach = reach
+        self.name_from = name_from  # shorter messages get a number of their own
+        self.lookup_from = lookup_from  # shorter payloads inflate faster than they are looked up
+        self._names: dict[tuple[int, bytes], tuple[bytes, int]] = {}  # fingerprint -> (message, name)
+        self._known: dict[_Recall, _Inflation] = {}
+        self._parted: dict[_Recall, _Parted] = {}  # by the history and the first _PRINT octets
+        self.size = 0  # octets of the named messages, the payloads and the texts
+        self._numbers = itertools.count()
+        # [name, length, own]; messages of numbers of their own in a row share one entry (no
+        # history holding it matches either way, and it leaves when the last of them would)
+        self._history: collections.deque[list[Any]] = collections.deque()
+        self._history_names: collections.deque[int] = collections.deque()  # the names alone, for keys
+        self._history_size = 0
+        self._own = 0
+        self.last: _Inflation | None = None  # the latest message's entry, if it has one
+        self.hits = 0
+
+    def key(self, payload: bytes) -> _Recall | None:
+        """`payload` after the current history; None when it is not worth a look-up or that
+        history cannot recur."""
+        if self._own or len(payload) < self.lookup_from or len(payload) > _MEMO_LIMIT:
+            return None
+        return tuple(self._history_names), _fingerprint(payload)
+
+    def parted_key(self, payload: bytes) -> _Recall | None:
+        """The key of a message whose first call brings `payload` without fin."""
+        if self._own or len(payload) < _PRINT:
+            return None
+        return tuple(self._history_names), (0, payload[:_PRINT])
+
+    def get_parted(self, key: _Recall) -> _Parted | None:
+        return self._parted.get(key)
+
+    def inflated_parts(self, record: _Recording, parts: list[bytes], size: int) -> None:
+        """A message of several calls (`record`) of `size` octets inflated to `parts` and passed
+        every check. The same compressed octets seen before under the key: the ends of both
+        splits are kept (the output up to a point of the input does not depend on how the input
+        was split)."""
+        self.last = None
+        if self.reach and size < self.name_from:
+            self._push(None, size)
+            return
+        message = b"".join(parts)
+        name = self._name(message) if self.reach else -1
+        if record.key is None:
+            self._push(name, len(message))
+            return
+        payload = b"".join(record.chunks)
+        known = self._parted.get(record.key)
+        if known is not None and known.payload == payload and known.message == message:
+            known.ends.update(record.ends)
+            self.size += len(record.ends) * _END_COST
+        elif name is not None:
+            self._room(len(payload) + len(message) + _ENTRY_COST + len(record.ends) * _END_COST)
+            self._parted[record.key] = _Parted(payload, message, name, record.ends)
+        self._push(name, len(message))
+
+    def get(self, key: _Recall, payload: bytes) -> _Inflation | None:
+        known = self._known.get(key)
+        if known is not None and (known.payload is payload or known.payload == payload):
+            return known
+        return None
+
+    def recalled(self, known: _Inflation | _Parted) -> None:
+        """`known` was taken instead of inflating its payload again."""
+        self.hits += 1
+        self.last = known if isinstance(known, _Inflation) else None
+        self._push(known.name, len(known.message))
+
+    def inflated(self, key: _Recall | None, payload: bytes, message: bytes, whole: bool, size: int) -> None:
+        """`payload` (the last frame of a message of `size` octets; `whole`: its only one)
+        inflated to `message` and passed every check; stored under `key` unless that is None."""
+        self.last = None
+        history = self._history
+        if self.reach and history and history[-1][2] and (not whole or len(message) < self.name_from):
+            # the common case of small messages: one more in the history's last entry of its own
+            history[-1][1] += size
+            self._history_size += size
+            while self._history_size - history[0][1] >= self.reach:
+                self._pop()
+            return
+        name = self._name(message) if whole and self.reach and len(message) >= self.name_from else None
+        if key is not None and (name is not None or not self.reach) and len(payload) <= _MEMO_LIMIT:
+            self._room(len(payload) + len(message) + _ENTRY_COST)  # a named message counted twice: a bound
+            self.last = self._known[key] = _Inflation(payload, message, -1 if name is None else name)
+        self._push(name, size)
+
+    def text_of(self, message: bytes) -> str:
+        """`message` decoded as UTF-8 (or UnicodeDecodeError), once for the latest entry."""
+        last = self.last
+        if last is None or last.message is not message:
+            return message.decode("utf-8")
+        if last.text is None:
+            text = message.decode("utf-8")
+            cost = sys.getsizeof(text)
+            if self.size + cost > _MEMO_LIMIT:
+                return text
+            self.size += cost
+            last.text = text
+        return last.text
+
+    def _name(self, message: bytes) -> int | None:
+        if len(message) < self.name_from:
+            return None
+        print_ = _fingerprint(message)
+        known = self._names.get(print_)
+        if known is not None and (known[0] is message or known[0] == message):
+            return known[1]
+        if len(message) > _MEMO_LIMIT:
+            return None
+        self._room(len(message))
+        name = next(self._numbers)
+        self._names[print_] = (message, name)
+        return name
+
+    def _room(self, size: int) -> None:
+        if self.size + size > _MEMO_LIMIT:
+            self._names.clear()
+            self._known.clear()
+            self._parted.clear()
+            self.size = 0
+        self.size += size
+
+    def _push(self, name: int | None, length: int) -> None:
+        """A message of `length` octets named `name` (None: a number of its own) ended."""
+        if not self.reach or not length:  # no history to name / no octets added to it
+            return
+        history = self._history
+        self._history_size += length
+        if name is not None:
+            history.append([name, length, False])
+            self._history_names.append(name)
+        elif history and history[-1][2]:
+            history[-1][1] += length
+        else:
+            own = next(self._numbers)
+            history.append([own, length, True])
+            self._history_names.append(own)
+            self._own += 1
+        while history and self._history_size - history[0][1] >= self.reach:
+            self._pop()
+
+    def _pop(self) -> None:
+        _, gone, was_own = self._history.popleft()
+        self._history_names.popleft()
+        self._history_size -= gone
+        self._own -= was_own
+
+    def forget_history(self) -> None:
+        """The stream went on unseen: until `reach` octets of messages named again have come,
+        no history matches (one entry of a number of its own stands for the window)."""
+        if self.reach:
+            self._history.clear()
+            self._history_names.clear()
+            self._history_size, self._own = 0, 0
+            self._push(None, self.reach)
+
+
 class DeflateCodec:
     """Compresses what `role` sends and inflates what its peer sends, as `params` agree."""
 
@@ -338,12 +581,28 @@ class DeflateCodec:
         self._total = 0  # octets since the decompressor's history began (saturates at the window)
         self._history: collections.deque[bytes] = collections.deque()  # earlier messages' output
         self._history_size = 0
-        self._parts: collections.deque[bytes] = collections.deque()  # this message's, its last window
-        self._parts_size = 0
+        self._parts: list[bytes] = []  # the output of the current message's earlier frames
         self._replay = strict and self._in_reset  # keep a message's frames to explain errors
         self._whole_ok = not strict  # a one-frame message may take `_decode_whole`
         self._kept: list[bytes] | None = [] if self._replay else None
         self._kept_size = 0
+        # with context takeover a history key names the ~_KEY_NAMES messages that fill the window;
+        # any payload after such a history is worth a look-up (it mostly refers back into it)
+        reach_in = 0 if self._in_reset else 1 << self._in_bits
+        self._recall = (_Inflations(0, 0, _RECALL_FROM) if self._in_reset
+                        else _Inflations(reach_in, _RECALL_NAMES_FROM, 1))
+        self._recall_on = True
+        # `message`, the latest message decoded, read as UTF-8 (RFC 6455 §8.1): decoded as
+        # `bytes.decode` does (raising UnicodeDecodeError), or the text the memo stored with it
+        # when it was decoded before; never another message's text: the memo's entry must hold
+        # this very bytes object (the memo's method itself: one call less per text message)
+        self.text_of: Callable[[bytes], str] = self._recall.text_of
+        self._behind = False  # messages were recalled since the decompressor last inflated one
+        self._midway = False  # a message's first frames were decoded, its last has not been
+        self._record: _Recording | None = None  # the calls of a message of several, for the memo
+        self._follow: _Parted | None = None  # the message of several calls this one repeats so far
+        self._followed: list[bytes] = []  # the payloads taken from `_follow`, not yet inflated
+        self._follow_at = 0  # compressed octets of this message taken from `_follow`
         # False models a receiver that inflates what it can of a message cut short inside a block
         # instead of rejecting it (RFC 7692 §7.2.2 says how to inflate, not what to do then);
         # `cut_short` then records that such a message was accepted
@@ -390,10 +649,48 @@ class DeflateCodec:
 
     # -- receiving ---------------------------------------------------------------------------
 
+    @property
+    def recall(self) -> bool:
+        """Whether the receive memo answers; False inflates every message (the memo's
+        differential tests; benchmarks of inflation). It may be switched at any time."""
+        return self._recall_on
+
+    @recall.setter
+    def recall(self, on: bool) -> None:
+        if on and not self._recall_on:
+            self._recall.forget_history()  # the messages received meanwhile were not named
+        self._recall_on = on
+
+    @property
+    def recalled(self) -> int:
+        """Messages taken from the receive memo instead of inflated again."""
+        return self._recall.hits
+
     def decode(self, payload: bytes, fin: bool) -> bytes:
-        """Inflate one frame of a compressed message; `max_message` bounds the whole message."""
-        if fin and self._whole_ok and self.check_boundary and not self._inflated:
-            return self._decode_whole(payload)
+        """Inflate one frame of a compressed message; `max_message` bounds the whole message.
+
+        A one-frame message inflated before after the same history is taken from the receive
+        memo (see `_Inflations`): the same bytes object, no zlib call.
+        """
+        if self._follow is not None or (not fin and not self._midway):
+            recalled = self._parted_call(payload, fin)
+            if recalled is not None:
+                return recalled
+        key = None
+        recall = self._recall
+        if (fin and self._recall_on and not recall._own and not self._midway and self.check_boundary
+                and self._strict_left <= 0 and type(payload) is bytes):
+            key = recall.key(payload)
+        if key is not None:
+            known = self._recall.get(key, payload)
+            if known is not None and (self.max_message is None or len(known.message) <= self.max_message):
+                return self._recalled(known)
+        if self._behind:
+            self._catch_up()
+        if fin and self._whole_ok and self.check_boundary and not self._midway:
+            return self._decode_whole(payload, key)
+        if not fin:
+            self._midway = True
         data = payload + _TAIL if fin else payload
         self._keep(data)
         out: list[bytes] = []
@@ -413,13 +710,106 @@ class DeflateCodec:
             self._strict_left -= len(message)
             if self._strict_left <= 0:
                 self._step, self._slice = _STEP, _SLICE
+        if self._record is not None and not self._record.add(payload, self._inflated, fin=fin):
+            self._record = None
         if fin:
-            self._end_message(message)
+            self._finish(message, payload, key)
         else:
-            self._add_part(message)
+            self._parts.append(message)
         return message
 
-    def _decode_whole(self, payload: bytes) -> bytes:
+    # -- receiving again: a message of several calls ------------------------------------------
+    # A call is answered from a message of several calls inflated before after the same history
+    # when it brings the next octets of that message and ends where one of its calls ended then
+    # (or at its end, with fin): the output up to there, sliced from the stored message. Nothing
+    # moves: each call returns what inflating it would return, and each error (the data, the
+    # limit) is raised by the same call, because at the first call that does not match, the
+    # calls taken so far are inflated (they passed before, so they pass again) and that call is
+    # inflated as it would have been.
+
+    def _parted_call(self, payload: bytes, fin: bool) -> bytes | None:
+        """The output of this call from the memo, or None (the calls before it inflated)."""
+        if self._follow is None:  # the first call of a message, without fin
+            if not (self._recall_key_ok() and type(payload) is bytes):
+                return None
+            key = self._recall.parted_key(payload)
+            self._record = _Recording(key)  # without a key still named when it ends, for the history
+            self._follow = None if key is None else self._recall.get_parted(key)
+            if self._follow is None:
+                return None
+            self._followed, self._follow_at = [], 0
+        known, at, end = self._follow, self._follow_at, self._follow_at + len(payload)
+        upto = len(known.message) if fin and end == len(known.payload) else None if fin else known.ends.get(end)
+        limit = self.max_message
+        if upto is None or (limit is not None and upto > limit) or not known.payload.startswith(payload, at):
+            self._inflate_followed()
+            return None
+        out = known.message[self._inflated:upto]
+        self._followed.append(payload)
+        self._follow_at, self._inflated = end, upto
+        if self._kept is not None:
+            self._keep(payload + _TAIL if fin else payload)
+        if self._record is not None and not self._record.add(payload, upto, fin=fin):
+            self._record = None
+        if not fin:
+            self._midway = True
+            self._parts.append(out)
+            return out
+        self._recall.recalled(known)
+        self._behind = not self._in_reset
+        self._end_message(out)
+        return out
+
+    def _inflate_followed(self) -> None:
+        """The calls taken from the memo, inflated after all (their output thrown away: it is the
+        same); the decompressor is then where it would be without the memo."""
+        followed, self._follow, self._followed = self._followed, None, []
+        parts, self._parts = self._parts, []  # rebuilt as they inflate: a final block restarts with them
+        if self._behind:
+            self._catch_up()
+        self._inflated = 0
+        try:
+            for chunk in followed:
+                out: list[bytes] = []
+                self._inflate(chunk, out)
+                self._parts.append(b"".join(out))
+        except ZLIB_ERRORS as exc:  # pragma: no cover - they inflated before
+            raise DeflateDataError(f"the payload does not inflate: {exc}", self._hint(str(exc), chunk)) from None
+        finally:
+            self._parts = parts
+
+    def _recall_key_ok(self) -> bool:
+        """Whether the memo may answer: with the boundary checked, past the small steps (whose
+        window checks need the real inflater). `decode` asks the same inline."""
+        return self._recall_on and self.check_boundary and self._strict_left <= 0
+
+    def _recalled(self, known: _Inflation) -> bytes:
+        """End a message taken from the memo; the decompressor's window now lacks it."""
+        self._recall.recalled(known)
+        self._inflated = len(known.message)
+        self._behind = not self._in_reset
+        self._end_message(known.message)
+        return known.message
+
+    def _catch_up(self) -> None:
+        """Before inflating after recalled messages: a decompressor that holds the stream's last
+        2^bits octets, as `compressor_behind` has the sender do (see the module docstring)."""
+        history = self._recent([])
+        if history:
+            self._decompressor = self._in_zlib.decompressobj(-self._in_bits, zdict=history)
+        else:
+            self._decompressor = self._in_zlib.decompressobj(-self._in_bits)
+        self._behind = False
+
+    def _finish(self, message: bytes, payload: bytes, key: _Recall | None) -> None:
+        """End a message that inflated and passed every check; the memo learns it."""
+        if self._record is not None:
+            self._recall.inflated_parts(self._record, [*self._parts, message], self._inflated)
+        elif self._recall_on:
+            self._recall.inflated(key, payload, message, not self._parts, self._inflated)
+        self._end_message(message)
+
+    def _decode_whole(self, payload: bytes, key: _Recall | None = None) -> bytes:
         """`decode` of a whole message with the full window, in one zlib call and one boundary
         probe (the receive hot path: the general steps, one call per step, cost more than zlib).
         Unlimited output when there is no `max_message`, else capped one octet past it; a final
@@ -441,6 +831,8 @@ class DeflateCodec:
             self._check_boundary()
         except ZLIB_ERRORS as exc:
             raise DeflateDataError(f"the payload does not inflate: {exc}", self._hint(str(exc), data)) from None
+        if self._recall_on:  # `_finish` for a message of one call
+            self._recall.inflated(key, payload, message, True, self._inflated)
         self._end_message(message)
         return message
 
@@ -476,18 +868,9 @@ class DeflateCodec:
                 piece = d.unconsumed_tail
 
     def _recent(self, out: list[bytes]) -> bytes:
-        """The history a decompressor started after a final block must know."""
+        """The history a decompressor started after a final block must know: the earlier
+        messages (none without context takeover), this message's earlier frames, then `out`."""
         return _last([*self._history, *self._parts, *out], 1 << self._in_bits)
-
-    def _add_part(self, output: bytes) -> None:
-        """Keep the output of a message's frame before its last, as far as the window reaches: a
-        final block in a later frame starts a decompressor that must know it (§7.2.3.4)."""
-        if not output:
-            return
-        self._parts.append(output)
-        self._parts_size += len(output)
-        while self._parts_size - len(self._parts[0]) >= 1 << self._in_bits:
-            self._parts_size -= len(self._parts.popleft())
 
     def _check_boundary(self) -> None:
         """At the end of a message the data must end between two blocks (§7.2.1)."""
@@ -499,11 +882,12 @@ class DeflateCodec:
     def _end_message(self, message: bytes) -> None:
         if not self._in_reset:
             self._total = min(self._total + self._inflated, 1 << self._in_bits)
-            for part in self._parts:  # the message's earlier frames: the history is the whole message
-                self._remember(part)
             self._remember(message)
         if self._parts:
-            self._parts, self._parts_size = collections.deque(), 0
+            self._parts = []
+        self._midway = False
+        if self._record is not None or self._follow is not None:
+            self._record, self._follow, self._followed = None, None, []
         fast = _zlib_ng if _zlib_ng is not None else zlib
         if self._strict_left <= 0 and self._in_zlib is not fast and self.check_boundary:
             # past the small steps (a narrow window): zlib-ng goes on from here, at a block
@@ -514,19 +898,24 @@ class DeflateCodec:
                 self._decompressor = fast.decompressobj(-self._in_bits, zdict=history)
             elif not self._in_reset:
                 self._decompressor = fast.decompressobj(-self._in_bits)
+            self._behind = False
         if self._in_reset:
             self._decompressor = self._in_zlib.decompressobj(-self._in_bits)
         self._inflated = 0
         self._kept, self._kept_size = ([] if self._replay else None), 0
 
     def _remember(self, message: bytes) -> None:
-        """Keep references to the output that still lies inside the window."""
-        if not message:
-            return
+        """Keep references to the output that still lies inside the window: the message's
+        earlier frames, then its last."""
         window = 1 << self._in_bits
-        self._history.append(message)
-        self._history_size += len(message)
-        while self._history_size - len(self._history[0]) >= window:
+        for piece in self._parts:
+            if piece:
+                self._history.append(piece)
+                self._history_size += len(piece)
+        if message:
+            self._history.append(message)
+            self._history_size += len(message)
+        while self._history and self._history_size - len(self._history[0]) >= window:
             self._history_size -= len(self._history.popleft())
 
     def _keep(self, data: bytes) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import zlib
 from typing import Any
 
@@ -281,3 +282,106 @@ class TestNegotiatedCodec:
         sender, receiver = d.negotiated_codec(params, "server", None), d.negotiated_codec(mine, "client", 100)
         assert sender.level == 1 and receiver.max_message == 100
         assert receiver.decode(sender.encode(b"abc" * 30, True), True) == b"abc" * 30
+
+
+class TestRecalledText:
+    """RFC 6455 §8.1 through the receive memo: a compressed text message the codec recalls (the
+    same octets it inflated and the engine validated before) is not decoded again, and its event
+    carries the same text."""
+
+    @staticmethod
+    def receive(params: DeflateParams, sent: list[tuple[bytes, bool]], per_call: bool) -> list[ev.Event]:
+        """The server's events for the client's messages (octets, is text), fed all at once or one
+        message per call."""
+        tx, rx = client(params), server(params)
+        events: list[ev.Event] = []
+        for data, text in sent:
+            tx.send_message(data, text=text)
+            if per_call:
+                rx.receive_data(tx.data_to_send())
+                events += rx.events()
+        if not per_call:
+            rx.receive_data(tx.data_to_send())
+            events += rx.events()
+        return events
+
+    @pytest.mark.parametrize("per_call", [False, True])
+    @pytest.mark.parametrize("params", [PLAIN, DeflateParams(client_no_context_takeover=True)])
+    def test_a_recalled_text_is_validated_once_and_keeps_its_text(self, params: DeflateParams,
+                                                                  per_call: bool) -> None:
+        rnd = random.Random(7)
+        texts = [" ".join(rnd.choice(["κόσμε", "alpha", "日本", "beta"]) + str(rnd.randrange(999))
+                          for _ in range(700)).encode() for _ in range(3)]
+        sent = [(texts[i % 3], True) for i in range(40)]
+        events = self.receive(params, sent, per_call)
+        got = [(e.data, e.text) for e in events if isinstance(e, ev.Message)]
+        assert got == [(t, t.decode()) for t, _ in sent]
+        # decoded once per stored copy: the recalled ones carry the very str decoded then
+        assert len({id(text) for _, text in got}) <= 12
+
+    @pytest.mark.parametrize("params", [PLAIN, DeflateParams(client_no_context_takeover=True)])
+    def test_octets_recalled_from_a_binary_message_are_still_validated_as_text(self, params: DeflateParams) -> None:
+        bad = b"\xff" + random.Random(7).randbytes(3000)  # not UTF-8, and does not compress
+        events = self.receive(params, [(bad, False)] * 30 + [(bad, True)], per_call=True)
+        assert [type(e) for e in events] == [ev.Message] * 30 + [ev.Failure]
+        failure = events[-1]
+        assert isinstance(failure, ev.Failure) and failure.rule.id == "utf8.text-invalid"
+        assert rx_recalled(params, [bad] * 31) > 0  # the last one did come from the memo
+
+
+class TestRecalledFragments:
+    """A compressed message cut into frames (as 12.x.11-18 send them) that the codec recalls:
+    the server's events are those of inflating every frame, and a broken frame in a message
+    that began like a recalled one still fails the connection at that frame."""
+
+    @staticmethod
+    def stream(params: DeflateParams, count: int, fragment: int = 256) -> tuple[bytes, list[bytes]]:
+        rnd = random.Random(11)
+        pool = [bytes(rnd.choice(b"abcdefgh ") for _ in range(6000)) + str(i).encode() for i in range(4)]
+        tx = client(params)
+        sent = [pool[i % 4] for i in range(count)]
+        for m in sent:
+            tx.send_message(m, fragment=fragment, text=False)
+        return tx.data_to_send(), sent
+
+    @pytest.mark.parametrize("params", [PLAIN, DeflateParams(client_no_context_takeover=True)])
+    def test_every_message_as_sent(self, params: DeflateParams) -> None:
+        wire, sent = self.stream(params, 40)
+        rx = server(params)
+        for i in range(0, len(wire), 1000):  # frames arrive split anywhere
+            rx.receive_data(wire[i:i + 1000])
+        assert messages(rx) == sent
+        assert int(rx.deflate.recalled) >= 20  # type: ignore[union-attr]
+
+    @pytest.mark.parametrize("params", [PLAIN, DeflateParams(client_no_context_takeover=True)])
+    @pytest.mark.parametrize("damage", [0, 100, 255])
+    def test_a_frame_that_starts_as_a_recalled_one_is_judged_as_without_the_memo(
+            self, params: DeflateParams, damage: int) -> None:
+        """After 12 messages, the first frame of the next one with an octet changed, and no final
+        frame: with the memo and without it, the same events (a failure at that frame, or none)."""
+        wire, sent = self.stream(params, 13)
+        last = 13 - 1
+        head_at = len(self.stream(params, last)[0])
+        header = 8 if wire[head_at + 1] & 0x7F == 126 else 6  # 16-bit length, then the mask key
+        frame = bytearray(wire[head_at:head_at + header + 256])
+        frame[header + damage] ^= 0x5A
+        seen = []
+        for recall in (True, False):
+            rx = server(params)
+            rx.deflate.recall = recall  # type: ignore[union-attr]
+            rx.receive_data(wire[:head_at] + bytes(frame))
+            seen.append([(type(e).__name__, getattr(e, "data", None), getattr(getattr(e, "rule", None), "id", None))
+                         for e in rx.events()])
+        assert seen[0] == seen[1]
+        assert [d for kind, d, _ in seen[0] if kind == "Message"] == sent[:last]
+
+
+def rx_recalled(params: DeflateParams, sent: list[bytes]) -> int:
+    """How many of `sent` (binary, compressed by a client) a server's codec recalls."""
+    tx, rx = client(params), server(params)
+    for data in sent:
+        tx.send_message(data, text=False)
+    rx.receive_data(tx.data_to_send())
+    list(rx.events())
+    assert rx.deflate is not None
+    return int(rx.deflate.recalled)  # type: ignore[attr-defined]

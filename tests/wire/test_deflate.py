@@ -127,6 +127,19 @@ class TestSection7_2_3Examples:
         again += (c.compress(first[2000:2600]) + c.flush(SYNC))[:-4]
         assert d.decode(again, True) == b"x" + first[2000:2600]
 
+    @pytest.mark.parametrize("no_takeover", [False, True])
+    def test_after_a_final_block_the_history_holds_the_earlier_frames(self, no_takeover: bool) -> None:
+        """A final block in a message's second frame; the blocks after it refer back into the
+        first frame's output, which the decompressor started after it must know (§7.2.3.4)."""
+        first = compressible(3000, seed=5)
+        c = zlib.compressobj(6, zlib.DEFLATED, -15)
+        frame1 = c.compress(first) + c.flush(SYNC)
+        rest = zlib.compressobj(6, zlib.DEFLATED, -15, zdict=first)
+        again = first[-1500:]
+        frame2 = c.flush(zlib.Z_FINISH) + (rest.compress(again) + rest.flush(SYNC))[:-4]
+        receiver = codec(server_no_context_takeover=no_takeover)
+        assert receiver.decode(frame1, False) + receiver.decode(frame2, True) == first + again
+
     def test_bfinal_block_without_the_empty_block_is_cut_short(self) -> None:  # §7.2.1 step 2
         with pytest.raises(DeflateDataError):
             codec().decode(h("f348cdc9c90700"), True)
@@ -650,6 +663,24 @@ class TestNarrowWindowsPastTheSmallSteps:
                 c = zlib.compressobj(6, zlib.DEFLATED, -max(bits, 9))
         assert [ours.decode(w, True) for w in wire] == messages
         assert ours._in_zlib is zlib_ng
+
+    @pytest.mark.parametrize("bits", [9, 12, 14])
+    def test_a_fragmented_message_ending_the_small_steps_stays_in_the_history(
+            self, monkeypatch: pytest.MonkeyPatch, bits: int) -> None:
+        """The message that spends the small steps' budget comes in two frames, the second of one
+        octet; the next message refers back into the first frame: zlib-ng, primed with the window,
+        must have been given the whole message, not only its last frame."""
+        ours = self.receiver(monkeypatch, bits)
+        c = zlib.compressobj(6, zlib.DEFLATED, -bits)
+        for seed in range(2):  # 14,000 octets: the next message spends the budget of 20,000
+            m = compressible(7000, seed)
+            assert ours.decode((c.compress(m) + c.flush(SYNC))[:-4], True) == m
+        big = compressible(8000, seed=9)
+        first = ours.decode(c.compress(big) + c.flush(SYNC), False)
+        assert first + ours.decode((c.compress(b"x") + c.flush(SYNC))[:-4], True) == big + b"x"
+        assert ours._in_zlib is not zlib
+        again = big[-(1 << bits) // 2:]
+        assert ours.decode((c.compress(again) + c.flush(SYNC))[:-4], True) == again
 
     @pytest.mark.parametrize("bits", range(9, 15))
     def test_a_reference_past_the_window_is_still_refused(self, monkeypatch: pytest.MonkeyPatch, bits: int) -> None:
