@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import gc
 import os
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -56,17 +57,40 @@ def _reads(data: bytes) -> list[bytes]:
     return [data[i : i + READ] for i in range(0, len(data), READ)]
 
 
+_WORDS = ["Welle", "frame", "naïve", "señal", "κόσμε", "данные", "протокол", "数据", "接続", "octet",
+          "mask", "close", "ping", "pong", "extension", "deflate", "window", "🙂"]
+
+
+def _json_messages(n: int, size: int = 1024) -> list[str]:
+    """`n` text messages of about `size` octets: consecutive slices (whole characters) of one JSON
+    text in the style of the catalogue's json corpus (case 12.1.4), whose records carry running
+    ids, so no message repeats whatever the scale: a receiver that remembers messages inflated
+    before (by payload and history) never finds one, and every row inflates every message."""
+    rnd = random.Random("bench-deflate")
+    parts: list[str] = []
+    have, i = 0, 0
+    while have < (n + 1) * size:
+        w = " ".join(rnd.choices(_WORDS, k=rnd.randint(3, 12)))
+        record = f'{{"id": {i}, "name": "{w}", "score": {rnd.random():.6f}, "tags": ["{rnd.choice(_WORDS)}"]}},\n'
+        parts.append(record)
+        have += len(record.encode())
+        i += 1
+    text = "".join(parts).encode("utf-8")
+    return [text[k * size : (k + 1) * size].decode("utf-8", "ignore") for k in range(n)]
+
+
 def _deflate_stream(n: int) -> tuple[bytes, Any]:
-    from conformance.catalog.payload import corpus
+    """The compressed row's stream (context takeover, full windows); raises if a message repeats."""
     from conformance.engine.deflate import negotiated_codec
     from conformance.wire.deflate import DeflateParams
 
+    messages = _json_messages(n)
+    if len(set(messages)) != n:
+        raise RuntimeError("the deflate row's messages repeat: a receive memo would flatter it")
     params = DeflateParams(False, False, None, None)
     client = Connection(Role.CLIENT, deflate=negotiated_codec(params, "client", None))
-    text = corpus("json")  # as in case 12.1.4: JSON, text messages of about 1 KiB
-    for i in range(n):
-        at = (i * 1024) % 900_000
-        client.send_data(text[at : at + 1024].decode("utf-8", "ignore"))  # whole characters
+    for m in messages:
+        client.send_data(m)
     return client.data_to_send(), params
 
 

@@ -50,6 +50,7 @@ from types import ModuleType
 from typing import Any
 
 from conformance.errors import WireError
+from conformance.wire.zstate import AT_BOUNDARY, boundary_view
 
 _zlib_ng: ModuleType | None
 try:  # zlib-ng: the same DEFLATE (RFC 1951) and the same API, two to five times faster
@@ -338,6 +339,7 @@ class DeflateCodec:
         self._total = 0  # octets since the decompressor's history began (saturates at the window)
         self._history: collections.deque[bytes] = collections.deque()  # earlier messages' output
         self._history_size = 0
+        self._trim_at = 2 << self._in_bits  # history size that triggers `_trim`
         self._replay = strict and self._in_reset  # keep a message's frames to explain errors
         self._whole_ok = not strict  # a one-frame message may take `_decode_whole`
         self._kept: list[bytes] | None = [] if self._replay else None
@@ -347,6 +349,10 @@ class DeflateCodec:
         # `cut_short` then records that such a message was accepted
         self.check_boundary = True
         self.cut_short = False
+        # zlib's record of where the decompressor stopped (zstate.py), read through a view made
+        # for the decompressor it was made for
+        self._view_of: object = None
+        self._view: Any = None
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -416,10 +422,12 @@ class DeflateCodec:
         return message
 
     def _decode_whole(self, payload: bytes) -> bytes:
-        """`decode` of a whole message with the full window, in one zlib call and one boundary
-        probe (the receive hot path: the general steps, one call per step, cost more than zlib).
-        Unlimited output when there is no `max_message`, else capped one octet past it; a final
-        block inside the message goes on as the general path goes on."""
+        """`decode` of a whole message with the full window, in one zlib call (the receive hot
+        path: the general steps, one call per step, cost more than zlib). Unlimited output when
+        there is no `max_message`, else capped one octet past it; a final block inside the
+        message goes on as the general path goes on. Its end is `_end_message` less what does
+        not apply with a full window: small steps, the switch to zlib-ng, the replay buffer,
+        `_total` (read for narrow windows only)."""
         data = payload + _TAIL
         d, limit = self._decompressor, self.max_message
         try:
@@ -427,18 +435,28 @@ class DeflateCodec:
             if limit is not None and len(message) > limit:
                 raise DeflateTooBigError(f"the message inflates to more than {limit} octets")
             if d.eof:  # a final block (§7.2.3.4): the rest with the same history, step by step
-                out, rest = [message], d.unused_data
+                message = self._past_final(message, d.unused_data)
+                d = self._decompressor
+            if d is not self._view_of or self._view is None or self._view.value != AT_BOUNDARY:
                 self._inflated = len(message)
-                self._decompressor = self._in_zlib.decompressobj(-self._in_bits, zdict=self._recent(out))
-                self._inflate(rest, out, tail=True)
-                message = b"".join(out)
-            else:
-                self._inflated = len(message)
-            self._check_boundary()
+                self._check_boundary()
         except ZLIB_ERRORS as exc:
             raise DeflateDataError(f"the payload does not inflate: {exc}", self._hint(str(exc), data)) from None
-        self._end_message(message)
+        self._inflated = 0
+        if self._in_reset:
+            self._decompressor = self._in_zlib.decompressobj(-self._in_bits)
+        elif message:
+            self._remember(message)
         return message
+
+    def _past_final(self, message: bytes, rest: bytes) -> bytes:
+        """A message's blocks after a final block, inflated by a decompressor primed with the
+        history (the message so far included); the whole message."""
+        out = [message]
+        self._inflated = len(message)
+        self._decompressor = self._in_zlib.decompressobj(-self._in_bits, zdict=self._recent(out))
+        self._inflate(rest, out, tail=True)
+        return b"".join(out)
 
     def _inflate(self, data: bytes, out: list[bytes], tail: bool = False) -> None:
         """Inflate `data` into `out`, counting; input goes in slices so zlib never copies much.
@@ -476,8 +494,19 @@ class DeflateCodec:
         return _last([*self._history, *out], 1 << self._in_bits)
 
     def _check_boundary(self) -> None:
-        """At the end of a message the data must end between two blocks (§7.2.1)."""
-        probe = self._decompressor if self._in_reset else self._decompressor.copy()
+        """At the end of a message the data must end between two blocks (§7.2.1).
+
+        zlib's own record of where its last call stopped proves the common case without a copy
+        (see zstate.py); where it proves nothing, an empty final block inflated by a
+        copy of the inflater (by the inflater itself without context takeover: it is replaced
+        next) must end the stream with nothing written and nothing left over.
+        """
+        d = self._decompressor
+        if self._view_of is not d:
+            self._view_of, self._view = d, boundary_view(d)
+        if self._view is not None and self._view.value == AT_BOUNDARY:
+            return
+        probe = d if self._in_reset else d.copy()
         extra = probe.decompress(_EMPTY_FINAL, 1)
         if extra or not probe.eof or probe.unused_data:
             raise DeflateDataError("the message ends inside a deflate block: it was cut short")
@@ -502,12 +531,18 @@ class DeflateCodec:
         self._kept, self._kept_size = ([] if self._replay else None), 0
 
     def _remember(self, message: bytes) -> None:
-        """Keep references to the output that still lies inside the window."""
+        """Keep references to the output that still lies inside the window (and at most as much
+        again: the history is trimmed when it reaches two windows, not after every message)."""
         if not message:
             return
-        window = 1 << self._in_bits
         self._history.append(message)
         self._history_size += len(message)
+        if self._history_size >= self._trim_at:
+            self._trim()
+
+    def _trim(self) -> None:
+        """Forget the messages that lie wholly before the window."""
+        window = 1 << self._in_bits
         while self._history_size - len(self._history[0]) >= window:
             self._history_size -= len(self._history.popleft())
 
