@@ -504,8 +504,11 @@ class DeflateCodec:
         d = self._decompressor
         if self._view_of is not d:
             self._view_of, self._view = d, boundary_view(d)
-        if self._view is not None and self._view.value == AT_BOUNDARY:
-            return
+        if self._view is None or self._view.value != AT_BOUNDARY:
+            self._probe(d)
+
+    def _probe(self, d: Any) -> None:
+        """The boundary check that decides alone: an empty final block must end the stream."""
         probe = d if self._in_reset else d.copy()
         extra = probe.decompress(_EMPTY_FINAL, 1)
         if extra or not probe.eof or probe.unused_data:
