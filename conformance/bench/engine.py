@@ -14,9 +14,12 @@ its row decodes each text message here; aiohttp's reader decodes text itself (`d
 one `bytes.decode` per message, as the engine and wsproto do. What is not the same, and printed:
 the engine also checks that a client frame is masked, that a length uses its shortest form and
 that a compressed message ends on a DEFLATE block boundary (rule deflate.invalid-data, RFC 7692
-§6.2: with context takeover, a probe of a copy of the inflater's state per message), which no
-peer here checks; the engine inflates with zlib-ng, the peers with the standard zlib (their
-default).
+§7.2.1: zlib's own record of where inflate stopped, read per message, and a probe of a copy of
+the inflater where that record proves nothing), which no peer here checks; the engine inflates
+with zlib-ng, the peers with the standard zlib (their default).
+The compressed row's messages are all distinct (JSON records with running ids; checked when the
+stream is built), and every run starts a new connection: nothing a receiver remembers of
+messages inflated before can answer for one, so every row inflates every message.
 The small-frame rows send frames of one size, the engine's best case (one numpy matrix per run);
 the mixed-size row is the frame-by-frame path.
 """
@@ -239,8 +242,11 @@ def main(argv: list[str] | None = None) -> int:
           "checked, messages inflated when compressed, text decoded as UTF-8 (for websockets' Protocol by "
           "this bench, for aiohttp by decode_text=True), one object per message")
     print("the engine also checks the MASK bit and minimal lengths, and that each compressed message ends "
-          "on a DEFLATE block boundary (a copy of the inflater's state per message); it inflates with zlib-ng, "
-          "the peers with the standard zlib (their default)")
+          "on a DEFLATE block boundary (zlib's record of where inflate stopped; a probe of a copy of the "
+          "inflater where the record proves nothing); it inflates with zlib-ng, the peers with the standard "
+          "zlib (their default)")
+    print(f"deflate row: {int(10_000 * k)} messages, no message repeats within a run and every run is a new "
+          "connection, so a receiver's memo of messages inflated before never answers")
     print("picows: no sans-IO parser is exposed to Python (its parser is Cython-internal); "
           "it is measured end to end by `make bench-suite` instead.")
     return 0

@@ -304,6 +304,15 @@ class _Forms:
         return tuple(name for name, _, _ in self._history)
 
 
+class _Unread:
+    """The view of a decompressor whose record is not read (zstate.py): it never proves."""
+
+    value = -1
+
+
+_UNREAD = _Unread()
+
+
 class DeflateCodec:
     """Compresses what `role` sends and inflates what its peer sends, as `params` agree."""
 
@@ -352,7 +361,7 @@ class DeflateCodec:
         # zlib's record of where the decompressor stopped (zstate.py), read through a view made
         # for the decompressor it was made for
         self._view_of: object = None
-        self._view: Any = None
+        self._view: Any = _UNREAD
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -425,28 +434,38 @@ class DeflateCodec:
         """`decode` of a whole message with the full window, in one zlib call (the receive hot
         path: the general steps, one call per step, cost more than zlib). Unlimited output when
         there is no `max_message`, else capped one octet past it; a final block inside the
-        message goes on as the general path goes on. Its end is `_end_message` less what does
-        not apply with a full window: small steps, the switch to zlib-ng, the replay buffer,
-        `_total` (read for narrow windows only)."""
+        message goes on as the general path goes on. The boundary: zlib's record proves it, or
+        `_check_boundary` decides. The end is `_end_message` less what a full window does not
+        use: small steps, the switch to zlib-ng, the replay buffer, `_total` (read below 15 bits)."""
         data = payload + _TAIL
         d, limit = self._decompressor, self.max_message
         try:
-            message: bytes = d.decompress(data, 0 if limit is None else limit + 1)
+            message: bytes = d.decompress(data) if limit is None else d.decompress(data, limit + 1)
             if limit is not None and len(message) > limit:
                 raise DeflateTooBigError(f"the message inflates to more than {limit} octets")
-            if d.eof:  # a final block (§7.2.3.4): the rest with the same history, step by step
-                message = self._past_final(message, d.unused_data)
-                d = self._decompressor
-            if d is not self._view_of or self._view is None or self._view.value != AT_BOUNDARY:
-                self._inflated = len(message)
-                self._check_boundary()
+            if d is not self._view_of or self._view.value != AT_BOUNDARY:  # (never so past a final block)
+                message = self._finish_whole(message)
         except ZLIB_ERRORS as exc:
             raise DeflateDataError(f"the payload does not inflate: {exc}", self._hint(str(exc), data)) from None
-        self._inflated = 0
         if self._in_reset:
             self._decompressor = self._in_zlib.decompressobj(-self._in_bits)
         elif message:
-            self._remember(message)
+            self._history.append(message)
+            self._history_size += len(message)
+            if self._history_size >= self._trim_at:
+                self._trim()
+        return message
+
+    def _finish_whole(self, message: bytes) -> bytes:
+        """The rest of `_decode_whole` where zlib's record does not show the boundary at once: a
+        final block inside the message (§7.2.3.4), a new decompressor, or a message that may
+        be cut short (the probe decides)."""
+        d = self._decompressor
+        self._inflated = len(message)
+        if d.eof:
+            message = self._past_final(message, d.unused_data)
+        self._check_boundary()
+        self._inflated = 0
         return message
 
     def _past_final(self, message: bytes, rest: bytes) -> bytes:
@@ -503,8 +522,8 @@ class DeflateCodec:
         """
         d = self._decompressor
         if self._view_of is not d:
-            self._view_of, self._view = d, boundary_view(d)
-        if self._view is None or self._view.value != AT_BOUNDARY:
+            self._view_of, self._view = d, (boundary_view(d) or _UNREAD)
+        if self._view.value != AT_BOUNDARY:
             self._probe(d)
 
     def _probe(self, d: Any) -> None:
