@@ -646,14 +646,15 @@ class Connection:
         codec, append, at = self.deflate, self._events.append, self._at
         binary_op, message = Opcode.BINARY, ev.Message
         deliver_text = self._deliver_whole
+        decode = None if codec is None else codec.decode
         for i, (b0, frame_payload) in enumerate(zip(kinds, payloads, strict=True)):
             payload = frame_payload
             try:
                 if b0 & 0x40:
-                    assert codec is not None
+                    assert decode is not None
                     self._msg_compressed = True
                     try:
-                        payload = codec.decode(frame_payload, True)
+                        payload = decode(frame_payload, True)
                     except DeflateTooBigError as exc:
                         raise ProtocolError(MESSAGE_TOO_BIG, str(exc)) from None
                     except DeflateDataError as exc:
