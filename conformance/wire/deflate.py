@@ -33,7 +33,9 @@ it within its first messages, and the thousand 128 KiB messages of Autobahn's 13
 inflate at full speed, in zlib-ng from the next message on (primed with the window's octets).
 A final block (BFINAL = 1, §7.2.3.4) ends zlib's stream but not ours: the blocks after it are inflated by a new decompressor primed
 with the history. At the end of a message the stream must sit on a block boundary, else the
-message was cut short and does not inflate.
+message was cut short and does not inflate. zlib's own record of where its last call stopped
+shows that (zstate.py); where it does not, an empty final block inflated by a copy of the
+inflater decides, as it decided alone before: the two accept exactly the same messages.
 """
 
 from __future__ import annotations
