@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 4
 
-.PHONY: install demo test test-fast coverage lint bench bench-suite bench-autobahn fuzz-engine fuzz-mutants fuzz-libs matrix matrix-robustness browser-deps node node-deps h2-deps h2-demo stability test-bisect test-replay test-stability clean
+.PHONY: install demo test test-fast coverage lint bench bench-suite bench-autobahn autobahn-deps fuzz-engine fuzz-mutants fuzz-libs matrix matrix-robustness browser-deps node node-deps h2-deps h2-demo stability test-bisect test-replay test-stability clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -109,7 +109,16 @@ bench-suite: $(STAMP)
 
 # Autobahn's fuzzingclient beside the suite, group by group (needs a Python 2.7 with autobahntestsuite;
 # skipped with a message otherwise). WSTEST="CMD" names the wstest command.
+# Autobahn|Testsuite on a Python 2.7 unpacked from Debian 11's packages into .py27 (nothing installed
+# system-wide; needs apt-get, dpkg-deb and cc). bench-autobahn tries it, and is skipped if it fails.
+PY27 ?= .py27
+autobahn-deps: $(PY27)/.installed
+$(PY27)/.installed: conformance/bench/autobahn_py27.sh | $(STAMP)
+	PIP_PY3=$(PY) sh conformance/bench/autobahn_py27.sh $(PY27)
+	@touch $@
+
 bench-autobahn: $(STAMP)
+	@test -n "$(WSTEST)" || $(MAKE) --no-print-directory autobahn-deps || echo "bench-autobahn: Autobahn could not be installed here (the line above says why)"
 	$(PY) -m conformance.bench.autobahn
 
 fuzz-engine: $(STAMP)
@@ -150,4 +159,4 @@ stability: $(STAMP)
 	$(PY) -m testees.stability --rounds $${STABILITY_ROUNDS:-3} --client-runs $${STABILITY_CLIENT_RUNS:-5}
 
 clean:
-	rm -rf $(VENV) $(MATRIX_VENV) $(NODE_DIR)/node_modules reports/demo reports/matrix build *.egg-info
+	rm -rf $(VENV) $(MATRIX_VENV) $(NODE_DIR)/node_modules reports/demo reports/matrix $(PY27) build *.egg-info

@@ -355,6 +355,7 @@ async def replay_recording(case: Case, rec: Recording, target: ServerTarget, opt
     s = _ReplaySession(replay_case(case, rec), opts, rec)
     trace = s.trace
     budget = case_budget(case, opts) + opts.wait  # a run's budget, and the one wait that found the target changed
+    trace.measurements["limits"] = {"budget": case_budget(case, opts), "wait": opts.wait, "settle": opts.settle}
 
     async def body() -> None:
         CASE_TARGET.set(target)  # for the steps that open connections of their own (hostile requests, probes)

@@ -36,6 +36,8 @@ from conformance.wire.http import Request
 async def execute_case(case: Case, target: ServerTarget, opts: RunOptions) -> Trace:
     """Run `case` against the server at `target`; never raises for anything the target does."""
     s = Session(case, opts, Trace())
+    # the bounds this case ran under, so that `conformance replay` can run it under the same ones
+    s.trace.measurements["limits"] = {"budget": case_budget(case, opts), "wait": opts.wait, "settle": opts.settle}
 
     async def open_half() -> bytes | None:
         timeout = min(case_budget(case, opts), opts.wait * 2)

@@ -17,11 +17,14 @@ __all__ = [
 ]
 
 import asyncio
+import atexit
 import contextlib
 import datetime
 import ipaddress
+import os
 import socket
 import ssl
+import stat
 import tempfile
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -532,9 +535,43 @@ async def serve_h3(host: str, port: int, cert: str, key: str, handler: Callable[
         server.close()
 
 
+def _certificate_dir() -> Path:
+    """One private folder per user for the certificates servers make on start, named by their PID.
+    A server that is killed (a watched one is restarted after every death) cannot remove its own
+    pair, so each new one removes the pairs of processes that no longer run. A folder that is not
+    this user's alone is not used: a new temporary one is."""
+    d = Path(tempfile.gettempdir()) / f"conformance-h3-certs-{os.getuid()}"
+    with contextlib.suppress(FileExistsError):
+        d.mkdir(mode=0o700)
+    st = d.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        return Path(tempfile.mkdtemp(prefix="conformance-h3-"))
+    for f in d.glob("*-*.pem"):
+        pid = f.name.split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            f.unlink(missing_ok=True)
+    return d
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _forget(d: Path, stem: str) -> None:
+    for name in ("cert.pem", "key.pem"):
+        (d / f"{stem}{name}").unlink(missing_ok=True)
+
+
 def self_signed_certificate(directory: str | None = None) -> tuple[str, str]:
     """A self-signed certificate for 127.0.0.1, ::1 and localhost, made now (EC P-256, one day):
-    paths of the certificate and its key, in `directory` or a new temporary one."""
+    paths of the certificate and its key, in `directory`, or named by this process in a folder
+    of this user's where the pairs of processes gone are removed (`_certificate_dir`)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -550,8 +587,12 @@ def self_signed_certificate(directory: str | None = None) -> tuple[str, str]:
             .not_valid_after(now + datetime.timedelta(days=1)).add_extension(alt, critical=False)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(key, hashes.SHA256()))
-    d = Path(directory or tempfile.mkdtemp(prefix="conformance-h3-"))
-    cert_path, key_path = d / "cert.pem", d / "key.pem"
+    if directory:
+        d, stem = Path(directory), ""
+    else:
+        d, stem = _certificate_dir(), f"{os.getpid()}-"
+        atexit.register(_forget, d, stem)
+    cert_path, key_path = d / f"{stem}cert.pem", d / f"{stem}key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))

@@ -27,9 +27,10 @@ def add_triage_commands(sub: Any) -> None:
                    "for `conformance run --cases-dir DIR` (one report only)")
     r.add_argument("--cases-dir", action="append", default=[], metavar="DIR",
                    help="case files of your own, when the recorded case is one of them (repeatable)")
-    r.add_argument("--wait", type=float, default=2.0, help="upper bound in seconds for each peer event the "
-                   "replay waits for, as in a run (default 2)")
-    r.add_argument("--settle", type=float, default=1.0, help="upper bound at a checkpoint (default 1)")
+    r.add_argument("--wait", type=float, default=None, help="upper bound in seconds for each peer event the "
+                   "replay waits for (default: the run's, recorded in the report; 2 for older reports)")
+    r.add_argument("--settle", type=float, default=None,
+                   help="upper bound at a checkpoint (default: the run's, recorded; 1 for older reports)")
     r.add_argument("--ca", metavar="FILE", help="CA certificate (PEM) to trust for wss://")
     r.add_argument("--insecure", action="store_true", help="do not verify the wss:// certificate")
     r.set_defaults(func=cmd_replay)
@@ -52,15 +53,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from conformance.errors import UsageError
     from conformance.runner.trace import RunOptions
 
-    if not (args.wait > 0 and args.settle > 0):
+    if any(v is not None and not v > 0 for v in (args.wait, args.settle)):
         raise UsageError("--wait and --settle are seconds, more than 0")
+    given = frozenset(n for n in ("wait", "settle") if getattr(args, n) is not None)
     if args.server is not None and not args.server:
         raise UsageError("--server needs a ws:// or wss:// URL")
     from conformance.targets.tcp import ServerTarget
 
     # a bad URL is exit 2 before anything is read
     target = ServerTarget.from_url(args.server, args.ca, args.insecure) if args.server is not None else None
-    opts = RunOptions(wait=args.wait, settle=args.settle)
+    opts = RunOptions(wait=2.0 if args.wait is None else args.wait, settle=1.0 if args.settle is None else args.settle)
+    args.given = given
     if Path(args.report).is_dir():
         if args.export:
             raise UsageError("--export writes one case: give one per-case report, not a run directory")
@@ -73,7 +76,7 @@ def _replay_one(args: argparse.Namespace, opts: Any, target: Any) -> int:
 
     load_case_report(args.report)  # a bad file is exit 2 before any server starts
     with _server(target) as server:
-        outcome = replay_report(args.report, server, opts, cases_dirs=args.cases_dir)
+        outcome = replay_report(args.report, server, opts, cases_dirs=args.cases_dir, given=args.given)
     print(render_outcome(outcome))
     if args.export:
         case = write_export(outcome, args.export)
@@ -93,7 +96,8 @@ def _replay_dir(args: argparse.Namespace, opts: Any, target: Any) -> int:
             print(f"replayed {done[0]} cases (last: {agent} {cid})", file=sys.stderr)
 
     with _server(target) as server:
-        result = replay_run(args.report, server, opts, cases_dirs=args.cases_dir, progress=progress)
+        result = replay_run(args.report, server, opts, cases_dirs=args.cases_dir, progress=progress,
+                            given=args.given)
     print(render_run(result))
     if result.total and len(result.refused) == result.total:
         return int(ExitCode.BAD_INPUT)  # nothing in it could be replayed: the lines above say why

@@ -8,7 +8,7 @@ shows and exports.
 
 from __future__ import annotations
 
-__all__ = ["ReplayOutcome", "StepCheck", "export_case", "load_case_report", "render_outcome", "replay_report",
+__all__ = ["ReplayOutcome", "StepCheck", "export_case", "load_case_report", "recorded_options", "render_outcome", "replay_report",
            "step_checks", "write_export"]
 
 import asyncio
@@ -123,10 +123,30 @@ def _case(path: str, case_id: str, cases: Sequence[Case]) -> Case:
                         "(a case of your own: add --cases-dir DIR)")
 
 
+def recorded_options(old: CaseResult, opts: RunOptions, given: frozenset[str] = frozenset()) -> RunOptions:
+    """`opts` with the bounds the recorded run gave the case (`measurements.limits`: its budget,
+    --wait and --settle), except those named in `given` (set on the replay's command line).
+    A report written before the bounds were recorded keeps `opts` as they are."""
+    limits = (old.measurements or {}).get("limits")
+    if not isinstance(limits, dict):
+        return opts
+    def bound(name: str, default: float) -> float:
+        value = limits.get(name)
+        return float(value) if isinstance(value, (int, float)) and value > 0 else default
+
+    budget = bound("budget", 0.0)
+    return dataclasses.replace(
+        opts, timeout=budget or opts.timeout, timeout_cap=budget or opts.timeout_cap,
+        wait=opts.wait if "wait" in given else bound("wait", opts.wait),
+        settle=opts.settle if "settle" in given else bound("settle", opts.settle))
+
+
 def replay_report(path: str | os.PathLike[str], target: ServerTarget, opts: RunOptions,
-                  cases: Sequence[Case] | None = None, cases_dirs: Sequence[str] = ()) -> ReplayOutcome:
+                  cases: Sequence[Case] | None = None, cases_dirs: Sequence[str] = (),
+                  given: frozenset[str] = frozenset()) -> ReplayOutcome:
     """Replay the case run recorded in `path` against `target` and judge the answer (by the case
-    of that ID in `cases`, default: the catalogue with `cases_dirs`)."""
+    of that ID in `cases`, default: the catalogue with `cases_dirs`), under the bounds the run
+    recorded for it unless `given` names them (see `recorded_options`)."""
     old = load_case_report(path)
     if cases is None:
         cases = load_catalogue(None, extra=list(cases_dirs)).cases
@@ -135,7 +155,7 @@ def replay_report(path: str | os.PathLike[str], target: ServerTarget, opts: RunO
         rec = recording_from_wirelog(old.wirelog, case)
     except NotReplayable as exc:
         raise CaseFileError(str(path), None, "wirelog", str(exc)) from None
-    opts = dataclasses.replace(opts, agent=old.agent)
+    opts = dataclasses.replace(recorded_options(old, opts, given), agent=old.agent)
     started = now_stamp()
     trace = asyncio.run(replay_recording(case, rec, target, opts))
     if not trace.connected:

@@ -59,8 +59,10 @@ def read_index(run_dir: Path) -> dict[str, dict[str, dict[str, object]]]:
 
 def replay_run(run_dir: str | os.PathLike[str], target: ServerTarget, opts: RunOptions,
                cases: Sequence[Case] | None = None, cases_dirs: Sequence[str] = (),
-               progress: Callable[[str, str, ReplayOutcome | None], None] | None = None) -> RunReplay:
-    """Replay every per-case report that `run_dir`'s index.json names against `target`."""
+               progress: Callable[[str, str, ReplayOutcome | None], None] | None = None,
+               given: frozenset[str] = frozenset()) -> RunReplay:
+    """Replay every per-case report that `run_dir`'s index.json names against `target`, each
+    under the bounds its run recorded except those in `given` (triage/replay.py, recorded_options)."""
     d = Path(run_dir)
     index = read_index(d)
     if cases is None:
@@ -68,17 +70,17 @@ def replay_run(run_dir: str | os.PathLike[str], target: ServerTarget, opts: RunO
     out = RunReplay()
     for agent, entries in index.items():
         for cid, entry in entries.items():
-            o = _one(d, agent, cid, entry, target, opts, cases, out)
+            o = _one(d, agent, cid, entry, target, opts, cases, out, given)
             if progress is not None:
                 progress(agent, cid, o)
     return out
 
 
 def _one(d: Path, agent: str, cid: str, entry: dict[str, object], target: ServerTarget, opts: RunOptions,
-         cases: Sequence[Case], out: RunReplay) -> ReplayOutcome | None:
+         cases: Sequence[Case], out: RunReplay, given: frozenset[str] = frozenset()) -> ReplayOutcome | None:
     report = d / str(entry.get("reportfile") or "")
     try:
-        o = replay_report(report, target, opts, cases)
+        o = replay_report(report, target, opts, cases, given=given)
     except CaseFileError as exc:
         out.refused.append((agent, cid, exc.message))
         return None

@@ -177,3 +177,26 @@ def test_the_peers_connection_close_is_known_at_once(cert: tuple[str, str]) -> N
         assert "H3_MESSAGE_ERROR" in link.error
 
     _run(cert, close_at_once, body)
+
+
+def test_certificates_of_servers_gone_are_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server killed before it could clean up (as a watched server is) leaves its pair behind;
+    the next server's certificate removes it, and a process that exits removes its own."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    make = "from conformance.targets.h3 import self_signed_certificate as c; import os; print(c()[0], flush=True)"
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    killed = subprocess.run([sys.executable, "-c", make + "; os._exit(0)"], env=env, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    assert Path(killed).exists()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    mine, key = self_signed_certificate()
+    assert not Path(killed).exists() and Path(mine).parent == Path(killed).parent
+    exited = subprocess.run([sys.executable, "-c", make], env=env, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert not Path(exited).exists()
+    assert sorted(p.name for p in Path(mine).parent.iterdir()) == sorted([Path(mine).name, Path(key).name])
+    assert Path(mine).parent.stat().st_mode & 0o777 == 0o700

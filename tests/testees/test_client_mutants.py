@@ -60,3 +60,13 @@ def test_the_reference_client_passes_every_client_case(tmp_path: Path) -> None:
     bad = {c: (r["behavior"], r["behaviorClose"], r["result"]) for c, r in got.items()
            if r["behavior"] not in ("OK", "INFORMATIONAL") or r["behaviorClose"] not in ("OK", "INFORMATIONAL")}
     assert bad == {}
+
+
+def test_a_normal_answer_to_an_undefined_close_code_is_ok(tmp_path: Path) -> None:
+    """1000 in answer to 2999 (reserved by §7.4.2) is NON-STRICT (§10.7); in answer to 5000 or
+    65535, which no range of §7.4.2 reaches and no sentence of the RFC covers, it is OK, as 7.13
+    judges the same answer of a server (lax-close-payload answers every close with 1000)."""
+    client = f"{PY} -m testees.clients.mutant_clients lax-close-payload {{url}} {{agent}}"
+    got = _run(client, "answers-1000", ("22.1.9", "22.1.1[01]"), tmp_path / "a")
+    assert {c: (r["behavior"], r["behaviorClose"]) for c, r in got.items()} == {
+        "22.1.9": ("NON-STRICT", "WRONG CODE"), "22.1.10": ("OK", "OK"), "22.1.11": ("OK", "OK")}

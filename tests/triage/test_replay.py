@@ -188,3 +188,19 @@ def test_the_whole_catalogue_replays_with_its_verdicts(tmp_path: Path) -> None:
         r = run_main("replay", str(tmp_path), "--server", url)
     n = len(json.loads((tmp_path / "index.json").read_text())["reference"])
     assert r.code == 0 and r.out.splitlines() == [f"{n} of {n} verdicts reproduced"] and n > 600, r.out
+
+
+def test_a_replay_runs_under_the_bounds_the_run_recorded(tmp_path: Path) -> None:
+    """--timeout, --wait and --settle of the run are in each report (measurements.limits); the
+    replay uses them, except a bound given on its own command line."""
+    with spawn_server(REFERENCE) as (url, _):
+        argv = ["run", "-q", "--server", url, "--agent", "a", "--out", str(tmp_path), "--cases", "6.4.1",
+                "--timeout", "3", "--wait", "0.6", "--settle", "0.8"]
+        assert run_main(*argv).code == 0
+        report = _report(tmp_path, "a", "6.4.1")
+        then = json.loads(report.read_text())["measurements"]["limits"]
+        assert then == {"budget": 3.0, "wait": 0.6, "settle": 0.8}
+        now = replay_report(report, ServerTarget.from_url(url), RunOptions()).new.measurements["limits"]
+        assert now == then
+        mine = replay_report(report, ServerTarget.from_url(url), RunOptions(wait=1.5), given=frozenset({"wait"}))
+        assert mine.new.measurements["limits"] == {"budget": 3.0, "wait": 1.5, "settle": 0.8}
