@@ -14,9 +14,12 @@ its row decodes each text message here; aiohttp's reader decodes text itself (`d
 one `bytes.decode` per message, as the engine and wsproto do. What is not the same, and printed:
 the engine also checks that a client frame is masked, that a length uses its shortest form and
 that a compressed message ends on a DEFLATE block boundary (rule deflate.invalid-data, RFC 7692
-§6.2: with context takeover, a probe of a copy of the inflater's state per message), which no
-peer here checks; the engine inflates with zlib-ng, the peers with the standard zlib (their
-default).
+§7.2.1: zlib's own record of where inflate stopped, read per message, and a probe of a copy of
+the inflater where that record proves nothing), which no peer here checks; the engine inflates
+with zlib-ng, the peers with the standard zlib (their default).
+The compressed row's messages are all distinct (JSON records with running ids; checked when the
+stream is built), and every run starts a new connection: nothing a receiver remembers of
+messages inflated before can answer for one, so every row inflates every message.
 The small-frame rows send frames of one size, the engine's best case (one numpy matrix per run);
 the mixed-size row is the frame-by-frame path.
 """
@@ -35,6 +38,7 @@ import argparse
 import asyncio
 import gc
 import os
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -56,17 +60,40 @@ def _reads(data: bytes) -> list[bytes]:
     return [data[i : i + READ] for i in range(0, len(data), READ)]
 
 
+_WORDS = ["Welle", "frame", "naïve", "señal", "κόσμε", "данные", "протокол", "数据", "接続", "octet",
+          "mask", "close", "ping", "pong", "extension", "deflate", "window", "🙂"]
+
+
+def _json_messages(n: int, size: int = 1024) -> list[str]:
+    """`n` text messages of about `size` octets: consecutive slices (whole characters) of one JSON
+    text in the style of the catalogue's json corpus (case 12.1.4), whose records carry running
+    ids, so no message repeats whatever the scale: a receiver that remembers messages inflated
+    before (by payload and history) never finds one, and every row inflates every message."""
+    rnd = random.Random("bench-deflate")
+    parts: list[str] = []
+    have, i = 0, 0
+    while have < (n + 1) * size:
+        w = " ".join(rnd.choices(_WORDS, k=rnd.randint(3, 12)))
+        record = f'{{"id": {i}, "name": "{w}", "score": {rnd.random():.6f}, "tags": ["{rnd.choice(_WORDS)}"]}},\n'
+        parts.append(record)
+        have += len(record.encode())
+        i += 1
+    text = "".join(parts).encode("utf-8")
+    return [text[k * size : (k + 1) * size].decode("utf-8", "ignore") for k in range(n)]
+
+
 def _deflate_stream(n: int) -> tuple[bytes, Any]:
-    from conformance.catalog.payload import corpus
+    """The compressed row's stream (context takeover, full windows); raises if a message repeats."""
     from conformance.engine.deflate import negotiated_codec
     from conformance.wire.deflate import DeflateParams
 
+    messages = _json_messages(n)
+    if len(set(messages)) != n:
+        raise RuntimeError("the deflate row's messages repeat: a receive memo would flatter it")
     params = DeflateParams(False, False, None, None)
     client = Connection(Role.CLIENT, deflate=negotiated_codec(params, "client", None))
-    text = corpus("json")  # as in case 12.1.4: JSON, text messages of about 1 KiB
-    for i in range(n):
-        at = (i * 1024) % 900_000
-        client.send_data(text[at : at + 1024].decode("utf-8", "ignore"))  # whole characters
+    for m in messages:
+        client.send_data(m)
     return client.data_to_send(), params
 
 
@@ -215,8 +242,11 @@ def main(argv: list[str] | None = None) -> int:
           "checked, messages inflated when compressed, text decoded as UTF-8 (for websockets' Protocol by "
           "this bench, for aiohttp by decode_text=True), one object per message")
     print("the engine also checks the MASK bit and minimal lengths, and that each compressed message ends "
-          "on a DEFLATE block boundary (a copy of the inflater's state per message); it inflates with zlib-ng, "
-          "the peers with the standard zlib (their default)")
+          "on a DEFLATE block boundary (zlib's record of where inflate stopped; a probe of a copy of the "
+          "inflater where the record proves nothing); it inflates with zlib-ng, the peers with the standard "
+          "zlib (their default)")
+    print(f"deflate row: {int(10_000 * k)} messages, no message repeats within a run and every run is a new "
+          "connection, so a receiver's memo of messages inflated before never answers")
     print("picows: no sans-IO parser is exposed to Python (its parser is Cython-internal); "
           "it is measured end to end by `make bench-suite` instead.")
     return 0

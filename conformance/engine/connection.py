@@ -188,6 +188,11 @@ _FRAGMENT_FIRST = {0x01: Opcode.TEXT, 0x02: Opcode.BINARY}  # first octet: FIN c
 _FRAGMENT_FIRST_RSV1 = {0x41: Opcode.TEXT, 0x42: Opcode.BINARY}  # ... RSV1 (permessage-deflate)
 _CONT_MORE, _CONT_LAST = 0x00, 0x80  # first octet of a continuation frame, FIN clear or set
 _new_tuple = tuple.__new__  # builds a Message (a named tuple) without its Python-level __new__
+_TEXT = Opcode.TEXT  # a module constant: reading an enum member off its class costs more per message
+# first octets of the frames `_parse_whole_run` takes: FIN set, TEXT or BINARY, RSV1 (compressed,
+# RFC 7692 §6) only with permessage-deflate agreed
+_WHOLE_FIRST = frozenset((0x81, 0x82, 0xC1, 0xC2))
+_WHOLE_FIRST_PLAIN = frozenset((0x81, 0x82))
 
 
 class Role(enum.Enum):
@@ -708,30 +713,24 @@ class Connection:
         kinds: list[int] = []
         starts: list[int] = []
         lengths: list[int] = []
+        firsts = _WHOLE_FIRST if self.deflate is not None else _WHOLE_FIRST_PLAIN
+        mask_bit = 0x80 if want_mask else 0
+        head = 6 if want_mask else 2
         while n - pos >= 2:
             b0 = buf[pos]
             b1 = buf[pos + 1]
-            if b0 == 0xC1 or b0 == 0xC2:
-                if self.deflate is None:
-                    break
-            elif b0 != 0x81 and b0 != 0x82:
-                break
-            if bool(b1 & 0x80) != want_mask:
+            if b0 not in firsts or b1 & 0x80 != mask_bit:
                 break
             length = b1 & 0x7F
-            start = pos + (6 if want_mask else 2)
-            if length == _LEN16:
-                if n - pos < 4:
+            start = pos + head
+            if length > _LEN7_MAX:
+                if length == _LEN64 or n - pos < 4:
                     break
                 length = (buf[pos + 2] << 8) | buf[pos + 3]
                 if length <= _LEN7_MAX:
                     break  # not minimal: the general path reports it
                 start += 2
-            elif length == _LEN64:
-                break
-            if limit is not None and length > limit:
-                break
-            if start + length > n:
+            if start + length > n or (limit is not None and length > limit):
                 break
             kinds.append(b0)
             starts.append(start)
@@ -752,20 +751,22 @@ class Connection:
         """
         codec, append, at = self.deflate, self._events.append, self._at
         binary_op, message = Opcode.BINARY, ev.Message
+        deliver_text = self._deliver_whole
+        decode = None if codec is None else codec.decode
         for i, (b0, frame_payload) in enumerate(zip(kinds, payloads, strict=True)):
             payload = frame_payload
             try:
                 if b0 & 0x40:
-                    assert codec is not None
+                    assert decode is not None
                     self._msg_compressed = True
                     try:
-                        payload = codec.decode(frame_payload, True)
+                        payload = decode(frame_payload, True)
                     except DeflateTooBigError as exc:
                         raise ProtocolError(MESSAGE_TOO_BIG, str(exc)) from None
                     except DeflateDataError as exc:
                         raise ProtocolError(pmd.rule_for(exc), str(exc)) from None
                 if b0 & 0x0F == 1:
-                    self._deliver_whole(Opcode.TEXT, payload)
+                    deliver_text(_TEXT, payload)
                 else:
                     append(_new_tuple(message, (binary_op, payload, None, self._msg_compressed, at)))
                     self._msg_compressed = False
@@ -980,7 +981,7 @@ class Connection:
 
     def _deliver_whole(self, op: Opcode, payload: bytes) -> None:
         text = None
-        if op is Opcode.TEXT and not (self.known_text is not None and payload == self.known_text):
+        if op is _TEXT and not (self.known_text is not None and payload == self.known_text):
             # an inflated message the codec recalls (the same octets) was validated before
             codec = self.deflate if self._msg_compressed else None
             try:

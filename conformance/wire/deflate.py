@@ -33,7 +33,9 @@ it within its first messages, and the thousand 128 KiB messages of Autobahn's 13
 inflate at full speed, in zlib-ng from the next message on (primed with the window's octets).
 A final block (BFINAL = 1, §7.2.3.4) ends zlib's stream but not ours: the blocks after it are inflated by a new decompressor primed
 with the history. At the end of a message the stream must sit on a block boundary, else the
-message was cut short and does not inflate.
+message was cut short and does not inflate. zlib's own record of where its last call stopped
+shows that (zstate.py); where it does not, an empty final block inflated by a copy of the
+inflater decides, as it decided alone before: the two accept exactly the same messages.
 
 Receiving again. Inflating is deterministic: the same compressed octets after the same last
 2^bits octets of output (none without context takeover) give the same message, pass the same
@@ -65,6 +67,7 @@ from types import ModuleType
 from typing import Any
 
 from conformance.errors import WireError
+from conformance.wire.zstate import AT_BOUNDARY, boundary_view
 
 _zlib_ng: ModuleType | None
 try:  # zlib-ng: the same DEFLATE (RFC 1951) and the same API, two to five times faster
@@ -546,6 +549,15 @@ class _Inflations:
             self._push(None, self.reach)
 
 
+class _Unread:
+    """The view of a decompressor whose record is not read (zstate.py): it never proves."""
+
+    value = -1
+
+
+_UNREAD = _Unread()
+
+
 class DeflateCodec:
     """Compresses what `role` sends and inflates what its peer sends, as `params` agree."""
 
@@ -582,6 +594,7 @@ class DeflateCodec:
         self._history: collections.deque[bytes] = collections.deque()  # earlier messages' output
         self._history_size = 0
         self._parts: list[bytes] = []  # the output of the current message's earlier frames
+        self._trim_at = 2 << self._in_bits  # history size that triggers `_trim`
         self._replay = strict and self._in_reset  # keep a message's frames to explain errors
         self._whole_ok = not strict  # a one-frame message may take `_decode_whole`
         self._kept: list[bytes] | None = [] if self._replay else None
@@ -608,6 +621,10 @@ class DeflateCodec:
         # `cut_short` then records that such a message was accepted
         self.check_boundary = True
         self.cut_short = False
+        # zlib's record of where the decompressor stopped (zstate.py), read through a view made
+        # for the decompressor it was made for
+        self._view_of: object = None
+        self._view: Any = _UNREAD
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -810,31 +827,53 @@ class DeflateCodec:
         self._end_message(message)
 
     def _decode_whole(self, payload: bytes, key: _Recall | None = None) -> bytes:
-        """`decode` of a whole message with the full window, in one zlib call and one boundary
-        probe (the receive hot path: the general steps, one call per step, cost more than zlib).
-        Unlimited output when there is no `max_message`, else capped one octet past it; a final
-        block inside the message goes on as the general path goes on."""
+        """`decode` of a whole message with the full window, in one zlib call (the receive hot
+        path: the general steps, one call per step, cost more than zlib). Unlimited output when
+        there is no `max_message`, else capped one octet past it; a final block inside the
+        message goes on as the general path goes on. The boundary: zlib's record proves it, or
+        `_check_boundary` decides. The end is `_end_message` less what a full window does not
+        use: small steps, the switch to zlib-ng, the replay buffer, `_total` (read below 15 bits)."""
         data = payload + _TAIL
         d, limit = self._decompressor, self.max_message
         try:
-            message: bytes = d.decompress(data, 0 if limit is None else limit + 1)
+            message: bytes = d.decompress(data) if limit is None else d.decompress(data, limit + 1)
             if limit is not None and len(message) > limit:
                 raise DeflateTooBigError(f"the message inflates to more than {limit} octets")
-            if d.eof:  # a final block (§7.2.3.4): the rest with the same history, step by step
-                out, rest = [message], d.unused_data
-                self._inflated = len(message)
-                self._decompressor = self._in_zlib.decompressobj(-self._in_bits, zdict=self._recent(out))
-                self._inflate(rest, out, tail=True)
-                message = b"".join(out)
-            else:
-                self._inflated = len(message)
-            self._check_boundary()
+            if d is not self._view_of or self._view.value != AT_BOUNDARY:  # (never so past a final block)
+                message = self._finish_whole(message)
         except ZLIB_ERRORS as exc:
             raise DeflateDataError(f"the payload does not inflate: {exc}", self._hint(str(exc), data)) from None
-        if self._recall_on:  # `_finish` for a message of one call
-            self._recall.inflated(key, payload, message, True, self._inflated)
-        self._end_message(message)
+        if self._in_reset:
+            self._decompressor = self._in_zlib.decompressobj(-self._in_bits)
+        elif message:
+            self._history.append(message)
+            self._history_size += len(message)
+            if self._history_size >= self._trim_at:
+                self._trim()
+        if self._recall_on:  # what `_finish` does for a message of one call
+            self._recall.inflated(key, payload, message, True, len(message))
         return message
+
+    def _finish_whole(self, message: bytes) -> bytes:
+        """The rest of `_decode_whole` where zlib's record does not show the boundary at once: a
+        final block inside the message (§7.2.3.4), a new decompressor, or a message that may
+        be cut short (the probe decides)."""
+        d = self._decompressor
+        self._inflated = len(message)
+        if d.eof:
+            message = self._past_final(message, d.unused_data)
+        self._check_boundary()
+        self._inflated = 0
+        return message
+
+    def _past_final(self, message: bytes, rest: bytes) -> bytes:
+        """A message's blocks after a final block, inflated by a decompressor primed with the
+        history (the message so far included); the whole message."""
+        out = [message]
+        self._inflated = len(message)
+        self._decompressor = self._in_zlib.decompressobj(-self._in_bits, zdict=self._recent(out))
+        self._inflate(rest, out, tail=True)
+        return b"".join(out)
 
     def _inflate(self, data: bytes, out: list[bytes], tail: bool = False) -> None:
         """Inflate `data` into `out`, counting; input goes in slices so zlib never copies much.
@@ -873,8 +912,22 @@ class DeflateCodec:
         return _last([*self._history, *self._parts, *out], 1 << self._in_bits)
 
     def _check_boundary(self) -> None:
-        """At the end of a message the data must end between two blocks (§7.2.1)."""
-        probe = self._decompressor if self._in_reset else self._decompressor.copy()
+        """At the end of a message the data must end between two blocks (§7.2.1).
+
+        zlib's own record of where its last call stopped proves the common case without a copy
+        (see zstate.py); where it proves nothing, an empty final block inflated by a
+        copy of the inflater (by the inflater itself without context takeover: it is replaced
+        next) must end the stream with nothing written and nothing left over.
+        """
+        d = self._decompressor
+        if self._view_of is not d:
+            self._view_of, self._view = d, (boundary_view(d) or _UNREAD)
+        if self._view.value != AT_BOUNDARY:
+            self._probe(d)
+
+    def _probe(self, d: Any) -> None:
+        """The boundary check that decides alone: an empty final block must end the stream."""
+        probe = d if self._in_reset else d.copy()
         extra = probe.decompress(_EMPTY_FINAL, 1)
         if extra or not probe.eof or probe.unused_data:
             raise DeflateDataError("the message ends inside a deflate block: it was cut short")
@@ -906,8 +959,8 @@ class DeflateCodec:
 
     def _remember(self, message: bytes) -> None:
         """Keep references to the output that still lies inside the window: the message's
-        earlier frames, then its last."""
-        window = 1 << self._in_bits
+        earlier frames, then its last (and at most as much again: the history is trimmed when it
+        reaches two windows, not after every message)."""
         for piece in self._parts:
             if piece:
                 self._history.append(piece)
@@ -915,7 +968,13 @@ class DeflateCodec:
         if message:
             self._history.append(message)
             self._history_size += len(message)
-        while self._history and self._history_size - len(self._history[0]) >= window:
+        if self._history_size >= self._trim_at:
+            self._trim()
+
+    def _trim(self) -> None:
+        """Forget the messages that lie wholly before the window."""
+        window = 1 << self._in_bits
+        while self._history_size - len(self._history[0]) >= window:
             self._history_size -= len(self._history.popleft())
 
     def _keep(self, data: bytes) -> None:
