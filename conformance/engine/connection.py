@@ -170,6 +170,7 @@ PONG_REPLY = rule(
 _DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024
 _LEN7_MAX = 125
 _LEN16, _LEN64 = 126, 127  # RFC 6455 §5.2: the 7-bit length values announcing a 16- or 64-bit length
+_LEN16_MAX = 0xFFFF
 _MSB64 = 1 << 63
 _RUN_MIN = 16  # frames of one size from which a run is read as one numpy matrix
 # A run of frames of mixed sizes longer than this (and at least _SCAN_FROM more octets buffered)
@@ -193,6 +194,8 @@ _TEXT = Opcode.TEXT  # a module constant: reading an enum member off its class c
 # RFC 7692 §6) only with permessage-deflate agreed
 _WHOLE_FIRST = frozenset((0x81, 0x82, 0xC1, 0xC2))
 _WHOLE_FIRST_PLAIN = frozenset((0x81, 0x82))
+_WHOLE_KINDS = first_octets(_WHOLE_FIRST)  # the same, as the compiled scan's tables
+_WHOLE_KINDS_PLAIN = first_octets(_WHOLE_FIRST_PLAIN)
 
 
 class Role(enum.Enum):
@@ -708,15 +711,42 @@ class Connection:
         failure reported when the next event is asked for, so the messages before it are
         answered first, as on the general path.
         """
-        want_mask = self._want_mask
-        limit = self.max_message
         kinds: list[int] = []
         starts: list[int] = []
         lengths: list[int] = []
+        if n - pos < _SCAN_FROM or not kernel_loaded():  # the loop first: only a long run loads numba
+            pos = self._whole_loop(buf, pos, n, kinds, starts, lengths, _SCAN_AFTER)
+            if len(kinds) < _SCAN_AFTER or n - pos < _SCAN_FROM:
+                return self._deliver_whole_found(buf, pos, kinds, starts, lengths)
+        limit = self.max_message
+        run = scan_run(buf, pos, n, _WHOLE_KINDS if self.deflate is not None else _WHOLE_KINDS_PLAIN,
+                       masked=self._want_mask, max_length=_LEN16_MAX if limit is None else min(limit, _LEN16_MAX))
+        if run is None:  # numba is not installed: the loop goes on
+            pos = self._whole_loop(buf, pos, n, kinds, starts, lengths, n)
+            return self._deliver_whole_found(buf, pos, kinds, starts, lengths)
+        if not run.payloads:
+            return self._deliver_whole_found(buf, pos, kinds, starts, lengths)
+        first = self._payloads(buf, starts, lengths)
+        return self._deliver_wholes([*kinds, *run.kinds], [*first, *run.payloads],
+                                    [*starts, *run.starts.tolist()], [*lengths, *run.lengths.tolist()])
+
+    def _deliver_whole_found(self, buf: bytearray, pos: int, kinds: list[int], starts: list[int],
+                             lengths: list[int]) -> int:
+        """Deliver the frames `_whole_loop` found; `pos` when it found none."""
+        if not kinds:
+            return pos
+        return self._deliver_wholes(kinds, self._payloads(buf, starts, lengths), starts, lengths)
+
+    def _whole_loop(self, buf: bytearray, pos: int, n: int, kinds: list[int], starts: list[int],
+                    lengths: list[int], left: int) -> int:
+        """`_parse_whole_run`'s frames one by one from `pos`, at most `left` of them (appended to
+        the lists); the position of the first frame not taken."""
+        want_mask = self._want_mask
+        limit = self.max_message
         firsts = _WHOLE_FIRST if self.deflate is not None else _WHOLE_FIRST_PLAIN
         mask_bit = 0x80 if want_mask else 0
         head = 6 if want_mask else 2
-        while n - pos >= 2:
+        while n - pos >= 2 and left:
             b0 = buf[pos]
             b1 = buf[pos + 1]
             if b0 not in firsts or b1 & 0x80 != mask_bit:
@@ -736,11 +766,8 @@ class Connection:
             starts.append(start)
             lengths.append(length)
             pos = start + length
-        if not kinds:
-            return pos
-        payloads = unmask_payloads(buf, starts, lengths) if want_mask else [
-            _copy(buf, a, a + k) for a, k in zip(starts, lengths, strict=True)]
-        return self._deliver_wholes(kinds, payloads, starts, lengths)
+            left -= 1
+        return pos
 
     def _deliver_wholes(self, kinds: list[int], payloads: list[bytes], starts: list[int],
                         lengths: list[int]) -> int:

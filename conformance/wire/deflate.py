@@ -460,6 +460,20 @@ class _Inflations:
         self.last = known if isinstance(known, _Inflation) else None
         self._push(known.name, len(known.message))
 
+    def small(self, size: int) -> None:
+        """`inflated` of a one-frame message of `size` octets, shorter than `name_from`, without
+        a key: no entry, one more message of a number of its own (the receive hot path)."""
+        self.last = None
+        history = self._history
+        if self.reach and history and history[-1][2]:
+            history[-1][1] += size
+            self._history_size += size
+            if self._history_size - history[0][1] >= self.reach:
+                while self._history_size - history[0][1] >= self.reach:
+                    self._pop()
+            return
+        self._push(None, size)
+
     def inflated(self, key: _Recall | None, payload: bytes, message: bytes, whole: bool, size: int) -> None:
         """`payload` (the last frame of a message of `size` octets; `whole`: its only one)
         inflated to `message` and passed every check; stored under `key` unless that is None."""
@@ -689,6 +703,11 @@ class DeflateCodec:
         A one-frame message inflated before after the same history is taken from the receive
         memo (see `_Inflations`): the same bytes object, no zlib call.
         """
+        if (fin and not self._midway and self._follow is None and not self._behind and self._whole_ok
+                and self.check_boundary and (self._recall._own or not self._recall_on)):
+            # the receive hot path: a one-frame message the memo has no key for (a history that
+            # holds a message of a number of its own cannot recur), as the general steps below go
+            return self._decode_whole(payload)
         if self._follow is not None or (not fin and not self._midway):
             recalled = self._parted_call(payload, fin)
             if recalled is not None:
@@ -851,7 +870,11 @@ class DeflateCodec:
             if self._history_size >= self._trim_at:
                 self._trim()
         if self._recall_on:  # what `_finish` does for a message of one call
-            self._recall.inflated(key, payload, message, True, len(message))
+            recall = self._recall
+            if key is None and len(message) < recall.name_from:
+                recall.small(len(message))
+            else:
+                recall.inflated(key, payload, message, True, len(message))
         return message
 
     def _finish_whole(self, message: bytes) -> bytes:

@@ -191,6 +191,46 @@ def mixed_runs(draw: Any, masked: bool = True) -> bytes:
     return b"".join(out)
 
 
+@st.composite
+def whole_runs(draw: Any, deflate: bool, masked: bool = True) -> bytes:
+    """A run of 33-300 whole frames with 16-bit lengths (126-700 octets), compressed ones among
+    them when `deflate` (of any length): the frames `_parse_whole_run` reads, past its first _SCAN_AFTER in the
+    compiled scan. Up to three frames anywhere that must stop it or fail the connection: a
+    length in the 16-bit form that fits in 7 bits, a 64-bit length, an unmasked frame, a
+    reserved bit, invalid UTF-8, a compressed payload that does not inflate or is cut short."""
+    count = draw(st.integers(33, 300))
+    odd = draw(st.dictionaries(st.integers(0, count - 1), st.sampled_from(
+        ["short16", "long64", "unmasked", "rsv2", "bad-utf8", "garbage-deflate", "cut-deflate"]), max_size=3))
+    rng = random.Random(draw(st.integers(0, 1 << 32)))
+    out = []
+    for i in range(count):
+        kind = odd.get(i, rng.choice(["binary", "text", "compressed"] if deflate else ["binary", "text"]))
+        size = rng.randint(126, 700)
+        data = rng.randbytes(size) if kind in ("binary", "long64") else (_UNIT * 30)[:size]
+        data = data if kind != "text" else data[: len(data.decode("utf-8", "ignore").encode())]
+        b0 = 0x82 if kind in ("binary", "long64", "unmasked") else 0x81
+        if kind == "bad-utf8":
+            data = data[:100] + b"\xff" + data[100:]
+        elif kind == "rsv2":
+            b0 |= 0x20
+        elif kind == "short16":
+            data = data[: rng.randint(0, 125)]
+        elif kind in ("compressed", "garbage-deflate", "cut-deflate"):
+            b0 |= 0x40
+            data = (_compress(data * 3, True) if kind == "compressed" else rng.randbytes(size)
+                    if kind == "garbage-deflate" else _compress(data, True)[:-3])
+        key = None if kind == "unmasked" or not masked else rng.randbytes(4)
+        bit = 0x80 if key else 0
+        if kind == "long64":
+            head = bytes((b0, bit | 127)) + len(data).to_bytes(8, "big")
+        elif len(data) > 125 or kind == "short16":
+            head = bytes((b0, bit | 126)) + len(data).to_bytes(2, "big")
+        else:  # a compressed payload may be short: the 7-bit form, which the run takes too
+            head = bytes((b0, bit | len(data)))
+        out.append(head + (key or b"") + (apply_mask(data, key) if key else data))
+    return b"".join(out)
+
+
 def _conn(deflate: bool, frame_events: bool, max_message: int | None, fail_fast: bool = True) -> Connection:
     codec = None
     if deflate:
@@ -313,6 +353,22 @@ def test_a_client_reads_long_runs_of_unmasked_frames_as_the_general_path_does(pa
     assert len(fast[1]) == len(general[1])  # the echoes are masked with random keys
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.booleans(), st.data())
+def test_long_runs_of_whole_frames_agree_with_the_general_path(deflate: bool, data: st.DataObject) -> None:
+    """`_parse_whole_run` (the loop, then the compiled scan) against the general path: long runs
+    of 16-bit-length and compressed frames broken by frames that must leave them, cut at random
+    read boundaries, under no limit, a large one and one that some frames exceed."""
+    parts = data.draw(st.lists(st.one_of(whole_runs(deflate), whole_runs(deflate), frames(deflate)),
+                               min_size=1, max_size=4))
+    stream = b"".join(parts)
+    reads = _cut(stream, data.draw(st.lists(st.integers(0, len(stream)), max_size=3)))
+    limit = data.draw(st.sampled_from([None, 64 * 1024 * 1024, 500]))
+    fast = _run(_conn(deflate, False, limit), reads)
+    general = _run(_conn(deflate, True, limit), reads)
+    assert fast == general
+
+
 class TestCompiledScan:
     """The long-run path really goes through the compiled scan when numba is there, and gives
     the same messages through the loop when it is not."""
@@ -344,6 +400,32 @@ class TestCompiledScan:
         with_kernel = self._messages()
         monkeypatch.setattr(connection_module, "scan_run", lambda *a, **k: None)
         assert self._messages() == with_kernel == [b"t" * size for size in self._SIZES]
+
+    _LONG = [random.Random(i).randint(126, 2000) for i in range(300)]
+
+    def _whole_messages(self) -> list[bytes]:
+        stream = b"".join(serialize_frame(Frame(Opcode.BINARY, b"w" * size), mask=b"%04d" % i)
+                          for i, size in enumerate(self._LONG))
+        got, _ = _run(_conn(False, False, None), [stream])
+        return [e.data for e in got if isinstance(e, ev.Message)]
+
+    @pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed")
+    def test_a_long_run_of_16_bit_lengths_is_scanned_by_the_kernel(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        calls: list[int] = []
+
+        def spy(*args: Any, **kwargs: Any) -> framescan.Run | None:
+            run = framescan.scan_run(*args, **kwargs)
+            calls.append(len(run.payloads) if run else 0)
+            return run
+
+        monkeypatch.setattr(connection_module, "scan_run", spy)
+        assert self._whole_messages() == [b"w" * size for size in self._LONG]
+        # one read: the loop's first frames (none once the kernel is loaded), then the kernel's
+        assert sum(calls) in (len(self._LONG) - connection_module._SCAN_AFTER, len(self._LONG))
+
+    def test_without_numba_whole_frames_are_delivered_the_same(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(connection_module, "scan_run", lambda *a, **k: None)
+        assert self._whole_messages() == [b"w" * size for size in self._LONG]
 
 
 def test_a_run_of_small_frames_is_delivered_whole() -> None:
