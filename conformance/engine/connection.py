@@ -780,11 +780,13 @@ class Connection:
         binary_op, message = Opcode.BINARY, ev.Message
         deliver_text = self._deliver_whole
         decode = None if codec is None else codec.decode
+        text_of = None if codec is None else codec.text_of
+        known = self.known_text
         for i, (b0, frame_payload) in enumerate(zip(kinds, payloads, strict=True)):
             payload = frame_payload
             try:
                 if b0 & 0x40:
-                    assert decode is not None
+                    assert decode is not None and text_of is not None
                     self._msg_compressed = True
                     try:
                         payload = decode(frame_payload, True)
@@ -792,6 +794,15 @@ class Connection:
                         raise ProtocolError(MESSAGE_TOO_BIG, str(exc)) from None
                     except DeflateDataError as exc:
                         raise ProtocolError(pmd.rule_for(exc), str(exc)) from None
+                    if b0 == 0xC1 and (known is None or payload != known):  # `_deliver_whole`, inline
+                        try:
+                            text = text_of(payload)
+                        except UnicodeDecodeError:
+                            pos = _utf8_position(payload)
+                            raise ProtocolError(TEXT_INVALID, f"invalid UTF-8 at octet {pos}") from None
+                        append(_new_tuple(message, (_TEXT, payload, text, True, at)))
+                        self._msg_compressed = False
+                        continue
                 if b0 & 0x0F == 1:
                     deliver_text(_TEXT, payload)
                 else:

@@ -459,6 +459,15 @@ class TestKnownText:
         got, _ = _run(conn, [serialize_frame(Frame(Opcode.TEXT, "κόσμε".encode()), mask=b"abcd")])
         assert got == [ev.Message(Opcode.TEXT, "κόσμε".encode(), None, False, 1.0)]
 
+    def test_known_octets_inflated_from_a_run_are_delivered_undecoded(self) -> None:
+        """Compressed messages in a run of whole frames (each inflated, then compared)."""
+        conn = _conn(True, False, None)
+        conn.known_text = "κόσμε".encode() * 40
+        frames_ = [serialize_frame(Frame(Opcode.TEXT, _compress(conn.known_text, True), rsv1=True),
+                                   mask=b"%04d" % i) for i in range(40)]
+        got, _ = _run(conn, [b"".join(frames_)])
+        assert got == [ev.Message(Opcode.TEXT, conn.known_text, None, True, 1.0)] * 40
+
     def test_other_text_is_still_checked(self) -> None:
         conn = _conn(True, False, None)
         conn.known_text = b"ok"
