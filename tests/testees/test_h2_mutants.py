@@ -4,6 +4,7 @@ case of group 40 catches at least one mutant."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -71,6 +72,26 @@ def test_mutant_is_caught(name: str, tmp_path: Path) -> None:
         assert words in json.dumps(report), (case_id, report["result"], report["resultClose"])
         if verdict in LEVELS:
             assert report.get("level") == LEVELS[verdict], (case_id, report.get("level"))
+
+
+def test_no_flow_is_caught_however_the_reads_are_cut(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite reads the mutant's burst of DATA 1 KiB at a time: window given back after each
+    read would let the burst fit (the verdict then hung on how the kernel cut the reads, and
+    40.1.6 came out OK now and then); given back only after a PING round trip, the burst is
+    counted against the window the mutant knew of."""
+    read = asyncio.StreamReader.read
+
+    async def small_reads(self: asyncio.StreamReader, n: int = -1) -> bytes:
+        data = await read(self, 1024 if n < 0 else min(n, 1024))
+        for _ in range(3):  # the tasks that read the stream run before the next piece is read
+            await asyncio.sleep(0)
+        return data
+
+    monkeypatch.setattr(asyncio.StreamReader, "read", small_reads)  # this process only: the suite's
+    with spawn_server(["-m", "testees.mutants.h2_mutants", "no-flow"]) as (url, _):
+        _code, index = _run(url, ["40.1.6", "40.3.2", "40.3.5"], tmp_path)
+    assert {case: entry["behavior"] for case, entry in index.items()} == dict.fromkeys(
+        ["40.1.6", "40.3.2", "40.3.5"], "FAILED")
 
 
 def test_every_case_of_group_40_catches_a_mutant() -> None:
