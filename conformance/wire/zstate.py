@@ -44,24 +44,25 @@ _TAIL = b"\x00\x00\xff\xff"
 _ERRORS: tuple[type[Exception], ...] = (zlib.error,) if _zlib_ng is None else (zlib.error, _zlib_ng.error)
 
 
+def _layout(avail: Any, counter: Any, checksum: Any) -> list[tuple[str, Any]]:
+    """The fields of zlib's z_stream and zlib-ng's zng_stream, which differ only in these types."""
+    return [("next_in", ctypes.c_void_p), ("avail_in", avail), ("total_in", counter),
+            ("next_out", ctypes.c_void_p), ("avail_out", avail), ("total_out", counter),
+            ("msg", ctypes.c_char_p), ("state", ctypes.c_void_p), ("zalloc", ctypes.c_void_p),
+            ("zfree", ctypes.c_void_p), ("opaque", ctypes.c_void_p), ("data_type", ctypes.c_int),
+            ("adler", checksum), ("reserved", ctypes.c_ulong)]
+
+
 class _ZStream(ctypes.Structure):
     """zlib's z_stream (zlib.h): counters are uLong."""
 
-    _fields_ = [("next_in", ctypes.c_void_p), ("avail_in", ctypes.c_uint), ("total_in", ctypes.c_ulong),
-                ("next_out", ctypes.c_void_p), ("avail_out", ctypes.c_uint), ("total_out", ctypes.c_ulong),
-                ("msg", ctypes.c_char_p), ("state", ctypes.c_void_p), ("zalloc", ctypes.c_void_p),
-                ("zfree", ctypes.c_void_p), ("opaque", ctypes.c_void_p), ("data_type", ctypes.c_int),
-                ("adler", ctypes.c_ulong), ("reserved", ctypes.c_ulong)]
+    _fields_ = _layout(ctypes.c_uint, ctypes.c_ulong, ctypes.c_ulong)
 
 
 class _ZngStream(ctypes.Structure):
     """zlib-ng's zng_stream (zlib-ng.h): counters are size_t, the checksum 32 bits."""
 
-    _fields_ = [("next_in", ctypes.c_void_p), ("avail_in", ctypes.c_uint32), ("total_in", ctypes.c_size_t),
-                ("next_out", ctypes.c_void_p), ("avail_out", ctypes.c_uint32), ("total_out", ctypes.c_size_t),
-                ("msg", ctypes.c_char_p), ("state", ctypes.c_void_p), ("zalloc", ctypes.c_void_p),
-                ("zfree", ctypes.c_void_p), ("opaque", ctypes.c_void_p), ("data_type", ctypes.c_int),
-                ("adler", ctypes.c_uint32), ("reserved", ctypes.c_ulong)]
+    _fields_ = _layout(ctypes.c_uint32, ctypes.c_size_t, ctypes.c_uint32)
 
 
 def probe_accepts(d: Any) -> bool:

@@ -379,12 +379,9 @@ class TestCompiledScan:
         return b"".join(serialize_frame(Frame(Opcode.BINARY, b"t" * size), mask=b"%04d" % i)
                         for i, size in enumerate(self._SIZES))
 
-    def _messages(self) -> list[bytes]:
-        got, _ = _run(_conn(False, False, None), [self._stream()])
-        return [e.data for e in got if isinstance(e, ev.Message)]
-
-    @pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed")
-    def test_a_long_run_is_scanned_by_the_kernel(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    @staticmethod
+    def _spy(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+        """The number of frames each call of the compiled scan took, as calls are made."""
         calls: list[int] = []
 
         def spy(*args: Any, **kwargs: Any) -> framescan.Run | None:
@@ -393,6 +390,15 @@ class TestCompiledScan:
             return run
 
         monkeypatch.setattr(connection_module, "scan_run", spy)
+        return calls
+
+    def _messages(self) -> list[bytes]:
+        got, _ = _run(_conn(False, False, None), [self._stream()])
+        return [e.data for e in got if isinstance(e, ev.Message)]
+
+    @pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed")
+    def test_a_long_run_is_scanned_by_the_kernel(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        calls = self._spy(monkeypatch)
         assert len(self._messages()) == 500
         assert sum(calls) >= 400  # past the first _SCAN_AFTER frames of each read, the kernel's
 
@@ -411,14 +417,7 @@ class TestCompiledScan:
 
     @pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="numba is not installed")
     def test_a_long_run_of_16_bit_lengths_is_scanned_by_the_kernel(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        calls: list[int] = []
-
-        def spy(*args: Any, **kwargs: Any) -> framescan.Run | None:
-            run = framescan.scan_run(*args, **kwargs)
-            calls.append(len(run.payloads) if run else 0)
-            return run
-
-        monkeypatch.setattr(connection_module, "scan_run", spy)
+        calls = self._spy(monkeypatch)
         assert self._whole_messages() == [b"w" * size for size in self._LONG]
         # one read: the loop's first frames (none once the kernel is loaded), then the kernel's
         assert sum(calls) in (len(self._LONG) - connection_module._SCAN_AFTER, len(self._LONG))

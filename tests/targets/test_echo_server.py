@@ -4,7 +4,6 @@ socket frame by frame (RFC 7692 §7: with context takeover its messages refer ba
 from __future__ import annotations
 
 import asyncio
-import random
 import zlib
 
 from conformance.engine.connection import Connection, Role
@@ -15,18 +14,15 @@ from conformance.wire.deflate import DeflateParams
 from conformance.wire.frames import Opcode, parse_header
 from conformance.wire.http import parse_response
 from conformance.wire.uri import parse_uri
+from tests.wire.deflate_data import compressible
 
 TAIL = b"\x00\x00\xff\xff"
 OFFER = "permessage-deflate; client_no_context_takeover; client_max_window_bits"  # 12.x's offer
 
 
+
 def message(seed: int, size: int) -> bytes:
-    rnd = random.Random(seed)
-    words = [b"alpha", b"beta", b"gamma", b"</div>", b'{"id": ', b"\n"]
-    out = bytearray()
-    while len(out) < size:
-        out += rnd.choice(words) + str(rnd.randrange(1000)).encode()
-    return bytes(out[:size])
+    return compressible(size, seed)
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> tuple[Opcode, bool, bytes]:

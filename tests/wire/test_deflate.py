@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conformance.wire.deflate import DeflateCodec, DeflateDataError, DeflateParams, DeflateTooBigError
+from tests.wire.deflate_data import compressible
 
 h = bytes.fromhex
 SYNC = zlib.Z_SYNC_FLUSH
@@ -43,13 +44,6 @@ def exact_inflate(data: bytes, bits: int) -> bytes:
     return b"".join(out)
 
 
-def compressible(size: int, seed: int = 0) -> bytes:
-    words = [b"alpha", b"beta", b"gamma", b"delta", b"{\"id\": ", b"</div>", b"\n"]
-    rnd = random.Random(seed)
-    out = bytearray()
-    while len(out) < size:
-        out += rnd.choice(words) + str(rnd.randrange(1000)).encode()
-    return bytes(out[:size])
 
 
 class TestSection7_1Parameters:

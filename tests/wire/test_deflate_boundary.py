@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from conformance.wire import deflate as wd
 from conformance.wire import zstate
 from conformance.wire.deflate import DeflateCodec, DeflateDataError, DeflateParams, DeflateTooBigError
+from tests.wire.deflate_data import compressible
+from tests.wire.deflate_data import strict_budget as budget
 
 SYNC, FULL, FINISH = zlib.Z_SYNC_FLUSH, zlib.Z_FULL_FLUSH, zlib.Z_FINISH
 # how a message's payload ends: as §7.2.1 has it (after a sync or a full flush), with a final
@@ -100,14 +102,6 @@ def reading(view: Callable[[object], Any]) -> Iterator[None]:
         wd.boundary_view = saved
 
 
-@contextmanager
-def budget(octets: int) -> Iterator[None]:
-    saved = wd._STRICT_BUDGET
-    wd._STRICT_BUDGET = octets
-    try:
-        yield
-    finally:
-        wd._STRICT_BUDGET = saved
 
 
 def probe_only(d: object) -> None:
@@ -125,13 +119,11 @@ def compared(messages: list[Message], bits: int, no_takeover: bool, lenient: boo
     return subject, reference
 
 
+_WORDS = [b"frame ", b"mask ", b"window ", b"\xce\xba\xe1\xbd\xb9 ", b"{\"id\": ", b"}\n"]
+
+
 def words(size: int, seed: int) -> bytes:
-    rnd = random.Random(seed)
-    vocabulary = [b"frame ", b"mask ", b"window ", b"\xce\xba\xe1\xbd\xb9 ", b"{\"id\": ", b"}\n"]
-    out = bytearray()
-    while len(out) < size:
-        out += rnd.choice(vocabulary) + str(rnd.randrange(100)).encode()
-    return bytes(out[:size])
+    return compressible(size, seed, _WORDS)
 
 
 texts = st.builds(words, st.integers(0, 5000), st.integers(0, 99)) | st.binary(max_size=1500) | st.just(b"")

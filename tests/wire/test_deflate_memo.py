@@ -10,10 +10,8 @@ histories that differ only far back, and payloads damaged, cut or moved after an
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import random
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, find, given, settings
@@ -21,19 +19,9 @@ from hypothesis import strategies as st
 
 from conformance.wire import deflate as wd
 from conformance.wire.deflate import DeflateCodec, DeflateParams
+from tests.wire.deflate_data import compressible, strict_budget
 
-
-def corpus_text(size: int, seed: int) -> bytes:
-    """`size` octets of ASCII text (any slice is valid UTF-8)."""
-    words = [b"alpha", b"beta", b"gamma", b"delta", b'{"id": ', b"</div>", b"\n"]
-    rnd = random.Random(seed)
-    out = bytearray()
-    while len(out) < size:
-        out += rnd.choice(words) + str(rnd.randrange(1000)).encode()
-    return bytes(out[:size])
-
-
-BASE = corpus_text(40_000, 1)
+BASE = compressible(40_000, 1)
 # one octet changed a quarter in: the fingerprint (start, middle, end) does not see it
 ONE_OCTET = BASE[:2000] + bytes([BASE[500] ^ 1]) + BASE[2001:3000]
 POOL = [
@@ -137,19 +125,10 @@ def outcomes(stream: Stream, recall: bool) -> list[object]:
     return got
 
 
-@contextlib.contextmanager
-def small_budget(octets: int = 2000) -> Iterator[None]:
-    """Narrow windows leave their small steps, where the memo starts, after `octets`."""
-    saved = wd._STRICT_BUDGET
-    wd._STRICT_BUDGET = octets
-    try:
-        yield
-    finally:
-        wd._STRICT_BUDGET = saved
 
 
 def same_with_and_without(stream: Stream) -> bool:
-    with small_budget():
+    with strict_budget(2000):
         return outcomes(stream, True) == outcomes(stream, False)
 
 
@@ -183,7 +162,7 @@ class TestHits:
     def test_corpus_slices_going_round_are_recalled(self, bits: int, no_takeover: bool) -> None:
         frames = self.slices(4000, 60, bits, no_takeover)
         stream = Stream(bits, no_takeover, [(f, True) for f in frames], None)
-        with small_budget():
+        with strict_budget(2000):
             codec = receiver(stream, True)
             got = [codec.decode(f, True) for f in frames]
             assert got == outcomes(stream, False)
@@ -197,7 +176,7 @@ class TestHits:
         joins = random.Random(3)
         stream = Stream(bits, no_takeover, [c for f in self.slices(4000, 60, bits, no_takeover)
                                             for c in calls(f, 256, joins)], None)
-        with small_budget():
+        with strict_budget(2000):
             codec = receiver(stream, True)
             got = [codec.decode(p, fin) for p, fin in stream.frames]
             assert got == outcomes(stream, False)
@@ -240,7 +219,7 @@ class TestHits:
         tx = sender(15, True)
         codec = receiver(Stream(15, True, [], None), True)
         for i in range(3 * wd._MEMO_LIMIT // 30_000):
-            message = corpus_text(30_000, i)
+            message = compressible(30_000, i)
             codec.text_of(codec.decode(tx.encode(message, True), True))
         assert codec._recall.size <= wd._MEMO_LIMIT
 
