@@ -32,7 +32,9 @@ class Session:
         self.reader: Reader | None = None
         self.writer: Writer | None = None
         self.changed = asyncio.Event()
-        self.echo_queue: asyncio.Queue[ev.Message] | None = None
+        self._conds: list[Callable[[], bool]] = []  # what the tasks in `wait_for` wait for
+        # an echo step's reader-side half (runner/steps.py `_EchoRun`): every message goes to it
+        self.echo_sink: Callable[[ev.Message], None] | None = None
         self.task: asyncio.Task[None] | None = None
         self.deflate: Any = None
         self.tx = TxFrames()
@@ -72,6 +74,21 @@ class Session:
             self._corked.append(data)
             return True
         return await self._put(data, chop, delay)
+
+    def can_write_now(self) -> bool:
+        """Whether `write_now` may write: a TCP or TLS stream whose earlier octets all went to the
+        kernel, nothing corked. Otherwise writing must wait for the socket (`write`)."""
+        writer = self.writer
+        return (self._corked is None and isinstance(writer, asyncio.StreamWriter)
+                and not writer.transport.is_closing() and writer.transport.get_write_buffer_size() == 0)
+
+    def write_now(self, data: bytes) -> None:
+        """Write whole frames (none a close) without waiting, from the reader: the caller checked
+        `can_write_now`, and the socket takes them at once or buffers them (the next `write` waits)."""
+        assert self.writer is not None
+        self.trace.log("tx", "octets", data, "")
+        self.tx.feed(data, whole_frames=True)
+        self.writer.write(data)
 
     def cork(self) -> None:
         """Hold what is written from now on until `uncork`, which writes it all in one write."""
@@ -135,6 +152,15 @@ class Session:
             self.conn.receive_data(data)
             self.drain_events()
             await self.flush()
+            self.wake()
+
+    def wake(self) -> None:
+        """Something the peer did may end a wait: wake the waiting tasks if what one of them
+        waits for now holds. A task whose condition is still false would only go back to
+        waiting, so a message that ends no wait (an echo the reader itself answered) costs no
+        task switch."""
+        conds = self._conds
+        if not conds or any(cond() for cond in conds):
             self.changed.set()
 
     def on_eof(self) -> None:
@@ -150,7 +176,7 @@ class Session:
                   else "TCP connection closed")
         self.conn.receive_data(b"")
         self.drain_events()
-        self.changed.set()
+        self.changed.set()  # EOF: every wait looks again
 
     def drain_events(self) -> None:
         assert self.conn is not None
@@ -162,8 +188,8 @@ class Session:
                       rsv=[f.rsv1, f.rsv2, f.rsv3], masked=e.header.mask is not None,
                       payload_len=len(f.data))
             elif isinstance(e, ev.Message):
-                if self.echo_queue is not None:
-                    self.echo_queue.put_nowait(e)
+                if self.echo_sink is not None:
+                    self.echo_sink(e)
                 else:
                     kind = "text" if e.opcode is Opcode.TEXT else "binary"
                     t.observations.append((kind, e.data))
@@ -247,17 +273,21 @@ class Session:
         return held
 
     async def _wait_until(self, cond: Callable[[], bool], deadline: float) -> bool:
-        while not cond():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            self.changed.clear()
-            try:
-                async with asyncio.timeout(left):  # no task per wait, as asyncio.wait_for makes
-                    await self.changed.wait()
-            except TimeoutError:
-                return cond()
-        return True
+        self._conds.append(cond)
+        try:
+            while not cond():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.changed.clear()
+                try:
+                    async with asyncio.timeout(left):  # no task per wait, as asyncio.wait_for makes
+                        await self.changed.wait()
+                except TimeoutError:
+                    return cond()
+            return True
+        finally:
+            self._conds.remove(cond)
 
     async def pause(self, seconds: float) -> None:
         """A pause the case asks for (a `wait` step, the delay between chops): a timer by design,
