@@ -54,10 +54,10 @@ def selection_from_args(args: argparse.Namespace) -> Any:
                      exclude=_flat(args.exclude), rfc=tuple(args.rfc), rules=tuple(args.rule), levels=levels)
 
 
-def catalogue_from_args(args: argparse.Namespace) -> Any:
+def catalogue_from_args(args: argparse.Namespace, *, parse: bool = False) -> Any:
     from conformance.catalog.load import load_catalogue
 
-    return load_catalogue(None, extra=list(getattr(args, "cases_dir", None) or ()))
+    return load_catalogue(None, extra=list(getattr(args, "cases_dir", None) or ()), parse=parse)
 
 
 def selected_cases(args: argparse.Namespace, side: str | None, extra_exclude: Sequence[str] = ()) -> tuple[Any, list[Any]]:

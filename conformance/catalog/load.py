@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from conformance.catalog import cache as _cache
 from conformance.catalog.model import (
     H2_STEP_TYPES,
     H3_STEP_TYPES,
@@ -96,14 +97,17 @@ class _Ctx:
         return CaseFileError(self.path, line, field, message)
 
 
-def load_catalogue(directory: str | Path | None = None, extra: Sequence[str | Path] = ()) -> Catalogue:
+def load_catalogue(directory: str | Path | None = None, extra: Sequence[str | Path] = (),
+                   *, parse: bool = False) -> Catalogue:
     """Every `*.yaml` below `directory` (default: the project's cases/), sorted by case ID, plus the
     cases below each `extra` directory (what `--cases-dir` adds). Within one of these catalogues an
-    ID is defined once; an extra case with the ID of a bundled one replaces it (Catalogue.replaced)."""
-    base = _load_tree([Path(directory) if directory is not None else DEFAULT_CASES_DIR])
+    ID is defined once; an extra case with the ID of a bundled one replaces it (Catalogue.replaced).
+    The catalogue parsed before from the same files and code is read back (catalog/cache.py)
+    unless `parse`."""
+    base = _load_tree([Path(directory) if directory is not None else DEFAULT_CASES_DIR], parse)
     if not extra:
         return base
-    more = _load_tree([Path(d) for d in extra])
+    more = _load_tree([Path(d) for d in extra], parse)
     ids = {c.id for c in more.cases}
     cases = [c for c in base.cases if c.id not in ids] + more.cases
     cases.sort(key=Case.sort_key)
@@ -115,11 +119,22 @@ def _id_key(cid: str) -> tuple[int, ...]:
     return tuple(int(p) for p in cid.split(".") if p.isdigit())
 
 
-def _load_tree(roots: Sequence[Path]) -> Catalogue:
+def _load_tree(roots: Sequence[Path], parse: bool = False) -> Catalogue:
+    files = _case_files(roots)
+    cached = None if parse else _cache.get(files)
+    if isinstance(cached, Catalogue):
+        declare_all_rules()  # what parsing the cases would have imported
+        return cached
+    catalogue = _parse_tree(files)
+    _cache.put(files, catalogue)
+    return catalogue
+
+
+def _parse_tree(files: Sequence[Path]) -> Catalogue:
     cases: list[Case] = []
     titles: dict[str, str] = {}
     seen: dict[str, str] = {}
-    for path in _case_files(roots):
+    for path in files:
         file_cases, file_titles = load_file(path)
         for case in file_cases:
             if case.id in seen:
