@@ -4,13 +4,10 @@ from __future__ import annotations
 
 __all__ = ["LDict", "LList", "load_yaml"]
 
+from functools import cache
 from typing import Any
 
-import yaml
-
 from conformance.errors import CaseFileError
-
-_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class LDict(dict[str, Any]):
@@ -27,11 +24,7 @@ class LList(list[Any]):
     lines: list[int]
 
 
-class _Loader(_Base):  # type: ignore[misc]
-    path = "<yaml>"
-
-
-def _map(loader: _Loader, node: yaml.MappingNode) -> LDict:
+def _map(loader: Any, node: Any) -> LDict:
     loader.flatten_mapping(node)
     out = LDict()
     out.line = node.start_mark.line + 1
@@ -48,20 +41,34 @@ def _map(loader: _Loader, node: yaml.MappingNode) -> LDict:
     return out
 
 
-def _seq(loader: _Loader, node: yaml.SequenceNode) -> LList:
+def _seq(loader: Any, node: Any) -> LList:
     out = LList(loader.construct_object(n, deep=True) for n in node.value)
     out.line = node.start_mark.line + 1
     out.lines = [n.start_mark.line + 1 for n in node.value]
     return out
 
 
-_Loader.add_constructor("tag:yaml.org,2002:map", _map)
-_Loader.add_constructor("tag:yaml.org,2002:seq", _seq)
+@cache
+def _loader() -> Any:
+    """The loader class, made on first use: a run whose catalogue comes from the cache
+    (catalog/cache.py) never imports yaml."""
+    import yaml
+
+    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Loader(base):  # type: ignore[misc]
+        path = "<yaml>"
+
+    Loader.add_constructor("tag:yaml.org,2002:map", _map)
+    Loader.add_constructor("tag:yaml.org,2002:seq", _seq)
+    return Loader
 
 
 def load_yaml(text: str, path: str) -> Any:
     """Parse one YAML document; syntax errors become CaseFileError with the line."""
-    loader = _Loader(text)
+    import yaml
+
+    loader = _loader()(text)
     loader.path = path
     try:
         return loader.get_single_data()

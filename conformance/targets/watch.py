@@ -31,13 +31,15 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-
-import psutil
+from typing import TYPE_CHECKING
 
 from conformance.engine.handshake import ClientHandshake
 from conformance.engine.rules import ProtocolError
 from conformance.errors import TargetError, UsageError, WireError
 from conformance.targets.tcp import ServerTarget, open_connection
+
+if TYPE_CHECKING:
+    import psutil
 from conformance.wire.frames import Frame, Opcode, serialize_frame
 from conformance.wire.http import parse_response
 
@@ -171,6 +173,8 @@ class WatchedServer:
     # -- readings ---------------------------------------------------------------------------------
 
     def _tree(self) -> list[psutil.Process]:
+        import psutil  # here: every run imports this module, few watch a process (20 ms)
+
         if self.proc is None or self.proc.poll() is not None:
             return []
         try:
@@ -188,6 +192,8 @@ class WatchedServer:
     def sample(self) -> Sample:
         rss = peak = 0
         cpu = 0.0
+        import psutil
+
         for p in self._tree():
             try:
                 now = p.memory_info().rss
