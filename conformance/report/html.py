@@ -18,6 +18,7 @@ from __future__ import annotations
 __all__ = ["write_html"]
 
 import base64
+import contextlib
 import datetime
 import difflib
 import hashlib
@@ -79,7 +80,22 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
-    return jinja2.FileSystemBytecodeCache(str(path)) if os.access(path, os.W_OK | os.X_OK) else None
+    return _QuietBytecodeCache(str(path)) if os.access(path, os.W_OK | os.X_OK) else None
+
+
+class _QuietBytecodeCache(jinja2.FileSystemBytecodeCache):
+    """jinja2's cache of compiled templates, where a file that cannot be read or written (a full
+    disk, an entry cut short) only means compiling the template again, never a failed report."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # whatever is wrong with the entry, the source is there
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
 
 
 def _csp(script: str | None) -> str:

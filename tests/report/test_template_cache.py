@@ -57,3 +57,19 @@ def test_pages_render_without_a_usable_cache(setting: str, tmp_path: Path, monke
         monkeypatch.setenv("CONFORMANCE_CACHE", str(where))
         monkeypatch.setattr(html.os, "access", lambda path, mode: False)  # as for a user other than root
     assert "a title" in _render() and compiles
+
+
+def test_an_entry_cut_short_or_a_full_disk_costs_only_a_compile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                compiles: list[str]) -> None:
+    monkeypatch.setenv("CONFORMANCE_CACHE", str(tmp_path / "cache"))
+    first = _render()
+    for entry in (tmp_path / "cache" / "templates").iterdir():
+        entry.write_bytes(entry.read_bytes()[:40])  # past jinja2's magic, into the checksum
+    html._env.cache_clear()
+    compiles.clear()
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(jinja2.FileSystemBytecodeCache, "dump_bytecode", full)
+    assert _render() == first and compiles
