@@ -87,7 +87,7 @@ def put(files: Sequence[Path], catalogue: Any) -> None:
     entry = _entry(files)
     if entry is None:
         return
-    with contextlib.suppress(OSError, pickle.PicklingError):
+    with contextlib.suppress(Exception):  # a cache that cannot be written never fails a run
         entry.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".catalogue-", suffix=".tmp")
         try:

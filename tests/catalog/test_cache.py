@@ -107,3 +107,14 @@ def test_other_code_means_another_entry(cache: Path, parses: list[Path], monkeyp
     parses.clear()
     load_catalogue()
     assert parses and len(list(cache.glob("catalogue-*"))) == 2
+
+
+def test_a_catalogue_that_cannot_be_pickled_is_still_returned(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance.catalog import cache as module
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise TypeError("cannot pickle this")
+
+    monkeypatch.setattr(module.pickle, "dump", broken)
+    assert len(load_catalogue().cases) > 900
+    assert list(cache.glob("catalogue-*")) == [] and list(cache.glob(".catalogue-*")) == []  # no leftovers
