@@ -82,11 +82,11 @@ class Session:
         return (self._corked is None and isinstance(writer, asyncio.StreamWriter)
                 and not writer.transport.is_closing() and writer.transport.get_write_buffer_size() == 0)
 
-    def write_now(self, data: bytes) -> None:
+    def write_now(self, data: bytes, label: str = "") -> None:
         """Write whole frames (none a close) without waiting, from the reader: the caller checked
         `can_write_now`, and the socket takes them at once or buffers them (the next `write` waits)."""
         assert self.writer is not None
-        self.trace.log("tx", "octets", data, "")
+        self.trace.log("tx", "octets", data, label)
         self.tx.feed(data, whole_frames=True)
         self.writer.write(data)
 
@@ -259,9 +259,12 @@ class Session:
         finally:
             self.sync_ping = None
 
-    async def wait_for(self, cond: Callable[[], bool], timeout: float) -> bool:
+    async def wait_for(self, cond: Callable[[], bool], timeout: float,
+                       progressed: Callable[[], bool] | None = None) -> bool:
         """Wait until `cond()` holds or `timeout` passes; True if it holds. The time it took goes
-        to `trace.waited` under the current phase (and to `waited_timer` when the timer ended it)."""
+        to `trace.waited` under the current phase (and to `waited_timer` when the timer ended it,
+        unless `progressed()` says the peer did what was waited for meanwhile, as the echoes the
+        reader answers itself)."""
         if cond():
             return True
         start = time.monotonic()
@@ -269,7 +272,8 @@ class Session:
         try:
             held = await self._wait_until(cond, start + timeout)
         finally:  # the case's budget may end it from outside: that is a timer too
-            self.trace.add_wait(self.phase, time.monotonic() - start, timer=not held)
+            timer = not held and not (progressed is not None and progressed())
+            self.trace.add_wait(self.phase, time.monotonic() - start, timer=timer)
         return held
 
     async def _wait_until(self, cond: Callable[[], bool], deadline: float) -> bool:

@@ -7,7 +7,7 @@ __all__ = ["SECOND_PING", "run_step", "run_steps"]
 import collections
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from conformance.catalog.model import (
     Checkpoint,
@@ -30,7 +30,7 @@ from conformance.catalog.model import (
 from conformance.catalog.payload import PayloadSpec, corpus
 from conformance.catalog.resources import Bomb, ExactLimit, Flood, Request
 from conformance.engine import events as ev
-from conformance.engine.connection import Role, StateError
+from conformance.engine.connection import Role, State, StateError
 from conformance.runner.context import Session
 from conformance.runner.regen import take_step
 from conformance.runner.trace import EchoFailure, StepsStopped, case_budget
@@ -256,18 +256,25 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
     try:
         while run.failure is None and run.received < count:
             while run.may_send():
-                if not await s.write(run.next_message(), chop=spec.chop, whole_frames=True):
+                if t.peer_closed or s.conn.state is not State.OPEN:  # as when the reader would send
+                    run.fail(EchoFailure("closed", run.received, count))
+                    break
+                answers, data = run.next_message()
+                if answers and not await s.write(answers, label="engine"):
+                    run.fail(EchoFailure("closed", run.received, count))
+                    break
+                if not await s.write(data, chop=spec.chop, whole_frames=True):
                     run.fail(EchoFailure("closed", run.received, count))
                     break
                 run.progress_at = time.monotonic()
             else:
                 run.task_sends = False
-                seen = run.received
                 if await s.wait_for(lambda: run.ended or run.task_sends or t.peer_closed,
-                                    bound - (time.monotonic() - run.progress_at)):
+                                    bound - (time.monotonic() - run.progress_at),
+                                    progressed=run.progress_since(run.received)):
                     if not run.ended and not run.task_sends:  # the peer closed first
                         run.fail(EchoFailure("closed", run.received, count))
-                elif run.received == seen and not run.ended:
+                elif not run.ended and time.monotonic() - run.progress_at >= bound:  # none came in time
                     run.fail(EchoFailure("closed" if t.peer_closed else "no-echo", run.received, count))
         if run.failure is not None:
             t.echo_failure = run.failure
@@ -309,13 +316,21 @@ class _EchoRun:
         self.direct = not spec.chop and spec.payload.length <= _DIRECT_MAX
         self.progress_at = time.monotonic()  # the last echo or send: each echo's wait starts there
 
+    def progress_since(self, received: int) -> Callable[[], bool]:
+        """Whether an echo came since `received` had: a wait that ended on its timer then was a
+        wait on the peer's echoes, which the reader took as they came."""
+        return lambda: self.received != received
+
     def may_send(self) -> bool:
         return not self.ended and self.sent < self.count and len(self.pending) < self.spec.window
 
-    def next_message(self) -> bytes:
-        """The next message, sent to the engine: the octets to write."""
+    def next_message(self) -> tuple[bytes, bytes]:
+        """The next message, sent to the engine: what the engine had queued before it (a pong to
+        the peer's ping: written apart, as the engine's, so that it is not counted as the step's
+        own octets), and the message's octets."""
         s = self.s
         assert s.conn is not None
+        answers = s.conn.data_to_send()
         data, origin = self.messages.take()
         if self.known_text:
             s.conn.known_text = data
@@ -323,7 +338,7 @@ class _EchoRun:
         self.pending.append((data, origin))
         self.sent += 1
         self.octets += len(data)
-        return s.conn.data_to_send()
+        return answers, s.conn.data_to_send()
 
     def fail(self, failure: EchoFailure) -> None:
         if self.failure is None:
@@ -354,11 +369,15 @@ class _EchoRun:
             self.end()
             return
         if not self.task_sends:
+            assert s.conn is not None
             while self.may_send():
-                if not (self.direct and s.can_write_now()):
+                if not (self.direct and s.conn.state is State.OPEN and s.can_write_now()):
                     self.task_sends = True
                     return
-                s.write_now(self.next_message())
+                answers, data = self.next_message()
+                if answers:
+                    s.write_now(answers, label="engine")
+                s.write_now(data)
 
 
 class _Messages:

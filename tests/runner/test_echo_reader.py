@@ -39,6 +39,9 @@ cases:
   - id: "90.4"
     title: Messages larger than the reader sends itself
     steps: [{echo: {opcode: binary, payload: {repeat_hex: "02", size: 100000}, count: 5}}]
+  - id: "90.5"
+    title: A few round trips
+    steps: [{echo: {opcode: binary, payload: {repeat_hex: "03", size: 64}, count: 8}}]
 """
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -50,8 +53,9 @@ def _cases(tmp_path: Path) -> dict[str, Case]:
     return {c.id: c for c in load_file(path)[0]}
 
 
-def _echo_server(change: Callable[[int, Frame], list[Frame]]) -> Handler:
-    """Echoes every data frame, through `change(index, frame)`; answers a close and ends."""
+def _echo_server(change: Callable[[int, Frame], list[Frame]], delay: float = 0.0) -> Handler:
+    """Echoes every data frame, through `change(index, frame)` (all it returns in one write), `delay`
+    seconds after it came; answers a close and ends."""
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _accept(reader, writer)
         index = 0
@@ -61,8 +65,9 @@ def _echo_server(change: Callable[[int, Frame], list[Frame]]) -> Handler:
                 writer.close()
                 return
             if frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
-                for out in change(index, frame):
-                    writer.write(serialize_frame(out, mask=False))
+                if delay:
+                    await asyncio.sleep(delay)
+                writer.write(b"".join(serialize_frame(out, mask=False) for out in change(index, frame)))
                 index += frame.fin
     return handler
 
@@ -148,3 +153,42 @@ def test_a_peer_that_goes_quiet_is_caught_by_the_wait(tmp_path: Path, monkeypatc
     trace, _ = _run(case, _echo_server(quiet_at_20), monkeypatch, wait=2.0)  # each of the 20 within 2 s, even on a busy machine
     failure = trace.echo_failure
     assert failure is not None and failure.kind == "no-echo" and failure.echoed == 20
+
+
+@pytest.mark.parametrize("case_id", ["90.1", "90.3"])
+def test_a_close_right_after_an_echo_ends_the_step_alike_whoever_sends(case_id: str, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The echo and the peer's close in one write: the step fails as closed after 6 echoes, whether
+    the reader would send the next message (90.1) or the step's task (90.3, chopped)."""
+    def close_after_6th(index: int, frame: Frame) -> list[Frame]:
+        return [frame, Frame(Opcode.CLOSE, serialize_close(1000, ""))] if index == 5 else [frame]
+
+    trace, _ = _run(_cases(tmp_path)[case_id], _echo_server(close_after_6th), monkeypatch)
+    assert trace.echo_failure is not None and (trace.echo_failure.kind, trace.echo_failure.echoed) == ("closed", 6)
+    assert trace.steps_stopped is None
+
+
+def test_pongs_to_the_peers_pings_are_not_the_steps_octets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ping before each echo: the engine's pongs go out as the engine's, so the step's record of
+    what it sent (its length and SHA-256, which a replay compares) is its messages alone."""
+    def ping_first(index: int, frame: Frame) -> list[Frame]:
+        return [Frame(Opcode.PING, b"k%d" % index), frame]
+
+    case = _cases(tmp_path)["90.5"]
+    plain, _ = _run(case, _echo_server(_same), monkeypatch)
+    pinged, _ = _run(case, _echo_server(ping_first), monkeypatch)
+    (quiet,) = [e["regen_end"] for e in plain.wirelog if e.get("regen_end")]
+    (busy,) = [e["regen_end"] for e in pinged.wirelog if e.get("regen_end")]
+    assert busy["sent"] == quiet["sent"] == 8 * (64 + 6) and busy["sent_sha256"] != ""
+    assert pinged.echo_failure is None and pinged.echoed == 8
+
+
+def test_echoes_the_reader_takes_are_waits_on_the_peer_not_on_a_timer(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Eight echoes 0.3 s apart with an echo bound of 1.5 s (room for a busy machine): the step's
+    task, woken by none of them, wakes when its bound has passed, and that time was spent on the
+    peer's echoes."""
+    monkeypatch.setattr("conformance.runner.steps.case_budget", lambda case, opts: 1.5)
+    trace, _ = _run(_cases(tmp_path)["90.5"], _echo_server(_same, delay=0.3), monkeypatch, wait=1.5)
+    assert trace.echo_failure is None and trace.echoed == 8
+    assert "step:echo" not in trace.waited_timer and trace.waited["step:echo"] > 1.5
