@@ -121,12 +121,13 @@ def _id_key(cid: str) -> tuple[int, ...]:
 
 def _load_tree(roots: Sequence[Path], parse: bool = False) -> Catalogue:
     files = _case_files(roots)
-    cached = None if parse else _cache.get(files)
+    key = _cache.key(files)
+    cached = None if parse else _cache.get(key)
     if isinstance(cached, Catalogue):
         declare_all_rules()  # what parsing the cases would have imported
         return cached
     catalogue = _parse_tree(files)
-    _cache.put(files, catalogue)
+    _cache.put(key, files, catalogue)
     return catalogue
 
 

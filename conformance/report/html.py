@@ -61,23 +61,29 @@ def _static(name: str) -> str:
     return (resources.files("conformance.report") / "static" / name).read_text(encoding="utf-8")
 
 
+_ENV_OPTIONS: dict[str, Any] = {"autoescape": True, "undefined": jinja2.StrictUndefined,
+                                "trim_blocks": True, "lstrip_blocks": True}
+
+
 @cache
 def _env() -> jinja2.Environment:
     loader = jinja2.FileSystemLoader(str(resources.files("conformance.report") / "templates"))
-    return jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True, bytecode_cache=_bytecode_cache())
+    return jinja2.Environment(loader=loader, bytecode_cache=_bytecode_cache(), **_ENV_OPTIONS)
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
     """The templates compiled by an earlier run (25 ms of every run otherwise), in the catalogue's
-    cache directory (catalog/cache.py); jinja2 keys each by its source's checksum. None when that
-    directory is off or cannot be written (jinja2 would fail the render on a write it cannot do)."""
+    cache directory (catalog/cache.py). jinja2 keys each by its source's checksum; the directory's
+    name adds what else makes the compiled code (jinja2's version, the environment's options).
+    None when that directory is off or cannot be written (jinja2 would fail the render on a write
+    it cannot do)."""
     where = cache_dir()
     if where is None:
         return None
-    path = where / "templates"
+    made_by = f"{jinja2.__version__} {sorted((k, repr(v)) for k, v in _ENV_OPTIONS.items())}"
+    path = where / f"templates-{hashlib.sha256(made_by.encode()).hexdigest()[:16]}"
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, exist_ok=True)
     except OSError:
         return None
     return _QuietBytecodeCache(str(path)) if os.access(path, os.W_OK | os.X_OK) else None

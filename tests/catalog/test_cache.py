@@ -3,6 +3,7 @@ and code, equal to a fresh parse, and never in the way (off, unwritable, cut sho
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -118,3 +119,65 @@ def test_a_catalogue_that_cannot_be_pickled_is_still_returned(cache: Path, monke
     monkeypatch.setattr(module.pickle, "dump", broken)
     assert len(load_catalogue().cases) > 900
     assert list(cache.glob("catalogue-*")) == [] and list(cache.glob(".catalogue-*")) == []  # no leftovers
+
+
+def test_a_directory_others_may_write_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  parses: list[Path]) -> None:
+    """An entry is code this process runs (pickle): a directory another user could write is no cache."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("CONFORMANCE_CACHE", str(shared))
+    load_catalogue()
+    parses.clear()
+    load_catalogue()
+    assert parses and list(shared.iterdir()) == []
+
+
+def test_a_case_file_saved_during_the_parse_is_not_kept(tmp_path: Path, cache: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file saved between the key and its reading: the parse (of the new octets) must not be kept
+    under the key of the old ones, which would answer once the file is back as it was."""
+    cases = _cases_copy(tmp_path)
+    path = cases / "1_framing.yaml"
+    before = path.read_text()
+    original = load.load_file
+
+    def saved_first(p: str | Path) -> object:
+        if Path(p) == path:
+            path.write_text(before.replace("\ntitle: Framing\n", "\ntitle: Framing, saved meanwhile\n", 1))
+        return original(p)
+
+    monkeypatch.setattr(load, "load_file", saved_first)
+    assert load_catalogue(cases).titles["1"] == "Framing, saved meanwhile"
+    monkeypatch.setattr(load, "load_file", original)
+    path.write_text(before)  # back as it was when the key was made
+    assert load_catalogue(cases).titles["1"] == "Framing"
+
+
+def test_a_file_name_that_is_not_utf8_is_no_crash(tmp_path: Path, cache: Path) -> None:
+    cases = _cases_copy(tmp_path)
+    odd = os.fsdecode(b"extra-\xe9.yaml")
+    (cases / "1_framing.yaml").rename(cases / odd)
+    assert len(load_catalogue(cases).cases) > 900
+    assert list(cache.glob("catalogue-*"))  # kept, under a key made of the name's octets
+    assert len(load_catalogue(cases).cases) > 900
+
+
+def test_an_entry_in_use_is_kept_and_leftovers_go(tmp_path: Path, cache: Path) -> None:
+    load_catalogue()  # the bundled catalogue's entry, written long ago
+    (bundled,) = cache.glob("catalogue-*")
+    os.utime(bundled, (1, 1))
+    leftover = cache / ".catalogue-killed.tmp"
+    leftover.write_bytes(b"cut short")
+    os.utime(leftover, (1, 1))
+    cases = _cases_copy(tmp_path)
+    path = cases / "1_framing.yaml"
+    text = path.read_text()
+    for i in range(8):  # eight other states of the files; the bundled one is used before the last
+        if i == 7:
+            load_catalogue()
+        path.write_text(text + f"\n# edit {i}\n")
+        load_catalogue(cases)
+    assert len(list(cache.glob("catalogue-*"))) == 8
+    assert bundled.exists() and not leftover.exists()  # the first edit's entry went instead

@@ -36,7 +36,8 @@ def test_a_later_run_reads_the_compiled_templates_back(tmp_path: Path, monkeypat
                                                        compiles: list[str]) -> None:
     monkeypatch.setenv("CONFORMANCE_CACHE", str(tmp_path / "cache"))
     first = _render()
-    assert compiles and list((tmp_path / "cache" / "templates").iterdir())
+    (templates,) = (tmp_path / "cache").glob("templates-*")  # named by jinja2's version and options
+    assert compiles and list(templates.iterdir())
     compiles.clear()
     html._env.cache_clear()  # as a new process would start
     assert _render() == first and compiles == []
@@ -52,8 +53,6 @@ def test_pages_render_without_a_usable_cache(setting: str, tmp_path: Path, monke
         (tmp_path / "file").write_text("")
         monkeypatch.setenv("CONFORMANCE_CACHE", str(tmp_path / "file" / "cache"))
     else:
-        (where / "templates").mkdir(parents=True)
-        (where / "templates").chmod(0o500)
         monkeypatch.setenv("CONFORMANCE_CACHE", str(where))
         monkeypatch.setattr(html.os, "access", lambda path, mode: False)  # as for a user other than root
     assert "a title" in _render() and compiles
@@ -63,7 +62,7 @@ def test_an_entry_cut_short_or_a_full_disk_costs_only_a_compile(tmp_path: Path, 
                                                                 compiles: list[str]) -> None:
     monkeypatch.setenv("CONFORMANCE_CACHE", str(tmp_path / "cache"))
     first = _render()
-    for entry in (tmp_path / "cache" / "templates").iterdir():
+    for entry in next((tmp_path / "cache").glob("templates-*")).iterdir():
         entry.write_bytes(entry.read_bytes()[:40])  # past jinja2's magic, into the checksum
     html._env.cache_clear()
     compiles.clear()
@@ -73,3 +72,14 @@ def test_an_entry_cut_short_or_a_full_disk_costs_only_a_compile(tmp_path: Path, 
 
     monkeypatch.setattr(jinja2.FileSystemBytecodeCache, "dump_bytecode", full)
     assert _render() == first and compiles
+
+
+def test_other_options_or_another_jinja2_compile_anew(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      compiles: list[str]) -> None:
+    monkeypatch.setenv("CONFORMANCE_CACHE", str(tmp_path / "cache"))
+    _render()
+    html._env.cache_clear()
+    compiles.clear()
+    monkeypatch.setitem(html._ENV_OPTIONS, "trim_blocks", False)
+    _render()
+    assert compiles and len(list((tmp_path / "cache").glob("templates-*"))) == 2
