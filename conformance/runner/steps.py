@@ -256,14 +256,8 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
     try:
         while run.failure is None and run.received < count:
             while run.may_send():
-                if t.peer_closed or s.conn.state is not State.OPEN:  # as when the reader would send
-                    run.fail(EchoFailure("closed", run.received, count))
-                    break
-                answers, data = run.next_message()
-                if answers and not await s.write(answers, label="engine"):
-                    run.fail(EchoFailure("closed", run.received, count))
-                    break
-                if not await s.write(data, chop=spec.chop, whole_frames=True):
+                if (t.peer_closed or s.conn.state is not State.OPEN  # as when the reader would send
+                        or not await _send_next(s, run)):
                     run.fail(EchoFailure("closed", run.received, count))
                     break
                 run.progress_at = time.monotonic()
@@ -290,6 +284,15 @@ async def _echo(s: Session, spec: EchoSpec) -> bool:
             "messages": run.received, "octets": run.octets, "seconds": round(elapsed, 4),
             "messages_per_s": round(run.received / elapsed, 1),
             "mb_per_s": round(run.octets / elapsed / 1e6, 2)})
+
+
+async def _send_next(s: Session, run: _EchoRun) -> bool:
+    """The step's task sends the next message; False when the peer is gone. The octets written
+    are this function's alone: none is held while the echo of a 16 MiB message comes back."""
+    answers, data = run.next_message()
+    if answers and not await s.write(answers, label="engine"):
+        return False
+    return await s.write(data, chop=run.spec.chop, whole_frames=True)
 
 
 _DIRECT_MAX = 1 << 16  # the reader sends the next message itself up to this size (larger ones: the task)

@@ -5,6 +5,7 @@ a step that checks every echo (a changed octet, a close, an extra message, a win
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -192,3 +193,23 @@ def test_echoes_the_reader_takes_are_waits_on_the_peer_not_on_a_timer(tmp_path: 
     trace, _ = _run(_cases(tmp_path)["90.5"], _echo_server(_same, delay=0.3), monkeypatch, wait=1.5)
     assert trace.echo_failure is None and trace.echoed == 8
     assert "step:echo" not in trace.waited_timer and trace.waited["step:echo"] > 1.5
+
+
+def test_no_wire_octets_are_held_while_an_echo_comes_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the step waits for the echo of a large message, it holds the message (to compare)
+    but not the octets it wrote: holding them cost the demo 16 MiB of peak memory (9.1.6)."""
+    held: list[int] = []
+    original = Session.wait_for
+
+    async def look(self: Session, *args: object, **kwargs: object) -> bool:
+        caller = sys._getframe(1)
+        if caller.f_code.co_name == "_echo":
+            held.extend(len(v) for v in caller.f_locals.values() if isinstance(v, bytes) and len(v) > 50_000)
+        return await original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Session, "wait_for", look)
+    with _server_thread(_echo_server(_same)) as port:
+        trace = asyncio.run(execute_case(_cases(tmp_path)["90.4"], ServerTarget.from_url(f"ws://127.0.0.1:{port}/"),
+                                         RunOptions(timeout=30, wait=5, settle=5, close_grace=0.5)))
+    assert trace.echo_failure is None and trace.echoed == 5
+    assert held == []
